@@ -1,0 +1,67 @@
+# edgefleet developer tasks. `make demo` and `make test` work on a fresh machine
+# with only Python 3.11, pip and apt: they build .venv themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROTO_DIR := protos/edgefleet/v1
+PROTOS := $(wildcard $(PROTO_DIR)/*.proto)
+PYTEST_ARGS ?=
+
+.PHONY: help setup demo test test-fast bench lint fmt typecheck protos check-protos clean
+
+help:
+	@echo "make demo       set up and run the main job (the demo)"
+	@echo "make test       set up and run every test (lint, types, protos check, unit, integration, e2e)"
+	@echo "make test-fast  unit + integration only, skip slow suites"
+	@echo "make bench      run the benchmarks (tests/benchmarks) and print ratios"
+	@echo "make lint       ruff + mypy     make fmt   format the code"
+	@echo "make protos     regenerate the gRPC code from $(PROTO_DIR)/*.proto"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+
+demo: $(STAMP)
+	$(VENV)/bin/edgefleet demo
+
+test: $(STAMP)
+	$(MAKE) --no-print-directory lint check-protos
+	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS) tests/unit tests/integration tests/e2e
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -n 2 -m "not slow" $(PYTEST_ARGS) tests/unit tests/integration
+
+bench: $(STAMP)
+	$(PY) -m pytest -s -p no:xdist -m benchmark tests/benchmarks
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+protos: $(STAMP)
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m grpc_tools.protoc -I . \
+	  --python_out=. --grpc_python_out=. \
+	  --mypy_out=. --mypy_grpc_out=async_only:. \
+	  $(PROTOS)
+
+check-protos: protos
+	@git diff --exit-code -- $(PROTO_DIR) || { echo "generated protobuf code is stale: run 'make protos' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- $(PROTO_DIR) | grep '^??')" || { echo "generated protobuf files are not committed:"; git status --porcelain -- $(PROTO_DIR); exit 1; }
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

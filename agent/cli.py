@@ -1,0 +1,92 @@
+"""``edgefleet-agent``: the device daemon's command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from agent import __version__
+from agent.errors import EdgefleetError
+
+app = typer.Typer(
+    name="edgefleet-agent",
+    help="edgefleet device agent: installs model variants safely, runs inference, reports measurements.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+RuntimeOpt = Annotated[str, typer.Option("--runtime", help="'litert' or 'tflite-micro'.")]
+
+
+def _fail(exc: EdgefleetError) -> typer.Exit:
+    typer.echo(f"error ({exc.code.value}): {exc.message}", err=True)
+    return typer.Exit(exc.exit_code)
+
+
+@app.command()
+def runtime(
+    kind: RuntimeOpt = "litert",
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show which inference runtime this device has."""
+    from agent.runtime import runtime_info
+
+    try:
+        info = runtime_info("tflite-micro" if kind == "tflite-micro" else "litert")
+    except EdgefleetError as exc:
+        raise _fail(exc) from exc
+    if json_out:
+        typer.echo(json.dumps({"name": info.name, "version": info.version, "agent": __version__}))
+    else:
+        typer.echo(f"{info.name} {info.version} (edgefleet-agent {__version__})")
+
+
+@app.command()
+def check(
+    model: Annotated[Path, typer.Argument(help=".tflite model file")],
+    eval_set: Annotated[Path | None, typer.Option("--eval", help="Labelled samples (.npz: x, y)")] = None,
+    kind: RuntimeOpt = "litert",
+    threads: Annotated[int, typer.Option(min=1)] = 1,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Load a model on this device, time it and (with --eval) measure its accuracy."""
+    import numpy as np
+
+    from agent.evalset import load_eval_set
+    from agent.runtime import load_model
+    from agent.runtime.measure import measure_accuracy, measure_latency
+
+    try:
+        loaded = load_model(
+            model, runtime="tflite-micro" if kind == "tflite-micro" else "litert", threads=threads
+        )
+        samples = load_eval_set(eval_set) if eval_set else None
+        sample = samples.x[0] if samples else np.zeros(loaded.input.sample_shape, dtype=np.float32)
+        lat = measure_latency(loaded, sample, threads=threads)
+        acc = measure_accuracy(loaded, samples.x, samples.y) if samples else None
+    except EdgefleetError as exc:
+        raise _fail(exc) from exc
+    result = {
+        "model": str(model),
+        "runtime": {"name": loaded.runtime.name, "version": loaded.runtime.version},
+        "input": {"shape": list(loaded.input.shape), "dtype": loaded.input.dtype},
+        "latency_p50_seconds": lat.p50,
+        "latency_p95_seconds": lat.p95,
+        "threads": threads,
+        "accuracy": acc.value if acc else None,
+        "samples": acc.total if acc else 0,
+    }
+    if json_out:
+        typer.echo(json.dumps(result))
+        return
+    line = f"{model.name}: {loaded.runtime}, p50 {lat.p50 * 1e6:.0f} µs, p95 {lat.p95 * 1e6:.0f} µs"
+    if acc:
+        line += f", accuracy {acc.value:.2%} ({acc.correct}/{acc.total})"
+    typer.echo(line)
+
+
+def main() -> None:
+    app()

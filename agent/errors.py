@@ -1,0 +1,113 @@
+"""The one error catalogue of edgefleet.
+
+Domain code raises these; it never imports grpc. Each error class carries an
+:class:`ErrorCode`; ``agent.rpc_errors`` maps the codes to gRPC status codes
+at the servicer edge, and the CLIs map them to process exit codes
+(:data:`EXIT_CODES`). Anything that is not an :class:`EdgefleetError` is an
+internal error.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import ClassVar
+
+__all__ = [
+    "EXIT_CODES",
+    "AlreadyExists",
+    "EdgefleetError",
+    "ErrorCode",
+    "FailedPrecondition",
+    "InvalidArgument",
+    "ModelLoadError",
+    "NotFound",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "RuntimeUnavailable",
+    "Unauthenticated",
+    "Unavailable",
+]
+
+
+class ErrorCode(enum.Enum):
+    """Error kinds; names match ``grpc.StatusCode`` members."""
+
+    INVALID_ARGUMENT = "invalid_argument"
+    NOT_FOUND = "not_found"
+    ALREADY_EXISTS = "already_exists"
+    FAILED_PRECONDITION = "failed_precondition"
+    PERMISSION_DENIED = "permission_denied"
+    UNAUTHENTICATED = "unauthenticated"
+    RESOURCE_EXHAUSTED = "resource_exhausted"
+    OUT_OF_RANGE = "out_of_range"
+    UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
+
+
+#: Process exit codes of the CLIs, per error kind (documented in the README).
+EXIT_CODES: dict[ErrorCode, int] = {
+    ErrorCode.INVALID_ARGUMENT: 2,
+    ErrorCode.NOT_FOUND: 3,
+    ErrorCode.ALREADY_EXISTS: 4,
+    ErrorCode.FAILED_PRECONDITION: 5,
+    ErrorCode.PERMISSION_DENIED: 6,
+    ErrorCode.UNAUTHENTICATED: 6,
+    ErrorCode.RESOURCE_EXHAUSTED: 7,
+    ErrorCode.OUT_OF_RANGE: 2,
+    ErrorCode.UNAVAILABLE: 8,
+    ErrorCode.INTERNAL: 1,
+}
+
+
+class EdgefleetError(Exception):
+    """Base of every error edgefleet raises on purpose. The message is shown to users as is."""
+
+    code: ClassVar[ErrorCode] = ErrorCode.INTERNAL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.code]
+
+
+class InvalidArgument(EdgefleetError):
+    code = ErrorCode.INVALID_ARGUMENT
+
+
+class NotFound(EdgefleetError):
+    code = ErrorCode.NOT_FOUND
+
+
+class AlreadyExists(EdgefleetError):
+    code = ErrorCode.ALREADY_EXISTS
+
+
+class FailedPrecondition(EdgefleetError):
+    code = ErrorCode.FAILED_PRECONDITION
+
+
+class PermissionDenied(EdgefleetError):
+    code = ErrorCode.PERMISSION_DENIED
+
+
+class Unauthenticated(EdgefleetError):
+    code = ErrorCode.UNAUTHENTICATED
+
+
+class ResourceExhausted(EdgefleetError):
+    code = ErrorCode.RESOURCE_EXHAUSTED
+
+
+class Unavailable(EdgefleetError):
+    code = ErrorCode.UNAVAILABLE
+
+
+class ModelLoadError(InvalidArgument):
+    """A runtime could not load or prepare a model; the message holds the runtime's own words."""
+
+
+class RuntimeUnavailable(FailedPrecondition):
+    """No inference runtime (LiteRT, tflite-runtime, TFLite Micro) is installed."""

@@ -1,0 +1,84 @@
+"""Labelled sample sets (.npz with ``x``, ``y`` and optional ``labels``).
+
+The same format carries a family's evaluation set on the orchestrator and the
+self-test samples bundled with a variant on a device.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from agent.errors import InvalidArgument
+
+__all__ = ["EvalSet", "load_eval_set"]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class EvalSet:
+    #: float32 samples, or integer samples kept in their own dtype (fed to the model as they are).
+    x: npt.NDArray[Any]
+    y: npt.NDArray[np.int64]
+    labels: tuple[str, ...]
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.x.shape[1:])
+
+    def head(self, n: int) -> EvalSet:
+        """The first ``n`` samples (eval sets are stored shuffled)."""
+        return EvalSet(self.x[:n], self.y[:n], self.labels, self.source)
+
+    def to_npz_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, x=self.x, y=self.y, labels=np.array(self.labels))
+        return buf.getvalue()
+
+
+def load_eval_set(data: Path | bytes, *, source: str = "") -> EvalSet:
+    """Load and validate; every error names the file and what is wrong with it."""
+    where = source or (str(data) if isinstance(data, Path) else "<eval set>")
+    try:
+        raw = data.read_bytes() if isinstance(data, Path) else data
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except FileNotFoundError as exc:
+        raise InvalidArgument(f"{where}: no such evaluation set file") from exc
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise InvalidArgument(f"{where}: not a readable .npz evaluation set ({exc})") from exc
+    missing = [k for k in ("x", "y") if k not in arrays]
+    if missing:
+        raise InvalidArgument(f"{where}: missing array(s) {missing}; expected 'x' (samples) and 'y' (labels)")
+    x, y = arrays["x"], arrays["y"]
+    if x.ndim < 2:
+        raise InvalidArgument(f"{where}: 'x' must be [samples, ...], got shape {list(x.shape)}")
+    if len(x) == 0:
+        raise InvalidArgument(f"{where}: the evaluation set is empty (0 samples)")
+    y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
+    if y.ndim != 1 or len(y) != len(x):
+        raise InvalidArgument(f"{where}: 'y' has shape {list(y.shape)} but 'x' has {len(x)} samples")
+    if y.dtype.kind not in "iu":
+        raise InvalidArgument(f"{where}: 'y' must hold integer class labels, got dtype {y.dtype}")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise InvalidArgument(f"{where}: 'x' contains NaN or infinite values")
+    if y.min() < 0:
+        raise InvalidArgument(f"{where}: 'y' contains negative labels")
+    labels: tuple[str, ...]
+    if "labels" in arrays:
+        labels = tuple(str(s) for s in arrays["labels"].reshape(-1))
+        if int(y.max()) >= len(labels):
+            raise InvalidArgument(f"{where}: label {int(y.max())} has no name ({len(labels)} labels given)")
+    else:
+        labels = tuple(str(i) for i in range(int(y.max()) + 1))
+    x = x if x.dtype.kind in "iu" else x.astype(np.float32, copy=False)
+    return EvalSet(x, y.astype(np.int64), labels, where)

@@ -1,0 +1,61 @@
+"""One wrapper over the inference runtimes: LiteRT (or tflite-runtime) and TFLite Micro.
+
+The agent runs models through it, and the orchestrator evaluates variants
+through the same code, so host figures and device inference agree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from agent.errors import InvalidArgument
+from agent.runtime.litert import import_interpreter, load_litert
+from agent.runtime.micro import ArenaUsage, MicroModel, load_micro, micro_runtime_info
+from agent.runtime.model import Model
+from agent.runtime.tensors import RuntimeInfo, TensorSpec
+
+__all__ = [
+    "ArenaUsage",
+    "MicroModel",
+    "Model",
+    "RuntimeInfo",
+    "RuntimeName",
+    "TensorSpec",
+    "load_model",
+    "runtime_info",
+]
+
+RuntimeName = Literal["litert", "tflite-micro"]
+
+
+def runtime_info(kind: RuntimeName = "litert") -> RuntimeInfo:
+    """The runtime (name and version) that ``load_model(kind)`` would use here."""
+    if kind == "tflite-micro":
+        return micro_runtime_info()
+    return import_interpreter().info
+
+
+def load_model(
+    model: bytes | Path | str,
+    *,
+    runtime: RuntimeName = "litert",
+    threads: int = 1,
+    default_delegates: bool = True,
+    source: str = "",
+) -> Model:
+    """Load a .tflite model (path or bytes) under the named runtime.
+
+    A model the runtime cannot load raises :class:`agent.errors.ModelLoadError`
+    with the runtime's own message; a missing runtime raises
+    :class:`agent.errors.RuntimeUnavailable`.
+    """
+    if isinstance(model, str):
+        model = Path(model)
+    if isinstance(model, Path) and not model.is_file():
+        raise InvalidArgument(f"{model}: no such model file")
+    if runtime == "tflite-micro":
+        return load_micro(model, source=source)
+    if runtime == "litert":
+        return load_litert(model, threads=threads, default_delegates=default_delegates, source=source)
+    raise InvalidArgument(f"unknown runtime {runtime!r}: expected 'litert' or 'tflite-micro'")

@@ -1,0 +1,70 @@
+"""``edgefleet``: the orchestrator CLI. This module only wires the command groups."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated
+
+import typer
+
+from orchestrator import __version__
+from orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
+
+app = typer.Typer(
+    name="edgefleet",
+    help="Build, select, deploy and watch compressed ML models on fleets of edge devices.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+@app.command()
+def version(json_out: JsonFlag = False) -> None:
+    """Print the edgefleet version and the inference runtime found here."""
+    from agent.runtime import runtime_info
+
+    with errors_to_exit_codes():
+        info = {"edgefleet": __version__, "runtime": str(runtime_info("litert"))}
+    if json_out:
+        print_json(info)
+    else:
+        console.print(f"edgefleet {info['edgefleet']} (runtime: {info['runtime']})")
+
+
+@app.command()
+def demo(
+    threads: Annotated[int, typer.Option(min=1, help="Interpreter threads.")] = 1,
+    json_out: JsonFlag = False,
+) -> None:
+    """Run the main job: real inference of each reference model through the runtime wrapper."""
+    from orchestrator.demo import run_reference_models
+
+    with errors_to_exit_codes(), console.status("running the reference models"):
+        runs = run_reference_models(threads=threads)
+    if json_out:
+        print_json([dataclasses.asdict(r) for r in runs])
+        return
+    rows = [
+        (
+            r.model,
+            r.runtime,
+            f"{r.accuracy:.2%} of {r.samples}",
+            f"{r.recorded_accuracy:.2%}",
+            f"{r.latency_p50_s * 1e6:.0f} µs",
+            f"{r.latency_p95_s * 1e6:.0f} µs",
+        )
+        for r in runs
+    ]
+    console.print(
+        table(
+            f"reference family 'digits': accuracy on the evaluation split, latency ({threads} thread)",
+            ["model", "runtime", "accuracy", "recorded", "p50", "p95"],
+            rows,
+        )
+    )
+
+
+def main() -> None:
+    app()

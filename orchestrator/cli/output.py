@@ -1,0 +1,43 @@
+"""Rendering for people (rich) and scripts (``--json``), and the error-to-exit-code handler."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from agent.errors import EdgefleetError
+
+__all__ = ["console", "err_console", "errors_to_exit_codes", "print_json", "table"]
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for col in columns:
+        t.add_column(col, overflow="fold")
+    for row in rows:
+        t.add_row(*("" if v is None else str(v) for v in row))
+    return t
+
+
+@contextlib.contextmanager
+def errors_to_exit_codes() -> Iterator[None]:
+    """Print an edgefleet error as one line and exit with its documented code."""
+    try:
+        yield
+    except EdgefleetError as exc:
+        err_console.print(f"[bold red]error[/] ({exc.code.value}): {exc.message}", highlight=False)
+        raise typer.Exit(exc.exit_code) from exc

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from agent.cli import app as agent_app
+from orchestrator.cli.app import app
+from orchestrator.reference import ReferenceFamily
+
+runner = CliRunner()
+
+
+def test_demo_json_reports_every_model_on_both_runtimes(family: ReferenceFamily) -> None:
+    result = runner.invoke(app, ["demo", "--json"])
+    assert result.exit_code == 0, result.output
+    runs = json.loads(result.stdout)
+    assert {(r["model"], r["runtime"].split()[0]) for r in runs} == {
+        (m.name, rt) for m in family.models for rt in ("ai-edge-litert", "tflite-micro")
+    }
+    for r in runs:
+        assert abs(r["accuracy"] - r["recorded_accuracy"]) <= 1 / 360 + 1e-9
+        assert 0 < r["latency_p50_s"] <= r["latency_p95_s"]
+
+
+def test_agent_check_measures_a_model(family: ReferenceFamily) -> None:
+    ref = family.models[0]
+    result = runner.invoke(agent_app, ["check", str(ref.path), "--eval", str(family.eval_path), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["runtime"]["name"] == "ai-edge-litert"
+    assert out["accuracy"] == ref.recorded_accuracy
+    assert out["samples"] == 360
+
+
+def test_agent_check_refuses_garbage_with_exit_code_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"\x01" * 300)
+    result = runner.invoke(agent_app, ["check", str(bad)])
+    assert result.exit_code == 2
+    assert f"{bad}: ai-edge-litert" in result.stderr
+    assert "cannot load the model" in result.stderr
+
+
+def test_agent_runtime_reports_name_and_version() -> None:
+    result = runner.invoke(agent_app, ["runtime", "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["name"] == "ai-edge-litert"
