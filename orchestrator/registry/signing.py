@@ -1,0 +1,62 @@
+"""Ed25519 signing of artifacts. The orchestrator generates its key on first start.
+
+The signature covers the 32 raw bytes of the artifact's SHA-256 digest. Public
+keys are exported as raw 32-byte files (``keys/signing-<key_id>.pub``) for
+agents; several trusted keys allow rotation.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from agent.errors import FailedPrecondition
+from agent.trust import key_id_of, verify_digest
+
+__all__ = ["PublicKey", "Signer", "key_id_of", "verify_digest"]
+
+
+@dataclass(frozen=True, slots=True)
+class PublicKey:
+    key_id: str
+    raw: bytes
+
+
+class Signer:
+    def __init__(self, private: Ed25519PrivateKey) -> None:
+        self._private = private
+        raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        self.public = PublicKey(key_id_of(raw), raw)
+
+    @classmethod
+    def load_or_create(cls, keys_dir: Path) -> Signer:
+        """Load ``signing.key`` (PEM, mode 0600) or create it; export the public key beside it."""
+        keys_dir.mkdir(parents=True, exist_ok=True)
+        path = keys_dir / "signing.key"
+        if path.exists():
+            try:
+                private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            except ValueError as exc:
+                raise FailedPrecondition(f"{path}: unreadable signing key ({exc})") from exc
+            if not isinstance(private, Ed25519PrivateKey):
+                raise FailedPrecondition(f"{path}: not an Ed25519 private key")
+        else:
+            private = Ed25519PrivateKey.generate()
+            pem = private.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+            tmp = path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(pem)
+            tmp.replace(path)
+        signer = cls(private)
+        (keys_dir / f"signing-{signer.public.key_id}.pub").write_bytes(signer.public.raw)
+        return signer
+
+    def sign_digest(self, sha256_hex: str) -> bytes:
+        return self._private.sign(bytes.fromhex(sha256_hex))

@@ -1,0 +1,1 @@
+"""Domain services: frozen dataclasses in and out, no grpc import."""

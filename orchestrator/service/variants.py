@@ -1,0 +1,204 @@
+"""Variant registry: build, analyse, evaluate, sign and store variants of a model family."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from agent.errors import InvalidArgument, NotFound
+from agent.evalset import EvalSet, load_eval_set
+from orchestrator.registry.artifacts import ArtifactStore, sha256_hex
+from orchestrator.registry.signing import Signer
+from orchestrator.service.names import check_name
+from orchestrator.store.base import Family, Store
+from orchestrator.variants.analyser import analyse
+from orchestrator.variants.builder import Built, RecipeNotApplicable, Skipped, build_variant, check_float_base
+from orchestrator.variants.card import VariantCard, ops_energy_of
+from orchestrator.variants.evaluator import check_eval_matches, evaluate
+from orchestrator.variants.graph import read_graph
+from orchestrator.variants.recipes import resolve_recipes
+
+__all__ = ["BuildRequest", "BuildResult", "Progress", "VariantService"]
+
+
+@dataclass(frozen=True, slots=True)
+class BuildRequest:
+    model: str
+    base: bytes
+    eval_npz: bytes
+    base_name: str
+    recipes: tuple[str, ...] = ()
+    threads: int = 1
+    base_source: str = "base.tflite"
+    eval_source: str = "eval.npz"
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    stage: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    variants: tuple[VariantCard, ...]
+    skipped: tuple[Skipped, ...]
+
+
+class VariantService:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        artifacts: ArtifactStore,
+        signer: Signer,
+        clock: Callable[[], float] = time.time,
+        latency_runs: int = 200,
+    ) -> None:
+        self._store = store
+        self._artifacts = artifacts
+        self._signer = signer
+        self._clock = clock
+        self._latency_runs = latency_runs
+
+    # ---- queries ----
+    def list_variants(self, model: str = "") -> list[VariantCard]:
+        return list(self._store.list_variants(model))
+
+    def get(self, id_or_prefix: str) -> VariantCard:
+        key = id_or_prefix.strip().lower()
+        if len(key) < 8 or any(c not in "0123456789abcdef" for c in key):
+            raise InvalidArgument(f"variant id must be at least 8 hex digits, got {id_or_prefix[:80]!r}")
+        found = self._store.find_variants(key)
+        if not found:
+            raise NotFound(f"no variant {key}")
+        if len(found) > 1:
+            raise InvalidArgument(f"variant prefix {key} is ambiguous: {[c.short_id for c in found]}")
+        return found[0]
+
+    def family(self, model: str) -> Family:
+        family = self._store.get_family(check_name("model", model))
+        if family is None:
+            raise NotFound(f"no model family {model!r}")
+        return family
+
+    def family_eval(self, model: str) -> EvalSet:
+        family = self.family(model)
+        return load_eval_set(self._artifacts.read(family.eval_sha256), source=f"{model} evaluation set")
+
+    def artifact(self, digest: str) -> bytes:
+        return self._artifacts.read(digest)
+
+    # ---- commands ----
+    def build(self, req: BuildRequest, progress: Callable[[Progress], None] | None = None) -> BuildResult:
+        """Build every recipe, then register all variants in one transaction (nothing half-written)."""
+        report = progress or (lambda _p: None)
+        check_name("model", req.model)
+        check_name("base name", req.base_name)
+        recipes = resolve_recipes(req.recipes)
+        evalset = load_eval_set(req.eval_npz, source=req.eval_source)
+        read_graph(req.base, source=req.base_source)
+        check_eval_matches(req.base, evalset, source=req.base_source)
+        check_float_base(req.base, source=req.base_source)
+        self._check_family(req.model, req.eval_npz, evalset)
+        built: list[tuple[VariantCard, bytes]] = []
+        skipped: list[Skipped] = []
+        for done, recipe in enumerate(recipes):
+            report(Progress(f"{req.base_name}: {recipe.name}", done, len(recipes)))
+            try:
+                variant = build_variant(recipe, req.base, evalset, threads=req.threads)
+                built.append(
+                    (self._card(req.model, req.base_name, variant, evalset, req.threads), variant.data)
+                )
+            except RecipeNotApplicable as exc:
+                skipped.append(Skipped(recipe.name, str(exc)))
+        report(Progress(f"{req.base_name}: registering", len(recipes), len(recipes)))
+        stored = self._register(req.model, req.eval_npz, evalset, built)
+        return BuildResult(tuple(stored), tuple(skipped))
+
+    def add(
+        self,
+        *,
+        model: str,
+        data: bytes,
+        recipe: str = "user",
+        eval_npz: bytes = b"",
+        source: str = "model.tflite",
+    ) -> VariantCard:
+        """Register a user's own .tflite (any dtype) as a variant of ``model``."""
+        check_name("model", model)
+        check_name("recipe", recipe)
+        read_graph(data, source=source)
+        if eval_npz:
+            evalset = load_eval_set(eval_npz, source="eval set")
+            self._check_family(model, eval_npz, evalset)
+        else:
+            evalset = self.family_eval(model)
+            eval_npz = self._artifacts.read(self.family(model).eval_sha256)
+        check_eval_matches(data, evalset, source=source)
+        try:
+            card = self._card(model, "user", Built(recipe, data), evalset, threads=1, source=source)
+        except RecipeNotApplicable as exc:
+            raise InvalidArgument(f"{source}: {exc}") from exc
+        return self._register(model, eval_npz, evalset, [(card, data)])[0]
+
+    # ---- internals ----
+    def _card(
+        self, model: str, base_name: str, built: Built, evalset: EvalSet, threads: int, source: str = ""
+    ) -> VariantCard:
+        where = source or f"{base_name}/{built.recipe}"
+        try:
+            facts = analyse(built.data, source=where)
+            host = evaluate(
+                built.data, evalset, threads=threads, latency_runs=self._latency_runs, source=where
+            )
+        except InvalidArgument as exc:
+            raise RecipeNotApplicable(f"the variant does not load: {exc.message}") from exc
+        digest = sha256_hex(built.data)
+        return VariantCard(
+            variant_id=digest,
+            model=model,
+            recipe=built.recipe,
+            base_name=base_name,
+            facts=facts,
+            host=host,
+            ops_energy=ops_energy_of(facts),
+            signature=self._signer.sign_digest(digest),
+            signing_key_id=self._signer.public.key_id,
+            created=self._clock(),
+            notes=built.notes,
+        )
+
+    def _check_family(self, model: str, eval_npz: bytes, evalset: EvalSet) -> None:
+        family = self._store.get_family(model)
+        if family is None:
+            return
+        if family.eval_sha256 != sha256_hex(eval_npz):
+            raise InvalidArgument(
+                f"model {model!r} was registered with another evaluation set "
+                f"(sha256 {family.eval_sha256[:12]}); use the same set so accuracies stay comparable, "
+                "or a new model name"
+            )
+        if family.sample_shape != evalset.sample_shape:
+            raise InvalidArgument(f"model {model!r} takes samples of shape {list(family.sample_shape)}")
+
+    def _register(
+        self,
+        model: str,
+        eval_npz: bytes,
+        evalset: EvalSet,
+        built: Sequence[tuple[VariantCard, bytes]],
+    ) -> list[VariantCard]:
+        """Blobs first (atomic renames, content-addressed), then the cards in one transaction."""
+        eval_digest = self._artifacts.put(eval_npz)
+        unique: dict[str, VariantCard] = {}
+        for card, data in built:
+            if card.variant_id not in unique:  # two recipes can yield identical bytes
+                self._artifacts.put(data)
+                unique[card.variant_id] = card
+        self._store.put_family(
+            Family(model, eval_digest, evalset.labels, evalset.sample_shape, self._clock())
+        )
+        return self._store.put_variants(list(unique.values()))

@@ -1,0 +1,53 @@
+"""Host figures for a variant, through the same runtime wrapper the agent uses."""
+
+from __future__ import annotations
+
+from agent.errors import InvalidArgument
+from agent.evalset import EvalSet
+from agent.runtime import load_model
+from agent.runtime.measure import measure_accuracy, measure_latency
+from orchestrator.variants.card import HostFigures
+
+__all__ = ["check_eval_matches", "evaluate"]
+
+
+def check_eval_matches(data: bytes, evalset: EvalSet, *, source: str) -> None:
+    """The evaluation set's samples must fit the model's input; the error names both."""
+    model = load_model(data, source=source)
+    if evalset.sample_shape != model.input.sample_shape:
+        raise InvalidArgument(
+            f"{evalset.source}: samples have shape {list(evalset.sample_shape)} but the model "
+            f"{source} takes {list(model.input.sample_shape)} (input '{model.input.name}')"
+        )
+    out = model.output.sample_shape
+    classes = out[-1] if out else 1
+    if int(evalset.y.max()) >= classes:
+        raise InvalidArgument(
+            f"{evalset.source}: label {int(evalset.y.max())} is out of range for the model's "
+            f"{classes} outputs"
+        )
+
+
+def evaluate(
+    data: bytes, evalset: EvalSet | None, *, threads: int = 1, latency_runs: int = 200, source: str = ""
+) -> HostFigures:
+    model = load_model(data, threads=threads, source=source)
+    accuracy = None
+    samples = 0
+    if evalset is not None:
+        acc = measure_accuracy(model, evalset.x, evalset.y)
+        accuracy, samples = acc.value, acc.total
+        sample = evalset.x[0]
+    else:
+        import numpy as np
+
+        sample = np.zeros(model.input.sample_shape, dtype=model.input.dtype)
+    latency = measure_latency(model, sample, runs=latency_runs, threads=threads)
+    return HostFigures(
+        accuracy=accuracy,
+        samples=samples,
+        latency_p50_s=latency.p50,
+        latency_p95_s=latency.p95,
+        threads=threads,
+        runtime=str(model.runtime),
+    )

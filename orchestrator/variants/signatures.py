@@ -1,0 +1,55 @@
+"""Add (or remove) the SignatureDef of a .tflite.
+
+ai-edge-quantizer calibrates through signature runners, so a model without a
+SignatureDef (common in the wild) gets one named ``serving_default`` mapping
+the main subgraph's inputs and outputs before calibration.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.variants.graph import _schema
+
+__all__ = ["DEFAULT_SIGNATURE", "ensure_signature", "strip_signatures"]
+
+DEFAULT_SIGNATURE = "serving_default"
+
+
+def _pack(model: Any) -> bytes:
+    import flatbuffers
+
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def ensure_signature(data: bytes) -> tuple[bytes, bool]:
+    """The model with a SignatureDef; ``True`` when one had to be added."""
+    schema = _schema()
+    model = schema.ModelT.InitFromPackedBuf(data, 0)
+    if model.signatureDefs:
+        return data, False
+    sg = model.subgraphs[0]
+
+    def tensor_map(index: int, fallback: str) -> Any:
+        entry = schema.TensorMapT()
+        name = (sg.tensors[index].name or b"").decode(errors="replace")
+        entry.name = (name or fallback).split(":")[0]
+        entry.tensorIndex = int(index)
+        return entry
+
+    sig = schema.SignatureDefT()
+    sig.signatureKey = DEFAULT_SIGNATURE
+    sig.subgraphIndex = 0
+    sig.inputs = [tensor_map(i, f"input_{n}") for n, i in enumerate(sg.inputs)]
+    sig.outputs = [tensor_map(i, f"output_{n}") for n, i in enumerate(sg.outputs)]
+    model.signatureDefs = [sig]
+    return _pack(model), True
+
+
+def strip_signatures(data: bytes) -> bytes:
+    """The model without SignatureDefs (what many published models look like)."""
+    model = _schema().ModelT.InitFromPackedBuf(data, 0)
+    model.signatureDefs = []
+    return _pack(model)
