@@ -81,6 +81,11 @@ class MicroModel(Model):
         return ArenaUsage(total=found["total"], head=found["head"], tail=found["tail"])
 
 
+def _arena_too_small(text: str) -> bool:
+    lowered = text.lower()
+    return "failed to resize buffer" in lowered or ("arena" in lowered and "size" in lowered)
+
+
 def _reason(exc: Exception, text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "RecordingMicroAllocator" not in ln]
     detail = " | ".join(dict.fromkeys(lines))  # de-duplicated, in order
@@ -119,8 +124,7 @@ def load_micro(model: bytes | Path, *, arena_size: int | None = None, source: st
         if error is None:
             return MicroModel(interpreter, info, size)
         message = text[0]
-        too_small = "arena" in (message + str(error)).lower() and "size" in (message + str(error)).lower()
-        if arena_size is None and too_small and size < _MAX_ARENA:
+        if arena_size is None and _arena_too_small(message + str(error)) and size < _MAX_ARENA:
             size *= 4
             continue
         raise ModelLoadError(

@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 
 from orchestrator import __version__
+from orchestrator.cli import variants
 from orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
+from orchestrator.cli.serve import serve
 
 app = typer.Typer(
     name="edgefleet",
@@ -18,6 +20,9 @@ app = typer.Typer(
 )
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+app.add_typer(variants.app, name="variants")
+app.command("serve")(serve)
 
 
 @app.command()
@@ -30,7 +35,7 @@ def version(json_out: JsonFlag = False) -> None:
     if json_out:
         print_json(info)
     else:
-        console.print(f"edgefleet {info['edgefleet']} (runtime: {info['runtime']})")
+        console().print(f"edgefleet {info['edgefleet']} (runtime: {info['runtime']})")
 
 
 @app.command()
@@ -41,7 +46,7 @@ def demo(
     """Run the main job: real inference of each reference model through the runtime wrapper."""
     from orchestrator.demo import run_reference_models
 
-    with errors_to_exit_codes(), console.status("running the reference models"):
+    with errors_to_exit_codes(), console().status("running the reference models"):
         runs = run_reference_models(threads=threads)
     if json_out:
         print_json([dataclasses.asdict(r) for r in runs])
@@ -57,7 +62,7 @@ def demo(
         )
         for r in runs
     ]
-    console.print(
+    console().print(
         table(
             f"reference family 'digits': accuracy on the evaluation split, latency ({threads} thread)",
             ["model", "runtime", "accuracy", "recorded", "p50", "p95"],

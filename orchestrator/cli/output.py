@@ -16,8 +16,14 @@ from agent.errors import EdgefleetError
 
 __all__ = ["console", "err_console", "errors_to_exit_codes", "print_json", "table"]
 
-console = Console()
-err_console = Console(stderr=True)
+
+def console() -> Console:
+    """A console for this command (made per call: terminal width and streams are read when used)."""
+    return Console()
+
+
+def err_console() -> Console:
+    return Console(stderr=True)
 
 
 def print_json(data: Any) -> None:
@@ -39,5 +45,5 @@ def errors_to_exit_codes() -> Iterator[None]:
     try:
         yield
     except EdgefleetError as exc:
-        err_console.print(f"[bold red]error[/] ({exc.code.value}): {exc.message}", highlight=False)
+        err_console().print(f"[bold red]error[/] ({exc.code.value}): {exc.message}", highlight=False)
         raise typer.Exit(exc.exit_code) from exc

@@ -107,8 +107,10 @@ def _calibrated(name: str, base: bytes, samples: EvalSet, threads: int) -> tuple
     return bytes(qt.quantize(calibration).quantized_model), tuple(notes)
 
 
-def build_variant(recipe: Recipe, base: bytes, samples: EvalSet, *, threads: int = 1) -> Built:
+def build_variant(recipe: Recipe, base: bytes, samples: EvalSet | None = None, *, threads: int = 1) -> Built:
     """One variant. Raises RecipeNotApplicable (with the reason) when the recipe does not apply."""
+    if recipe.calibrated and (samples is None or len(samples) == 0):
+        raise RecipeNotApplicable("needs labelled samples to calibrate on")
     if recipe.name == "fp32":
         return Built("fp32", base, ("the float32 base",))
     notes: tuple[str, ...] = ()
@@ -116,7 +118,9 @@ def build_variant(recipe: Recipe, base: bytes, samples: EvalSet, *, threads: int
         if recipe.name == "fp16":
             data = _quiet(lambda: _fp16(base))
         elif recipe.calibrated:
-            data, notes = _quiet(lambda: _calibrated(recipe.name, base, samples, threads))
+            assert samples is not None
+            calibration_set = samples
+            data, notes = _quiet(lambda: _calibrated(recipe.name, base, calibration_set, threads))
         else:
 
             def plain() -> bytes:

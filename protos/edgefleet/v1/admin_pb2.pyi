@@ -388,6 +388,14 @@ class VariantCard(_message.Message):
     SIGNING_KEY_ID_FIELD_NUMBER: _builtins.int
     CREATED_FIELD_NUMBER: _builtins.int
     WEIGHT_BYTES_FIELD_NUMBER: _builtins.int
+    MAX_LIVE_BYTES_FIELD_NUMBER: _builtins.int
+    WEIGHT_READ_BYTES_FIELD_NUMBER: _builtins.int
+    ACTIVATION_TRAFFIC_BYTES_FIELD_NUMBER: _builtins.int
+    OPS_ENERGY_FIELD_NUMBER: _builtins.int
+    HOST_RUNTIME_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    TFLM_ARENA_HEAD_BYTES_FIELD_NUMBER: _builtins.int
+    TFLM_ARENA_TAIL_BYTES_FIELD_NUMBER: _builtins.int
     base_name: _builtins.str
     """Base model (width) this variant was derived from."""
     size_bytes: _builtins.int
@@ -416,6 +424,18 @@ class VariantCard(_message.Message):
     """Ed25519 signature over the raw SHA-256 digest of the artifact."""
     signing_key_id: _builtins.str
     weight_bytes: _builtins.int
+    """Bytes of constant data stored in the file."""
+    max_live_bytes: _builtins.int
+    """Largest sum of activation bytes live at one operator (lower bound of any plan)."""
+    weight_read_bytes: _builtins.int
+    """Weight bytes the runtime reads per inference (dequantized weights at float32)."""
+    activation_traffic_bytes: _builtins.int
+    """Activation bytes written and read per inference."""
+    host_runtime: _builtins.str
+    """Runtime that measured the host figures, e.g. "ai-edge-litert 2.3.0"."""
+    tflm_arena_head_bytes: _builtins.int
+    """TFLM arena split (head: activations + scratch; tail: persistent)."""
+    tflm_arena_tail_bytes: _builtins.int
     @_builtins.property
     def ref(self) -> _common_pb2.VariantRef: ...
     @_builtins.property
@@ -428,6 +448,14 @@ class VariantCard(_message.Message):
     def energy(self) -> _containers.RepeatedCompositeFieldContainer[Global___EnergyEstimate]: ...
     @_builtins.property
     def created(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def ops_energy(self) -> Global___OpCountEnergy:
+        """Operation-count energy estimate per inference (profile-independent lower bound), joules."""
+
+    @_builtins.property
+    def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """How the variant was made (calibration samples, signature added, ...)."""
+
     def __init__(
         self,
         *,
@@ -457,16 +485,49 @@ class VariantCard(_message.Message):
         signing_key_id: _builtins.str = ...,
         created: _timestamp_pb2.Timestamp | None = ...,
         weight_bytes: _builtins.int = ...,
+        max_live_bytes: _builtins.int = ...,
+        weight_read_bytes: _builtins.int = ...,
+        activation_traffic_bytes: _builtins.int = ...,
+        ops_energy: Global___OpCountEnergy | None = ...,
+        host_runtime: _builtins.str = ...,
+        notes: _abc.Iterable[_builtins.str] | None = ...,
+        tflm_arena_head_bytes: _builtins.int = ...,
+        tflm_arena_tail_bytes: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_tflm_arena_bytes", b"_tflm_arena_bytes", "created", b"created", "ref", b"ref", "tflm_arena_bytes", b"tflm_arena_bytes"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_tflm_arena_bytes", b"_tflm_arena_bytes", "created", b"created", "ops_energy", b"ops_energy", "ref", b"ref", "tflm_arena_bytes", b"tflm_arena_bytes"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_tflm_arena_bytes", b"_tflm_arena_bytes", "base_name", b"base_name", "compute_dtype", b"compute_dtype", "created", b"created", "energy", b"energy", "eval_samples", b"eval_samples", "full_integer", b"full_integer", "has_signature", b"has_signature", "host_accuracy", b"host_accuracy", "host_latency_p50_seconds", b"host_latency_p50_seconds", "host_latency_p95_seconds", b"host_latency_p95_seconds", "host_threads", b"host_threads", "hybrid", b"hybrid", "macs", b"macs", "ops", b"ops", "parameters", b"parameters", "peak_activation_bytes", b"peak_activation_bytes", "ref", b"ref", "sha256", b"sha256", "signature", b"signature", "signing_key_id", b"signing_key_id", "size_bytes", b"size_bytes", "tensor_dtypes", b"tensor_dtypes", "tflm_arena_bytes", b"tflm_arena_bytes", "tflm_refusal", b"tflm_refusal", "total_macs", b"total_macs", "weight_bytes", b"weight_bytes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_tflm_arena_bytes", b"_tflm_arena_bytes", "activation_traffic_bytes", b"activation_traffic_bytes", "base_name", b"base_name", "compute_dtype", b"compute_dtype", "created", b"created", "energy", b"energy", "eval_samples", b"eval_samples", "full_integer", b"full_integer", "has_signature", b"has_signature", "host_accuracy", b"host_accuracy", "host_latency_p50_seconds", b"host_latency_p50_seconds", "host_latency_p95_seconds", b"host_latency_p95_seconds", "host_runtime", b"host_runtime", "host_threads", b"host_threads", "hybrid", b"hybrid", "macs", b"macs", "max_live_bytes", b"max_live_bytes", "notes", b"notes", "ops", b"ops", "ops_energy", b"ops_energy", "parameters", b"parameters", "peak_activation_bytes", b"peak_activation_bytes", "ref", b"ref", "sha256", b"sha256", "signature", b"signature", "signing_key_id", b"signing_key_id", "size_bytes", b"size_bytes", "tensor_dtypes", b"tensor_dtypes", "tflm_arena_bytes", b"tflm_arena_bytes", "tflm_arena_head_bytes", b"tflm_arena_head_bytes", "tflm_arena_tail_bytes", b"tflm_arena_tail_bytes", "tflm_refusal", b"tflm_refusal", "total_macs", b"total_macs", "weight_bytes", b"weight_bytes", "weight_read_bytes", b"weight_read_bytes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__tflm_arena_bytes: _TypeAlias = _typing.Literal["tflm_arena_bytes"]  # noqa: Y015
     _WhichOneofArgType__tflm_arena_bytes: _TypeAlias = _typing.Literal["_tflm_arena_bytes", b"_tflm_arena_bytes"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__tflm_arena_bytes) -> _WhichOneofReturnType__tflm_arena_bytes | None: ...
 
 Global___VariantCard: _TypeAlias = VariantCard  # noqa: Y015
+
+@_typing.final
+class OpCountEnergy(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPUTE_JOULES_FIELD_NUMBER: _builtins.int
+    WEIGHTS_JOULES_FIELD_NUMBER: _builtins.int
+    ACTIVATIONS_JOULES_FIELD_NUMBER: _builtins.int
+    compute_joules: _builtins.float
+    weights_joules: _builtins.float
+    activations_joules: _builtins.float
+    def __init__(
+        self,
+        *,
+        compute_joules: _builtins.float = ...,
+        weights_joules: _builtins.float = ...,
+        activations_joules: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activations_joules", b"activations_joules", "compute_joules", b"compute_joules", "weights_joules", b"weights_joules"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpCountEnergy: _TypeAlias = OpCountEnergy  # noqa: Y015
 
 @_typing.final
 class Budgets(_message.Message):

@@ -1,0 +1,102 @@
+"""How domain objects look to people (tables) and scripts (JSON dicts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.variants.card import VariantCard
+
+__all__ = ["CARD_COLUMNS", "card_dict", "card_row", "fmt_bytes", "fmt_energy", "fmt_seconds"]
+
+
+def fmt_bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+def fmt_seconds(s: float) -> str:
+    return f"{s * 1e3:.2f} ms" if s >= 1e-3 else f"{s * 1e6:.0f} µs"
+
+
+def fmt_energy(j: float) -> str:
+    if j >= 1e-3:
+        return f"{j * 1e3:.2f} mJ"
+    return f"{j * 1e6:.3f} µJ"
+
+
+CARD_COLUMNS = (
+    "variant", "model", "base", "recipe", "bytes", "MACs", "peak mem", "TFLM arena", "accuracy",
+    "p50", "energy (ops est.)",
+)  # fmt: skip
+
+
+def card_row(card: VariantCard) -> tuple[str, ...]:
+    f, h = card.facts, card.host
+    if f.tflm_arena is not None:
+        tflm = fmt_bytes(f.tflm_arena.total)
+    else:
+        tflm = "refused: " + (f.tflm_refusal.split(" | ")[0].split(" ", 1)[-1][:48] or "?")
+    return (
+        card.short_id,
+        card.model,
+        card.base_name,
+        card.recipe + (" (hybrid)" if f.hybrid else ""),
+        str(f.size_bytes),
+        f"{f.total_macs:,}",
+        fmt_bytes(f.peak_activation_bytes),
+        tflm,
+        "-" if h.accuracy is None else f"{h.accuracy:.2%}",
+        fmt_seconds(h.latency_p50_s),
+        fmt_energy(card.ops_energy.total_j),
+    )
+
+
+def card_dict(card: VariantCard) -> dict[str, Any]:
+    f, h, e = card.facts, card.host, card.ops_energy
+    return {
+        "variant_id": card.variant_id,
+        "model": card.model,
+        "base_name": card.base_name,
+        "recipe": card.recipe,
+        "size_bytes": f.size_bytes,
+        "parameters": f.parameters,
+        "weight_bytes": f.weight_bytes,
+        "macs": f.macs,
+        "total_macs": f.total_macs,
+        "ops": list(f.ops),
+        "tensor_dtypes": f.tensor_dtypes,
+        "hybrid": f.hybrid,
+        "full_integer": f.full_integer,
+        "has_signature": f.has_signature,
+        "compute_dtype": f.compute_dtype,
+        "peak_activation_bytes": f.peak_activation_bytes,
+        "max_live_bytes": f.max_live_bytes,
+        "tflm_arena": None
+        if f.tflm_arena is None
+        else {"total": f.tflm_arena.total, "head": f.tflm_arena.head, "tail": f.tflm_arena.tail},
+        "tflm_refusal": f.tflm_refusal or None,
+        "host": {
+            "accuracy": h.accuracy,
+            "samples": h.samples,
+            "latency_p50_seconds": h.latency_p50_s,
+            "latency_p95_seconds": h.latency_p95_s,
+            "threads": h.threads,
+            "runtime": h.runtime,
+        },
+        "energy_estimate": {
+            "method": "estimate:ops (Horowitz 45 nm, lower bound)",
+            "joules_per_inference": e.total_j,
+            "compute_joules": e.compute_j,
+            "weights_joules": e.weights_j,
+            "activations_joules": e.activations_j,
+        },
+        "sha256": card.sha256,
+        "signature": card.signature.hex(),
+        "signing_key_id": card.signing_key_id,
+        "created": card.created,
+        "notes": list(card.notes),
+    }

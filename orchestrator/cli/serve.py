@@ -1,0 +1,38 @@
+"""``edgefleet serve``: run the orchestrator."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from orchestrator.cli.output import console, errors_to_exit_codes
+
+
+def serve(
+    config: Annotated[Path | None, typer.Option("--config", help="TOML configuration file.")] = None,
+    listen: Annotated[
+        str | None, typer.Option(help="HOST:PORT to listen on (port 0: any free port).")
+    ] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where the store, artifacts and keys live.")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run the orchestrator (FleetAdmin for the CLI, health) until SIGTERM or Ctrl-C."""
+    import os
+
+    from orchestrator.config import load_config
+    from orchestrator.server.app import run_server
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with errors_to_exit_codes():
+        cfg = load_config(config, env=os.environ, overrides={"listen": listen, "data_dir": data_dir})
+
+        def ready(address: str) -> None:
+            console().print(
+                f"edgefleet orchestrator listening on {address} (data: {cfg.data_dir})", highlight=False
+            )
+
+        asyncio.run(run_server(cfg, on_ready=ready))

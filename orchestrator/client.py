@@ -1,0 +1,88 @@
+"""Client of FleetAdmin for the CLI and scripts. Returns domain objects; raises domain errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+
+from agent.rpc_errors import error_from_rpc
+from orchestrator.convert import build_result_from_pb, card_from_pb
+from orchestrator.service.variants import BuildResult, Progress
+from orchestrator.variants.card import VariantCard
+from protos.edgefleet.v1 import admin_pb2, admin_pb2_grpc
+
+__all__ = ["DEFAULT_SERVER", "AdminClient"]
+
+DEFAULT_SERVER = "127.0.0.1:50051"
+
+
+class AdminClient:
+    def __init__(
+        self, target: str = DEFAULT_SERVER, *, max_message_mb: int = 64, timeout: float = 60.0
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        size = max_message_mb * 1024 * 1024
+        self._channel = grpc.insecure_channel(
+            target,
+            options=[("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size)],
+        )
+        self._stub = admin_pb2_grpc.FleetAdminStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> AdminClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _call(self, method: str, request: Any, *, timeout: float | None = None) -> Any:
+        try:
+            return getattr(self._stub, method)(request, timeout=timeout or self.timeout)
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc, target=self.target) from exc
+
+    # ---- variants ----
+    def build_variants(
+        self,
+        *,
+        model: str,
+        base: bytes,
+        eval_npz: bytes,
+        base_name: str,
+        recipes: tuple[str, ...] = (),
+        threads: int = 1,
+        timeout: float = 1800.0,
+    ) -> Iterator[Progress | BuildResult]:
+        """Progress updates, then the result."""
+        request = admin_pb2.BuildVariantsRequest(
+            model=model,
+            base_tflite=base,
+            eval_npz=eval_npz,
+            base_name=base_name,
+            recipes=recipes,
+            threads=threads,
+        )
+        try:
+            for msg in self._stub.BuildVariants(request, timeout=timeout):
+                if msg.HasField("result"):
+                    yield build_result_from_pb(msg.result)
+                else:
+                    yield Progress(msg.stage, msg.done, msg.total)
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc, target=self.target) from exc
+
+    def add_variant(self, *, model: str, data: bytes, recipe: str = "", eval_npz: bytes = b"") -> VariantCard:
+        req = admin_pb2.AddVariantRequest(model=model, tflite=data, recipe=recipe, eval_npz=eval_npz)
+        return card_from_pb(self._call("AddVariant", req, timeout=600.0))
+
+    def list_variants(self, model: str = "") -> list[VariantCard]:
+        resp = self._call("ListVariants", admin_pb2.ListVariantsRequest(model=model))
+        return [card_from_pb(c) for c in resp.variants]
+
+    def get_variant(self, variant_id: str) -> VariantCard:
+        return card_from_pb(self._call("GetVariant", admin_pb2.GetVariantRequest(variant_id=variant_id)))

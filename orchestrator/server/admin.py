@@ -1,0 +1,82 @@
+"""FleetAdmin servicer: what the CLI calls. Protobuf in, protobuf out; the work is in the services."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from concurrent.futures import Executor
+from typing import Any, TypeAlias
+
+import grpc
+
+from orchestrator.convert import build_result_to_pb, card_to_pb, progress_to_pb
+from orchestrator.server.errors import translate_errors, translate_stream_errors
+from orchestrator.service.variants import BuildRequest, Progress, VariantService
+from protos.edgefleet.v1 import admin_pb2, admin_pb2_grpc
+
+__all__ = ["FleetAdminServicer"]
+
+Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+
+
+class FleetAdminServicer(admin_pb2_grpc.FleetAdminServicer):
+    def __init__(self, *, variants: VariantService, build_executor: Executor) -> None:
+        self._variants = variants
+        self._build_executor = build_executor
+
+    @translate_stream_errors
+    async def BuildVariants(self, request: admin_pb2.BuildVariantsRequest, context: Ctx) -> Any:
+        loop = asyncio.get_running_loop()
+        updates: asyncio.Queue[Progress] = asyncio.Queue()
+        req = BuildRequest(
+            model=request.model,
+            base=request.base_tflite,
+            eval_npz=request.eval_npz,
+            base_name=request.base_name or "base",
+            recipes=tuple(request.recipes),
+            threads=max(1, request.threads or 1),
+            base_source=f"{request.base_name or 'base'}.tflite",
+            eval_source=f"{request.model or 'model'} evaluation set",
+        )
+
+        def report(p: Progress) -> None:
+            loop.call_soon_threadsafe(updates.put_nowait, p)
+
+        job = loop.run_in_executor(self._build_executor, functools.partial(self._variants.build, req, report))
+        while not job.done() or not updates.empty():
+            waiter: asyncio.Future[Progress] = asyncio.ensure_future(updates.get())
+            pending: list[asyncio.Future[Any]] = [waiter, job]
+            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            if waiter.done():
+                yield progress_to_pb(waiter.result())
+            else:
+                waiter.cancel()
+        result = await job
+        total = len(result.variants) + len(result.skipped)
+        yield admin_pb2.BuildProgress(
+            stage="done", done=total, total=total, result=build_result_to_pb(result)
+        )
+
+    @translate_errors
+    async def AddVariant(self, request: admin_pb2.AddVariantRequest, context: Ctx) -> admin_pb2.VariantCard:
+        call = functools.partial(
+            self._variants.add,
+            model=request.model,
+            data=request.tflite,
+            recipe=request.recipe or "user",
+            eval_npz=request.eval_npz,
+            source=f"{request.recipe or 'user'}.tflite",
+        )
+        card = await asyncio.get_running_loop().run_in_executor(self._build_executor, call)
+        return card_to_pb(card)
+
+    @translate_errors
+    async def ListVariants(
+        self, request: admin_pb2.ListVariantsRequest, context: Ctx
+    ) -> admin_pb2.ListVariantsResponse:
+        cards = await asyncio.to_thread(self._variants.list_variants, request.model)
+        return admin_pb2.ListVariantsResponse(variants=[card_to_pb(c) for c in cards])
+
+    @translate_errors
+    async def GetVariant(self, request: admin_pb2.GetVariantRequest, context: Ctx) -> admin_pb2.VariantCard:
+        return card_to_pb(await asyncio.to_thread(self._variants.get, request.variant_id))

@@ -1,0 +1,109 @@
+"""Wiring and lifecycle of ``edgefleet serve``: one asyncio process, one grpc.aio server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+
+from orchestrator.config import ServerConfig
+from orchestrator.registry.artifacts import ArtifactStore
+from orchestrator.registry.signing import Signer
+from orchestrator.server.admin import FleetAdminServicer
+from orchestrator.service.variants import VariantService
+from orchestrator.store import SqliteStore, Store
+from protos.edgefleet.v1 import admin_pb2, admin_pb2_grpc
+
+__all__ = ["OrchestratorServer", "Services", "open_services", "run_server"]
+
+log = logging.getLogger("edgefleet.server")
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    store: Store
+    artifacts: ArtifactStore
+    signer: Signer
+    variants: VariantService
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_services(config: ServerConfig) -> Services:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    store = SqliteStore(config.db_path)
+    artifacts = ArtifactStore(config.data_dir)
+    signer = Signer.load_or_create(config.data_dir / "keys")
+    return Services(store, artifacts, signer, VariantService(store=store, artifacts=artifacts, signer=signer))
+
+
+class OrchestratorServer:
+    def __init__(self, config: ServerConfig, services: Services) -> None:
+        self.config = config
+        self.services = services
+        self._builds = ThreadPoolExecutor(max_workers=config.build_workers, thread_name_prefix="build")
+        options = [
+            ("grpc.max_receive_message_length", config.max_message_bytes),
+            ("grpc.max_send_message_length", config.max_message_bytes),
+        ]
+        self._server = grpc.aio.server(options=options)
+        self._health = HealthServicer()
+        # RPCs of later milestones answer UNIMPLEMENTED (the generated base class) until they land.
+        admin = FleetAdminServicer(variants=services.variants, build_executor=self._builds)  # type: ignore[abstract]
+        admin_pb2_grpc.add_FleetAdminServicer_to_server(admin, self._server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        self._enable_reflection()
+        self.address = ""
+
+    def _enable_reflection(self) -> None:
+        try:
+            from grpc_reflection.v1alpha import reflection
+        except ImportError:  # reflection is optional (orchestrator extra)
+            return
+        names = (admin_pb2.DESCRIPTOR.services_by_name["FleetAdmin"].full_name, reflection.SERVICE_NAME)
+        reflection.enable_server_reflection(names, self._server)
+
+    async def start(self) -> str:
+        """Bind and start; returns the bound address (port 0 picks a free port)."""
+        host, _, _ = self.config.listen.rpartition(":")
+        port = self._server.add_insecure_port(self.config.listen)
+        if port == 0:
+            raise OSError(f"cannot listen on {self.config.listen}")
+        await self._server.start()
+        await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
+        await self._health.set("edgefleet.v1.FleetAdmin", health_pb2.HealthCheckResponse.SERVING)
+        self.address = f"{host}:{port}"
+        return self.address
+
+    async def stop(self, grace: float = 5.0) -> None:
+        await self._health.enter_graceful_shutdown()
+        await self._server.stop(grace)
+        self._builds.shutdown(wait=False, cancel_futures=True)
+        self.services.close()
+
+    async def wait(self) -> None:
+        await self._server.wait_for_termination()
+
+
+async def run_server(config: ServerConfig, *, on_ready: Callable[[str], None] | None = None) -> None:
+    """Serve until SIGTERM or SIGINT, then stop gracefully. ``on_ready`` gets the bound address."""
+    server = OrchestratorServer(config, open_services(config))
+    address = await server.start()
+    log.info("edgefleet orchestrator listening on %s (data in %s)", address, config.data_dir)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if on_ready is not None:
+        on_ready(address)
+    await stop.wait()
+    log.info("shutting down")
+    await server.stop()

@@ -1,0 +1,24 @@
+"""Real services over real files in a temporary data directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator.registry.artifacts import ArtifactStore
+from orchestrator.registry.signing import Signer
+from orchestrator.service.variants import VariantService
+from orchestrator.store import SqliteStore
+
+
+def variant_service(root: Path, *, latency_runs: int = 20) -> VariantService:
+    return VariantService(
+        store=SqliteStore(root / "edgefleet.sqlite"),
+        artifacts=ArtifactStore(root),
+        signer=Signer.load_or_create(root / "keys"),
+        latency_runs=latency_runs,
+    )
+
+
+def object_count(root: Path) -> int:
+    objects = root / "objects"
+    return sum(1 for p in objects.rglob("*") if p.is_file()) if objects.exists() else 0

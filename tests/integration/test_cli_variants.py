@@ -1,0 +1,115 @@
+"""`edgefleet variants ...` against a real `edgefleet serve` process."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from typer.testing import CliRunner
+
+from orchestrator.cli.app import app
+from orchestrator.reference import ReferenceFamily
+from orchestrator.variants.signatures import strip_signatures
+from tests.helpers.processes import orchestrator
+
+pytestmark = pytest.mark.xdist_group("cli_variants")  # one server process for the module
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with orchestrator(tmp_path_factory.mktemp("orch")) as (proc, address):
+        yield address
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0  # graceful shutdown
+
+
+@pytest.fixture(scope="module")
+def built(server: str) -> dict:  # type: ignore[type-arg]
+    code, out, err = cli(server, "variants", "build", "--reference", "--json")
+    assert code == 0, err
+    return json.loads(out)  # type: ignore[no-any-return]
+
+
+def cli(server: str, *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args), env={"EDGEFLEET_SERVER": server, "COLUMNS": "200"})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_health_is_serving(server: str) -> None:
+    with grpc.insecure_channel(server) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=10
+        )
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_build_list_show(server: str, built: dict) -> None:  # type: ignore[type-arg]
+    assert len(built["variants"]) == 18
+    assert built["skipped"] == []
+
+    code, out, _ = cli(server, "variants", "list", "--model", "digits", "--json")
+    listed = json.loads(out)
+    assert {v["variant_id"] for v in listed} == {v["variant_id"] for v in built["variants"]}
+    static = [v for v in listed if v["recipe"] == "static_wi8_ai8"]
+    assert all(v["tflm_arena"]["total"] > 0 and v["full_integer"] for v in static)
+    assert all(v["energy_estimate"]["method"].startswith("estimate:ops") for v in listed)
+
+    target = static[0]
+    code, out, _ = cli(server, "variants", "show", target["variant_id"][:10], "--json")
+    assert code == 0
+    shown = json.loads(out)
+    assert shown["variant_id"] == target["variant_id"]
+    assert shown["macs"]["conv"] > 0
+
+    code, out, _ = cli(server, "variants", "list")
+    assert code == 0
+    assert "static_wi8_ai8" in out
+    assert "refused: Hybrid models are not supported" in out
+
+
+def test_add_a_users_model(server: str, built: dict, family: ReferenceFamily, tmp_path: Path) -> None:  # type: ignore[type-arg]
+    mine = tmp_path / "mine.tflite"
+    mine.write_bytes(strip_signatures(family.models[0].path.read_bytes()))  # no SignatureDef, like many
+    code, out, err = cli(
+        server, "variants", "add", str(mine), "--model", "digits", "--recipe", "nosig", "--json"
+    )
+    assert code == 0, err
+    card = json.loads(out)
+    assert card["recipe"] == "nosig"
+    assert card["has_signature"] is False
+    assert card["host"]["accuracy"] == pytest.approx(family.models[0].recorded_accuracy, abs=1 / 360)
+
+
+def test_errors_map_to_exit_codes(server: str, family: ReferenceFamily, tmp_path: Path) -> None:
+    code, _, err = cli(server, "variants", "show", "deadbeef00")
+    assert code == 3
+    assert "no variant deadbeef00" in err
+
+    junk = tmp_path / "junk_w1.tflite"
+    junk.write_bytes(b"not a model" * 50)
+    code, _, err = cli(server, "variants", "build", str(junk), "--eval", str(family.eval_path))
+    assert code == 2
+    assert "not a TFLite flatbuffer" in err
+
+    code, _, err = cli(
+        server, "variants", "build", str(family.models[0].path), "--eval", str(tmp_path / "nope.npz")
+    )
+    assert code == 2
+    assert "nope.npz: cannot read the evaluation set" in err
+
+    code, _, err = cli(server, "variants", "build", "--reference", "--recipes", "fp32,int3_magic")
+    assert code == 2
+    assert "unknown recipe(s) ['int3_magic']" in err
+
+
+def test_unreachable_orchestrator_is_exit_8() -> None:
+    code, _, err = cli("127.0.0.1:1", "variants", "list")
+    assert code == 8
+    assert "cannot reach the orchestrator at 127.0.0.1:1" in err
