@@ -9,6 +9,9 @@ import grpc
 
 from agent.rpc_errors import error_from_rpc
 from orchestrator.convert import build_result_from_pb, card_from_pb
+from orchestrator.convert_plans import plan_from_pb, profile_from_pb
+from orchestrator.profiles import Profile
+from orchestrator.selection import ProfilePlan
 from orchestrator.service.variants import BuildResult, Progress
 from orchestrator.variants.card import VariantCard
 from protos.edgefleet.v1 import admin_pb2, admin_pb2_grpc
@@ -86,3 +89,18 @@ class AdminClient:
 
     def get_variant(self, variant_id: str) -> VariantCard:
         return card_from_pb(self._call("GetVariant", admin_pb2.GetVariantRequest(variant_id=variant_id)))
+
+    # ---- profiles and plans ----
+    def list_profiles(self) -> list[Profile]:
+        return [
+            profile_from_pb(p) for p in self._call("ListProfiles", admin_pb2.ListProfilesRequest()).profiles
+        ]
+
+    def get_profile(self, name: str) -> Profile:
+        return profile_from_pb(self._call("GetProfile", admin_pb2.GetProfileRequest(name=name)))
+
+    def plan(
+        self, model: str, profiles: tuple[str, ...] = (), objective: str = "min-energy"
+    ) -> list[ProfilePlan]:
+        req = admin_pb2.PlanRequest(model=model, profiles=profiles, objective=objective)
+        return [plan_from_pb(p) for p in self._call("Plan", req).plans]

@@ -6,7 +6,11 @@
     max_message_mb = 64
     build_workers = 1
 
-Environment: EDGEFLEET_LISTEN, EDGEFLEET_DATA_DIR, EDGEFLEET_MAX_MESSAGE_MB, EDGEFLEET_BUILD_WORKERS.
+    profiles = ["/etc/edgefleet/profiles"]   # files or directories of *.toml
+
+Environment: EDGEFLEET_LISTEN, EDGEFLEET_DATA_DIR, EDGEFLEET_MAX_MESSAGE_MB, EDGEFLEET_BUILD_WORKERS,
+EDGEFLEET_PROFILES (paths separated by ':').
+
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ class ServerConfig:
     data_dir: Path = Path(".edgefleet")
     max_message_mb: int = 64
     build_workers: int = 1
+    #: User profiles: TOML files or directories of them, added to (or replacing) the built-ins.
+    profiles: tuple[Path, ...] = ()
 
     @property
     def max_message_bytes(self) -> int:
@@ -52,6 +58,7 @@ _ENV = {
     "data_dir": "EDGEFLEET_DATA_DIR",
     "max_message_mb": "EDGEFLEET_MAX_MESSAGE_MB",
     "build_workers": "EDGEFLEET_BUILD_WORKERS",
+    "profiles": "EDGEFLEET_PROFILES",
 }
 
 
@@ -64,6 +71,11 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             return int(value)
         if kind in ("Path", Path):
             return Path(str(value)).expanduser()
+        if name == "profiles":
+            items = value.split(":") if isinstance(value, str) else value
+            if not isinstance(items, list | tuple) or not all(isinstance(i, str | Path) for i in items):
+                raise ValueError("a list of paths")
+            return tuple(Path(str(i)).expanduser() for i in items if str(i))
         if not isinstance(value, str):
             raise ValueError(f"a {type(value).__name__}")
         return value

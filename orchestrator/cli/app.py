@@ -10,6 +10,7 @@ import typer
 from orchestrator import __version__
 from orchestrator.cli import variants
 from orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
+from orchestrator.cli.plans import plan, profiles_app
 from orchestrator.cli.serve import serve
 
 app = typer.Typer(
@@ -22,6 +23,9 @@ app = typer.Typer(
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 app.add_typer(variants.app, name="variants")
+app.add_typer(profiles_app, name="profiles")
+app.command("plan")(plan)
+
 app.command("serve")(serve)
 
 

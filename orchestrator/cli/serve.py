@@ -18,6 +18,9 @@ def serve(
         str | None, typer.Option(help="HOST:PORT to listen on (port 0: any free port).")
     ] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Where the store, artifacts and keys live.")] = None,
+    profiles: Annotated[
+        list[Path] | None, typer.Option("--profiles", help="User profile file or directory (repeatable).")
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Run the orchestrator (FleetAdmin for the CLI, health) until SIGTERM or Ctrl-C."""
@@ -28,7 +31,15 @@ def serve(
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with errors_to_exit_codes():
-        cfg = load_config(config, env=os.environ, overrides={"listen": listen, "data_dir": data_dir})
+        cfg = load_config(
+            config,
+            env=os.environ,
+            overrides={
+                "listen": listen,
+                "data_dir": data_dir,
+                "profiles": [str(p) for p in profiles or []] or None,
+            },
+        )
 
         def ready(address: str) -> None:
             console().print(

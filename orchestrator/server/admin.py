@@ -10,7 +10,9 @@ from typing import Any, TypeAlias
 import grpc
 
 from orchestrator.convert import build_result_to_pb, card_to_pb, progress_to_pb
+from orchestrator.convert_plans import plan_to_pb, profile_to_pb
 from orchestrator.server.errors import translate_errors, translate_stream_errors
+from orchestrator.service.plans import PlanService
 from orchestrator.service.variants import BuildRequest, Progress, VariantService
 from protos.edgefleet.v1 import admin_pb2, admin_pb2_grpc
 
@@ -20,8 +22,9 @@ Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
 class FleetAdminServicer(admin_pb2_grpc.FleetAdminServicer):
-    def __init__(self, *, variants: VariantService, build_executor: Executor) -> None:
+    def __init__(self, *, variants: VariantService, plans: PlanService, build_executor: Executor) -> None:
         self._variants = variants
+        self._plans = plans
         self._build_executor = build_executor
 
     @translate_stream_errors
@@ -80,3 +83,22 @@ class FleetAdminServicer(admin_pb2_grpc.FleetAdminServicer):
     @translate_errors
     async def GetVariant(self, request: admin_pb2.GetVariantRequest, context: Ctx) -> admin_pb2.VariantCard:
         return card_to_pb(await asyncio.to_thread(self._variants.get, request.variant_id))
+
+    @translate_errors
+    async def ListProfiles(
+        self, request: admin_pb2.ListProfilesRequest, context: Ctx
+    ) -> admin_pb2.ListProfilesResponse:
+        return admin_pb2.ListProfilesResponse(
+            profiles=[profile_to_pb(p) for p in self._plans.list_profiles()]
+        )
+
+    @translate_errors
+    async def GetProfile(self, request: admin_pb2.GetProfileRequest, context: Ctx) -> admin_pb2.Profile:
+        return profile_to_pb(self._plans.get_profile(request.name))
+
+    @translate_errors
+    async def Plan(self, request: admin_pb2.PlanRequest, context: Ctx) -> admin_pb2.PlanResponse:
+        plans = await asyncio.to_thread(
+            self._plans.plan, request.model, tuple(request.profiles), request.objective or "min-energy"
+        )
+        return admin_pb2.PlanResponse(model=request.model, plans=[plan_to_pb(p) for p in plans])

@@ -14,9 +14,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
 from orchestrator.config import ServerConfig
+from orchestrator.profiles import ProfileRegistry
 from orchestrator.registry.artifacts import ArtifactStore
 from orchestrator.registry.signing import Signer
 from orchestrator.server.admin import FleetAdminServicer
+from orchestrator.service.plans import PlanService
 from orchestrator.service.variants import VariantService
 from orchestrator.store import SqliteStore, Store
 from protos.edgefleet.v1 import admin_pb2, admin_pb2_grpc
@@ -32,6 +34,7 @@ class Services:
     artifacts: ArtifactStore
     signer: Signer
     variants: VariantService
+    plans: PlanService
 
     def close(self) -> None:
         self.store.close()
@@ -42,7 +45,9 @@ def open_services(config: ServerConfig) -> Services:
     store = SqliteStore(config.db_path)
     artifacts = ArtifactStore(config.data_dir)
     signer = Signer.load_or_create(config.data_dir / "keys")
-    return Services(store, artifacts, signer, VariantService(store=store, artifacts=artifacts, signer=signer))
+    profiles = ProfileRegistry.load(config.profiles)
+    variants = VariantService(store=store, artifacts=artifacts, signer=signer)
+    return Services(store, artifacts, signer, variants, PlanService(variants=variants, profiles=profiles))
 
 
 class OrchestratorServer:
@@ -57,7 +62,10 @@ class OrchestratorServer:
         self._server = grpc.aio.server(options=options)
         self._health = HealthServicer()
         # RPCs of later milestones answer UNIMPLEMENTED (the generated base class) until they land.
-        admin = FleetAdminServicer(variants=services.variants, build_executor=self._builds)  # type: ignore[abstract]
+        admin = FleetAdminServicer(  # type: ignore[abstract]
+            variants=services.variants, plans=services.plans, build_executor=self._builds
+        )
+
         admin_pb2_grpc.add_FleetAdminServicer_to_server(admin, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         self._enable_reflection()

@@ -11,7 +11,24 @@ from agent.runtime.micro import ArenaUsage
 from orchestrator.energy.opcount import OpCountEstimate, estimate_ops_energy
 from orchestrator.variants.analyser import StaticFacts
 
-__all__ = ["HostFigures", "VariantCard", "ops_energy_of"]
+__all__ = ["HostFigures", "VariantCard", "VariantKey", "ops_energy_of"]
+
+
+@dataclass(frozen=True, slots=True)
+class VariantKey:
+    """What names a variant: its content address and where it comes from."""
+
+    variant_id: str
+    model: str
+    base_name: str
+    recipe: str
+
+    @property
+    def short_id(self) -> str:
+        return self.variant_id[:12]
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.base_name} {self.recipe} ({self.short_id})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +65,12 @@ class VariantCard:
     def short_id(self) -> str:
         return self.variant_id[:12]
 
+    @property
+    def key(self) -> VariantKey:
+        return VariantKey(self.variant_id, self.model, self.base_name, self.recipe)
+
     def to_json(self) -> str:
+
         data = asdict(self)
         data["signature"] = self.signature.hex()
         return json.dumps(data, sort_keys=True)

@@ -3,43 +3,16 @@
 from __future__ import annotations
 
 import json
-import signal
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from typer.testing import CliRunner
 
-from orchestrator.cli.app import app
 from orchestrator.reference import ReferenceFamily
 from orchestrator.variants.signatures import strip_signatures
-from tests.helpers.processes import orchestrator
-
-pytestmark = pytest.mark.xdist_group("cli_variants")  # one server process for the module
-
-runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with orchestrator(tmp_path_factory.mktemp("orch")) as (proc, address):
-        yield address
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0  # graceful shutdown
-
-
-@pytest.fixture(scope="module")
-def built(server: str) -> dict:  # type: ignore[type-arg]
-    code, out, err = cli(server, "variants", "build", "--reference", "--json")
-    assert code == 0, err
-    return json.loads(out)  # type: ignore[no-any-return]
-
-
-def cli(server: str, *args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args), env={"EDGEFLEET_SERVER": server, "COLUMNS": "200"})
-    return result.exit_code, result.stdout, result.stderr
+from tests.integration.conftest import cli
 
 
 def test_health_is_serving(server: str) -> None:
@@ -50,7 +23,7 @@ def test_health_is_serving(server: str) -> None:
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
-def test_build_list_show(server: str, built: dict) -> None:  # type: ignore[type-arg]
+def test_build_list_show(server: str, built: dict[str, Any]) -> None:
     assert len(built["variants"]) == 18
     assert built["skipped"] == []
 
@@ -74,7 +47,9 @@ def test_build_list_show(server: str, built: dict) -> None:  # type: ignore[type
     assert "refused: Hybrid models are not supported" in out
 
 
-def test_add_a_users_model(server: str, built: dict, family: ReferenceFamily, tmp_path: Path) -> None:  # type: ignore[type-arg]
+def test_add_a_users_model(
+    server: str, built: dict[str, Any], family: ReferenceFamily, tmp_path: Path
+) -> None:
     mine = tmp_path / "mine.tflite"
     mine.write_bytes(strip_signatures(family.models[0].path.read_bytes()))  # no SignatureDef, like many
     code, out, err = cli(

@@ -540,11 +540,14 @@ class Budgets(_message.Message):
     MAX_LATENCY_P95_SECONDS_FIELD_NUMBER: _builtins.int
     MAX_MODEL_BYTES_FIELD_NUMBER: _builtins.int
     MAX_PEAK_MEMORY_BYTES_FIELD_NUMBER: _builtins.int
+    MAX_ACCURACY_DROP_FIELD_NUMBER: _builtins.int
     accuracy_floor: _builtins.float
     max_energy_joules: _builtins.float
     max_latency_p95_seconds: _builtins.float
     max_model_bytes: _builtins.int
     max_peak_memory_bytes: _builtins.int
+    max_accuracy_drop: _builtins.float
+    """Largest accuracy loss accepted against the float32 base of the same width (0.01 = 1 point)."""
     def __init__(
         self,
         *,
@@ -553,14 +556,94 @@ class Budgets(_message.Message):
         max_latency_p95_seconds: _builtins.float = ...,
         max_model_bytes: _builtins.int = ...,
         max_peak_memory_bytes: _builtins.int = ...,
+        max_accuracy_drop: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accuracy_floor", b"accuracy_floor", "max_energy_joules", b"max_energy_joules", "max_latency_p95_seconds", b"max_latency_p95_seconds", "max_model_bytes", b"max_model_bytes", "max_peak_memory_bytes", b"max_peak_memory_bytes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accuracy_floor", b"accuracy_floor", "max_accuracy_drop", b"max_accuracy_drop", "max_energy_joules", b"max_energy_joules", "max_latency_p95_seconds", b"max_latency_p95_seconds", "max_model_bytes", b"max_model_bytes", "max_peak_memory_bytes", b"max_peak_memory_bytes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Budgets: _TypeAlias = Budgets  # noqa: Y015
+
+@_typing.final
+class Hardware(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CPU_FIELD_NUMBER: _builtins.int
+    CORES_FIELD_NUMBER: _builtins.int
+    RAM_BYTES_FIELD_NUMBER: _builtins.int
+    STORAGE_BYTES_FIELD_NUMBER: _builtins.int
+    SRAM_BYTES_FIELD_NUMBER: _builtins.int
+    FLASH_BYTES_FIELD_NUMBER: _builtins.int
+    cpu: _builtins.str
+    cores: _builtins.int
+    ram_bytes: _builtins.int
+    storage_bytes: _builtins.int
+    sram_bytes: _builtins.int
+    """MCU-class targets; 0 when not applicable."""
+    flash_bytes: _builtins.int
+    def __init__(
+        self,
+        *,
+        cpu: _builtins.str = ...,
+        cores: _builtins.int = ...,
+        ram_bytes: _builtins.int = ...,
+        storage_bytes: _builtins.int = ...,
+        sram_bytes: _builtins.int = ...,
+        flash_bytes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cores", b"cores", "cpu", b"cpu", "flash_bytes", b"flash_bytes", "ram_bytes", b"ram_bytes", "sram_bytes", b"sram_bytes", "storage_bytes", b"storage_bytes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Hardware: _TypeAlias = Hardware  # noqa: Y015
+
+@_typing.final
+class PowerModel(_message.Message):
+    """How energy and latency are estimated before devices of the profile have measured anything."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    IDLE_WATTS_FIELD_NUMBER: _builtins.int
+    ACTIVE_WATTS_FIELD_NUMBER: _builtins.int
+    OPS_SCALE_FIELD_NUMBER: _builtins.int
+    ENERGY_PER_MAC_JOULES_FIELD_NUMBER: _builtins.int
+    FLOAT_MAC_FACTOR_FIELD_NUMBER: _builtins.int
+    LATENCY_SCALE_FIELD_NUMBER: _builtins.int
+    MACS_PER_SECOND_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """"ops" (op-count lower bound x ops_scale) or "per-mac" (MACs x energy_per_mac_joules)."""
+    idle_watts: _builtins.float
+    active_watts: _builtins.float
+    ops_scale: _builtins.float
+    energy_per_mac_joules: _builtins.float
+    float_mac_factor: _builtins.float
+    latency_scale: _builtins.float
+    """Latency: host p95 x latency_scale, or MACs / macs_per_second when that is set."""
+    macs_per_second: _builtins.float
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        idle_watts: _builtins.float = ...,
+        active_watts: _builtins.float = ...,
+        ops_scale: _builtins.float = ...,
+        energy_per_mac_joules: _builtins.float = ...,
+        float_mac_factor: _builtins.float = ...,
+        latency_scale: _builtins.float = ...,
+        macs_per_second: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_watts", b"active_watts", "energy_per_mac_joules", b"energy_per_mac_joules", "float_mac_factor", b"float_mac_factor", "idle_watts", b"idle_watts", "kind", b"kind", "latency_scale", b"latency_scale", "macs_per_second", b"macs_per_second", "ops_scale", b"ops_scale"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PowerModel: _TypeAlias = PowerModel  # noqa: Y015
 
 @_typing.final
 class Profile(_message.Message):
@@ -569,14 +652,9 @@ class Profile(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     RUNTIME_FIELD_NUMBER: _builtins.int
-    CORES_FIELD_NUMBER: _builtins.int
-    RAM_BYTES_FIELD_NUMBER: _builtins.int
-    STORAGE_BYTES_FIELD_NUMBER: _builtins.int
-    SRAM_BYTES_FIELD_NUMBER: _builtins.int
-    FLASH_BYTES_FIELD_NUMBER: _builtins.int
-    IDLE_WATTS_FIELD_NUMBER: _builtins.int
-    ACTIVE_WATTS_FIELD_NUMBER: _builtins.int
     FULL_INTEGER_ONLY_FIELD_NUMBER: _builtins.int
+    HARDWARE_FIELD_NUMBER: _builtins.int
+    POWER_FIELD_NUMBER: _builtins.int
     BUDGETS_FIELD_NUMBER: _builtins.int
     SOURCES_FIELD_NUMBER: _builtins.int
     ORIGIN_FIELD_NUMBER: _builtins.int
@@ -584,16 +662,13 @@ class Profile(_message.Message):
     description: _builtins.str
     runtime: _builtins.str
     """"litert" or "tflite-micro"."""
-    cores: _builtins.int
-    ram_bytes: _builtins.int
-    storage_bytes: _builtins.int
-    sram_bytes: _builtins.int
-    flash_bytes: _builtins.int
-    idle_watts: _builtins.float
-    active_watts: _builtins.float
     full_integer_only: _builtins.bool
     origin: _builtins.str
     """"builtin" or the file it was loaded from."""
+    @_builtins.property
+    def hardware(self) -> Global___Hardware: ...
+    @_builtins.property
+    def power(self) -> Global___PowerModel: ...
     @_builtins.property
     def budgets(self) -> Global___Budgets: ...
     @_builtins.property
@@ -606,21 +681,16 @@ class Profile(_message.Message):
         name: _builtins.str = ...,
         description: _builtins.str = ...,
         runtime: _builtins.str = ...,
-        cores: _builtins.int = ...,
-        ram_bytes: _builtins.int = ...,
-        storage_bytes: _builtins.int = ...,
-        sram_bytes: _builtins.int = ...,
-        flash_bytes: _builtins.int = ...,
-        idle_watts: _builtins.float = ...,
-        active_watts: _builtins.float = ...,
         full_integer_only: _builtins.bool = ...,
+        hardware: Global___Hardware | None = ...,
+        power: Global___PowerModel | None = ...,
         budgets: Global___Budgets | None = ...,
         sources: _abc.Iterable[_builtins.str] | None = ...,
         origin: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["budgets", b"budgets"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["budgets", b"budgets", "hardware", b"hardware", "power", b"power"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_watts", b"active_watts", "budgets", b"budgets", "cores", b"cores", "description", b"description", "flash_bytes", b"flash_bytes", "full_integer_only", b"full_integer_only", "idle_watts", b"idle_watts", "name", b"name", "origin", b"origin", "ram_bytes", b"ram_bytes", "runtime", b"runtime", "sources", b"sources", "sram_bytes", b"sram_bytes", "storage_bytes", b"storage_bytes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["budgets", b"budgets", "description", b"description", "full_integer_only", b"full_integer_only", "hardware", b"hardware", "name", b"name", "origin", b"origin", "power", b"power", "runtime", b"runtime", "sources", b"sources"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -723,17 +793,27 @@ class PlanFigures(_message.Message):
     ENERGY_KIND_FIELD_NUMBER: _builtins.int
     MEASURED_WINDOWS_FIELD_NUMBER: _builtins.int
     ENERGY_SIGMA_JOULES_FIELD_NUMBER: _builtins.int
-    SOURCE_FIELD_NUMBER: _builtins.int
+    ENERGY_SOURCE_FIELD_NUMBER: _builtins.int
+    ACCURACY_SOURCE_FIELD_NUMBER: _builtins.int
+    BASE_ACCURACY_FIELD_NUMBER: _builtins.int
+    LATENCY_KIND_FIELD_NUMBER: _builtins.int
     accuracy: _builtins.float
+    """NaN when the family has no evaluation set."""
     energy_joules: _builtins.float
     latency_p95_seconds: _builtins.float
     size_bytes: _builtins.int
     peak_memory_bytes: _builtins.int
     energy_kind: _common_pb2.MeasurementKind.ValueType
-    """"measured" (with samples and sigma) or "estimated"."""
+    """MEASURED when devices of the profile measured enough windows, ESTIMATED otherwise."""
     measured_windows: _builtins.int
+    """Telemetry windows behind a measured figure."""
     energy_sigma_joules: _builtins.float
-    source: _builtins.str
+    energy_source: _builtins.str
+    """How the energy figure was obtained, e.g. "estimate:ops (45 nm op count x49)"."""
+    accuracy_source: _builtins.str
+    base_accuracy: _builtins.float
+    """Accuracy of the float32 base of the same width (NaN when none)."""
+    latency_kind: _common_pb2.MeasurementKind.ValueType
     def __init__(
         self,
         *,
@@ -745,11 +825,14 @@ class PlanFigures(_message.Message):
         energy_kind: _common_pb2.MeasurementKind.ValueType = ...,
         measured_windows: _builtins.int = ...,
         energy_sigma_joules: _builtins.float = ...,
-        source: _builtins.str = ...,
+        energy_source: _builtins.str = ...,
+        accuracy_source: _builtins.str = ...,
+        base_accuracy: _builtins.float = ...,
+        latency_kind: _common_pb2.MeasurementKind.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accuracy", b"accuracy", "energy_joules", b"energy_joules", "energy_kind", b"energy_kind", "energy_sigma_joules", b"energy_sigma_joules", "latency_p95_seconds", b"latency_p95_seconds", "measured_windows", b"measured_windows", "peak_memory_bytes", b"peak_memory_bytes", "size_bytes", b"size_bytes", "source", b"source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accuracy", b"accuracy", "accuracy_source", b"accuracy_source", "base_accuracy", b"base_accuracy", "energy_joules", b"energy_joules", "energy_kind", b"energy_kind", "energy_sigma_joules", b"energy_sigma_joules", "energy_source", b"energy_source", "latency_kind", b"latency_kind", "latency_p95_seconds", b"latency_p95_seconds", "measured_windows", b"measured_windows", "peak_memory_bytes", b"peak_memory_bytes", "size_bytes", b"size_bytes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -760,11 +843,14 @@ class PlanCandidate(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     VARIANT_FIELD_NUMBER: _builtins.int
+    BASE_NAME_FIELD_NUMBER: _builtins.int
     FIGURES_FIELD_NUMBER: _builtins.int
     FEASIBLE_FIELD_NUMBER: _builtins.int
     REASONS_FIELD_NUMBER: _builtins.int
     PARETO_FIELD_NUMBER: _builtins.int
     VIOLATION_FIELD_NUMBER: _builtins.int
+    base_name: _builtins.str
+    """Base model (width) of the variant."""
     feasible: _builtins.bool
     pareto: _builtins.bool
     violation: _builtins.float
@@ -781,6 +867,7 @@ class PlanCandidate(_message.Message):
         self,
         *,
         variant: _common_pb2.VariantRef | None = ...,
+        base_name: _builtins.str = ...,
         figures: Global___PlanFigures | None = ...,
         feasible: _builtins.bool = ...,
         reasons: _abc.Iterable[_builtins.str] | None = ...,
@@ -789,7 +876,7 @@ class PlanCandidate(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["figures", b"figures", "variant", b"variant"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["feasible", b"feasible", "figures", b"figures", "pareto", b"pareto", "reasons", b"reasons", "variant", b"variant", "violation", b"violation"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_name", b"base_name", "feasible", b"feasible", "figures", b"figures", "pareto", b"pareto", "reasons", b"reasons", "variant", b"variant", "violation", b"violation"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

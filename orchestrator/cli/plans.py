@@ -1,0 +1,158 @@
+"""``edgefleet plan`` and ``edgefleet profiles ...``."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from orchestrator.cli.common import JsonFlag, ServerOpt, client
+from orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
+from orchestrator.cli.render import fmt_bytes, fmt_energy, fmt_seconds
+from orchestrator.profiles import Profile, load_profile_file
+from orchestrator.selection import Candidate, ProfilePlan
+
+profiles_app = typer.Typer(help="Device profiles: hardware, power model and budgets.", no_args_is_help=True)
+
+
+def plan_dict(plan: ProfilePlan) -> dict[str, Any]:
+    def cand(c: Candidate) -> dict[str, Any]:
+        return {
+            **dataclasses.asdict(c.variant),
+            "figures": dataclasses.asdict(c.figures),
+            "feasible": c.feasible,
+            "pareto": c.pareto,
+            "reasons": list(c.reasons),
+            "violation": c.violation,
+        }
+
+    return {
+        "profile": plan.profile,
+        "objective": plan.objective,
+        "chosen": None if plan.chosen is None else cand(plan.chosen),
+        "least_violating": None if plan.least_violating is None else cand(plan.least_violating),
+        "summary": plan.summary,
+        "candidates": [cand(c) for c in plan.candidates],
+    }
+
+
+def _row(plan: ProfilePlan, c: Candidate) -> tuple[str, ...]:
+    f = c.figures
+    if plan.chosen is not None and c.variant.variant_id == plan.chosen.variant.variant_id:
+        status = "[bold green]CHOSEN[/]"
+    elif c.feasible:
+        status = "feasible"
+    else:
+        status = "[red]" + "; ".join(c.reasons) + "[/]"
+    kind = "measured" if f.energy_kind == "measured" else "est."
+    return (
+        c.variant.short_id,
+        c.variant.base_name,
+        c.variant.recipe,
+        f"{fmt_energy(f.energy_j)} ({kind})",
+        "-" if f.accuracy is None else f"{f.accuracy:.2%}",
+        fmt_seconds(f.latency_p95_s),
+        fmt_bytes(f.size_bytes),
+        fmt_bytes(f.peak_memory_bytes),
+        "★" if c.pareto else "",
+        status,
+    )
+
+
+_PLAN_COLS = ("variant", "base", "recipe", "energy", "accuracy", "p95", "size", "peak mem", "pareto", "why")
+
+
+def plan(
+    model: Annotated[str, typer.Argument(help="Model family.")],
+    profile: Annotated[list[str], typer.Option("--profile", "-p", help="Profile(s); default: all.")] = [],  # noqa: B006
+    objective: Annotated[str, typer.Option(help="min-energy (default) or max-accuracy.")] = "min-energy",
+    server: ServerOpt = "127.0.0.1:50051",
+    json_out: JsonFlag = False,
+) -> None:
+    """The best variant per profile, the Pareto front (★) and why every other variant lost."""
+    with errors_to_exit_codes(), client(server) as api:
+        plans = api.plan(model, tuple(profile), objective)
+    if json_out:
+        print_json({"model": model, "plans": [plan_dict(p) for p in plans]})
+        return
+    out = console()
+    for p in plans:
+        title = f"{p.profile} ({p.objective}): " + (
+            f"{p.chosen.variant}" if p.chosen else "[bold red]nothing is feasible[/]"
+        )
+        out.print(table(title, _PLAN_COLS, [_row(p, c) for c in p.candidates]))
+        out.print(p.summary, highlight=False)
+        if p.chosen:
+            out.print(f"  energy source: {p.chosen.figures.energy_source}", highlight=False)
+        out.print()
+
+
+def profile_dict(p: Profile) -> dict[str, Any]:
+    return dataclasses.asdict(p)
+
+
+def _profile_row(p: Profile) -> tuple[str, ...]:
+    hw, b = p.hardware, p.budgets
+    if hw.sram_bytes:
+        mem = f"SRAM {fmt_bytes(hw.sram_bytes)}, flash {fmt_bytes(hw.flash_bytes)}"
+    else:
+        mem = fmt_bytes(hw.ram_bytes)
+    return (
+        p.name,
+        p.runtime + (" (full-int)" if p.full_integer_only else ""),
+        f"{hw.cores}",
+        mem,
+        f"{p.power.idle_watts:g}-{p.power.active_watts:g} W",
+        f"{b.accuracy_floor:.0%} (drop ≤{b.max_accuracy_drop * 100:g} pp)",
+        fmt_energy(b.max_energy_joules),
+        fmt_seconds(b.max_latency_p95_seconds),
+        fmt_bytes(b.max_model_bytes),
+        fmt_bytes(b.max_peak_memory_bytes),
+        p.origin,
+    )
+
+
+_PROFILE_COLS = ["profile", "runtime", "cores", "memory", "power", "accuracy floor", "max energy", "max p95",
+                 "max model", "max peak mem", "origin"]  # fmt: skip
+
+
+@profiles_app.command("list")
+def profiles_list(server: ServerOpt = "127.0.0.1:50051", json_out: JsonFlag = False) -> None:
+    """The profiles the orchestrator knows (built-in and the user's)."""
+    with errors_to_exit_codes(), client(server) as api:
+        profiles = api.list_profiles()
+    if json_out:
+        print_json([profile_dict(p) for p in profiles])
+        return
+    console().print(table(f"{len(profiles)} profiles", _PROFILE_COLS, [_profile_row(p) for p in profiles]))
+
+
+@profiles_app.command("show")
+def profiles_show(
+    name: Annotated[str, typer.Argument()], server: ServerOpt = "127.0.0.1:50051", json_out: JsonFlag = False
+) -> None:
+    """One profile with its power model and the sources of its figures."""
+    with errors_to_exit_codes(), client(server) as api:
+        p = api.get_profile(name)
+    if json_out:
+        print_json(profile_dict(p))
+        return
+    rows = [(k, v) for k, v in profile_dict(p).items() if k != "sources"]
+    rows += [("source", s) for s in p.sources]
+    console().print(table(f"profile {p.name}", ["field", "value"], rows))
+
+
+@profiles_app.command("validate")
+def profiles_validate(
+    files: Annotated[list[Path], typer.Argument(help="Profile TOML files.")], json_out: JsonFlag = False
+) -> None:
+    """Check profile files locally (no orchestrator needed); exit 2 on the first invalid one."""
+    with errors_to_exit_codes():
+        profiles = [load_profile_file(f) for f in files]
+    if json_out:
+        print_json([profile_dict(p) for p in profiles])
+        return
+    for f, p in zip(files, profiles, strict=True):
+        console().print(f"{f}: ok (profile {p.name}, {p.runtime})", highlight=False)

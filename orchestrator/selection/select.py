@@ -1,0 +1,108 @@
+"""Rank the feasible variants for one profile under an objective; show the Pareto front."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from agent.errors import InvalidArgument
+from orchestrator.profiles.model import Profile
+from orchestrator.selection.figures import Figures, MeasuredFigures, figures_for, learn_correction
+from orchestrator.selection.rules import check
+from orchestrator.variants.card import VariantCard, VariantKey
+
+__all__ = ["OBJECTIVES", "Candidate", "ProfilePlan", "select"]
+
+OBJECTIVES = ("min-energy", "max-accuracy")
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    variant: VariantKey
+    figures: Figures
+    reasons: tuple[str, ...]
+    violation: float
+    runnable: bool
+    pareto: bool = False
+
+    @property
+    def feasible(self) -> bool:
+        return not self.reasons
+
+
+@dataclass(frozen=True, slots=True)
+class ProfilePlan:
+    profile: str
+    objective: str
+    chosen: Candidate | None
+    #: When nothing is feasible: the variant closest to the budgets (never deployed silently).
+    least_violating: Candidate | None
+    candidates: tuple[Candidate, ...]
+    summary: str
+
+
+def _rank_key(c: Candidate, objective: str) -> tuple[float, ...]:
+    f = c.figures
+    accuracy = f.accuracy if f.accuracy is not None else -1.0
+    if objective == "max-accuracy":
+        return (-accuracy, f.latency_p95_s, f.size_bytes, f.energy_j)
+    return (f.energy_j, f.latency_p95_s, f.size_bytes, -accuracy)
+
+
+def _dominates(a: Figures, b: Figures) -> bool:
+    av = (-(a.accuracy or 0.0), a.energy_j, a.latency_p95_s, a.size_bytes)
+    bv = (-(b.accuracy or 0.0), b.energy_j, b.latency_p95_s, b.size_bytes)
+    return all(x <= y for x, y in zip(av, bv, strict=True)) and av != bv
+
+
+def _base_accuracy(cards: Sequence[VariantCard]) -> dict[str, float | None]:
+    return {c.base_name: c.host.accuracy for c in cards if c.recipe == "fp32"}
+
+
+def select(
+    cards: Sequence[VariantCard],
+    profile: Profile,
+    *,
+    objective: str = "min-energy",
+    measured: Mapping[str, MeasuredFigures] | None = None,
+    blocked: Mapping[str, str] | None = None,
+) -> ProfilePlan:
+    """Pure: the same inputs give the same plan. ``blocked`` maps variant id -> rollback reason."""
+    if objective not in OBJECTIVES:
+        raise InvalidArgument(f"unknown objective {objective!r}; use one of {list(OBJECTIVES)}")
+    measured = measured or {}
+    blocked = blocked or {}
+    correction = learn_correction(cards, profile, measured)
+    bases = _base_accuracy(cards)
+    candidates = []
+    for card in cards:
+        figs = figures_for(
+            card, profile, base_accuracy=bases.get(card.base_name), measured=measured.get(card.variant_id),
+            correction=correction,
+        )  # fmt: skip
+        verdict = check(card, figs, profile, blocked_reason=blocked.get(card.variant_id))
+        candidates.append(Candidate(card.key, figs, verdict.reasons, verdict.violation, verdict.runnable))
+    runnable = [c for c in candidates if c.runnable]
+    candidates = [
+        replace(c, pareto=c.runnable and not any(_dominates(o.figures, c.figures) for o in runnable))
+        for c in candidates
+    ]
+    feasible = sorted((c for c in candidates if c.feasible), key=lambda c: _rank_key(c, objective))
+    ordered = tuple(sorted(candidates, key=lambda c: (not c.feasible, c.violation, _rank_key(c, objective))))
+    if feasible:
+        chosen = feasible[0]
+        summary = (
+            f"{profile.name}: {chosen.variant} — {_fig(chosen.figures)}; "
+            f"{len(feasible) - 1} other feasible, {len(candidates) - len(feasible)} rejected"
+        )
+        return ProfilePlan(profile.name, objective, chosen, None, ordered, summary)
+    least = min(candidates, key=lambda c: (c.violation, _rank_key(c, objective)), default=None)
+    summary = f"{profile.name}: nothing is feasible"
+    if least is not None:
+        summary += f"; least violating: {least.variant} ({'; '.join(least.reasons)})"
+    return ProfilePlan(profile.name, objective, None, least, ordered, summary)
+
+
+def _fig(f: Figures) -> str:
+    acc = "n/a" if f.accuracy is None else f"{f.accuracy:.2%}"
+    return f"{f.energy_j * 1e6:.3g} µJ ({f.energy_kind}), accuracy {acc}, p95 {f.latency_p95_s * 1e3:.3g} ms"

@@ -1,0 +1,80 @@
+"""Plans: the selection for (model family, profiles), with measured figures and rollback blocks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from agent.errors import NotFound
+from orchestrator.profiles import Profile, ProfileRegistry
+from orchestrator.selection import MeasuredFigures, ProfilePlan, select
+from orchestrator.service.names import check_name
+from orchestrator.service.variants import VariantService
+
+__all__ = ["BlockSource", "MeasurementSource", "NothingBlocked", "NothingMeasured", "PlanService"]
+
+
+class MeasurementSource(Protocol):
+    def measured(self, model: str, profile: str) -> Mapping[str, MeasuredFigures]:
+        """Aggregated device telemetry per variant id for (model, profile)."""
+        ...
+
+
+class BlockSource(Protocol):
+    def blocked(self, model: str, profile: str) -> Mapping[str, str]:
+        """Variant id -> rollback reason, for variants rolled back on this profile."""
+        ...
+
+
+class NothingMeasured:
+    """A fleet with no telemetry yet: every figure is an estimate."""
+
+    def measured(self, model: str, profile: str) -> Mapping[str, MeasuredFigures]:
+        return {}
+
+
+class NothingBlocked:
+    """A fleet where nothing was rolled back."""
+
+    def blocked(self, model: str, profile: str) -> Mapping[str, str]:
+        return {}
+
+
+class PlanService:
+    def __init__(
+        self,
+        *,
+        variants: VariantService,
+        profiles: ProfileRegistry,
+        measurements: MeasurementSource | None = None,
+        blocks: BlockSource | None = None,
+    ) -> None:
+        self._variants = variants
+        self.profiles = profiles
+        self._measurements = measurements or NothingMeasured()
+        self._blocks = blocks or NothingBlocked()
+
+    def list_profiles(self) -> list[Profile]:
+        return self.profiles.all()
+
+    def get_profile(self, name: str) -> Profile:
+        return self.profiles.get(name)
+
+    def plan(
+        self, model: str, profiles: Sequence[str] = (), objective: str = "min-energy"
+    ) -> list[ProfilePlan]:
+        check_name("model", model)
+        targets = [self.profiles.get(p) for p in profiles] if profiles else self.profiles.all()
+        cards = self._variants.list_variants(model)
+        if not cards:
+            raise NotFound(f"no variants of model {model!r}; build them with `edgefleet variants build`")
+        return [
+            select(
+                cards,
+                p,
+                objective=objective or "min-energy",
+                measured=self._measurements.measured(model, p.name),
+                blocked=self._blocks.blocked(model, p.name),
+            )
+            for p in targets
+        ]
