@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from agent import __version__
-from agent.errors import EdgefleetError
+from agent.errors import EdgefleetError, InvalidArgument
 
 app = typer.Typer(
     name="edgefleet-agent",
@@ -86,6 +86,67 @@ def check(
     if acc:
         line += f", accuracy {acc.value:.2%} ({acc.correct}/{acc.total})"
     typer.echo(line)
+
+
+@app.command()
+def run(
+    orchestrator: Annotated[str | None, typer.Option(help="Orchestrator HOST:PORT.")] = None,
+    profile: Annotated[str | None, typer.Option(help="Device profile (e.g. rpi4).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Identity, slots, downloads and outbox.")] = None,
+    token: Annotated[str | None, typer.Option(help="One-time enrolment token (first start only).")] = None,
+    name: Annotated[str | None, typer.Option(help="Device name (default: hostname).")] = None,
+    predict_listen: Annotated[
+        str | None, typer.Option(help="Inference API: 127.0.0.1:PORT or unix:PATH.")
+    ] = None,
+    replay: Annotated[str | None, typer.Option(help="Replay workload: inferences/s, or 'max'.")] = None,
+    threads: Annotated[int | None, typer.Option(help="Interpreter threads.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML file with an [agent] table.")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run the device daemon: enrol once, keep one stream to the orchestrator, serve the active variant."""
+    import asyncio
+    import logging
+    import os
+    import signal
+
+    from agent.config import load_agent_config
+    from agent.daemon import Agent
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        rate = None if replay is None else (float("inf") if replay == "max" else float(replay))
+        cfg = load_agent_config(
+            config,
+            env=os.environ,
+            overrides={
+                "orchestrator": orchestrator,
+                "profile": profile,
+                "data_dir": data_dir,
+                "token": token,
+                "name": name,
+                "predict_listen": predict_listen,
+                "replay_rate": rate,
+                "threads": threads,
+            },
+        )
+        if not cfg.profile:
+            raise InvalidArgument("--profile is required (e.g. rpi4, phone, mcu-gateway)")
+    except ValueError as exc:
+        raise _fail(InvalidArgument(f"--replay: expected a rate or 'max' ({exc})")) from exc
+    except EdgefleetError as exc:
+        raise _fail(exc) from exc
+
+    async def main_async() -> None:
+        agent = Agent(cfg)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, agent.stop)
+        await agent.run()
+
+    try:
+        asyncio.run(main_async())
+    except EdgefleetError as exc:
+        raise _fail(exc) from exc
 
 
 def main() -> None:

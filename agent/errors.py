@@ -21,6 +21,7 @@ __all__ = [
     "InvalidArgument",
     "ModelLoadError",
     "NotFound",
+    "OutOfRange",
     "PermissionDenied",
     "ResourceExhausted",
     "RuntimeUnavailable",
@@ -103,6 +104,10 @@ class ResourceExhausted(EdgefleetError):
 
 class Unavailable(EdgefleetError):
     code = ErrorCode.UNAVAILABLE
+
+
+class OutOfRange(EdgefleetError):
+    code = ErrorCode.OUT_OF_RANGE
 
 
 class ModelLoadError(InvalidArgument):

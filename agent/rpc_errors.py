@@ -11,6 +11,7 @@ from agent.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    OutOfRange,
     PermissionDenied,
     ResourceExhausted,
     Unauthenticated,
@@ -21,7 +22,7 @@ __all__ = ["error_from_rpc", "status_of"]
 
 _CLASSES: dict[ErrorCode, type[EdgefleetError]] = {
     ErrorCode.INVALID_ARGUMENT: InvalidArgument,
-    ErrorCode.OUT_OF_RANGE: InvalidArgument,
+    ErrorCode.OUT_OF_RANGE: OutOfRange,
     ErrorCode.NOT_FOUND: NotFound,
     ErrorCode.ALREADY_EXISTS: AlreadyExists,
     ErrorCode.FAILED_PRECONDITION: FailedPrecondition,

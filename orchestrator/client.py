@@ -9,7 +9,9 @@ import grpc
 
 from agent.rpc_errors import error_from_rpc
 from orchestrator.convert import build_result_from_pb, card_from_pb
+from orchestrator.convert_fleet import device_from_pb
 from orchestrator.convert_plans import plan_from_pb, profile_from_pb
+from orchestrator.fleet.model import DeviceRecord
 from orchestrator.profiles import Profile
 from orchestrator.selection import ProfilePlan
 from orchestrator.service.variants import BuildResult, Progress
@@ -104,3 +106,37 @@ class AdminClient:
     ) -> list[ProfilePlan]:
         req = admin_pb2.PlanRequest(model=model, profiles=profiles, objective=objective)
         return [plan_from_pb(p) for p in self._call("Plan", req).plans]
+
+    # ---- devices and deployments ----
+    def create_token(
+        self, *, ttl_seconds: float = 3600.0, profile: str = "", uses: int = 1
+    ) -> tuple[str, float]:
+        req = admin_pb2.CreateEnrollmentTokenRequest(ttl_seconds=ttl_seconds, profile=profile, uses=uses)
+        msg = self._call("CreateEnrollmentToken", req)
+        return msg.token, msg.expires.ToNanoseconds() / 1e9
+
+    def list_devices(self, profile: str = "") -> list[DeviceRecord]:
+        resp = self._call("ListDevices", admin_pb2.ListDevicesRequest(profile=profile))
+        return [device_from_pb(d) for d in resp.devices]
+
+    def get_device(self, device_id: str) -> DeviceRecord:
+        return device_from_pb(self._call("GetDevice", admin_pb2.GetDeviceRequest(device_id=device_id)))
+
+    def deploy(
+        self,
+        model: str,
+        *,
+        profiles: tuple[str, ...] = (),
+        device_ids: tuple[str, ...] = (),
+        variant_id: str = "",
+        objective: str = "min-energy",
+    ) -> list[tuple[str, str, str, int]]:
+        """(device id, profile, variant id, generation) per targeted device."""
+        req = admin_pb2.DeployRequest(
+            model=model,
+            target=admin_pb2.DeviceTarget(profiles=profiles, device_ids=device_ids),
+            variant_id=variant_id,
+            objective=objective,
+        )
+        resp = self._call("Deploy", req, timeout=600.0)
+        return [(a.device_id, a.profile, a.variant.variant_id, a.generation) for a in resp.assignments]

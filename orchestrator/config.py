@@ -15,12 +15,12 @@ EDGEFLEET_PROFILES (paths separated by ':').
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.configuration import load_layered
 from agent.errors import InvalidArgument
 
 __all__ = ["ServerConfig", "load_config"]
@@ -34,6 +34,10 @@ class ServerConfig:
     build_workers: int = 1
     #: User profiles: TOML files or directories of them, added to (or replacing) the built-ins.
     profiles: tuple[Path, ...] = ()
+    #: Seconds a newly deployed variant stays on trial on the device before it commits.
+    trial_seconds: float = 30.0
+    #: Heartbeat interval asked of agents.
+    heartbeat_seconds: float = 10.0
 
     @property
     def max_message_bytes(self) -> int:
@@ -49,6 +53,10 @@ class ServerConfig:
             raise InvalidArgument(f"listen: expected HOST:PORT (port 0-65535), got {self.listen!r}")
         if not 1 <= self.max_message_mb <= 1024:
             raise InvalidArgument(f"max_message_mb: expected 1-1024, got {self.max_message_mb}")
+        if not 0 < self.trial_seconds <= 86400:
+            raise InvalidArgument(f"trial_seconds: expected (0, 86400], got {self.trial_seconds}")
+        if not 0 < self.heartbeat_seconds <= 3600:
+            raise InvalidArgument(f"heartbeat_seconds: expected (0, 3600], got {self.heartbeat_seconds}")
         if not 1 <= self.build_workers <= 64:
             raise InvalidArgument(f"build_workers: expected 1-64, got {self.build_workers}")
 
@@ -59,28 +67,9 @@ _ENV = {
     "max_message_mb": "EDGEFLEET_MAX_MESSAGE_MB",
     "build_workers": "EDGEFLEET_BUILD_WORKERS",
     "profiles": "EDGEFLEET_PROFILES",
+    "trial_seconds": "EDGEFLEET_TRIAL_SECONDS",
+    "heartbeat_seconds": "EDGEFLEET_HEARTBEAT_SECONDS",
 }
-
-
-def _coerce(name: str, value: Any, source: str) -> Any:
-    kind = {f.name: f.type for f in fields(ServerConfig)}[name]
-    try:
-        if kind in ("int", int):
-            if isinstance(value, bool):
-                raise ValueError("a boolean")
-            return int(value)
-        if kind in ("Path", Path):
-            return Path(str(value)).expanduser()
-        if name == "profiles":
-            items = value.split(":") if isinstance(value, str) else value
-            if not isinstance(items, list | tuple) or not all(isinstance(i, str | Path) for i in items):
-                raise ValueError("a list of paths")
-            return tuple(Path(str(i)).expanduser() for i in items if str(i))
-        if not isinstance(value, str):
-            raise ValueError(f"a {type(value).__name__}")
-        return value
-    except ValueError as exc:
-        raise InvalidArgument(f"{source}: {name} must be {kind}, got {value!r} ({exc})") from exc
 
 
 def load_config(
@@ -90,23 +79,6 @@ def load_config(
     overrides: Mapping[str, Any] | None = None,
 ) -> ServerConfig:
     """Defaults < TOML ``[server]`` < environment < overrides (flags); ``None`` overrides are ignored."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        try:
-            doc = tomllib.loads(path.read_text())
-        except FileNotFoundError as exc:
-            raise InvalidArgument(f"{path}: no such configuration file") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise InvalidArgument(f"{path}: invalid TOML ({exc})") from exc
-        section = doc.get("server", {})
-        unknown = set(section) - set(_ENV)
-        if unknown:
-            raise InvalidArgument(f"{path}: unknown [server] key(s) {sorted(unknown)}; known: {sorted(_ENV)}")
-        values.update({k: _coerce(k, v, str(path)) for k, v in section.items()})
-    for name, var in _ENV.items():
-        if env and var in env:
-            values[name] = _coerce(name, env[var], var)
-    for name, value in (overrides or {}).items():
-        if value is not None:
-            values[name] = _coerce(name, value, f"--{name.replace('_', '-')}")
-    return replace(ServerConfig(), **values)
+    return load_layered(
+        ServerConfig, section="server", env_names=_ENV, path=path, env=env, overrides=overrides
+    )

@@ -36,22 +36,34 @@ def profile_to_pb(p: Profile) -> admin_pb2.Profile:
         runtime=p.runtime,
         full_integer_only=p.full_integer_only,
         hardware=admin_pb2.Hardware(
-            cpu=hw.cpu, cores=hw.cores, ram_bytes=hw.ram_bytes, storage_bytes=hw.storage_bytes,
-            sram_bytes=hw.sram_bytes, flash_bytes=hw.flash_bytes,
+            cpu=hw.cpu,
+            cores=hw.cores,
+            ram_bytes=hw.ram_bytes,
+            storage_bytes=hw.storage_bytes,
+            sram_bytes=hw.sram_bytes,
+            flash_bytes=hw.flash_bytes,
         ),
         power=admin_pb2.PowerModel(
-            kind=pw.kind, idle_watts=pw.idle_watts, active_watts=pw.active_watts, ops_scale=pw.ops_scale,
-            energy_per_mac_joules=pw.energy_per_mac_joules, float_mac_factor=pw.float_mac_factor,
-            latency_scale=pw.latency_scale, macs_per_second=pw.macs_per_second,
+            kind=pw.kind,
+            idle_watts=pw.idle_watts,
+            active_watts=pw.active_watts,
+            ops_scale=pw.ops_scale,
+            energy_per_mac_joules=pw.energy_per_mac_joules,
+            float_mac_factor=pw.float_mac_factor,
+            latency_scale=pw.latency_scale,
+            macs_per_second=pw.macs_per_second,
         ),
         budgets=admin_pb2.Budgets(
-            accuracy_floor=b.accuracy_floor, max_energy_joules=b.max_energy_joules,
-            max_latency_p95_seconds=b.max_latency_p95_seconds, max_model_bytes=b.max_model_bytes,
-            max_peak_memory_bytes=b.max_peak_memory_bytes, max_accuracy_drop=b.max_accuracy_drop,
+            accuracy_floor=b.accuracy_floor,
+            max_energy_joules=b.max_energy_joules,
+            max_latency_p95_seconds=b.max_latency_p95_seconds,
+            max_model_bytes=b.max_model_bytes,
+            max_peak_memory_bytes=b.max_peak_memory_bytes,
+            max_accuracy_drop=b.max_accuracy_drop,
         ),
         sources=list(p.sources),
         origin=p.origin,
-    )  # fmt: skip
+    )
 
 
 def profile_from_pb(m: admin_pb2.Profile) -> Profile:
@@ -63,18 +75,26 @@ def profile_from_pb(m: admin_pb2.Profile) -> Profile:
         full_integer_only=m.full_integer_only,
         hardware=Hardware(hw.cores, hw.ram_bytes, hw.storage_bytes, hw.sram_bytes, hw.flash_bytes, hw.cpu),
         power=PowerModel(
-            idle_watts=pw.idle_watts, active_watts=pw.active_watts,
-            kind="per-mac" if pw.kind == "per-mac" else "ops", ops_scale=pw.ops_scale,
-            energy_per_mac_joules=pw.energy_per_mac_joules, float_mac_factor=pw.float_mac_factor,
-            latency_scale=pw.latency_scale, macs_per_second=pw.macs_per_second,
+            idle_watts=pw.idle_watts,
+            active_watts=pw.active_watts,
+            kind="per-mac" if pw.kind == "per-mac" else "ops",
+            ops_scale=pw.ops_scale,
+            energy_per_mac_joules=pw.energy_per_mac_joules,
+            float_mac_factor=pw.float_mac_factor,
+            latency_scale=pw.latency_scale,
+            macs_per_second=pw.macs_per_second,
         ),
         budgets=Budgets(
-            b.accuracy_floor, b.max_energy_joules, b.max_latency_p95_seconds, b.max_model_bytes,
-            b.max_peak_memory_bytes, b.max_accuracy_drop,
+            b.accuracy_floor,
+            b.max_energy_joules,
+            b.max_latency_p95_seconds,
+            b.max_model_bytes,
+            b.max_peak_memory_bytes,
+            b.max_accuracy_drop,
         ),
         sources=tuple(m.sources),
         origin=m.origin,
-    )  # fmt: skip
+    )
 
 
 def _ref(v: VariantKey) -> common_pb2.VariantRef:
@@ -87,29 +107,42 @@ def _candidate_to_pb(c: Candidate) -> admin_pb2.PlanCandidate:
         variant=_ref(c.variant),
         base_name=c.variant.base_name,
         figures=admin_pb2.PlanFigures(
-            accuracy=_opt(f.accuracy), energy_joules=f.energy_j, latency_p95_seconds=f.latency_p95_s,
-            size_bytes=f.size_bytes, peak_memory_bytes=f.peak_memory_bytes,
+            accuracy=_opt(f.accuracy),
+            energy_joules=f.energy_j,
+            latency_p95_seconds=f.latency_p95_s,
+            size_bytes=f.size_bytes,
+            peak_memory_bytes=f.peak_memory_bytes,
             energy_kind=_KIND_TO_PB.get(f.energy_kind, common_pb2.MEASUREMENT_KIND_UNSPECIFIED),
-            measured_windows=f.windows, energy_sigma_joules=f.energy_sigma_j, energy_source=f.energy_source,
-            accuracy_source=f.accuracy_source, base_accuracy=_opt(f.base_accuracy),
+            measured_windows=f.windows,
+            energy_sigma_joules=f.energy_sigma_j,
+            energy_source=f.energy_source,
+            accuracy_source=f.accuracy_source,
+            base_accuracy=_opt(f.base_accuracy),
             latency_kind=_KIND_TO_PB.get(f.latency_kind, common_pb2.MEASUREMENT_KIND_UNSPECIFIED),
         ),
         feasible=c.feasible,
         reasons=list(c.reasons),
         pareto=c.pareto,
         violation=c.violation,
-    )  # fmt: skip
+    )
 
 
 def _candidate_from_pb(m: admin_pb2.PlanCandidate) -> Candidate:
     f = m.figures
     figures = Figures(
-        accuracy=_back(f.accuracy), accuracy_source=f.accuracy_source, base_accuracy=_back(f.base_accuracy),
-        energy_j=f.energy_joules, energy_sigma_j=f.energy_sigma_joules,
-        energy_kind=_KIND_FROM_PB.get(f.energy_kind, "estimated"), energy_source=f.energy_source,
-        latency_p95_s=f.latency_p95_seconds, latency_kind=_KIND_FROM_PB.get(f.latency_kind, "estimated"),
-        size_bytes=f.size_bytes, peak_memory_bytes=f.peak_memory_bytes, windows=f.measured_windows,
-    )  # fmt: skip
+        accuracy=_back(f.accuracy),
+        accuracy_source=f.accuracy_source,
+        base_accuracy=_back(f.base_accuracy),
+        energy_j=f.energy_joules,
+        energy_sigma_j=f.energy_sigma_joules,
+        energy_kind=_KIND_FROM_PB.get(f.energy_kind, "estimated"),
+        energy_source=f.energy_source,
+        latency_p95_s=f.latency_p95_seconds,
+        latency_kind=_KIND_FROM_PB.get(f.latency_kind, "estimated"),
+        size_bytes=f.size_bytes,
+        peak_memory_bytes=f.peak_memory_bytes,
+        windows=f.measured_windows,
+    )
     key = VariantKey(m.variant.variant_id, m.variant.model, m.base_name, m.variant.recipe)
     return Candidate(key, figures, tuple(m.reasons), m.violation, True, m.pareto)
 

@@ -9,6 +9,7 @@ import typer
 
 from orchestrator import __version__
 from orchestrator.cli import variants
+from orchestrator.cli.devices import deploy, devices_app
 from orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
 from orchestrator.cli.plans import plan, profiles_app
 from orchestrator.cli.serve import serve
@@ -25,6 +26,9 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.
 app.add_typer(variants.app, name="variants")
 app.add_typer(profiles_app, name="profiles")
 app.command("plan")(plan)
+app.add_typer(devices_app, name="devices")
+app.command("deploy")(deploy)
+
 
 app.command("serve")(serve)
 

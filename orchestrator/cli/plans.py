@@ -114,8 +114,19 @@ def _profile_row(p: Profile) -> tuple[str, ...]:
     )
 
 
-_PROFILE_COLS = ["profile", "runtime", "cores", "memory", "power", "accuracy floor", "max energy", "max p95",
-                 "max model", "max peak mem", "origin"]  # fmt: skip
+_PROFILE_COLS = [
+    "profile",
+    "runtime",
+    "cores",
+    "memory",
+    "power",
+    "accuracy floor",
+    "max energy",
+    "max p95",
+    "max model",
+    "max peak mem",
+    "origin",
+]
 
 
 @profiles_app.command("list")

@@ -29,9 +29,18 @@ def fmt_energy(j: float) -> str:
 
 
 CARD_COLUMNS = (
-    "variant", "model", "base", "recipe", "bytes", "MACs", "peak mem", "TFLM arena", "accuracy",
-    "p50", "energy (ops est.)",
-)  # fmt: skip
+    "variant",
+    "model",
+    "base",
+    "recipe",
+    "bytes",
+    "MACs",
+    "peak mem",
+    "TFLM arena",
+    "accuracy",
+    "p50",
+    "energy (ops est.)",
+)
 
 
 def card_row(card: VariantCard) -> tuple[str, ...]:

@@ -61,17 +61,29 @@ def build(
         eval_npz = _read(eval_set, "evaluation set")
         wanted = tuple(r.strip() for r in recipes.split(",") if r.strip())
         results: list[BuildResult] = []
-        with client(server) as api, Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console(), disable=json_out, transient=False,
-        ) as bar:  # fmt: skip
+        with (
+            client(server) as api,
+            Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console(),
+                disable=json_out,
+                transient=False,
+            ) as bar,
+        ):
             for path in bases:
                 name, base_name = _names(path, model)
                 task = bar.add_task(f"{name}/{base_name}", total=None)
                 for update in api.build_variants(
-                    model=name, base=_read(path, "base model"), eval_npz=eval_npz, base_name=base_name,
-                    recipes=wanted, threads=threads,
-                ):  # fmt: skip
+                    model=name,
+                    base=_read(path, "base model"),
+                    eval_npz=eval_npz,
+                    base_name=base_name,
+                    recipes=wanted,
+                    threads=threads,
+                ):
                     if isinstance(update, BuildProgress):
                         bar.update(task, total=update.total, completed=update.done, description=update.stage)
                     else:
@@ -82,8 +94,12 @@ def build(
     cards = [c for r in results for c in r.variants]
     skipped = [(r.variants[0].base_name if r.variants else "?", s) for r in results for s in r.skipped]
     if json_out:
-        print_json({"variants": [card_dict(c) for c in cards], "skipped": [
-            {"base": b, "recipe": s.recipe, "reason": s.reason} for b, s in skipped]})  # fmt: skip
+        print_json(
+            {
+                "variants": [card_dict(c) for c in cards],
+                "skipped": [{"base": b, "recipe": s.recipe, "reason": s.reason} for b, s in skipped],
+            }
+        )
         return
     console().print(table(f"{len(cards)} variants registered", CARD_COLUMNS, [card_row(c) for c in cards]))
     for base_name, s in skipped:

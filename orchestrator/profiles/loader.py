@@ -64,8 +64,15 @@ def _section(where: str, doc: Mapping[str, Any], section: str, cls: type, option
         kind = {"int": int, "float": float, "str": str, "bool": bool}.get(str(f.type), str)
         if name == "kind":
             kind = str
-        values[name] = _field(where, section, name, raw[name], kind, positive=kind in (int, float),
-                              allow_zero=name in optional_zero)  # fmt: skip
+        values[name] = _field(
+            where,
+            section,
+            name,
+            raw[name],
+            kind,
+            positive=kind in (int, float),
+            allow_zero=name in optional_zero,
+        )
     return cls(**values)
 
 

@@ -77,9 +77,12 @@ def select(
     candidates = []
     for card in cards:
         figs = figures_for(
-            card, profile, base_accuracy=bases.get(card.base_name), measured=measured.get(card.variant_id),
+            card,
+            profile,
+            base_accuracy=bases.get(card.base_name),
+            measured=measured.get(card.variant_id),
             correction=correction,
-        )  # fmt: skip
+        )
         verdict = check(card, figs, profile, blocked_reason=blocked.get(card.variant_id))
         candidates.append(Candidate(card.key, figs, verdict.reasons, verdict.violation, verdict.runnable))
     runnable = [c for c in candidates if c.runnable]

@@ -11,7 +11,10 @@ import grpc
 
 from orchestrator.convert import build_result_to_pb, card_to_pb, progress_to_pb
 from orchestrator.convert_plans import plan_to_pb, profile_to_pb
+from orchestrator.server.admin_fleet import FleetAdminDevices
 from orchestrator.server.errors import translate_errors, translate_stream_errors
+from orchestrator.server.sessions import Sessions
+from orchestrator.service.fleet import FleetService
 from orchestrator.service.plans import PlanService
 from orchestrator.service.variants import BuildRequest, Progress, VariantService
 from protos.edgefleet.v1 import admin_pb2, admin_pb2_grpc
@@ -21,10 +24,20 @@ __all__ = ["FleetAdminServicer"]
 Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
-class FleetAdminServicer(admin_pb2_grpc.FleetAdminServicer):
-    def __init__(self, *, variants: VariantService, plans: PlanService, build_executor: Executor) -> None:
+class FleetAdminServicer(FleetAdminDevices, admin_pb2_grpc.FleetAdminServicer):
+    def __init__(
+        self,
+        *,
+        variants: VariantService,
+        plans: PlanService,
+        fleet: FleetService,
+        sessions: Sessions,
+        build_executor: Executor,
+    ) -> None:
         self._variants = variants
         self._plans = plans
+        self._fleet = fleet
+        self._sessions = sessions
         self._build_executor = build_executor
 
     @translate_stream_errors

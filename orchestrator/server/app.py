@@ -18,10 +18,14 @@ from orchestrator.profiles import ProfileRegistry
 from orchestrator.registry.artifacts import ArtifactStore
 from orchestrator.registry.signing import Signer
 from orchestrator.server.admin import FleetAdminServicer
+from orchestrator.server.control import FleetControlServicer
+from orchestrator.server.sessions import Sessions
+from orchestrator.service.bundles import BundleService
+from orchestrator.service.fleet import FleetService
 from orchestrator.service.plans import PlanService
 from orchestrator.service.variants import VariantService
 from orchestrator.store import SqliteStore, Store
-from protos.edgefleet.v1 import admin_pb2, admin_pb2_grpc
+from protos.edgefleet.v1 import admin_pb2, admin_pb2_grpc, control_pb2, control_pb2_grpc
 
 __all__ = ["OrchestratorServer", "Services", "open_services", "run_server"]
 
@@ -35,6 +39,7 @@ class Services:
     signer: Signer
     variants: VariantService
     plans: PlanService
+    fleet: FleetService
 
     def close(self) -> None:
         self.store.close()
@@ -47,7 +52,17 @@ def open_services(config: ServerConfig) -> Services:
     signer = Signer.load_or_create(config.data_dir / "keys")
     profiles = ProfileRegistry.load(config.profiles)
     variants = VariantService(store=store, artifacts=artifacts, signer=signer)
-    return Services(store, artifacts, signer, variants, PlanService(variants=variants, profiles=profiles))
+    plans = PlanService(variants=variants, profiles=profiles)
+    bundles = BundleService(store=store, artifacts=artifacts, signer=signer, variants=variants)
+    fleet = FleetService(
+        store=store,
+        signer=signer,
+        variants=variants,
+        plans=plans,
+        bundles=bundles,
+        trial_seconds=config.trial_seconds,
+    )
+    return Services(store, artifacts, signer, variants, plans, fleet)
 
 
 class OrchestratorServer:
@@ -62,11 +77,22 @@ class OrchestratorServer:
         self._server = grpc.aio.server(options=options)
         self._health = HealthServicer()
         # RPCs of later milestones answer UNIMPLEMENTED (the generated base class) until they land.
+        self.sessions = Sessions()
         admin = FleetAdminServicer(  # type: ignore[abstract]
-            variants=services.variants, plans=services.plans, build_executor=self._builds
+            variants=services.variants,
+            plans=services.plans,
+            fleet=services.fleet,
+            sessions=self.sessions,
+            build_executor=self._builds,
         )
-
         admin_pb2_grpc.add_FleetAdminServicer_to_server(admin, self._server)
+        control = FleetControlServicer(
+            fleet=services.fleet,
+            artifacts=services.artifacts,
+            sessions=self.sessions,
+            heartbeat_seconds=config.heartbeat_seconds,
+        )
+        control_pb2_grpc.add_FleetControlServicer_to_server(control, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         self._enable_reflection()
         self.address = ""
@@ -76,7 +102,11 @@ class OrchestratorServer:
             from grpc_reflection.v1alpha import reflection
         except ImportError:  # reflection is optional (orchestrator extra)
             return
-        names = (admin_pb2.DESCRIPTOR.services_by_name["FleetAdmin"].full_name, reflection.SERVICE_NAME)
+        names = (
+            admin_pb2.DESCRIPTOR.services_by_name["FleetAdmin"].full_name,
+            control_pb2.DESCRIPTOR.services_by_name["FleetControl"].full_name,
+            reflection.SERVICE_NAME,
+        )
         reflection.enable_server_reflection(names, self._server)
 
     async def start(self) -> str:
@@ -87,7 +117,8 @@ class OrchestratorServer:
             raise OSError(f"cannot listen on {self.config.listen}")
         await self._server.start()
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
-        await self._health.set("edgefleet.v1.FleetAdmin", health_pb2.HealthCheckResponse.SERVING)
+        for service in ("edgefleet.v1.FleetAdmin", "edgefleet.v1.FleetControl"):
+            await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         self.address = f"{host}:{port}"
         return self.address
 

@@ -6,6 +6,7 @@ import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from orchestrator.fleet.model import BundleRecord, DeviceRecord, EnrollmentToken
 from orchestrator.variants.card import VariantCard
 
 __all__ = ["Family", "Store"]
@@ -46,6 +47,31 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def list_variants(self, model: str = "") -> Sequence[VariantCard]: ...
+
+    # ---- fleet ----
+    @abc.abstractmethod
+    def put_token(self, token: EnrollmentToken) -> None: ...
+
+    @abc.abstractmethod
+    def use_token(self, token_hash: str, now: float) -> EnrollmentToken | None:
+        """Consume one use of a valid, unexpired token atomically; None when there is none."""
+
+    @abc.abstractmethod
+    def put_device(self, device: DeviceRecord) -> None:
+        """Insert or replace the device record."""
+
+    @abc.abstractmethod
+    def get_device(self, device_id: str) -> DeviceRecord | None: ...
+
+    @abc.abstractmethod
+    def list_devices(self, profile: str = "") -> Sequence[DeviceRecord]: ...
+
+    @abc.abstractmethod
+    def put_bundle(self, bundle: BundleRecord) -> BundleRecord:
+        """Record the bundle of a variant (first writer wins); returns the stored one."""
+
+    @abc.abstractmethod
+    def get_bundle(self, variant_id: str) -> BundleRecord | None: ...
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from agent.errors import FailedPrecondition
+from orchestrator.fleet.codec import device_from_json, device_to_json
+from orchestrator.fleet.model import BundleRecord, DeviceRecord, EnrollmentToken
 from orchestrator.store.base import Family, Store
 from orchestrator.variants.card import VariantCard
 
@@ -33,6 +35,27 @@ MIGRATIONS: tuple[str, ...] = (
         card_json TEXT NOT NULL
     );
     CREATE INDEX variants_by_model ON variants(model, base_name, recipe);
+    """,
+    """
+    CREATE TABLE tokens (
+        token_hash TEXT PRIMARY KEY,
+        profile TEXT NOT NULL,
+        expires REAL NOT NULL,
+        uses_left INTEGER NOT NULL
+    );
+    CREATE TABLE devices (
+        device_id TEXT PRIMARY KEY,
+        profile TEXT NOT NULL,
+        record_json TEXT NOT NULL
+    );
+    CREATE INDEX devices_by_profile ON devices(profile);
+    CREATE TABLE bundles (
+        variant_id TEXT PRIMARY KEY REFERENCES variants(variant_id),
+        sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        signature BLOB NOT NULL,
+        key_id TEXT NOT NULL
+    );
     """,
 )
 
@@ -144,6 +167,60 @@ class SqliteStore(Store):
             args = (model,)
         rows = self._query(sql + " ORDER BY model, base_name, created, recipe", args)
         return [VariantCard.from_json(r[0]) for r in rows]
+
+    # ---- fleet ----
+    def put_token(self, token: EnrollmentToken) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO tokens VALUES (?, ?, ?, ?)",
+                (token.token_hash, token.profile, token.expires, token.uses_left),
+            )
+
+    def use_token(self, token_hash: str, now: float) -> EnrollmentToken | None:
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT * FROM tokens WHERE token_hash = ? AND expires > ? AND uses_left > 0",
+                (token_hash, now),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE tokens SET uses_left = uses_left - 1 WHERE token_hash = ?", (token_hash,))
+        return EnrollmentToken(str(row[0]), str(row[1]), float(row[2]), int(row[3]) - 1)
+
+    def put_device(self, device: DeviceRecord) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO devices VALUES (?, ?, ?)",
+                (device.device_id, device.profile, device_to_json(device)),
+            )
+
+    def get_device(self, device_id: str) -> DeviceRecord | None:
+        rows = self._query("SELECT record_json FROM devices WHERE device_id = ?", (device_id,))
+        return device_from_json(rows[0][0]) if rows else None
+
+    def list_devices(self, profile: str = "") -> list[DeviceRecord]:
+        sql, args = "SELECT record_json FROM devices", tuple[str, ...]()
+
+        if profile:
+            sql, args = sql + " WHERE profile = ?", (profile,)
+        return [device_from_json(r[0]) for r in self._query(sql + " ORDER BY device_id", args)]
+
+    def put_bundle(self, bundle: BundleRecord) -> BundleRecord:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO bundles VALUES (?, ?, ?, ?, ?)",
+                (bundle.variant_id, bundle.sha256, bundle.size, bundle.signature, bundle.key_id),
+            )
+        stored = self.get_bundle(bundle.variant_id)
+        assert stored is not None
+        return stored
+
+    def get_bundle(self, variant_id: str) -> BundleRecord | None:
+        rows = self._query("SELECT * FROM bundles WHERE variant_id = ?", (variant_id,))
+        if not rows:
+            return None
+        r = rows[0]
+        return BundleRecord(str(r[0]), str(r[1]), int(r[2]), bytes(r[3]), str(r[4]))
 
     def close(self) -> None:
         with self._lock:

@@ -15,10 +15,24 @@ from agent.errors import InvalidArgument
 __all__ = ["Graph", "Op", "Tensor", "read_graph"]
 
 _ITEMSIZE = {
-    "float32": 4, "float16": 2, "int32": 4, "uint8": 1, "int64": 8, "bool": 1, "int16": 2,
-    "int8": 1, "float64": 8, "uint32": 4, "uint16": 2, "bfloat16": 2, "int4": 0.5, "uint4": 0.5,
-    "int2": 0.25, "uint64": 8, "complex64": 8,
-}  # fmt: skip
+    "float32": 4,
+    "float16": 2,
+    "int32": 4,
+    "uint8": 1,
+    "int64": 8,
+    "bool": 1,
+    "int16": 2,
+    "int8": 1,
+    "float64": 8,
+    "uint32": 4,
+    "uint16": 2,
+    "bfloat16": 2,
+    "int4": 0.5,
+    "uint4": 0.5,
+    "int2": 0.25,
+    "uint64": 8,
+    "complex64": 8,
+}
 
 
 @cache

@@ -41,9 +41,13 @@ def test_build_and_analyse_reference_family(family: ReferenceFamily, tmp_path: P
     t0 = time.perf_counter()
     for ref in family.models:
         service.build(
-            BuildRequest(model="digits", base=ref.path.read_bytes(), eval_npz=family.eval_path.read_bytes(),
-                         base_name=ref.name)
-        )  # fmt: skip
+            BuildRequest(
+                model="digits",
+                base=ref.path.read_bytes(),
+                eval_npz=family.eval_path.read_bytes(),
+                base_name=ref.name,
+            )
+        )
     end_to_end = time.perf_counter() - t0
     parts = sum(phases.values())
     print(

@@ -141,11 +141,14 @@ def test_a_recipe_that_does_not_apply_is_skipped_with_its_reason(tmp_path: Path)
     progress: list[Progress] = []
     result = service.build(
         BuildRequest(
-            model="dw", base=depthwise_only_model(), eval_npz=buf.getvalue(), base_name="b",
+            model="dw",
+            base=depthwise_only_model(),
+            eval_npz=buf.getvalue(),
+            base_name="b",
             recipes=("fp32", "dynamic_wi4_afp32"),
         ),
         progress=progress.append,
-    )  # fmt: skip
+    )
     assert [c.recipe for c in result.variants] == ["fp32"]
     assert [(s.recipe, s.reason) for s in result.skipped] == [
         ("dynamic_wi4_afp32", "the recipe quantized no tensor of this model (no supported op)")

@@ -40,22 +40,37 @@ def test_unknown_profile() -> None:
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda d: d["budgets"].update(max_energy_joules="2 mJ"), "budgets.max_energy_joules must be a number, got str '2 mJ'"),
-        (lambda d: d["budgets"].update(max_latency_p95_seconds=-0.001), "budgets.max_latency_p95_seconds must be > 0, got -0.001"),
-        (lambda d: d["budgets"].update(accuracy_floor=93), r"budgets.accuracy_floor must be in \(0, 1\], got 93"),
+        (
+            lambda d: d["budgets"].update(max_energy_joules="2 mJ"),
+            "budgets.max_energy_joules must be a number, got str '2 mJ'",
+        ),
+        (
+            lambda d: d["budgets"].update(max_latency_p95_seconds=-0.001),
+            "budgets.max_latency_p95_seconds must be > 0, got -0.001",
+        ),
+        (
+            lambda d: d["budgets"].update(accuracy_floor=93),
+            r"budgets.accuracy_floor must be in \(0, 1\], got 93",
+        ),
         (lambda d: d["hardware"].update(cores=2.5), "hardware.cores must be a whole number"),
         (lambda d: d["hardware"].update(cores=True), "hardware.cores must be a number, got bool"),
         (lambda d: d.pop("budgets"), r"missing \[budgets\] table"),
         (lambda d: d["budgets"].pop("max_model_bytes"), r"\[budgets\] needs max_model_bytes"),
         (lambda d: d["power"].update(watts=3), r"unknown key\(s\) in \[power\]: \['watts'\]"),
         (lambda d: d.update(colour="red"), r"unknown key\(s\) \['colour'\]"),
-        (lambda d: d.update(runtime="onnx"), "runtime must be one of \\['litert', 'tflite-micro'\\], got 'onnx'"),
-        (lambda d: d["power"].update(active_watts=1.0), r"power.active_watts \(1.0\) is below power.idle_watts \(2.29\)"),
+        (
+            lambda d: d.update(runtime="onnx"),
+            "runtime must be one of \\['litert', 'tflite-micro'\\], got 'onnx'",
+        ),
+        (
+            lambda d: d["power"].update(active_watts=1.0),
+            r"power.active_watts \(1.0\) is below power.idle_watts \(2.29\)",
+        ),
         (lambda d: d.update(name="Pi 4/../x"), "invalid profile name"),
         (lambda d: d["power"].update(kind="per-mac"), "needs power.energy_per_mac_joules > 0"),
         (lambda d: d["budgets"].update(max_energy_joules=float("nan")), "must be finite"),
     ],
-)  # fmt: skip
+)
 def test_invalid_profiles_name_the_field(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
     doc = builtin_doc("rpi4")
     mutate(doc)

@@ -20,9 +20,13 @@ def profile(name: str = "rpi4", **budgets: float) -> Profile:
     # ops_scale 1 so a card's ops_j is its energy on the profile; latency_scale 1 likewise.
     power = dataclasses.replace(p.power, ops_scale=1.0, latency_scale=1.0)
     base = Budgets(
-        accuracy_floor=0.9, max_energy_joules=1e-3, max_latency_p95_seconds=1e-2,
-        max_model_bytes=1_000_000, max_peak_memory_bytes=1_000_000, max_accuracy_drop=1.0,
-    )  # fmt: skip
+        accuracy_floor=0.9,
+        max_energy_joules=1e-3,
+        max_latency_p95_seconds=1e-2,
+        max_model_bytes=1_000_000,
+        max_peak_memory_bytes=1_000_000,
+        max_accuracy_drop=1.0,
+    )
     return dataclasses.replace(p, power=power, budgets=dataclasses.replace(base, **budgets))
 
 
@@ -121,20 +125,44 @@ def test_device_accuracy_replaces_host_accuracy_with_enough_labels() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "prof", "budget", "reason"),
     [
-        ({"hybrid": True, "full_integer": False, "arena": None}, "mcu-gateway", {}, "hybrid: TFLite Micro cannot run it"),
-        ({"arena": None, "refusal": "Didn't find op RESIZE"}, "mcu-gateway", {}, "TFLite Micro refuses it: Didn't find op RESIZE"),
-        ({"full_integer": False, "recipe": "fp32"}, "mcu-gateway", {},
-         "not full-integer (float32 compute): mcu-gateway runs full-integer models only"),
+        (
+            {"hybrid": True, "full_integer": False, "arena": None},
+            "mcu-gateway",
+            {},
+            "hybrid: TFLite Micro cannot run it",
+        ),
+        (
+            {"arena": None, "refusal": "Didn't find op RESIZE"},
+            "mcu-gateway",
+            {},
+            "TFLite Micro refuses it: Didn't find op RESIZE",
+        ),
+        (
+            {"full_integer": False, "recipe": "fp32"},
+            "mcu-gateway",
+            {},
+            "not full-integer (float32 compute): mcu-gateway runs full-integer models only",
+        ),
         ({"arena": 412_000}, "mcu-gateway", {}, "tflm arena 412000 B > sram 327680 B"),
-        ({"size": 1_200_000}, "mcu-gateway", {"max_model_bytes": 2_000_000}, "model 1200000 B > flash 1048576 B"),
+        (
+            {"size": 1_200_000},
+            "mcu-gateway",
+            {"max_model_bytes": 2_000_000},
+            "model 1200000 B > flash 1048576 B",
+        ),
         ({"accuracy": 0.8}, "rpi4", {}, "accuracy 80.00% < floor 90.00%"),
         ({"ops_j": 2.1e-3}, "rpi4", {"max_energy_joules": 1.5e-3}, "energy 2.1 mJ > budget 1.5 mJ"),
-        ({"latency_s": 4.2e-3}, "rpi4", {"max_latency_p95_seconds": 2e-3}, "latency p95 4.2 ms > budget 2 ms"),
+        (
+            {"latency_s": 4.2e-3},
+            "rpi4",
+            {"max_latency_p95_seconds": 2e-3},
+            "latency p95 4.2 ms > budget 2 ms",
+        ),
         ({"size": 70_000}, "rpi4", {"max_model_bytes": 50_000}, "size 70000 B > max 50000 B"),
         ({"peak": 9_000}, "rpi4", {"max_peak_memory_bytes": 12_000}, "peak memory 13000 B > max 12000 B"),
         ({"accuracy": None}, "rpi4", {}, "no accuracy figure (the family has no evaluation set)"),
     ],
-)  # fmt: skip
+)
 def test_each_rule_rejects_with_its_numbers(kwargs: dict, prof: str, budget: dict, reason: str) -> None:  # type: ignore[type-arg]
     plan = select([card("x", **kwargs)], profile(prof, **budget))
     assert plan.chosen is None

@@ -1112,19 +1112,23 @@ class CreateEnrollmentTokenRequest(_message.Message):
 
     TTL_SECONDS_FIELD_NUMBER: _builtins.int
     PROFILE_FIELD_NUMBER: _builtins.int
+    USES_FIELD_NUMBER: _builtins.int
     ttl_seconds: _builtins.float
     """Seconds until the token expires (default 3600)."""
     profile: _builtins.str
     """Profile the token is restricted to; empty allows any."""
+    uses: _builtins.int
+    """How many devices may enrol with it (default 1: one-time)."""
     def __init__(
         self,
         *,
         ttl_seconds: _builtins.float = ...,
         profile: _builtins.str = ...,
+        uses: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["profile", b"profile", "ttl_seconds", b"ttl_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["profile", b"profile", "ttl_seconds", b"ttl_seconds", "uses", b"uses"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -370,12 +370,15 @@ class DesiredState(_message.Message):
     ARTIFACT_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     TRIAL_SECONDS_FIELD_NUMBER: _builtins.int
+    RUNTIME_FIELD_NUMBER: _builtins.int
     generation: _builtins.int
     """Monotonic per device; a higher generation supersedes a lower one."""
     reason: _builtins.str
     """Why this is desired (rollout id, rollback reason)."""
     trial_seconds: _builtins.float
     """Seconds a new variant stays on trial before the agent commits it."""
+    runtime: _builtins.str
+    """Runtime the device's profile runs models under: "litert" or "tflite-micro"."""
     @_builtins.property
     def variant(self) -> _common_pb2.VariantRef:
         """Absent: run nothing new (keep what runs)."""
@@ -390,10 +393,11 @@ class DesiredState(_message.Message):
         artifact: Global___ArtifactInfo | None = ...,
         reason: _builtins.str = ...,
         trial_seconds: _builtins.float = ...,
+        runtime: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "variant", b"variant"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "generation", b"generation", "reason", b"reason", "trial_seconds", b"trial_seconds", "variant", b"variant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "generation", b"generation", "reason", b"reason", "runtime", b"runtime", "trial_seconds", b"trial_seconds", "variant", b"variant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,61 @@
+"""Agent configuration: ``[agent]`` in a TOML file, then EDGEFLEET_AGENT_* variables, then flags."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.configuration import load_layered
+from agent.errors import InvalidArgument
+
+__all__ = ["AgentConfig", "load_agent_config"]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    orchestrator: str = "127.0.0.1:50051"
+    profile: str = ""
+    data_dir: Path = Path(".edgefleet-agent")
+    #: One-time enrolment token; needed only until the device has an identity.
+    token: str = ""
+    name: str = ""
+    #: Local Inference API: HOST:PORT on loopback (port 0: any free port) or unix:/path.
+    predict_listen: str = "127.0.0.1:0"
+    #: Replay workload: inferences per second over the variant's bundled samples (0: off).
+    replay_rate: float = 0.0
+    heartbeat_seconds: float = 10.0
+    backoff_initial_seconds: float = 0.5
+    backoff_max_seconds: float = 30.0
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.replay_rate < 0:
+            raise InvalidArgument(f"replay_rate must be >= 0, got {self.replay_rate}")
+        if not 0 < self.backoff_initial_seconds <= self.backoff_max_seconds:
+            raise InvalidArgument("backoff: need 0 < backoff_initial_seconds <= backoff_max_seconds")
+        if self.heartbeat_seconds <= 0:
+            raise InvalidArgument(f"heartbeat_seconds must be > 0, got {self.heartbeat_seconds}")
+        if self.threads < 1:
+            raise InvalidArgument(f"threads must be >= 1, got {self.threads}")
+
+
+_ENV = {
+    "orchestrator": "EDGEFLEET_AGENT_ORCHESTRATOR",
+    "profile": "EDGEFLEET_AGENT_PROFILE",
+    "data_dir": "EDGEFLEET_AGENT_DATA_DIR",
+    "token": "EDGEFLEET_AGENT_TOKEN",
+    "name": "EDGEFLEET_AGENT_NAME",
+    "predict_listen": "EDGEFLEET_AGENT_PREDICT_LISTEN",
+    "replay_rate": "EDGEFLEET_AGENT_REPLAY_RATE",
+}
+
+
+def load_agent_config(
+    path: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> AgentConfig:
+    return load_layered(AgentConfig, section="agent", env_names=_ENV, path=path, env=env, overrides=overrides)

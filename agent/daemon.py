@@ -1,0 +1,303 @@
+"""The agent daemon: one Connect stream to the orchestrator, level-triggered desired state, A/B slots."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import psutil
+
+from agent import __version__
+from agent.config import AgentConfig
+from agent.download import ArtifactSpec, Downloader
+from agent.engine import Engine
+from agent.errors import EdgefleetError, FailedPrecondition
+from agent.hardware import read_hardware
+from agent.identity import Identity, TrustedKey
+from agent.inference_server import InferenceServer
+from agent.replay import replay
+from agent.rpc_errors import error_from_rpc
+from agent.runtime import runtime_info
+from agent.slots import SlotManager
+from agent.wire import hardware_pb, slot_pb, variant_from_pb, variant_pb
+from protos.edgefleet.v1 import common_pb2, control_pb2, control_pb2_grpc
+
+__all__ = ["Agent"]
+
+log = logging.getLogger("edgefleet.agent")
+Metadata = tuple[tuple[str, str | bytes], ...]
+
+
+class Agent:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.slots = SlotManager(config.data_dir / "slots")
+        self.engine = Engine(threads=config.threads)
+        self.identity = Identity.load(config.data_dir)
+        self.downloader = Downloader(
+            config.data_dir, lambda: self.identity.trusted() if self.identity else {}
+        )
+        self.inference = InferenceServer(self.engine, config.predict_listen)
+        self.runtime = "litert"
+        self.reconnects = 0
+        self.connected = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._outbox: asyncio.Queue[control_pb2.AgentMessage | None] | None = None
+        self._desired: control_pb2.DesiredState | None = None
+        self._apply_task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    # ---- lifecycle ----
+    async def start(self) -> None:
+        note = self.slots.recover()
+        if note:
+            log.warning(note)
+        active = self.slots.active
+        if active is not None and active.variant is not None:
+            self.runtime = active.runtime
+            try:
+                self.engine.serve(
+                    await self.engine.load(
+                        active.name, self.slots.bundle_path(active.name), active.variant, active.runtime
+                    )
+                )
+                log.info("serving %s from slot %s", active.variant.variant_id[:12], active.name)
+            except EdgefleetError as exc:
+                log.error("active slot %s does not load: %s", active.name, exc.message)
+                log.warning(self.slots.rollback(f"does not load after restart: {exc.message}"))
+                await self._load_active()
+        address = await self.inference.start()
+        log.info("edgefleet-agent predict API on %s", address)
+        (self.config.data_dir / "predict.addr").write_text(address + "\n")
+        if self.config.replay_rate > 0:
+            self._tasks.append(asyncio.create_task(replay(self.engine, self.config.replay_rate, self._stop)))
+
+    async def run(self) -> None:
+        await self.start()
+        try:
+            await self._connection_loop()
+        finally:
+            await self.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def close(self) -> None:
+        for task in [*self._tasks, self._apply_task]:
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*[t for t in [*self._tasks, self._apply_task] if t], return_exceptions=True)
+        await self.inference.stop()
+        self.engine.close()
+
+    # ---- connection ----
+    def _metadata(self) -> Metadata:
+        assert self.identity is not None
+        return (
+            ("x-edgefleet-device", self.identity.device_id),
+            ("authorization", f"Bearer {self.identity.secret}"),
+        )
+
+    async def _enroll(self, stub: control_pb2_grpc.FleetControlAsyncStub) -> None:
+        if not self.config.token:
+            raise FailedPrecondition("this device has no identity yet: give an enrolment token (--token)")
+        hw = read_hardware(self.config.data_dir)
+        request = control_pb2.EnrollRequest(
+            token=self.config.token,
+            profile=self.config.profile,
+            name=self.config.name or socket.gethostname(),
+            hardware=hardware_pb(hw),
+        )
+        try:
+            reply = await stub.Enroll(request, timeout=30)
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc, target=self.config.orchestrator) from exc
+        keys = tuple(TrustedKey(k.key_id, k.public_key.hex()) for k in reply.signing_keys)
+        self.identity = Identity(
+            reply.device_id, reply.device_secret, self.config.profile, self.config.orchestrator, keys
+        )
+        self.identity.save(self.config.data_dir)
+        log.info("enrolled as %s (%d trusted signing key(s))", reply.device_id, len(keys))
+
+    async def _connection_loop(self) -> None:
+        delay = self.config.backoff_initial_seconds
+        while not self._stop.is_set():
+            established = False
+            try:
+                async with grpc.aio.insecure_channel(self.config.orchestrator) as channel:
+                    stub: Any = control_pb2_grpc.FleetControlStub(channel)
+                    if self.identity is None:
+                        await self._enroll(stub)
+                    established = await self._session(stub)
+            except grpc.aio.AioRpcError as exc:
+                log.warning(
+                    "stream to %s ended: %s %s", self.config.orchestrator, exc.code().name, exc.details()
+                )
+            except EdgefleetError as exc:
+                log.error("%s", exc.message)
+            finally:
+                self.connected.clear()
+            if self._stop.is_set():
+                break
+            self.reconnects += 1
+            delay = (
+                self.config.backoff_initial_seconds
+                if established
+                else min(delay * 2, self.config.backoff_max_seconds)
+            )
+            # Full jitter (AWS architecture blog): spread reconnects of a whole fleet after an outage.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=random.uniform(0, delay))
+
+    async def _session(self, stub: Any) -> bool:
+        outbox: asyncio.Queue[control_pb2.AgentMessage | None] = asyncio.Queue()
+        outbox.put_nowait(control_pb2.AgentMessage(hello=self._hello()))
+
+        async def requests() -> AsyncIterator[control_pb2.AgentMessage]:
+            while (msg := await outbox.get()) is not None:
+                yield msg
+
+        call = stub.Connect(requests(), metadata=self._metadata())
+        self._outbox = outbox
+        heartbeats = asyncio.create_task(self._heartbeats(outbox))
+        stopper = asyncio.create_task(self._stop.wait())
+        established = False
+        try:
+            reader = asyncio.ensure_future(self._read(call))
+            done, _ = await asyncio.wait([reader, stopper], return_when=asyncio.FIRST_COMPLETED)
+            if reader in done:
+                established = reader.result()
+            else:
+                call.cancel()
+                reader.cancel()
+                established = True
+        finally:
+            heartbeats.cancel()
+            stopper.cancel()
+            self._outbox = None
+            outbox.put_nowait(None)
+        return established
+
+    async def _read(self, call: Any) -> bool:
+        established = False
+        async for msg in call:
+            if not established:
+                established = True
+                self.connected.set()
+                log.info("connected to %s", self.config.orchestrator)
+            kind = msg.WhichOneof("body")
+            if kind == "desired_state":
+                self._on_desired(msg.desired_state)
+        return established
+
+    def _hello(self) -> control_pb2.Hello:
+        assert self.identity is not None
+        rt = runtime_info("tflite-micro" if self.runtime == "tflite-micro" else "litert")
+        hello = control_pb2.Hello(
+            device_id=self.identity.device_id,
+            profile=self.identity.profile or self.config.profile,
+            hardware=hardware_pb(read_hardware(self.config.data_dir)),
+            runtime=common_pb2.RuntimeInfo(name=rt.name, version=rt.version),
+            slots=[slot_pb(s) for s in self.slots.slots()],
+            agent_version=__version__,
+            applied_generation=self.slots.applied_generation,
+        )
+        for field, slot in (("active", self.slots.active), ("previous", self.slots.previous)):
+            if slot is not None and slot.variant is not None:
+                getattr(hello, field).CopyFrom(variant_pb(slot.variant))
+        return hello
+
+    async def _heartbeats(self, outbox: asyncio.Queue[control_pb2.AgentMessage | None]) -> None:
+        proc = psutil.Process()
+        while True:
+            await asyncio.sleep(self.config.heartbeat_seconds)
+            beat = control_pb2.Heartbeat(cpu_percent=proc.cpu_percent(), rss_bytes=proc.memory_info().rss)
+            beat.sent_at.GetCurrentTime()
+            outbox.put_nowait(control_pb2.AgentMessage(heartbeat=beat))
+
+    def _report(
+        self,
+        generation: int,
+        ref: common_pb2.VariantRef,
+        phase: common_pb2.DeploymentPhase.ValueType,
+        reason: str = "",
+        done: int = 0,
+        total: int = 0,
+    ) -> None:
+        if reason:
+            log.warning("deployment %d: %s", generation, reason)
+        if self._outbox is not None:
+            status = control_pb2.DeploymentStatus(
+                generation=generation,
+                variant=ref,
+                phase=phase,
+                reason=reason,
+                bytes_done=done,
+                bytes_total=total,
+            )
+            self._outbox.put_nowait(control_pb2.AgentMessage(deployment_status=status))
+
+    # ---- desired state ----
+    def _on_desired(self, desired: control_pb2.DesiredState) -> None:
+        self._desired = desired
+        if self._apply_task is None or self._apply_task.done():
+            self._apply_task = asyncio.create_task(self._apply_latest())
+
+    async def _apply_latest(self) -> None:
+        while self._desired is not None:
+            desired = self._desired
+            try:
+                await self._apply(desired)
+            except EdgefleetError as exc:
+                self._report(
+                    desired.generation, desired.variant, common_pb2.DEPLOYMENT_PHASE_FAILED, exc.message
+                )
+                self.slots.set_applied_generation(desired.generation)
+            if self._desired is desired:
+                return
+
+    async def _apply(self, ds: control_pb2.DesiredState) -> None:
+        from agent.deploy import apply_desired
+
+        await apply_desired(self, ds)
+
+    async def _load_active(self) -> None:
+        active = self.slots.active
+        if active is None or active.variant is None:
+            self.engine.serve(None)
+            return
+        self.engine.serve(
+            await self.engine.load(
+                active.name, self.slots.bundle_path(active.name), active.variant, active.runtime
+            )
+        )
+
+    def variant_of(self, ds: control_pb2.DesiredState) -> Any:
+        return variant_from_pb(ds.variant)
+
+    async def fetch(self, ds: control_pb2.DesiredState) -> Any:
+        spec = ArtifactSpec(
+            ds.artifact.sha256, ds.artifact.size_bytes, ds.artifact.signature, ds.artifact.signing_key_id
+        )
+        async with grpc.aio.insecure_channel(self.config.orchestrator) as channel:
+            stub: Any = control_pb2_grpc.FleetControlStub(channel)
+
+            def progress(done: int, total: int) -> None:
+                self._report(
+                    ds.generation, ds.variant, common_pb2.DEPLOYMENT_PHASE_DOWNLOADING, "", done, total
+                )
+
+            return await self.downloader.fetch(stub, spec, metadata=self._metadata(), progress=progress)
+
+    async def wait_or_stop(self, seconds: float) -> bool:
+        """Sleep; True when the agent is stopping."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+        return self._stop.is_set()

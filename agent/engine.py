@@ -1,0 +1,117 @@
+"""The active model and its inference, run in one dedicated thread (never on the event loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from agent.bundle import Bundle, SelfTestResult, open_bundle, run_self_test
+from agent.errors import FailedPrecondition
+from agent.runtime import Model, RuntimeName, load_model
+from agent.slots import VariantInfo
+
+__all__ = ["Engine", "InferenceStats", "Loaded", "Prediction"]
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    slot: str
+    variant: VariantInfo
+    model: Model
+    bundle: Bundle
+    runtime: str
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    scores: npt.NDArray[np.float32]
+    classes: npt.NDArray[np.int64]
+    latency_s: float
+    variant: VariantInfo
+
+
+@dataclass
+class InferenceStats:
+    """Counters since start; read by telemetry and metrics. Guarded by a lock (inference thread writes)."""
+
+    inferences: int = 0
+    errors: int = 0
+    labelled: int = 0
+    correct: int = 0
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, n: int, latency_s: float) -> None:
+        with self.lock:
+            self.inferences += n
+            self.latencies.append(latency_s)
+
+    def record_error(self) -> None:
+        with self.lock:
+            self.errors += 1
+
+    def record_labels(self, correct: int, labelled: int) -> None:
+        with self.lock:
+            self.correct += correct
+            self.labelled += labelled
+
+
+class Engine:
+    def __init__(self, *, threads: int = 1) -> None:
+        self.threads = threads
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self.current: Loaded | None = None
+        self.stats = InferenceStats()
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def _load(self, slot: str, path: Path, variant: VariantInfo, runtime: str) -> Loaded:
+        bundle = open_bundle(path)
+        kind: RuntimeName = "tflite-micro" if runtime == "tflite-micro" else "litert"
+        model = load_model(bundle.model, runtime=kind, threads=self.threads, source=f"slot {slot}")
+        return Loaded(slot, variant, model, bundle, str(model.runtime))
+
+    async def load(self, slot: str, path: Path, variant: VariantInfo, runtime: str) -> Loaded:
+        """Open the bundle and load its model (raises with the runtime's message when it cannot)."""
+        loaded: Loaded = await self._run(self._load, slot, path, variant, runtime)
+        return loaded
+
+    async def self_test(self, loaded: Loaded) -> SelfTestResult:
+        result: SelfTestResult = await self._run(run_self_test, loaded.model.classify, loaded.bundle)
+        return result
+
+    def serve(self, loaded: Loaded | None) -> None:
+        """Switch what Predict and replay use (a reference swap: in-flight calls finish on the old model)."""
+        self.current = loaded
+
+    def _predict(self, loaded: Loaded, x: npt.NDArray[Any]) -> Prediction:
+        t0 = time.perf_counter()
+        try:
+            scores = loaded.model.predict(x)
+        except Exception:
+            self.stats.record_error()
+            raise
+        latency = time.perf_counter() - t0
+        self.stats.record(len(x), latency)
+        classes = np.argmax(scores.reshape(len(scores), -1), axis=1).astype(np.int64)
+        return Prediction(scores, classes, latency, loaded.variant)
+
+    async def predict(self, x: npt.NDArray[Any]) -> Prediction:
+        loaded = self.current
+        if loaded is None:
+            raise FailedPrecondition("no model is installed on this device yet")
+        prediction: Prediction = await self._run(self._predict, loaded, x)
+        return prediction
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,86 @@
+"""Fleet domain objects (frozen; stored as JSON by the store)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["BundleRecord", "Desired", "DeviceRecord", "EnrollmentToken", "Report", "SlotReport"]
+
+
+@dataclass(frozen=True, slots=True)
+class SlotReport:
+    name: str
+    state: str
+    variant_id: str = ""
+    recipe: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What a device said about itself in its last Hello."""
+
+    hardware: dict[str, Any]
+    runtime_name: str
+    runtime_version: str
+    active_variant: str = ""
+    active_recipe: str = ""
+    previous_variant: str = ""
+    slots: tuple[SlotReport, ...] = ()
+    agent_version: str = ""
+    applied_generation: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    """What a device should run; ``generation`` increases with every change."""
+
+    generation: int
+    variant_id: str
+    model: str
+    recipe: str
+    base_name: str
+    bundle_sha256: str
+    bundle_size: int
+    signature: bytes
+    key_id: str
+    reason: str
+    trial_seconds: float
+    runtime: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    device_id: str
+    name: str
+    profile: str
+    labels: dict[str, str]
+    secret_hash: str
+    created: float
+    revoked: bool = False
+    last_seen: float = 0.0
+    report: Report | None = None
+    desired: Desired | None = None
+    phase: str = ""
+    phase_reason: str = ""
+    bytes_done: int = 0
+    bytes_total: int = 0
+    online: bool = field(default=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollmentToken:
+    token_hash: str
+    profile: str
+    expires: float
+    uses_left: int
+
+
+@dataclass(frozen=True, slots=True)
+class BundleRecord:
+    variant_id: str
+    sha256: str
+    size: int
+    signature: bytes
+    key_id: str

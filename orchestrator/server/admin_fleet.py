@@ -1,0 +1,76 @@
+"""FleetAdmin RPCs about devices and deployments (mixed into the FleetAdmin servicer)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any, TypeAlias
+
+import grpc
+
+from orchestrator.convert_fleet import desired_to_pb, device_to_pb
+from orchestrator.fleet.model import DeviceRecord
+from orchestrator.server.errors import translate_errors
+from orchestrator.server.sessions import Sessions
+from orchestrator.service.fleet import FleetService
+from protos.edgefleet.v1 import admin_pb2, common_pb2, control_pb2
+
+__all__ = ["FleetAdminDevices"]
+
+Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+
+
+class FleetAdminDevices:
+    _fleet: FleetService
+    _sessions: Sessions
+
+    def _with_status(self, device: DeviceRecord) -> admin_pb2.Device:
+        online = device.device_id in self._sessions.connected()
+        return device_to_pb(dataclasses.replace(device, online=online))
+
+    @translate_errors
+    async def CreateEnrollmentToken(
+        self, request: admin_pb2.CreateEnrollmentTokenRequest, context: Ctx
+    ) -> admin_pb2.EnrollmentToken:
+        token, expires = self._fleet.create_token(
+            ttl_seconds=request.ttl_seconds or 3600.0, profile=request.profile, uses=request.uses or 1
+        )
+        msg = admin_pb2.EnrollmentToken(token=token)
+        msg.expires.FromNanoseconds(int(expires * 1e9))
+        return msg
+
+    @translate_errors
+    async def ListDevices(
+        self, request: admin_pb2.ListDevicesRequest, context: Ctx
+    ) -> admin_pb2.ListDevicesResponse:
+        devices = await asyncio.to_thread(self._fleet.list_devices, request.profile)
+        return admin_pb2.ListDevicesResponse(devices=[self._with_status(d) for d in devices])
+
+    @translate_errors
+    async def GetDevice(self, request: admin_pb2.GetDeviceRequest, context: Ctx) -> admin_pb2.Device:
+        return self._with_status(await asyncio.to_thread(self._fleet.get_device, request.device_id))
+
+    @translate_errors
+    async def Deploy(self, request: admin_pb2.DeployRequest, context: Ctx) -> admin_pb2.DeployResponse:
+        assignments = await asyncio.to_thread(
+            self._fleet.deploy,
+            model=request.model,
+            profiles=tuple(request.target.profiles),
+            device_ids=tuple(request.target.device_ids),
+            variant_id=request.variant_id,
+            objective=request.objective or "min-energy",
+        )
+        out = admin_pb2.DeployResponse()
+        for a in assignments:
+            if a.changed:  # connected devices hear about it now; others on their next Hello
+                self._sessions.push(
+                    a.device_id, control_pb2.OrchestratorMessage(desired_state=desired_to_pb(a.desired))
+                )
+            d = a.desired
+            out.assignments.add(
+                device_id=a.device_id,
+                profile=a.profile,
+                generation=d.generation,
+                variant=common_pb2.VariantRef(variant_id=d.variant_id, model=d.model, recipe=d.recipe),
+            )
+        return out

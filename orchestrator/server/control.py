@@ -1,0 +1,183 @@
+"""FleetControl servicer: what agents call (enrolment, the Connect stream, artifact download)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any, TypeAlias
+
+import grpc
+from google.protobuf.json_format import MessageToDict
+
+from agent.errors import InvalidArgument, NotFound, OutOfRange, PermissionDenied, ResourceExhausted
+from orchestrator.convert_fleet import PHASE_FROM_PB, desired_to_pb, report_from_hello
+from orchestrator.fleet.model import DeviceRecord
+from orchestrator.registry.artifacts import ArtifactStore
+from orchestrator.server.errors import translate_errors, translate_stream_errors
+from orchestrator.server.sessions import Outbound, Sessions
+from orchestrator.service.fleet import FleetService
+from protos.edgefleet.v1 import control_pb2, control_pb2_grpc
+
+__all__ = ["MAX_AGENT_MESSAGE", "FleetControlServicer", "authenticate"]
+
+Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+#: Largest message an agent may send on its stream (telemetry batches included).
+MAX_AGENT_MESSAGE = 1024 * 1024
+HELLO_TIMEOUT = 30.0
+DEFAULT_CHUNK = 256 * 1024
+MAX_CHUNK = 1024 * 1024
+
+
+def authenticate(fleet: FleetService, context: Ctx) -> DeviceRecord:
+    """The device a call speaks for, from its metadata (mTLS identity replaces this in secure mode)."""
+    md = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+    auth = md.get("authorization", "")
+    secret = auth[len("Bearer ") :].strip() if auth.startswith("Bearer ") else ""
+    return fleet.authenticate(md.get("x-edgefleet-device", ""), secret)
+
+
+def _bounded(msg: control_pb2.AgentMessage) -> control_pb2.AgentMessage:
+    size = msg.ByteSize()
+    if size > MAX_AGENT_MESSAGE:
+        raise ResourceExhausted(f"agent message of {size} bytes exceeds the {MAX_AGENT_MESSAGE} byte limit")
+    return msg
+
+
+class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
+    def __init__(
+        self,
+        *,
+        fleet: FleetService,
+        artifacts: ArtifactStore,
+        sessions: Sessions,
+        heartbeat_seconds: float = 10.0,
+    ) -> None:
+        self._fleet = fleet
+        self._artifacts = artifacts
+        self._sessions = sessions
+        self._heartbeat_seconds = heartbeat_seconds
+
+    @translate_errors
+    async def Enroll(self, request: control_pb2.EnrollRequest, context: Ctx) -> control_pb2.EnrollResponse:
+        device, secret, keys = await asyncio.to_thread(
+            self._fleet.enroll,
+            token=request.token,
+            profile=request.profile,
+            name=request.name,
+            hardware=MessageToDict(request.hardware, preserving_proto_field_name=True),
+            labels=dict(request.labels),
+        )
+        return control_pb2.EnrollResponse(
+            device_id=device.device_id,
+            device_secret=secret,
+            signing_keys=[control_pb2.SigningKey(key_id=k.key_id, public_key=k.raw) for k in keys],
+        )
+
+    @translate_stream_errors
+    async def Connect(
+        self, request_iterator: AsyncIterator[control_pb2.AgentMessage], context: Ctx
+    ) -> AsyncIterator[control_pb2.OrchestratorMessage]:
+        device = authenticate(self._fleet, context)
+        try:
+            first = _bounded(await asyncio.wait_for(anext(request_iterator), timeout=HELLO_TIMEOUT))
+        except StopAsyncIteration:
+            raise InvalidArgument("the stream closed before its Hello") from None
+        except TimeoutError:
+            raise InvalidArgument(f"no Hello within {HELLO_TIMEOUT:.0f} s") from None
+        kind = first.WhichOneof("body")
+        if kind != "hello":
+            raise InvalidArgument(
+                f"the first message of a stream must be a Hello, not {kind or 'an empty message'}"
+            )
+        hello = first.hello
+        missing = [
+            name
+            for name, value in (
+                ("device_id", hello.device_id),
+                ("profile", hello.profile),
+                ("runtime.name", hello.runtime.name),
+            )
+            if not value
+        ]
+        if missing:
+            raise InvalidArgument(f"Hello is missing required field(s) {missing}")
+        if hello.device_id != device.device_id:
+            raise PermissionDenied(
+                f"this connection belongs to {device.device_id}, not {hello.device_id[:80]!r}"
+            )
+        device = self._fleet.hello(device.device_id, hello.profile, report_from_hello(hello))
+        queue = self._sessions.open(device.device_id)
+        reader = asyncio.create_task(self._read(device.device_id, request_iterator, queue))
+        try:
+            config = control_pb2.AgentConfig(heartbeat_seconds=self._heartbeat_seconds)
+            yield control_pb2.OrchestratorMessage(config=config)
+            if device.desired is not None:  # level-triggered: always re-send what the device should run
+                yield control_pb2.OrchestratorMessage(desired_state=desired_to_pb(device.desired))
+            while True:
+                item = await queue.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+            self._sessions.close(device.device_id, queue)
+
+    async def _read(
+        self, device_id: str, requests: AsyncIterator[control_pb2.AgentMessage], queue: Outbound
+    ) -> None:
+        try:
+            async for msg in requests:
+                kind = _bounded(msg).WhichOneof("body")
+                if kind == "heartbeat":
+                    self._fleet.seen(device_id)
+                elif kind == "deployment_status":
+                    st = msg.deployment_status
+                    phase = PHASE_FROM_PB.get(st.phase)
+                    if phase is None:
+                        raise InvalidArgument(f"deployment status with unknown phase {st.phase}")
+                    self._fleet.record_status(
+                        device_id,
+                        generation=st.generation,
+                        phase=phase,
+                        reason=st.reason,
+                        done=st.bytes_done,
+                        total=st.bytes_total,
+                    )
+                elif kind == "telemetry":
+                    pass  # stored by the telemetry pipeline (next milestone); the agent keeps its outbox
+                elif kind == "hello":
+                    raise InvalidArgument("Hello is sent once, as the first message of a stream")
+                else:
+                    raise InvalidArgument("empty agent message")
+            queue.put_nowait(None)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # handed to the writer, which ends the stream with the right status
+            queue.put_nowait(exc)
+
+    @translate_stream_errors
+    async def FetchArtifact(
+        self, request: control_pb2.FetchArtifactRequest, context: Ctx
+    ) -> AsyncIterator[control_pb2.ArtifactChunk]:
+        authenticate(self._fleet, context)
+        path = self._artifacts.path(request.sha256.lower())
+        if not path.is_file():
+            raise NotFound(f"no artifact {request.sha256[:64]}")
+        size = path.stat().st_size
+        offset = request.offset
+        if offset > size:
+            raise OutOfRange(f"offset {offset} is past the end of the artifact ({size} bytes)")
+        chunk = min(max(request.max_chunk_bytes or DEFAULT_CHUNK, 4096), MAX_CHUNK)
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            while offset < size:
+                data = await asyncio.to_thread(fh.read, chunk)
+                if not data:
+                    break
+                yield control_pb2.ArtifactChunk(offset=offset, data=data, total_size=size)
+                offset += len(data)

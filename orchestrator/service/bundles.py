@@ -1,0 +1,55 @@
+"""Variant bundles: the signed artifact a device downloads (model + self-test samples + manifest)."""
+
+from __future__ import annotations
+
+from agent.bundle import Manifest, write_bundle
+from agent.runtime import load_model
+from orchestrator.fleet.model import BundleRecord
+from orchestrator.registry.artifacts import ArtifactStore
+from orchestrator.registry.signing import Signer
+from orchestrator.service.variants import VariantService
+from orchestrator.store.base import Store
+
+__all__ = ["MIN_AGREEMENT", "SELFTEST_SAMPLES", "BundleService"]
+
+#: Labelled samples shipped for the on-device self-test (and canary accuracy).
+SELFTEST_SAMPLES = 64
+#: Share of self-test predictions that must agree with the host's (runtimes may differ on a few).
+MIN_AGREEMENT = 0.9
+
+
+class BundleService:
+    def __init__(
+        self, *, store: Store, artifacts: ArtifactStore, signer: Signer, variants: VariantService
+    ) -> None:
+        self._store = store
+        self._artifacts = artifacts
+        self._signer = signer
+        self._variants = variants
+
+    def ensure(self, variant_id: str) -> BundleRecord:
+        """The variant's bundle, built and signed on first use (deterministic: same inputs, same digest)."""
+        existing = self._store.get_bundle(variant_id)
+        if existing is not None and self._artifacts.exists(existing.sha256):
+            return existing
+        card = self._variants.get(variant_id)
+        model = self._artifacts.read(card.variant_id)
+        samples = self._variants.family_eval(card.model).head(SELFTEST_SAMPLES)
+        expected = load_model(model, source=card.short_id).classify(samples.x)
+        manifest = Manifest(
+            variant_id=card.variant_id,
+            model=card.model,
+            recipe=card.recipe,
+            base_name=card.base_name,
+            labels=samples.labels,
+            expected_classes=tuple(int(c) for c in expected),
+            min_agreement=MIN_AGREEMENT,
+        )
+        data = write_bundle(manifest, model, samples)
+        digest = self._artifacts.put(data)
+        record = BundleRecord(
+            card.variant_id, digest, len(data), self._signer.sign_digest(digest), self._signer.public.key_id
+        )
+        if existing is not None:
+            return existing if existing.sha256 == digest else record
+        return self._store.put_bundle(record)
