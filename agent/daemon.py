@@ -242,6 +242,11 @@ class Agent:
                 bytes_done=done,
                 bytes_total=total,
             )
+            active = self.slots.active
+            if active is not None and active.variant is not None:
+                status.active.CopyFrom(variant_pb(active.variant))
+            rt = runtime_info("tflite-micro" if self.runtime == "tflite-micro" else "litert")
+            status.runtime.CopyFrom(common_pb2.RuntimeInfo(name=rt.name, version=rt.version))
             self._outbox.put_nowait(control_pb2.AgentMessage(deployment_status=status))
 
     # ---- desired state ----

@@ -106,7 +106,26 @@ class Engine:
         classes = np.argmax(scores.reshape(len(scores), -1), axis=1).astype(np.int64)
         return Prediction(scores, classes, latency, loaded.variant)
 
+    def _replay(self, loaded: Loaded, start: int, count: int) -> int:
+        samples = loaded.bundle.samples
+        correct = 0
+        for k in range(count):
+            i = (start + k) % len(samples)
+            prediction = self._predict(loaded, samples.x[i : i + 1])
+            correct += int(prediction.classes[0] == samples.y[i])
+        self.stats.record_labels(correct, count)
+        return count
+
+    async def replay_chunk(self, start: int, count: int) -> int:
+        """``count`` inferences over the bundled samples from index ``start``, in one thread handoff."""
+        loaded = self.current
+        if loaded is None:
+            return 0
+        done: int = await self._run(self._replay, loaded, start, count)
+        return done
+
     async def predict(self, x: npt.NDArray[Any]) -> Prediction:
+
         loaded = self.current
         if loaded is None:
             raise FailedPrecondition("no model is installed on this device yet")

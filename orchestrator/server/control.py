@@ -147,6 +147,8 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
                         reason=st.reason,
                         done=st.bytes_done,
                         total=st.bytes_total,
+                        active=(st.active.variant_id, st.active.recipe) if st.HasField("active") else None,
+                        runtime=(st.runtime.name, st.runtime.version) if st.HasField("runtime") else None,
                     )
                 elif kind == "telemetry":
                     pass  # stored by the telemetry pipeline (next milestone); the agent keeps its outbox

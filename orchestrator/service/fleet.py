@@ -129,15 +129,39 @@ class FleetService:
         self._last_seen[device_id] = self._clock()
 
     def record_status(
-        self, device_id: str, *, generation: int, phase: str, reason: str, done: int = 0, total: int = 0
+        self,
+        device_id: str,
+        *,
+        generation: int,
+        phase: str,
+        reason: str,
+        done: int = 0,
+        total: int = 0,
+        active: tuple[str, str] | None = None,
+        runtime: tuple[str, str] | None = None,
     ) -> DeviceRecord:
+        """One deployment step; ``active``, ``runtime``: what serves after it (id, recipe; name, version)."""
         if phase not in _PHASES:
             raise InvalidArgument(f"unknown deployment phase {phase!r}")
         device = self._device(device_id)
+        report = device.report
+        now_active = active or ("", "")
+        if report is not None and now_active[0] != report.active_variant:
+            report = replace(
+                report,
+                previous_variant=report.active_variant,
+                active_variant=now_active[0],
+                active_recipe=now_active[1],
+            )
+        if report is not None and runtime is not None and runtime[0]:
+            report = replace(report, runtime_name=runtime[0][:64], runtime_version=runtime[1][:64])
         if device.desired is not None and generation != device.desired.generation:
-            return device  # a report about an older desired state
+            if report is not device.report:  # an older deployment's report still says what serves
+                self._store.put_device(replace(device, report=report))
+            return device
         device = replace(
             device,
+            report=report,
             phase=phase,
             phase_reason=reason[:1000],
             bytes_done=done,

@@ -37,10 +37,56 @@ def read_until(proc: subprocess.Popen[str], pattern: re.Pattern[str], timeout: f
     raise AssertionError(f"no {pattern.pattern!r} in output: {''.join(seen)[-2000:]}")
 
 
+def stop(proc: subprocess.Popen[str], timeout: float = 20.0) -> int:
+    """SIGTERM, then SIGKILL if it does not exit in time; returns the exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 @contextmanager
-def orchestrator(data_dir: Path, *extra: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def agent(
+    address: str, data_dir: Path, profile: str, token: str, *extra: str
+) -> Iterator[subprocess.Popen[str]]:
+    """``edgefleet-agent run`` as its own process; its log goes to DATA_DIR.log."""
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    log = data_dir.with_suffix(".log").open("w")
+    proc = subprocess.Popen(
+        [
+            str(BIN / "edgefleet-agent"),
+            "run",
+            "--orchestrator",
+            address,
+            "--profile",
+            profile,
+            "--data-dir",
+            str(data_dir),
+            "--token",
+            token,
+            *extra,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield proc
+    finally:
+        stop(proc)
+        log.close()
+
+
+@contextmanager
+def orchestrator(
+    data_dir: Path, *extra: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """``edgefleet serve`` on a free port; stopped with SIGTERM (and must exit 0)."""
-    env = {**os.environ, "COLUMNS": "200"}
+    env = {**os.environ, "COLUMNS": "200", **(env or {})}
     proc = subprocess.Popen(
         [str(BIN / "edgefleet"), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir), *extra],
         stdout=subprocess.PIPE,
@@ -52,10 +98,4 @@ def orchestrator(data_dir: Path, *extra: str) -> Iterator[tuple[subprocess.Popen
         address = read_until(proc, _LISTENING).group(1)
         yield proc, address
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc)

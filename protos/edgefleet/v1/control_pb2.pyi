@@ -281,6 +281,8 @@ class DeploymentStatus(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     BYTES_DONE_FIELD_NUMBER: _builtins.int
     BYTES_TOTAL_FIELD_NUMBER: _builtins.int
+    ACTIVE_FIELD_NUMBER: _builtins.int
+    RUNTIME_FIELD_NUMBER: _builtins.int
     generation: _builtins.int
     """Generation of the desired state this status answers."""
     phase: _common_pb2.DeploymentPhase.ValueType
@@ -289,6 +291,14 @@ class DeploymentStatus(_message.Message):
     bytes_total: _builtins.int
     @_builtins.property
     def variant(self) -> _common_pb2.VariantRef: ...
+    @_builtins.property
+    def active(self) -> _common_pb2.VariantRef:
+        """What the device serves after this step (absent when nothing)."""
+
+    @_builtins.property
+    def runtime(self) -> _common_pb2.RuntimeInfo:
+        """The runtime serving it."""
+
     def __init__(
         self,
         *,
@@ -298,10 +308,12 @@ class DeploymentStatus(_message.Message):
         reason: _builtins.str = ...,
         bytes_done: _builtins.int = ...,
         bytes_total: _builtins.int = ...,
+        active: _common_pb2.VariantRef | None = ...,
+        runtime: _common_pb2.RuntimeInfo | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["variant", b"variant"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "runtime", b"runtime", "variant", b"variant"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes_done", b"bytes_done", "bytes_total", b"bytes_total", "generation", b"generation", "phase", b"phase", "reason", b"reason", "variant", b"variant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "bytes_done", b"bytes_done", "bytes_total", b"bytes_total", "generation", b"generation", "phase", b"phase", "reason", b"reason", "runtime", b"runtime", "variant", b"variant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,87 @@
+"""The whole path with real processes: `edgefleet serve` and three `edgefleet-agent run` (one per profile)."""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from agent.evalset import EvalSet
+from orchestrator.cli.app import app
+from protos.edgefleet.v1 import inference_pb2, inference_pb2_grpc
+from tests.helpers.processes import agent, orchestrator, stop
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+PROFILES = ("rpi4", "phone", "mcu-gateway")
+runner = CliRunner()
+
+
+def cli(server: str, *args: str) -> Any:
+    result = runner.invoke(app, [*args, "--json"], env={"EDGEFLEET_SERVER": server})
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def wait_until(fn: Any, timeout: float = 90.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out; last: {fn()}")
+
+
+def test_serve_and_three_agents_deploy_the_reference_family(tmp_path: Path, evalset: EvalSet) -> None:
+    env = {"EDGEFLEET_TRIAL_SECONDS": "1", "EDGEFLEET_HEARTBEAT_SECONDS": "1"}
+    with orchestrator(tmp_path / "orch", env=env) as (server, address), ExitStack() as agents:
+        cli(address, "variants", "build", "--reference")
+        token = cli(address, "devices", "token", "--uses", "3")["token"]
+        procs = {
+            p: agents.enter_context(agent(address, tmp_path / p, p, token, "--replay", "20"))
+            for p in PROFILES
+        }
+        wait_until(lambda: len(cli(address, "devices", "list")) == 3)
+        assignments = cli(address, "deploy", "digits")
+        assert sorted(a["profile"] for a in assignments) == sorted(PROFILES)
+        plan = {p["profile"]: p["chosen"]["variant_id"] for p in cli(address, "plan", "digits")["plans"]}
+        assert {a["profile"]: a["variant_id"] for a in assignments} == plan
+
+        def all_committed() -> list[dict[str, Any]] | None:
+            devices = cli(address, "devices", "list")
+            ok = all(
+                d["phase"] == "committed" and d["report"]["active_variant"] == d["desired"]["variant_id"]
+                for d in devices
+            )
+            return devices if ok else None
+
+        devices = {d["profile"]: d for d in wait_until(all_committed)}
+        assert devices["mcu-gateway"]["report"]["runtime_name"] == "tflite-micro"
+        assert devices["rpi4"]["report"]["runtime_name"] == "ai-edge-litert"
+        for profile in PROFILES:
+            address_file = tmp_path / profile / "predict.addr"
+            with grpc.insecure_channel(address_file.read_text().strip()) as channel:
+                stub = inference_pb2_grpc.InferenceStub(channel)
+                predicted = []
+                for i in range(30):
+                    x = evalset.x[i : i + 1]
+                    reply = stub.Predict(
+                        inference_pb2.PredictRequest(
+                            input=inference_pb2.Tensor(shape=list(x.shape), dtype="float32", data=x.tobytes())
+                        ),
+                        timeout=10,
+                    )
+                    predicted.append(reply.classes[0])
+                    assert reply.variant.variant_id == plan[profile]
+            accuracy = float(np.mean(np.array(predicted) == evalset.y[:30]))
+            assert accuracy >= 0.85, (profile, accuracy)
+        for profile, proc in procs.items():
+            assert stop(proc) == 0, profile
+        assert server.poll() is None

@@ -1,0 +1,112 @@
+"""An in-process orchestrator (real grpc.aio server on port 0, real SQLite) and in-process agents."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+
+from agent.config import AgentConfig
+from agent.daemon import Agent
+from orchestrator.config import ServerConfig
+from orchestrator.reference import reference_family
+from orchestrator.server.app import OrchestratorServer, open_services
+from orchestrator.service.variants import BuildRequest
+from protos.edgefleet.v1 import inference_pb2, inference_pb2_grpc
+
+RECIPES = ("fp32", "dynamic_wi8_afp32", "static_wi8_ai8")
+
+
+def build_template(root: Path) -> Path:
+    """An orchestrator data directory with the reference family built (3 widths x 3 recipes)."""
+    config = ServerConfig(data_dir=root)
+    services = open_services(config)
+    fam = reference_family()
+    for ref in fam.models:
+        services.variants.build(
+            BuildRequest(
+                model="digits",
+                base=ref.path.read_bytes(),
+                eval_npz=fam.eval_path.read_bytes(),
+                base_name=ref.name.split("_")[1],
+                recipes=RECIPES,
+            )
+        )
+    services.close()
+    return root
+
+
+@asynccontextmanager
+async def orchestrator_in_process(
+    template: Path, root: Path, *, trial_seconds: float = 0.3
+) -> AsyncIterator[OrchestratorServer]:
+    data = root / "orch"
+    shutil.copytree(template, data)
+    config = ServerConfig(
+        listen="127.0.0.1:0", data_dir=data, trial_seconds=trial_seconds, heartbeat_seconds=0.5
+    )
+    server = OrchestratorServer(config, open_services(config))
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop(0.2)
+
+
+def agent_config(address: str, data_dir: Path, profile: str, token: str, **kw: Any) -> AgentConfig:
+    return AgentConfig(
+        orchestrator=address,
+        profile=profile,
+        data_dir=data_dir,
+        token=token,
+        backoff_initial_seconds=0.05,
+        backoff_max_seconds=0.5,
+        heartbeat_seconds=0.5,
+        **kw,
+    )
+
+
+@asynccontextmanager
+async def agent_in_process(config: AgentConfig) -> AsyncIterator[Agent]:
+    agent = Agent(config)
+    task = asyncio.create_task(agent.run())
+    try:
+        yield agent
+    finally:
+        agent.stop()
+        await asyncio.wait_for(task, timeout=15)
+
+
+async def wait_for(predicate: Callable[[], bool], *, timeout: float = 20.0, what: str = "condition") -> None:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def committed(agent: Agent, variant_id: str) -> bool:
+    active = agent.slots.active
+    return (
+        active is not None
+        and active.state == "committed"
+        and active.variant is not None
+        and (active.variant.variant_id == variant_id)
+    )
+
+
+async def predict(agent: Agent, x: np.ndarray, request_id: str = "") -> inference_pb2.PredictResponse:
+    address = (agent.config.data_dir / "predict.addr").read_text().strip()
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub: Any = inference_pb2_grpc.InferenceStub(channel)
+        tensor = inference_pb2.Tensor(shape=list(x.shape), dtype=str(x.dtype), data=x.tobytes())
+        return await stub.Predict(
+            inference_pb2.PredictRequest(input=tensor, request_id=request_id), timeout=10
+        )

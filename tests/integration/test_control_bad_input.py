@@ -1,0 +1,154 @@
+"""Hostile or broken agent traffic gets the right gRPC status, and the server keeps serving others."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from agent.evalset import EvalSet
+from protos.edgefleet.v1 import admin_pb2, admin_pb2_grpc, common_pb2, control_pb2, control_pb2_grpc
+from tests.helpers.fleet import (
+    agent_config,
+    agent_in_process,
+    build_template,
+    orchestrator_in_process,
+    predict,
+    wait_for,
+)
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_template(tmp_path_factory.mktemp("orch-template-bad"))
+
+
+def hello(device_id: str, **overrides: Any) -> control_pb2.AgentMessage:
+    fields: dict[str, Any] = {
+        "device_id": device_id,
+        "profile": "rpi4",
+        "runtime": common_pb2.RuntimeInfo(name="ai-edge-litert", version="2.3.0"),
+    }
+    fields.update(overrides)
+    return control_pb2.AgentMessage(hello=control_pb2.Hello(**fields))
+
+
+async def stream_status(
+    channel: grpc.aio.Channel, metadata: tuple[tuple[str, str], ...], *msgs: Any
+) -> grpc.StatusCode:
+    async def requests() -> AsyncIterator[control_pb2.AgentMessage]:
+        for m in msgs:
+            yield m
+
+    stub: Any = control_pb2_grpc.FleetControlStub(channel)
+    try:
+        async for _ in stub.Connect(requests(), metadata=metadata, timeout=10):
+            pass
+    except grpc.aio.AioRpcError as exc:
+        return exc.code()
+    return grpc.StatusCode.OK
+
+
+async def test_bad_agent_traffic(template: Path, tmp_path: Path, evalset: EvalSet) -> None:
+    async with orchestrator_in_process(template, tmp_path) as server:
+        fleet = server.services.fleet
+        good_cfg = agent_config(server.address, tmp_path / "good", "rpi4", fleet.create_token()[0])
+        async with agent_in_process(good_cfg) as good:
+            await wait_for(good.connected.is_set, what="healthy agent")
+            [a] = fleet.deploy(model="digits", profiles=["rpi4"])
+            from orchestrator.convert_fleet import desired_to_pb
+
+            server.sessions.push(
+                a.device_id, control_pb2.OrchestratorMessage(desired_state=desired_to_pb(a.desired))
+            )
+            await wait_for(
+                lambda: good.slots.active is not None and good.slots.active.state == "committed",
+                what="commit",
+            )
+
+            async with grpc.aio.insecure_channel(server.address) as channel:
+                stub: Any = control_pb2_grpc.FleetControlStub(channel)
+                # enrolment with a bad token
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    await stub.Enroll(control_pb2.EnrollRequest(token="eft_guess", profile="rpi4"))
+                assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+                assert "unknown, used up or expired" in (info.value.details() or "")
+                # a real device to misbehave with
+                reply = await stub.Enroll(
+                    control_pb2.EnrollRequest(token=fleet.create_token()[0], profile="rpi4")
+                )
+                me = (
+                    ("x-edgefleet-device", reply.device_id),
+                    ("authorization", f"Bearer {reply.device_secret}"),
+                )
+
+                assert (
+                    await stream_status(channel, (), hello("x")) == grpc.StatusCode.UNAUTHENTICATED
+                )  # unenrolled
+                unknown = (("x-edgefleet-device", "rpi4-nope"), ("authorization", "Bearer x"))
+                assert (
+                    await stream_status(channel, unknown, hello("rpi4-nope"))
+                    == grpc.StatusCode.UNAUTHENTICATED
+                )
+                heartbeat_first = control_pb2.AgentMessage(heartbeat=control_pb2.Heartbeat())
+                assert await stream_status(channel, me, heartbeat_first) == grpc.StatusCode.INVALID_ARGUMENT
+                no_runtime = hello(reply.device_id, runtime=common_pb2.RuntimeInfo())
+                assert await stream_status(channel, me, no_runtime) == grpc.StatusCode.INVALID_ARGUMENT
+                assert (
+                    await stream_status(channel, me, hello(good.identity.device_id))
+                    == grpc.StatusCode.PERMISSION_DENIED
+                )  # type: ignore[union-attr]
+                wrong_profile = hello(reply.device_id, profile="phone")
+                assert await stream_status(channel, me, wrong_profile) == grpc.StatusCode.PERMISSION_DENIED
+                huge = control_pb2.AgentMessage(
+                    telemetry=control_pb2.TelemetryBatch(
+                        windows=[
+                            common_pb2.TelemetryWindow(sequence=i, flags=["x" * 1024]) for i in range(2048)
+                        ]
+                    )
+                )
+                assert (
+                    await stream_status(channel, me, hello(reply.device_id), huge)
+                    == grpc.StatusCode.RESOURCE_EXHAUSTED
+                )
+                empty = control_pb2.AgentMessage()
+                assert (
+                    await stream_status(channel, me, hello(reply.device_id), empty)
+                    == grpc.StatusCode.INVALID_ARGUMENT
+                )
+
+                # artifacts: malformed id, unknown id, offset past the end
+                bundle = a.desired.bundle_sha256
+                for request, code in (
+                    (
+                        control_pb2.FetchArtifactRequest(sha256="../../etc/passwd"),
+                        grpc.StatusCode.INVALID_ARGUMENT,
+                    ),
+                    (control_pb2.FetchArtifactRequest(sha256="ab" * 32), grpc.StatusCode.NOT_FOUND),
+                    (
+                        control_pb2.FetchArtifactRequest(sha256=bundle, offset=10**9),
+                        grpc.StatusCode.OUT_OF_RANGE,
+                    ),
+                ):
+                    with pytest.raises(grpc.aio.AioRpcError) as info:
+                        async for _ in stub.FetchArtifact(request, metadata=me):
+                            pass
+                    assert info.value.code() == code, request
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    async for _ in stub.FetchArtifact(control_pb2.FetchArtifactRequest(sha256=bundle)):
+                        pass
+                assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+                admin: Any = admin_pb2_grpc.FleetAdminStub(channel)
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    await admin.GetDevice(admin_pb2.GetDeviceRequest(device_id="rpi4-unknown"))
+                assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+            # the healthy agent never noticed
+            assert good.connected.is_set()
+            assert (await predict(good, evalset.x[:1])).classes[0] in range(10)
+            assert good.identity is not None
+            assert fleet.get_device(good.identity.device_id).phase == "committed"

@@ -1,0 +1,303 @@
+"""Orchestrator and agents over real gRPC: enrol, connect, deploy, download, verify, activate, serve."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from agent.bundle import Manifest, write_bundle
+from agent.evalset import EvalSet
+from agent.runtime import load_model
+from orchestrator.fleet.model import BundleRecord
+from orchestrator.server.app import OrchestratorServer, open_services
+from orchestrator.service.bundles import SELFTEST_SAMPLES
+from tests.helpers.fleet import (
+    agent_config,
+    agent_in_process,
+    build_template,
+    committed,
+    orchestrator_in_process,
+    predict,
+    wait_for,
+)
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_template(tmp_path_factory.mktemp("orch-template"))
+
+
+def token(server: OrchestratorServer, uses: int = 5) -> str:
+    return server.services.fleet.create_token(uses=uses)[0]
+
+
+def variant(server: OrchestratorServer, base: str, recipe: str) -> Any:
+    return next(
+        c
+        for c in server.services.variants.list_variants("digits")
+        if (c.base_name, c.recipe) == (base, recipe)
+    )
+
+
+async def test_enrol_connect_deploy_and_predict(template: Path, tmp_path: Path, evalset: EvalSet) -> None:
+    async with orchestrator_in_process(template, tmp_path) as server:
+        cfg = agent_config(server.address, tmp_path / "agent", "rpi4", token(server))
+        async with agent_in_process(cfg) as agent:
+            await wait_for(agent.connected.is_set, what="connection")
+            device = server.services.fleet.get_device(agent.identity.device_id)  # type: ignore[union-attr]
+            assert device.report is not None
+            assert device.report.runtime_name == "ai-edge-litert"
+            assert device.report.hardware["cpu_count"] >= 1
+            [assignment] = server.services.fleet.deploy(model="digits", profiles=["rpi4"])
+            # the admin RPC pushes to connected agents; here we call the service, so push the same way
+            from orchestrator.convert_fleet import desired_to_pb
+            from protos.edgefleet.v1 import control_pb2
+
+            server.sessions.push(
+                assignment.device_id,
+                control_pb2.OrchestratorMessage(desired_state=desired_to_pb(assignment.desired)),
+            )
+            await wait_for(lambda: committed(agent, assignment.desired.variant_id), what="commit")
+            await wait_for(
+                lambda: server.services.fleet.get_device(assignment.device_id).phase == "committed",
+                what="reported commit",
+            )
+
+            host = load_model(server.services.variants.artifact(assignment.desired.variant_id))
+            x = evalset.x[:20]
+            replies = [await predict(agent, x[i : i + 1]) for i in range(20)]
+            classes = [r.classes[0] for r in replies]
+            assert classes == host.classify(x).tolist()
+            assert np.mean(np.array(classes) == evalset.y[:20]) >= 0.85
+            assert replies[0].variant.variant_id == assignment.desired.variant_id
+            assert replies[0].labels[0] == str(classes[0])
+
+
+async def test_admin_deploy_is_level_triggered_and_idempotent(template: Path, tmp_path: Path) -> None:
+    from orchestrator.client import AdminClient
+
+    async with (
+        orchestrator_in_process(template, tmp_path) as server,
+        agent_in_process(agent_config(server.address, tmp_path / "a", "phone", token(server))) as agent,
+    ):
+        await wait_for(agent.connected.is_set, what="connection")
+        with AdminClient(server.address) as api:
+            first = await asyncio.to_thread(api.deploy, "digits", profiles=("phone",))
+            again = await asyncio.to_thread(api.deploy, "digits", profiles=("phone",))
+        assert [a[3] for a in first] == [1]
+        assert again == first  # same desired state: same generation, nothing changes
+        await wait_for(lambda: committed(agent, first[0][2]), what="commit")
+        generation = agent.slots.applied_generation
+        # an orchestrator restart: the agent reconnects, the desired state is re-sent, nothing changes
+        reconnects = agent.reconnects
+        config = dataclasses.replace(server.config, listen=server.address)
+        await server.stop(0.1)
+        restarted = OrchestratorServer(config, open_services(config))
+        await restarted.start()
+        try:
+            await wait_for(
+                lambda: agent.reconnects > reconnects and agent.connected.is_set(), what="reconnect"
+            )
+            await asyncio.sleep(0.5)
+            assert committed(agent, first[0][2])
+            assert agent.slots.applied_generation == generation
+        finally:
+            await restarted.stop(0.1)
+
+
+async def test_restart_keeps_the_active_variant(template: Path, tmp_path: Path, evalset: EvalSet) -> None:
+    async with orchestrator_in_process(template, tmp_path) as server:
+        cfg = agent_config(server.address, tmp_path / "agent", "mcu-gateway", token(server))
+        async with agent_in_process(cfg) as agent:
+            await wait_for(agent.connected.is_set, what="connection")
+            [a] = server.services.fleet.deploy(model="digits", profiles=["mcu-gateway"])
+            _push(server, a)
+            await wait_for(lambda: committed(agent, a.desired.variant_id), what="commit")
+            assert agent.engine.current is not None
+            assert agent.engine.current.runtime.startswith("tflite-micro")
+        # a new process of the agent (same data directory), before it reaches the orchestrator
+        restarted = type(agent)(dataclasses.replace(cfg, orchestrator="127.0.0.1:1"))
+        await restarted.start()
+        try:
+            assert restarted.engine.current is not None
+            assert restarted.engine.current.variant.variant_id == a.desired.variant_id
+            reply = await predict(restarted, evalset.x[:1])
+            assert reply.variant.variant_id == a.desired.variant_id
+        finally:
+            await restarted.close()
+
+
+def _push(server: OrchestratorServer, assignment: Any) -> None:
+    from orchestrator.convert_fleet import desired_to_pb
+    from protos.edgefleet.v1 import control_pb2
+
+    server.sessions.push(
+        assignment.device_id, control_pb2.OrchestratorMessage(desired_state=desired_to_pb(assignment.desired))
+    )
+
+
+async def test_corrupt_or_badly_signed_artifacts_are_refused(
+    template: Path, tmp_path: Path, evalset: EvalSet
+) -> None:
+    async with orchestrator_in_process(template, tmp_path) as server:
+        fleet, store = server.services.fleet, server.services.store
+        async with agent_in_process(
+            agent_config(server.address, tmp_path / "a", "rpi4", token(server))
+        ) as agent:
+            await wait_for(agent.connected.is_set, what="connection")
+            good = variant(server, "w1.0", "fp32")
+            [a] = fleet.deploy(model="digits", profiles=["rpi4"], variant_id=good.variant_id)
+            _push(server, a)
+            await wait_for(lambda: committed(agent, good.variant_id), what="first commit")
+
+            # 1. a corrupt artifact: the bytes on the orchestrator's disk no longer match the digest
+            bad = variant(server, "w0.5", "fp32")
+            bundle = server.services.fleet._bundles.ensure(bad.variant_id)
+            path = server.services.artifacts.path(bundle.sha256)
+            raw = bytearray(path.read_bytes())
+            raw[len(raw) // 2] ^= 0xFF  # one flipped byte inside the model
+            path.write_bytes(bytes(raw))
+
+            [b] = fleet.deploy(model="digits", profiles=["rpi4"], variant_id=bad.variant_id)
+            _push(server, b)
+            device_id = b.device_id
+            await wait_for(lambda: fleet.get_device(device_id).phase == "failed", what="refusal")
+            assert "refused: SHA-256" in fleet.get_device(device_id).phase_reason
+            assert committed(agent, good.variant_id)
+            assert (await predict(agent, evalset.x[:1])).variant.variant_id == good.variant_id
+
+            # 2. a correct artifact with a signature that does not verify
+            other = variant(server, "w2.0", "fp32")
+            signed = server.services.fleet._bundles.ensure(other.variant_id)
+            device = store.get_device(device_id)
+            assert device is not None
+            [c] = fleet.deploy(model="digits", profiles=["rpi4"], variant_id=other.variant_id)
+            forged = dataclasses.replace(c.desired, signature=bytes(64))
+            store.put_device(dataclasses.replace(store.get_device(device_id), desired=forged))  # type: ignore[arg-type]
+            _push(server, dataclasses.replace(c, desired=forged))
+            await wait_for(
+                lambda: (
+                    fleet.get_device(device_id).phase_reason.endswith("nothing was installed")
+                    and "signature" in fleet.get_device(device_id).phase_reason
+                ),
+                what="signature refusal",
+            )
+            assert committed(agent, good.variant_id)
+            assert signed.sha256 not in [p.stem for p in (agent.config.data_dir / "downloads").iterdir()]
+            assert (await predict(agent, evalset.x[:1])).variant.variant_id == good.variant_id
+
+
+async def test_a_failing_self_test_keeps_the_old_variant(template: Path, tmp_path: Path) -> None:
+    async with orchestrator_in_process(template, tmp_path) as server:
+        s = server.services
+        good = variant(server, "w1.0", "fp32")
+        broken = variant(server, "w0.5", "fp32")
+        # A signed bundle whose expectations disagree with what the model computes (as when a device
+        # runtime miscomputes a model): the agent must refuse to activate it, on its own.
+        samples = s.variants.family_eval("digits").head(SELFTEST_SAMPLES)
+        manifest = Manifest(
+            broken.variant_id,
+            "digits",
+            "fp32",
+            "w0.5",
+            samples.labels,
+            tuple((int(y) + 1) % 10 for y in samples.y),
+            0.9,
+        )
+        data = write_bundle(manifest, s.artifacts.read(broken.variant_id), samples)
+        digest = s.artifacts.put(data)
+        s.store.put_bundle(
+            BundleRecord(
+                broken.variant_id, digest, len(data), s.signer.sign_digest(digest), s.signer.public.key_id
+            )
+        )
+        async with agent_in_process(
+            agent_config(server.address, tmp_path / "a", "rpi4", token(server))
+        ) as agent:
+            await wait_for(agent.connected.is_set, what="connection")
+            [a] = s.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=good.variant_id)
+            _push(server, a)
+            await wait_for(lambda: committed(agent, good.variant_id), what="commit")
+            [b] = s.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=broken.variant_id)
+            _push(server, b)
+            await wait_for(
+                lambda: s.fleet.get_device(b.device_id).phase == "failed", what="self-test failure"
+            )
+            reason = s.fleet.get_device(b.device_id).phase_reason
+            assert "self-test failed" in reason
+            assert committed(agent, good.variant_id)
+            failed = [slot for slot in agent.slots.slots() if slot.state == "failed"]
+            assert failed[0].variant is not None
+            assert failed[0].variant.variant_id == broken.variant_id
+
+
+async def test_trial_interrupted_rolls_back_without_an_orchestrator(template: Path, tmp_path: Path) -> None:
+    async with orchestrator_in_process(template, tmp_path) as server:
+        s = server.services
+        first, second = variant(server, "w1.0", "fp32"), variant(server, "w1.0", "static_wi8_ai8")
+        cfg = agent_config(server.address, tmp_path / "a", "rpi4", token(server))
+        async with agent_in_process(cfg) as agent:
+            await wait_for(agent.connected.is_set, what="connection")
+            [a] = s.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=first.variant_id)
+            _push(server, a)
+            await wait_for(lambda: committed(agent, first.variant_id), what="first commit")
+            s.fleet._trial_seconds = 60.0  # the second variant stays on trial...
+            [b] = s.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=second.variant_id)
+            _push(server, b)
+
+            def on_trial() -> bool:
+                active = agent.slots.active
+                return (
+                    active is not None
+                    and active.state == "trial"
+                    and active.variant == agent.variant_of(_desired_pb(b))
+                )
+
+            await wait_for(on_trial, what="second on trial")
+        # ...when the agent stops (a crash or a reboot); and the orchestrator is gone too.
+    restarted = type(agent)(dataclasses.replace(cfg, orchestrator="127.0.0.1:1"))
+    await restarted.start()
+    try:
+        active = restarted.slots.active
+        assert active is not None
+        assert active.variant is not None
+        assert active.variant.variant_id == first.variant_id
+        assert active.state == "committed"
+        assert restarted.engine.current is not None
+        assert restarted.engine.current.variant.variant_id == first.variant_id
+        failed = next(sl for sl in restarted.slots.slots() if sl.state == "failed")
+        assert "stopped during the trial" in failed.reason
+    finally:
+        await restarted.close()
+
+
+def _desired_pb(assignment: Any) -> Any:
+    from orchestrator.convert_fleet import desired_to_pb
+
+    return desired_to_pb(assignment.desired)
+
+
+async def test_an_interrupted_download_resumes_from_its_offset(template: Path, tmp_path: Path) -> None:
+    async with orchestrator_in_process(template, tmp_path) as server:
+        s = server.services
+        target = variant(server, "w2.0", "fp32")
+        bundle = s.fleet._bundles.ensure(target.variant_id)
+        data = s.artifacts.read(bundle.sha256)
+        cfg = agent_config(server.address, tmp_path / "a", "rpi4", token(server))
+        # what a killed download leaves behind: the first 40% of the file
+        part = cfg.data_dir / "downloads" / f"{bundle.sha256}.part"
+        part.parent.mkdir(parents=True)
+        kept = int(len(data) * 0.4)
+        part.write_bytes(data[:kept])
+        async with agent_in_process(cfg) as agent:
+            await wait_for(agent.connected.is_set, what="connection")
+            [a] = s.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=target.variant_id)
+            _push(server, a)
+            await wait_for(lambda: committed(agent, target.variant_id), what="commit")
+            assert agent.downloader.bytes_received == len(data) - kept
+            assert not part.exists()

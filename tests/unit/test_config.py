@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.config import load_agent_config
+from agent.errors import InvalidArgument
+from orchestrator.config import load_config
+
+
+def test_layers_file_then_env_then_flags(tmp_path: Path) -> None:
+    toml = tmp_path / "edgefleet.toml"
+    toml.write_text(
+        '[server]\nlisten = "0.0.0.0:7000"\ndata_dir = "/srv/ef"\nmax_message_mb = 8\nprofiles = ["/etc/p"]\n'
+    )
+    cfg = load_config(
+        toml, env={"EDGEFLEET_MAX_MESSAGE_MB": "16"}, overrides={"listen": "127.0.0.1:0", "data_dir": None}
+    )
+    assert cfg.listen == "127.0.0.1:0"  # flag beats file
+    assert cfg.max_message_mb == 16  # env beats file
+    assert cfg.data_dir == Path("/srv/ef")  # an unset flag keeps the file's value
+    assert cfg.profiles == (Path("/etc/p"),)
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ('[server]\nlisten = "nohost"\n', {}, "listen: expected HOST:PORT"),
+        ("[server]\nmax_message_mb = 5000\n", {}, "max_message_mb: expected 1-1024"),
+        ('[server]\ncolour = "red"\n', {}, r"unknown \[server\] key\(s\) \['colour'\]"),
+        ("[server\n", {}, "invalid TOML"),
+        ("", {"EDGEFLEET_BUILD_WORKERS": "many"}, "EDGEFLEET_BUILD_WORKERS: build_workers must be int"),
+        ("[server]\ntrial_seconds = -1\n", {}, "trial_seconds"),
+    ],
+)
+def test_bad_configuration_names_the_setting(
+    tmp_path: Path, text: str, env: dict[str, str], message: str
+) -> None:
+    toml = tmp_path / "c.toml"
+    toml.write_text(text)
+    with pytest.raises(InvalidArgument, match=message):
+        load_config(toml, env=env)
+
+
+def test_agent_config(tmp_path: Path) -> None:
+    cfg = load_agent_config(
+        env={"EDGEFLEET_AGENT_PROFILE": "rpi4", "EDGEFLEET_AGENT_REPLAY_RATE": "5"},
+        overrides={"data_dir": str(tmp_path)},
+    )
+    assert (cfg.profile, cfg.replay_rate, cfg.data_dir) == ("rpi4", 5.0, tmp_path)
+    with pytest.raises(InvalidArgument, match="replay_rate must be >= 0"):
+        load_agent_config(overrides={"replay_rate": -1})
+    with pytest.raises(InvalidArgument, match="no such configuration file"):
+        load_agent_config(tmp_path / "missing.toml")
