@@ -29,6 +29,13 @@ class AgentConfig:
     backoff_initial_seconds: float = 0.5
     backoff_max_seconds: float = 30.0
     threads: int = 1
+    #: Telemetry window length (the orchestrator may ask for another; never below the sensor's minimum).
+    window_seconds: float = 10.0
+    #: Where sensors live (tests point it at a fake tree).
+    sysfs_root: Path = Path("/sys")
+    #: Real INA2xx shunt in µOhm when the driver's shunt_resistor is not set to it (0: trust the driver).
+    ina_shunt_uohm: int = 0
+    outbox_max_windows: int = 50_000
 
     def __post_init__(self) -> None:
         if self.replay_rate < 0:
@@ -49,6 +56,9 @@ _ENV = {
     "name": "EDGEFLEET_AGENT_NAME",
     "predict_listen": "EDGEFLEET_AGENT_PREDICT_LISTEN",
     "replay_rate": "EDGEFLEET_AGENT_REPLAY_RATE",
+    "window_seconds": "EDGEFLEET_AGENT_WINDOW_SECONDS",
+    "sysfs_root": "EDGEFLEET_AGENT_SYSFS_ROOT",
+    "ina_shunt_uohm": "EDGEFLEET_AGENT_INA_SHUNT_UOHM",
 }
 
 

@@ -25,6 +25,7 @@ from agent.replay import replay
 from agent.rpc_errors import error_from_rpc
 from agent.runtime import runtime_info
 from agent.slots import SlotManager
+from agent.telemetry.pipeline import TelemetryPipeline
 from agent.wire import hardware_pb, slot_pb, variant_from_pb, variant_pb
 from protos.edgefleet.v1 import common_pb2, control_pb2, control_pb2_grpc
 
@@ -49,10 +50,15 @@ class Agent:
         self.reconnects = 0
         self.connected = asyncio.Event()
         self._stop = asyncio.Event()
-        self._outbox: asyncio.Queue[control_pb2.AgentMessage | None] | None = None
+        self._send_queue: asyncio.Queue[control_pb2.AgentMessage | None] | None = None
         self._desired: control_pb2.DesiredState | None = None
         self._apply_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self.telemetry = TelemetryPipeline(config, self.engine, self._active_variant)
+
+    def _active_variant(self) -> Any:
+        active = self.slots.active
+        return active.variant if active is not None else None
 
     # ---- lifecycle ----
     async def start(self) -> None:
@@ -76,6 +82,7 @@ class Agent:
         address = await self.inference.start()
         log.info("edgefleet-agent predict API on %s", address)
         (self.config.data_dir / "predict.addr").write_text(address + "\n")
+        self._tasks += self.telemetry.tasks(self._stop)
         if self.config.replay_rate > 0:
             self._tasks.append(asyncio.create_task(replay(self.engine, self.config.replay_rate, self._stop)))
 
@@ -96,6 +103,7 @@ class Agent:
         await asyncio.gather(*[t for t in [*self._tasks, self._apply_task] if t], return_exceptions=True)
         await self.inference.stop()
         self.engine.close()
+        self.telemetry.close()
 
     # ---- connection ----
     def _metadata(self) -> Metadata:
@@ -165,7 +173,8 @@ class Agent:
                 yield msg
 
         call = stub.Connect(requests(), metadata=self._metadata())
-        self._outbox = outbox
+        self._send_queue = outbox
+        self.telemetry.attach(outbox.put_nowait)
         heartbeats = asyncio.create_task(self._heartbeats(outbox))
         stopper = asyncio.create_task(self._stop.wait())
         established = False
@@ -181,7 +190,8 @@ class Agent:
         finally:
             heartbeats.cancel()
             stopper.cancel()
-            self._outbox = None
+            self.telemetry.detach()
+            self._send_queue = None
             outbox.put_nowait(None)
         return established
 
@@ -195,6 +205,10 @@ class Agent:
             kind = msg.WhichOneof("body")
             if kind == "desired_state":
                 self._on_desired(msg.desired_state)
+            elif kind == "telemetry_ack":
+                self.telemetry.ack(msg.telemetry_ack.up_to_sequence)
+            elif kind == "config":
+                self.telemetry.configure(msg.config)
         return established
 
     def _hello(self) -> control_pb2.Hello:
@@ -218,7 +232,11 @@ class Agent:
         proc = psutil.Process()
         while True:
             await asyncio.sleep(self.config.heartbeat_seconds)
-            beat = control_pb2.Heartbeat(cpu_percent=proc.cpu_percent(), rss_bytes=proc.memory_info().rss)
+            beat = control_pb2.Heartbeat(
+                cpu_percent=proc.cpu_percent(),
+                rss_bytes=proc.memory_info().rss,
+                outbox_backlog=self.telemetry.outbox.backlog(),
+            )
             beat.sent_at.GetCurrentTime()
             outbox.put_nowait(control_pb2.AgentMessage(heartbeat=beat))
 
@@ -233,7 +251,7 @@ class Agent:
     ) -> None:
         if reason:
             log.warning("deployment %d: %s", generation, reason)
-        if self._outbox is not None:
+        if self._send_queue is not None:
             status = control_pb2.DeploymentStatus(
                 generation=generation,
                 variant=ref,
@@ -247,7 +265,7 @@ class Agent:
                 status.active.CopyFrom(variant_pb(active.variant))
             rt = runtime_info("tflite-micro" if self.runtime == "tflite-micro" else "litert")
             status.runtime.CopyFrom(common_pb2.RuntimeInfo(name=rt.name, version=rt.version))
-            self._outbox.put_nowait(control_pb2.AgentMessage(deployment_status=status))
+            self._send_queue.put_nowait(control_pb2.AgentMessage(deployment_status=status))
 
     # ---- desired state ----
     def _on_desired(self, desired: control_pb2.DesiredState) -> None:

@@ -39,21 +39,54 @@ class Prediction:
     variant: VariantInfo
 
 
+@dataclass(frozen=True, slots=True)
+class WindowStats:
+    """What happened since the previous window."""
+
+    inferences: int
+    errors: int
+    labelled: int
+    correct: int
+    cpu_seconds: float
+    latencies: tuple[float, ...]
+
+
 @dataclass
 class InferenceStats:
-    """Counters since start; read by telemetry and metrics. Guarded by a lock (inference thread writes)."""
+    """Counters since start plus the current window; the inference thread writes under the lock."""
 
     inferences: int = 0
     errors: int = 0
     labelled: int = 0
     correct: int = 0
+    cpu_seconds: float = 0.0
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _window: list[float] = field(default_factory=list)
+    _marks: tuple[int, int, int, int, float] = (0, 0, 0, 0, 0.0)
 
-    def record(self, n: int, latency_s: float) -> None:
+    def record(self, n: int, latency_s: float, cpu_s: float = 0.0) -> None:
         with self.lock:
             self.inferences += n
+            self.cpu_seconds += cpu_s
             self.latencies.append(latency_s)
+            if len(self._window) < 1_000_000:
+                self._window.append(latency_s)
+
+    def take_window(self) -> WindowStats:
+        with self.lock:
+            i, e, lab, c, cpu = self._marks
+            out = WindowStats(
+                self.inferences - i,
+                self.errors - e,
+                self.labelled - lab,
+                self.correct - c,
+                self.cpu_seconds - cpu,
+                tuple(self._window),
+            )
+            self._marks = (self.inferences, self.errors, self.labelled, self.correct, self.cpu_seconds)
+            self._window = []
+        return out
 
     def record_error(self) -> None:
         with self.lock:
@@ -95,14 +128,14 @@ class Engine:
         self.current = loaded
 
     def _predict(self, loaded: Loaded, x: npt.NDArray[Any]) -> Prediction:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         try:
             scores = loaded.model.predict(x)
         except Exception:
             self.stats.record_error()
             raise
         latency = time.perf_counter() - t0
-        self.stats.record(len(x), latency)
+        self.stats.record(len(x), latency, time.thread_time() - c0)
         classes = np.argmax(scores.reshape(len(scores), -1), axis=1).astype(np.int64)
         return Prediction(scores, classes, latency, loaded.variant)
 

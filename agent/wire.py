@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from agent.hardware import HardwareFacts
 from agent.slots import SlotInfo, VariantInfo
+from agent.telemetry.windows import Window
 from protos.edgefleet.v1 import common_pb2
 
-__all__ = ["hardware_pb", "slot_pb", "variant_from_pb", "variant_pb"]
+__all__ = ["hardware_pb", "slot_pb", "variant_from_pb", "variant_pb", "window_pb"]
 
 _SLOT_STATES = {
     "empty": common_pb2.SLOT_STATE_EMPTY,
@@ -47,3 +48,44 @@ def hardware_pb(h: HardwareFacts) -> common_pb2.HardwareFacts:
         platform=h.platform,
         board=h.board,
     )
+
+
+def window_pb(w: Window, seq: int) -> common_pb2.TelemetryWindow:
+    kinds = {
+        "measured": common_pb2.MEASUREMENT_KIND_MEASURED,
+        "derived": common_pb2.MEASUREMENT_KIND_DERIVED,
+        "estimated": common_pb2.MEASUREMENT_KIND_ESTIMATED,
+    }
+    msg = common_pb2.TelemetryWindow(
+        sequence=seq,
+        inferences=w.inferences,
+        latency=common_pb2.LatencySummary(
+            p50_seconds=w.latency_p50_s,
+            p95_seconds=w.latency_p95_s,
+            p99_seconds=w.latency_p99_s,
+            mean_seconds=w.latency_mean_s,
+        ),
+        labelled=w.labelled,
+        correct=w.correct,
+        cpu_percent=w.cpu_percent,
+        rss_bytes=w.rss_bytes,
+        flags=list(w.flags),
+    )
+    if w.variant is not None:
+        msg.variant.CopyFrom(variant_pb(w.variant))
+    msg.start.FromNanoseconds(int(w.start * 1e9))
+    msg.end.FromNanoseconds(int(w.end * 1e9))
+    if w.gross_j is not None:
+        msg.energy.CopyFrom(
+            common_pb2.EnergyFigure(
+                gross_joules_per_inference=w.gross_j,
+                sigma_joules=w.sigma_j,
+                kind=kinds[w.energy_kind],
+                method=w.energy_method,
+            )
+        )
+        if w.dynamic_j is not None:
+            msg.energy.dynamic_joules_per_inference = w.dynamic_j
+    if w.temperature_c is not None:
+        msg.temperature_celsius = w.temperature_c
+    return msg

@@ -9,11 +9,12 @@ import grpc
 
 from agent.rpc_errors import error_from_rpc
 from orchestrator.convert import build_result_from_pb, card_from_pb
-from orchestrator.convert_fleet import device_from_pb
+from orchestrator.convert_fleet import device_from_pb, window_from_pb
 from orchestrator.convert_plans import plan_from_pb, profile_from_pb
-from orchestrator.fleet.model import DeviceRecord
+from orchestrator.fleet.model import DeviceRecord, WindowRecord
 from orchestrator.profiles import Profile
 from orchestrator.selection import ProfilePlan
+from orchestrator.service.telemetry import VariantTelemetry
 from orchestrator.service.variants import BuildResult, Progress
 from orchestrator.variants.card import VariantCard
 from protos.edgefleet.v1 import admin_pb2, admin_pb2_grpc
@@ -120,7 +121,36 @@ class AdminClient:
         return [device_from_pb(d) for d in resp.devices]
 
     def get_device(self, device_id: str) -> DeviceRecord:
-        return device_from_pb(self._call("GetDevice", admin_pb2.GetDeviceRequest(device_id=device_id)))
+        return self.get_device_windows(device_id)[0]
+
+    def get_device_windows(self, device_id: str) -> tuple[DeviceRecord, list[WindowRecord]]:
+        """The device and its most recent telemetry windows (newest first)."""
+        msg = self._call("GetDevice", admin_pb2.GetDeviceRequest(device_id=device_id))
+        return device_from_pb(msg), [
+            window_from_pb(msg.device_id, msg.profile, w) for w in msg.recent_windows
+        ]
+
+    def telemetry(self, model: str, profile: str = "") -> list[VariantTelemetry]:
+        resp = self._call("GetTelemetry", admin_pb2.GetTelemetryRequest(model=model, profile=profile))
+        return [
+            VariantTelemetry(
+                profile=v.profile,
+                variant_id=v.variant.variant_id,
+                recipe=v.variant.recipe,
+                windows=v.windows,
+                devices=v.devices,
+                inferences=v.inferences,
+                energy_j=v.energy_joules_mean,
+                energy_sigma_j=v.energy_joules_sigma,
+                energy_kind="measured" if v.energy_kind == 1 else "estimated",
+                energy_methods=tuple(v.energy_methods),
+                latency_p95_s=v.latency_p95_seconds,
+                labelled=v.labelled,
+                correct=v.correct,
+                correction=v.correction,
+            )
+            for v in resp.variants
+        ]
 
     def deploy(
         self,

@@ -38,6 +38,8 @@ class ServerConfig:
     trial_seconds: float = 30.0
     #: Heartbeat interval asked of agents.
     heartbeat_seconds: float = 10.0
+    #: Telemetry window length asked of agents (they never go below their sensor's minimum).
+    window_seconds: float = 10.0
 
     @property
     def max_message_bytes(self) -> int:
@@ -69,6 +71,7 @@ _ENV = {
     "profiles": "EDGEFLEET_PROFILES",
     "trial_seconds": "EDGEFLEET_TRIAL_SECONDS",
     "heartbeat_seconds": "EDGEFLEET_HEARTBEAT_SECONDS",
+    "window_seconds": "EDGEFLEET_WINDOW_SECONDS",
 }
 
 

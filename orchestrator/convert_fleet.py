@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from google.protobuf.json_format import MessageToDict, ParseDict
 
-from orchestrator.fleet.model import Desired, DeviceRecord, Report, SlotReport
+from orchestrator.fleet.model import Desired, DeviceRecord, Report, SlotReport, WindowRecord
 from protos.edgefleet.v1 import admin_pb2, common_pb2, control_pb2
 
-__all__ = ["PHASE_FROM_PB", "desired_to_pb", "device_from_pb", "device_to_pb", "report_from_hello"]
+__all__ = [
+    "PHASE_FROM_PB",
+    "desired_to_pb",
+    "device_from_pb",
+    "device_to_pb",
+    "report_from_hello",
+    "window_from_pb",
+    "window_to_pb",
+]
 
 PHASE_FROM_PB = {
     common_pb2.DEPLOYMENT_PHASE_DOWNLOADING: "downloading",
@@ -169,3 +177,74 @@ def device_from_pb(m: admin_pb2.Device) -> DeviceRecord:
         phase_reason=m.phase_reason,
         online=m.status == admin_pb2.DEVICE_STATUS_ONLINE,
     )
+
+
+_KINDS = {
+    common_pb2.MEASUREMENT_KIND_MEASURED: "measured",
+    common_pb2.MEASUREMENT_KIND_DERIVED: "derived",
+    common_pb2.MEASUREMENT_KIND_ESTIMATED: "estimated",
+}
+_KINDS_TO_PB = {v: k for k, v in _KINDS.items()}
+
+
+def window_from_pb(device_id: str, profile: str, w: common_pb2.TelemetryWindow) -> WindowRecord:
+    has_energy = w.HasField("energy")
+    return WindowRecord(
+        device_id=device_id,
+        profile=profile,
+        seq=w.sequence,
+        variant_id=w.variant.variant_id[:64],
+        model=w.variant.model[:64],
+        recipe=w.variant.recipe[:64],
+        start=w.start.ToNanoseconds() / 1e9,
+        end=w.end.ToNanoseconds() / 1e9,
+        inferences=w.inferences,
+        gross_j=w.energy.gross_joules_per_inference if has_energy else None,
+        dynamic_j=w.energy.dynamic_joules_per_inference
+        if has_energy and w.energy.HasField("dynamic_joules_per_inference")
+        else None,
+        sigma_j=w.energy.sigma_joules,
+        energy_kind=_KINDS.get(w.energy.kind, "estimated") if has_energy else "",
+        energy_method=w.energy.method[:128],
+        latency_p50_s=w.latency.p50_seconds,
+        latency_p95_s=w.latency.p95_seconds,
+        latency_p99_s=w.latency.p99_seconds,
+        labelled=w.labelled,
+        correct=w.correct,
+        cpu_percent=w.cpu_percent,
+        rss_bytes=w.rss_bytes,
+        temperature_c=w.temperature_celsius if w.HasField("temperature_celsius") else None,
+        flags=tuple(f[:300] for f in w.flags[:20]),
+    )
+
+
+def window_to_pb(w: WindowRecord) -> common_pb2.TelemetryWindow:
+    msg = common_pb2.TelemetryWindow(
+        sequence=w.seq,
+        variant=common_pb2.VariantRef(variant_id=w.variant_id, model=w.model, recipe=w.recipe),
+        inferences=w.inferences,
+        labelled=w.labelled,
+        correct=w.correct,
+        cpu_percent=w.cpu_percent,
+        rss_bytes=w.rss_bytes,
+        flags=list(w.flags),
+        latency=common_pb2.LatencySummary(
+            p50_seconds=w.latency_p50_s, p95_seconds=w.latency_p95_s, p99_seconds=w.latency_p99_s
+        ),
+    )
+    msg.start.FromNanoseconds(int(w.start * 1e9))
+    msg.end.FromNanoseconds(int(w.end * 1e9))
+    if w.gross_j is not None:
+        msg.energy.CopyFrom(
+            common_pb2.EnergyFigure(
+                gross_joules_per_inference=w.gross_j,
+                sigma_joules=w.sigma_j,
+                kind=_KINDS_TO_PB.get(w.energy_kind, common_pb2.MEASUREMENT_KIND_ESTIMATED),
+                method=w.energy_method,
+            )
+        )
+        if w.dynamic_j is not None:
+            msg.energy.dynamic_joules_per_inference = w.dynamic_j
+    if w.temperature_c is not None:
+        msg.temperature_celsius = w.temperature_c
+    return msg

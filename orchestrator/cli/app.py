@@ -13,6 +13,7 @@ from orchestrator.cli.devices import deploy, devices_app
 from orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
 from orchestrator.cli.plans import plan, profiles_app
 from orchestrator.cli.serve import serve
+from orchestrator.cli.telemetry import telemetry
 
 app = typer.Typer(
     name="edgefleet",
@@ -28,6 +29,7 @@ app.add_typer(profiles_app, name="profiles")
 app.command("plan")(plan)
 app.add_typer(devices_app, name="devices")
 app.command("deploy")(deploy)
+app.command("telemetry")(telemetry)
 
 
 app.command("serve")(serve)

@@ -10,6 +10,7 @@ import typer
 
 from orchestrator.cli.common import JsonFlag, ServerOpt, client
 from orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
+from orchestrator.cli.render import WINDOW_COLUMNS, window_row
 from orchestrator.fleet.model import DeviceRecord
 
 devices_app = typer.Typer(help="Enrolment tokens and the fleet's devices.", no_args_is_help=True)
@@ -87,11 +88,13 @@ def show(
 ) -> None:
     """One device in full: hardware, runtime, slots, desired and reported state."""
     with errors_to_exit_codes(), client(server) as api:
-        d = api.get_device(device_id)
+        d, windows = api.get_device_windows(device_id)
     doc = device_dict(d)
+    doc["recent_windows"] = [dataclasses.asdict(w) for w in windows]
     if json_out:
         print_json(doc)
         return
+    doc.pop("recent_windows")
     rows = [(k, v) for k, v in doc.items() if k != "report"]
     if d.report is not None:
         rows += [
@@ -102,6 +105,8 @@ def show(
             (f"slot {s.name}", f"{s.state} {s.variant_id[:12]} {s.recipe} {s.reason}") for s in d.report.slots
         ]
     console().print(table(f"device {d.device_id} ({_status(d)})", ["field", "value"], rows))
+    if windows:
+        console().print(table("recent telemetry windows", WINDOW_COLUMNS, [window_row(w) for w in windows]))
 
 
 def deploy(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestrator.fleet.model import WindowRecord
 from orchestrator.variants.card import VariantCard
 
 __all__ = ["CARD_COLUMNS", "card_dict", "card_row", "fmt_bytes", "fmt_energy", "fmt_seconds"]
@@ -109,3 +110,22 @@ def card_dict(card: VariantCard) -> dict[str, Any]:
         "created": card.created,
         "notes": list(card.notes),
     }
+
+
+WINDOW_COLUMNS = ("seq", "variant", "inferences", "energy/inference", "method", "p95", "accuracy", "flags")
+
+
+def window_row(w: WindowRecord) -> tuple[str, ...]:
+    energy = "-" if w.gross_j is None else fmt_energy(w.gross_j)
+    if w.dynamic_j is not None:
+        energy += f" (dyn {fmt_energy(w.dynamic_j)})"
+    return (
+        str(w.seq),
+        f"{w.variant_id[:12]} {w.recipe}",
+        str(w.inferences),
+        energy,
+        f"{w.energy_method} [{w.energy_kind}]" if w.energy_method else "-",
+        fmt_seconds(w.latency_p95_s),
+        f"{w.correct}/{w.labelled}" if w.labelled else "-",
+        "; ".join(w.flags) or "",
+    )

@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["BundleRecord", "Desired", "DeviceRecord", "EnrollmentToken", "Report", "SlotReport"]
+__all__ = [
+    "BundleRecord",
+    "Desired",
+    "DeviceRecord",
+    "EnrollmentToken",
+    "Report",
+    "SlotReport",
+    "WindowRecord",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,3 +92,32 @@ class BundleRecord:
     size: int
     signature: bytes
     key_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class WindowRecord:
+    """One telemetry window of one device, as stored (exactly once per (device_id, seq))."""
+
+    device_id: str
+    profile: str
+    seq: int
+    variant_id: str
+    model: str
+    recipe: str
+    start: float
+    end: float
+    inferences: int
+    gross_j: float | None
+    dynamic_j: float | None
+    sigma_j: float
+    energy_kind: str
+    energy_method: str
+    latency_p50_s: float
+    latency_p95_s: float
+    latency_p99_s: float
+    labelled: int
+    correct: int
+    cpu_percent: float
+    rss_bytes: int
+    temperature_c: float | None
+    flags: tuple[str, ...]

@@ -16,6 +16,7 @@ from orchestrator.server.errors import translate_errors, translate_stream_errors
 from orchestrator.server.sessions import Sessions
 from orchestrator.service.fleet import FleetService
 from orchestrator.service.plans import PlanService
+from orchestrator.service.telemetry import TelemetryService
 from orchestrator.service.variants import BuildRequest, Progress, VariantService
 from protos.edgefleet.v1 import admin_pb2, admin_pb2_grpc
 
@@ -31,12 +32,14 @@ class FleetAdminServicer(FleetAdminDevices, admin_pb2_grpc.FleetAdminServicer):
         variants: VariantService,
         plans: PlanService,
         fleet: FleetService,
+        telemetry: TelemetryService,
         sessions: Sessions,
         build_executor: Executor,
     ) -> None:
         self._variants = variants
         self._plans = plans
         self._fleet = fleet
+        self._telemetry = telemetry
         self._sessions = sessions
         self._build_executor = build_executor
 

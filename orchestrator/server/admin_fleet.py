@@ -8,11 +8,12 @@ from typing import Any, TypeAlias
 
 import grpc
 
-from orchestrator.convert_fleet import desired_to_pb, device_to_pb
+from orchestrator.convert_fleet import desired_to_pb, device_to_pb, window_to_pb
 from orchestrator.fleet.model import DeviceRecord
 from orchestrator.server.errors import translate_errors
 from orchestrator.server.sessions import Sessions
 from orchestrator.service.fleet import FleetService
+from orchestrator.service.telemetry import TelemetryService
 from protos.edgefleet.v1 import admin_pb2, common_pb2, control_pb2
 
 __all__ = ["FleetAdminDevices"]
@@ -22,11 +23,17 @@ Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 class FleetAdminDevices:
     _fleet: FleetService
+    _telemetry: TelemetryService
     _sessions: Sessions
 
-    def _with_status(self, device: DeviceRecord) -> admin_pb2.Device:
+    def _with_status(self, device: DeviceRecord, *, windows: int = 0) -> admin_pb2.Device:
         online = device.device_id in self._sessions.connected()
-        return device_to_pb(dataclasses.replace(device, online=online))
+        msg = device_to_pb(dataclasses.replace(device, online=online))
+        if windows:
+            msg.recent_windows.extend(
+                window_to_pb(w) for w in self._telemetry.recent(device.device_id, windows)
+            )
+        return msg
 
     @translate_errors
     async def CreateEnrollmentToken(
@@ -48,7 +55,35 @@ class FleetAdminDevices:
 
     @translate_errors
     async def GetDevice(self, request: admin_pb2.GetDeviceRequest, context: Ctx) -> admin_pb2.Device:
-        return self._with_status(await asyncio.to_thread(self._fleet.get_device, request.device_id))
+        device = await asyncio.to_thread(self._fleet.get_device, request.device_id)
+        return self._with_status(device, windows=10)
+
+    @translate_errors
+    async def GetTelemetry(
+        self, request: admin_pb2.GetTelemetryRequest, context: Ctx
+    ) -> admin_pb2.GetTelemetryResponse:
+        rows = await asyncio.to_thread(self._telemetry.summary, request.model, request.profile)
+        out = admin_pb2.GetTelemetryResponse()
+        for r in rows:
+            measured = r.energy_kind == "measured"
+            out.variants.add(
+                profile=r.profile,
+                variant=common_pb2.VariantRef(variant_id=r.variant_id, model=request.model, recipe=r.recipe),
+                windows=r.windows,
+                devices=r.devices,
+                inferences=r.inferences,
+                energy_joules_mean=r.energy_j,
+                energy_joules_sigma=r.energy_sigma_j,
+                energy_kind=common_pb2.MEASUREMENT_KIND_MEASURED
+                if measured
+                else common_pb2.MEASUREMENT_KIND_ESTIMATED,
+                energy_methods=list(r.energy_methods),
+                latency_p95_seconds=r.latency_p95_s,
+                labelled=r.labelled,
+                correct=r.correct,
+                correction=r.correction,
+            )
+        return out
 
     @translate_errors
     async def Deploy(self, request: admin_pb2.DeployRequest, context: Ctx) -> admin_pb2.DeployResponse:

@@ -23,6 +23,7 @@ from orchestrator.server.sessions import Sessions
 from orchestrator.service.bundles import BundleService
 from orchestrator.service.fleet import FleetService
 from orchestrator.service.plans import PlanService
+from orchestrator.service.telemetry import TelemetryService
 from orchestrator.service.variants import VariantService
 from orchestrator.store import SqliteStore, Store
 from protos.edgefleet.v1 import admin_pb2, admin_pb2_grpc, control_pb2, control_pb2_grpc
@@ -40,6 +41,7 @@ class Services:
     variants: VariantService
     plans: PlanService
     fleet: FleetService
+    telemetry: TelemetryService
 
     def close(self) -> None:
         self.store.close()
@@ -52,7 +54,8 @@ def open_services(config: ServerConfig) -> Services:
     signer = Signer.load_or_create(config.data_dir / "keys")
     profiles = ProfileRegistry.load(config.profiles)
     variants = VariantService(store=store, artifacts=artifacts, signer=signer)
-    plans = PlanService(variants=variants, profiles=profiles)
+    telemetry = TelemetryService(store=store, variants=variants, profiles=profiles)
+    plans = PlanService(variants=variants, profiles=profiles, measurements=telemetry)
     bundles = BundleService(store=store, artifacts=artifacts, signer=signer, variants=variants)
     fleet = FleetService(
         store=store,
@@ -62,7 +65,7 @@ def open_services(config: ServerConfig) -> Services:
         bundles=bundles,
         trial_seconds=config.trial_seconds,
     )
-    return Services(store, artifacts, signer, variants, plans, fleet)
+    return Services(store, artifacts, signer, variants, plans, fleet, telemetry)
 
 
 class OrchestratorServer:
@@ -82,15 +85,19 @@ class OrchestratorServer:
             variants=services.variants,
             plans=services.plans,
             fleet=services.fleet,
+            telemetry=services.telemetry,
             sessions=self.sessions,
             build_executor=self._builds,
         )
         admin_pb2_grpc.add_FleetAdminServicer_to_server(admin, self._server)
         control = FleetControlServicer(
             fleet=services.fleet,
+            telemetry=services.telemetry,
+            profiles=services.plans.profiles,
             artifacts=services.artifacts,
             sessions=self.sessions,
             heartbeat_seconds=config.heartbeat_seconds,
+            window_seconds=config.window_seconds,
         )
         control_pb2_grpc.add_FleetControlServicer_to_server(control, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)

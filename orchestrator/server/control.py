@@ -11,12 +11,14 @@ import grpc
 from google.protobuf.json_format import MessageToDict
 
 from agent.errors import InvalidArgument, NotFound, OutOfRange, PermissionDenied, ResourceExhausted
-from orchestrator.convert_fleet import PHASE_FROM_PB, desired_to_pb, report_from_hello
+from orchestrator.convert_fleet import PHASE_FROM_PB, desired_to_pb, report_from_hello, window_from_pb
 from orchestrator.fleet.model import DeviceRecord
+from orchestrator.profiles import ProfileRegistry
 from orchestrator.registry.artifacts import ArtifactStore
 from orchestrator.server.errors import translate_errors, translate_stream_errors
 from orchestrator.server.sessions import Outbound, Sessions
 from orchestrator.service.fleet import FleetService
+from orchestrator.service.telemetry import TelemetryService
 from protos.edgefleet.v1 import control_pb2, control_pb2_grpc
 
 __all__ = ["MAX_AGENT_MESSAGE", "FleetControlServicer", "authenticate"]
@@ -49,14 +51,20 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         self,
         *,
         fleet: FleetService,
+        telemetry: TelemetryService,
+        profiles: ProfileRegistry,
         artifacts: ArtifactStore,
         sessions: Sessions,
         heartbeat_seconds: float = 10.0,
+        window_seconds: float = 10.0,
     ) -> None:
         self._fleet = fleet
+        self._telemetry = telemetry
+        self._profiles = profiles
         self._artifacts = artifacts
         self._sessions = sessions
         self._heartbeat_seconds = heartbeat_seconds
+        self._window_seconds = window_seconds
 
     @translate_errors
     async def Enroll(self, request: control_pb2.EnrollRequest, context: Ctx) -> control_pb2.EnrollResponse:
@@ -108,9 +116,16 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
             )
         device = self._fleet.hello(device.device_id, hello.profile, report_from_hello(hello))
         queue = self._sessions.open(device.device_id)
-        reader = asyncio.create_task(self._read(device.device_id, request_iterator, queue))
+        reader = asyncio.create_task(self._read(device.device_id, device.profile, request_iterator, queue))
         try:
-            config = control_pb2.AgentConfig(heartbeat_seconds=self._heartbeat_seconds)
+            profile = self._profiles.get(device.profile)
+            config = control_pb2.AgentConfig(
+                heartbeat_seconds=self._heartbeat_seconds,
+                telemetry_window_seconds=self._window_seconds,
+                idle_watts=profile.power.idle_watts,
+                active_watts=profile.power.active_watts,
+                cores=profile.hardware.cores,
+            )
             yield control_pb2.OrchestratorMessage(config=config)
             if device.desired is not None:  # level-triggered: always re-send what the device should run
                 yield control_pb2.OrchestratorMessage(desired_state=desired_to_pb(device.desired))
@@ -128,7 +143,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
             self._sessions.close(device.device_id, queue)
 
     async def _read(
-        self, device_id: str, requests: AsyncIterator[control_pb2.AgentMessage], queue: Outbound
+        self, device_id: str, profile: str, requests: AsyncIterator[control_pb2.AgentMessage], queue: Outbound
     ) -> None:
         try:
             async for msg in requests:
@@ -151,7 +166,10 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
                         runtime=(st.runtime.name, st.runtime.version) if st.HasField("runtime") else None,
                     )
                 elif kind == "telemetry":
-                    pass  # stored by the telemetry pipeline (next milestone); the agent keeps its outbox
+                    records = [window_from_pb(device_id, profile, w) for w in msg.telemetry.windows]
+                    self._telemetry.ingest(records)  # exactly once: (device, sequence) is the key
+                    ack = control_pb2.TelemetryAck(up_to_sequence=self._telemetry.acked_up_to(device_id))
+                    queue.put_nowait(control_pb2.OrchestratorMessage(telemetry_ack=ack))
                 elif kind == "hello":
                     raise InvalidArgument("Hello is sent once, as the first message of a stream")
                 else:

@@ -6,7 +6,7 @@ import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orchestrator.fleet.model import BundleRecord, DeviceRecord, EnrollmentToken
+from orchestrator.fleet.model import BundleRecord, DeviceRecord, EnrollmentToken, WindowRecord
 from orchestrator.variants.card import VariantCard
 
 __all__ = ["Family", "Store"]
@@ -72,6 +72,29 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def get_bundle(self, variant_id: str) -> BundleRecord | None: ...
+
+    # ---- telemetry ----
+    @abc.abstractmethod
+    def put_windows(self, windows: Sequence[WindowRecord]) -> int:
+        """Store windows, ignoring (device_id, seq) already stored; returns how many were new."""
+
+    @abc.abstractmethod
+    def last_window_seq(self, device_id: str) -> int: ...
+
+    @abc.abstractmethod
+    def windows(
+        self,
+        *,
+        model: str = "",
+        profile: str = "",
+        device_id: str = "",
+        unflagged: bool = False,
+        limit: int = 0,
+    ) -> Sequence[WindowRecord]:
+        """Newest first."""
+
+    @abc.abstractmethod
+    def count_windows(self, device_id: str = "") -> int: ...
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import threading
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from agent.errors import FailedPrecondition
 from orchestrator.fleet.codec import device_from_json, device_to_json
-from orchestrator.fleet.model import BundleRecord, DeviceRecord, EnrollmentToken
+from orchestrator.fleet.model import BundleRecord, DeviceRecord, EnrollmentToken, WindowRecord
 from orchestrator.store.base import Family, Store
 from orchestrator.variants.card import VariantCard
 
@@ -56,6 +57,20 @@ MIGRATIONS: tuple[str, ...] = (
         signature BLOB NOT NULL,
         key_id TEXT NOT NULL
     );
+    """,
+    """
+    CREATE TABLE windows (
+        device_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        profile TEXT NOT NULL,
+        variant_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        end_time REAL NOT NULL,
+        flagged INTEGER NOT NULL,
+        record_json TEXT NOT NULL,
+        PRIMARY KEY (device_id, seq)
+    );
+    CREATE INDEX windows_by_variant ON windows(model, profile, variant_id, flagged);
     """,
 )
 
@@ -222,6 +237,63 @@ class SqliteStore(Store):
         r = rows[0]
         return BundleRecord(str(r[0]), str(r[1]), int(r[2]), bytes(r[3]), str(r[4]))
 
+    # ---- telemetry ----
+    def put_windows(self, windows: Sequence[WindowRecord]) -> int:
+        with self._tx() as db:
+            before = db.total_changes
+            db.executemany(
+                "INSERT OR IGNORE INTO windows VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        w.device_id,
+                        w.seq,
+                        w.profile,
+                        w.variant_id,
+                        w.model,
+                        w.end,
+                        int(bool(w.flags)),
+                        json.dumps(dataclasses.asdict(w)),
+                    )
+                    for w in windows
+                ],
+            )
+            return db.total_changes - before
+
+    def last_window_seq(self, device_id: str) -> int:
+        rows = self._query("SELECT MAX(seq) FROM windows WHERE device_id = ?", (device_id,))
+        return int(rows[0][0] or 0)
+
+    def windows(
+        self,
+        *,
+        model: str = "",
+        profile: str = "",
+        device_id: str = "",
+        unflagged: bool = False,
+        limit: int = 0,
+    ) -> list[WindowRecord]:
+        clauses, args = [], []
+        for column, value in (("model", model), ("profile", profile), ("device_id", device_id)):
+            if value:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        if unflagged:
+            clauses.append("flagged = 0")
+        sql = "SELECT record_json FROM windows" + (" WHERE " + " AND ".join(clauses) if clauses else "")
+        sql += " ORDER BY end_time DESC, seq DESC" + (f" LIMIT {int(limit)}" if limit else "")
+        return [_window(r[0]) for r in self._query(sql, args)]
+
+    def count_windows(self, device_id: str = "") -> int:
+        sql, args = "SELECT COUNT(*) FROM windows", tuple[str, ...]()
+        if device_id:
+            sql, args = sql + " WHERE device_id = ?", (device_id,)
+        return int(self._query(sql, args)[0][0])
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _window(text: str) -> WindowRecord:
+    doc = json.loads(text)
+    return WindowRecord(**{**doc, "flags": tuple(doc["flags"])})

@@ -45,12 +45,22 @@ def build_template(root: Path) -> Path:
 
 @asynccontextmanager
 async def orchestrator_in_process(
-    template: Path, root: Path, *, trial_seconds: float = 0.3
+    template: Path,
+    root: Path,
+    *,
+    trial_seconds: float = 0.3,
+    window_seconds: float = 10.0,
+    listen: str = "127.0.0.1:0",
 ) -> AsyncIterator[OrchestratorServer]:
     data = root / "orch"
-    shutil.copytree(template, data)
+    if not data.exists():
+        shutil.copytree(template, data)
     config = ServerConfig(
-        listen="127.0.0.1:0", data_dir=data, trial_seconds=trial_seconds, heartbeat_seconds=0.5
+        listen=listen,
+        data_dir=data,
+        trial_seconds=trial_seconds,
+        heartbeat_seconds=0.5,
+        window_seconds=window_seconds,
     )
     server = OrchestratorServer(config, open_services(config))
     await server.start()
@@ -90,6 +100,15 @@ async def wait_for(predicate: Callable[[], bool], *, timeout: float = 20.0, what
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+def push_desired(server: OrchestratorServer, assignment: Any) -> None:
+    """What the Deploy RPC does after the fleet service assigned a variant: tell the connected agent."""
+    from orchestrator.convert_fleet import desired_to_pb
+    from protos.edgefleet.v1 import control_pb2
+
+    message = control_pb2.OrchestratorMessage(desired_state=desired_to_pb(assignment.desired))
+    server.sessions.push(assignment.device_id, message)
 
 
 def committed(agent: Agent, variant_id: str) -> bool:

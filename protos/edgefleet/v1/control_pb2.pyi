@@ -479,20 +479,30 @@ class AgentConfig(_message.Message):
     HEARTBEAT_SECONDS_FIELD_NUMBER: _builtins.int
     TELEMETRY_WINDOW_SECONDS_FIELD_NUMBER: _builtins.int
     CANARY_INTERVAL_SECONDS_FIELD_NUMBER: _builtins.int
+    IDLE_WATTS_FIELD_NUMBER: _builtins.int
+    ACTIVE_WATTS_FIELD_NUMBER: _builtins.int
+    CORES_FIELD_NUMBER: _builtins.int
     heartbeat_seconds: _builtins.float
     telemetry_window_seconds: _builtins.float
     canary_interval_seconds: _builtins.float
-    """Seconds between canary evaluations on bundled labelled samples."""
+    """Seconds between canary evaluations on bundled labelled samples (0: off)."""
+    idle_watts: _builtins.float
+    """The profile's power model, for the CPU-time energy estimator on devices with no sensor."""
+    active_watts: _builtins.float
+    cores: _builtins.int
     def __init__(
         self,
         *,
         heartbeat_seconds: _builtins.float = ...,
         telemetry_window_seconds: _builtins.float = ...,
         canary_interval_seconds: _builtins.float = ...,
+        idle_watts: _builtins.float = ...,
+        active_watts: _builtins.float = ...,
+        cores: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["canary_interval_seconds", b"canary_interval_seconds", "heartbeat_seconds", b"heartbeat_seconds", "telemetry_window_seconds", b"telemetry_window_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_watts", b"active_watts", "canary_interval_seconds", b"canary_interval_seconds", "cores", b"cores", "heartbeat_seconds", b"heartbeat_seconds", "idle_watts", b"idle_watts", "telemetry_window_seconds", b"telemetry_window_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

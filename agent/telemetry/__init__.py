@@ -1,0 +1,1 @@
+"""Telemetry: measurement windows, a disk outbox, delivery at least once."""

@@ -1,0 +1,132 @@
+"""The agent's telemetry: sample the meter, close windows, store them in the outbox, deliver them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from agent.config import AgentConfig
+from agent.energy.estimators import CpuTimeEstimator
+from agent.energy.probe import probe_meters
+from agent.energy.sysfs import Sysfs
+from agent.engine import Engine
+from agent.fsutil import atomic_write
+from agent.slots import VariantInfo
+from agent.telemetry.outbox import Outbox
+from agent.telemetry.windows import WindowBuilder
+from agent.wire import window_pb
+from protos.edgefleet.v1 import common_pb2, control_pb2
+
+__all__ = ["TelemetryPipeline"]
+
+log = logging.getLogger("edgefleet.agent.telemetry")
+BATCH = 100
+
+
+class TelemetryPipeline:
+    def __init__(self, config: AgentConfig, engine: Engine, active: Callable[[], VariantInfo | None]) -> None:
+        self._config = config
+        self._engine = engine
+        self._active = active
+        self._power_file = config.data_dir / "profile_power.json"
+        power = self._load_power()
+        self.meter, self.probes = probe_meters(
+            sysfs=Sysfs(config.sysfs_root),
+            idle_watts=power["idle_watts"],
+            active_watts=power["active_watts"],
+            cores=int(power["cores"]),
+            actual_shunt_uohm=config.ina_shunt_uohm,
+        )
+        self.outbox = Outbox(config.data_dir / "outbox.sqlite", max_windows=config.outbox_max_windows)
+        self.window_seconds = max(config.window_seconds, self.meter.min_window_s)
+        self._send: Callable[[control_pb2.AgentMessage], None] | None = None
+        self._sent = 0
+        self._builder: WindowBuilder | None = None
+        for probe in self.probes:
+            log.info(
+                "energy meter %s: %s%s",
+                probe.name,
+                "available" if probe.available else "unavailable",
+                f" ({probe.reason})" if probe.reason else "",
+            )
+        log.info("measuring energy with %s (%s)", self.meter.name, self.meter.kind)
+
+    def _load_power(self) -> dict[str, float]:
+        defaults = {"idle_watts": 2.0, "active_watts": 6.0, "cores": float(os.cpu_count() or 1)}
+        with contextlib.suppress(OSError, ValueError):
+            return {**defaults, **json.loads(self._power_file.read_text())}
+        return defaults
+
+    def configure(self, msg: control_pb2.AgentConfig) -> None:
+        """Settings from the orchestrator: window length and the profile's power model (persisted)."""
+        if msg.telemetry_window_seconds > 0:
+            self.window_seconds = max(msg.telemetry_window_seconds, self.meter.min_window_s)
+        if msg.active_watts > 0 and isinstance(self.meter, CpuTimeEstimator):
+            self.meter.idle_watts, self.meter.active_watts = msg.idle_watts, msg.active_watts
+            self.meter.cores = max(1, msg.cores)
+            if self._builder is not None:
+                self._builder.idle_watts = msg.idle_watts
+            doc = {"idle_watts": msg.idle_watts, "active_watts": msg.active_watts, "cores": msg.cores}
+            atomic_write(self._power_file, json.dumps(doc).encode())
+
+    def tasks(self, stop: asyncio.Event) -> list[asyncio.Task[Any]]:
+        tasks = [asyncio.create_task(self._windows(stop))]
+        if self.meter.sample_hz > 0:
+            tasks.append(asyncio.create_task(self._sampler(stop)))
+        return tasks
+
+    async def _sampler(self, stop: asyncio.Event) -> None:
+        period = 1.0 / self.meter.sample_hz
+        while not stop.is_set():
+            self.meter.sample(time.monotonic_ns())
+            await asyncio.sleep(period)
+
+    async def _windows(self, stop: asyncio.Event) -> None:
+        self._builder = WindowBuilder(self.meter)
+        while not stop.is_set():
+            started = time.monotonic()
+            # re-read the length while waiting: the orchestrator may change it mid-window
+            while (left := started + self.window_seconds - time.monotonic()) > 0 and not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=min(left, 0.25))
+            self.close_window()
+
+    def close_window(self) -> int:
+        """Close the current window into the outbox (disk first), then deliver it; returns its sequence."""
+        assert self._builder is not None
+        window = self._builder.close(self._engine.stats.take_window(), self._active())
+        seq = self.outbox.append(lambda s: window_pb(window, s).SerializeToString())
+        self.flush()
+        return seq
+
+    # ---- delivery ----
+    def attach(self, send: Callable[[control_pb2.AgentMessage], None]) -> None:
+        """A stream is up: resend everything not acknowledged yet (the orchestrator de-duplicates)."""
+        self._send, self._sent = send, 0
+        self.flush()
+
+    def detach(self) -> None:
+        self._send = None
+
+    def flush(self) -> None:
+        while self._send is not None:
+            pending = self.outbox.pending(after=self._sent, limit=BATCH)
+            if not pending:
+                return
+            batch = control_pb2.TelemetryBatch(
+                windows=[common_pb2.TelemetryWindow.FromString(p) for _, p in pending]
+            )
+            self._send(control_pb2.AgentMessage(telemetry=batch))
+            self._sent = pending[-1][0]
+
+    def ack(self, up_to: int) -> None:
+        self.outbox.ack(up_to)
+
+    def close(self) -> None:
+        self.outbox.close()

@@ -1,0 +1,53 @@
+"""``edgefleet telemetry MODEL``: measured figures per (profile, variant)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Annotated
+
+import typer
+
+from orchestrator.cli.common import JsonFlag, ServerOpt, client
+from orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
+from orchestrator.cli.render import fmt_energy, fmt_seconds
+
+
+def telemetry(
+    model: Annotated[str, typer.Argument(help="Model family.")],
+    profile: Annotated[str, typer.Option(help="Only this profile.")] = "",
+    server: ServerOpt = "127.0.0.1:50051",
+    json_out: JsonFlag = False,
+) -> None:
+    """What devices measured: energy per inference (with its method), latency, accuracy, vs the estimate."""
+    with errors_to_exit_codes(), client(server) as api:
+        rows = api.telemetry(model, profile)
+    if json_out:
+        print_json([dataclasses.asdict(r) for r in rows])
+        return
+    table_rows = [
+        (
+            r.profile,
+            f"{r.variant_id[:12]} {r.recipe}",
+            f"{r.windows} / {r.devices}",
+            str(r.inferences),
+            f"{fmt_energy(r.energy_j)} ± {fmt_energy(r.energy_sigma_j)}" if r.windows else "-",
+            f"{r.energy_kind}: {', '.join(r.energy_methods)}",
+            fmt_seconds(r.latency_p95_s),
+            f"{r.correct / r.labelled:.2%} ({r.labelled})" if r.labelled else "-",
+            "-" if math.isnan(r.correction) else f"x{r.correction:.3g}",
+        )
+        for r in rows
+    ]
+    cols = [
+        "profile",
+        "variant",
+        "windows / devices",
+        "inferences",
+        "energy/inference",
+        "method",
+        "p95",
+        "accuracy",
+        "measured/estimated",
+    ]
+    console().print(table(f"telemetry for {model}", cols, table_rows))

@@ -1,0 +1,155 @@
+"""Telemetry: validate and store windows exactly once, aggregate them per (profile, variant).
+
+The aggregate feeds the selection: measured figures replace estimates once enough
+windows exist, and the measured/estimated ratio corrects the estimates of the rest.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from orchestrator.fleet.model import WindowRecord
+from orchestrator.profiles import ProfileRegistry
+from orchestrator.selection import MeasuredFigures
+from orchestrator.selection.figures import estimate
+from orchestrator.service.variants import VariantService
+from orchestrator.store.base import Store
+
+__all__ = ["MIN_INFERENCES", "TelemetryService", "VariantTelemetry"]
+
+#: A window with fewer inferences says nothing about energy per inference (NODATA).
+MIN_INFERENCES = 50
+#: Joules per inference no edge model plausibly needs.
+MAX_PLAUSIBLE_J = 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class VariantTelemetry:
+    profile: str
+    variant_id: str
+    recipe: str
+    windows: int
+    devices: int
+    inferences: int
+    energy_j: float
+    energy_sigma_j: float
+    energy_kind: str
+    energy_methods: tuple[str, ...]
+    latency_p95_s: float
+    labelled: int
+    correct: int
+    #: Measured / estimated energy for this variant on this profile (NaN without an estimate).
+    correction: float
+
+
+def _problems(w: WindowRecord) -> list[str]:
+    out = []
+    for name in (
+        "gross_j",
+        "dynamic_j",
+        "sigma_j",
+        "latency_p50_s",
+        "latency_p95_s",
+        "latency_p99_s",
+        "cpu_percent",
+    ):
+        value = getattr(w, name)
+        if value is not None and (not math.isfinite(value) or value < 0):
+            out.append(f"invalid {name} {value!r}")
+    if w.gross_j is not None and w.gross_j > MAX_PLAUSIBLE_J:
+        out.append(f"absurd energy {w.gross_j:.3g} J per inference")
+    if w.correct > w.labelled:
+        out.append(f"correct {w.correct} > labelled {w.labelled}")
+    if w.end < w.start:
+        out.append("window ends before it starts")
+    return out
+
+
+class TelemetryService:
+    def __init__(self, *, store: Store, variants: VariantService, profiles: ProfileRegistry) -> None:
+        self._store = store
+        self._variants = variants
+        self._profiles = profiles
+
+    def ingest(self, windows: Sequence[WindowRecord]) -> int:
+        """Store (flagging what is not sound); returns how many were new."""
+        checked = []
+        for w in windows:
+            problems = _problems(w)
+            checked.append(replace(w, flags=(*w.flags, *problems)) if problems else w)
+        return self._store.put_windows(checked)
+
+    def acked_up_to(self, device_id: str) -> int:
+        return self._store.last_window_seq(device_id)
+
+    def _groups(self, model: str, profile: str) -> dict[tuple[str, str], list[WindowRecord]]:
+        groups: dict[tuple[str, str], list[WindowRecord]] = defaultdict(list)
+        for w in self._store.windows(model=model, profile=profile, unflagged=True):
+            groups[(w.profile, w.variant_id)].append(w)
+        return groups
+
+    @staticmethod
+    def _figures(ws: list[WindowRecord]) -> MeasuredFigures:
+        usable = [(w, w.gross_j) for w in ws if w.inferences >= MIN_INFERENCES and w.gross_j is not None]
+        total = sum(w.inferences for w, _ in usable)
+        energy = sum(g * w.inferences for w, g in usable) / total if total else 0.0
+        values = [g for _, g in usable]
+        sigma = (
+            statistics.stdev(values) / math.sqrt(len(values))
+            if len(values) > 1
+            else (usable[0][0].sigma_j if usable else 0.0)
+        )
+        kinds = {w.energy_kind for w, _ in usable}
+        methods = Counter(w.energy_method for w, _ in usable)
+        p95 = [w.latency_p95_s for w in ws if w.inferences]
+        return MeasuredFigures(
+            windows=len(usable),
+            energy_joules=energy,
+            energy_sigma=sigma,
+            energy_kind="estimated" if "estimated" in kinds or not kinds else "measured",
+            energy_method=methods.most_common(1)[0][0] if methods else "",
+            latency_p95_s=statistics.median(p95) if p95 else None,
+            labelled=sum(w.labelled for w in ws),
+            correct=sum(w.correct for w in ws),
+        )
+
+    def measured(self, model: str, profile: str) -> Mapping[str, MeasuredFigures]:
+        """Per variant id (the selection's MeasurementSource)."""
+        return {vid: self._figures(ws) for (_, vid), ws in self._groups(model, profile).items()}
+
+    def summary(self, model: str, profile: str = "") -> list[VariantTelemetry]:
+        out = []
+        cards = {c.variant_id: c for c in self._variants.list_variants(model)}
+        for (prof, vid), ws in sorted(self._groups(model, profile).items()):
+            f = self._figures(ws)
+            card = cards.get(vid)
+            correction = float("nan")
+            if card is not None and f.windows:
+                prior, _, _ = estimate(card, self._profiles.get(prof))
+                correction = f.energy_joules / prior if prior > 0 else float("nan")
+            out.append(
+                VariantTelemetry(
+                    profile=prof,
+                    variant_id=vid,
+                    recipe=card.recipe if card else "?",
+                    windows=f.windows,
+                    devices=len({w.device_id for w in ws}),
+                    inferences=sum(w.inferences for w in ws),
+                    energy_j=f.energy_joules,
+                    energy_sigma_j=f.energy_sigma,
+                    energy_kind=f.energy_kind,
+                    energy_methods=tuple(sorted({w.energy_method for w in ws if w.energy_method})),
+                    latency_p95_s=f.latency_p95_s or 0.0,
+                    labelled=f.labelled,
+                    correct=f.correct,
+                    correction=correction,
+                )
+            )
+        return out
+
+    def recent(self, device_id: str, limit: int = 10) -> list[WindowRecord]:
+        return list(self._store.windows(device_id=device_id, limit=limit))

@@ -1,0 +1,88 @@
+"""Telemetry that is not sound is stored flagged, never silently used."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from orchestrator.fleet.model import WindowRecord
+from orchestrator.profiles import ProfileRegistry
+from orchestrator.service.telemetry import MIN_INFERENCES, TelemetryService
+from tests.helpers.services import variant_service
+
+GOOD = WindowRecord(
+    device_id="rpi4-1",
+    profile="rpi4",
+    seq=1,
+    variant_id="v" * 64,
+    model="digits",
+    recipe="fp32",
+    start=100.0,
+    end=110.0,
+    inferences=200,
+    gross_j=2e-4,
+    dynamic_j=5e-5,
+    sigma_j=1e-6,
+    energy_kind="measured",
+    energy_method="hwmon:ina219:power1_input",
+    latency_p50_s=1e-4,
+    latency_p95_s=2e-4,
+    latency_p99_s=3e-4,
+    labelled=200,
+    correct=190,
+    cpu_percent=30.0,
+    rss_bytes=10**8,
+    temperature_c=None,
+    flags=(),
+)
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> TelemetryService:
+    variants = variant_service(tmp_path)
+    return TelemetryService(store=variants._store, variants=variants, profiles=ProfileRegistry.load())
+
+
+@pytest.mark.parametrize(
+    ("change", "flag"),
+    [
+        ({"gross_j": float("nan")}, "invalid gross_j nan"),
+        ({"gross_j": float("inf")}, "invalid gross_j inf"),
+        ({"gross_j": -1e-3}, "invalid gross_j -0.001"),
+        ({"gross_j": 5e3}, "absurd energy 5e+03 J per inference"),
+        ({"correct": 500}, "correct 500 > labelled 200"),
+        ({"latency_p95_s": float("nan")}, "invalid latency_p95_s nan"),
+        ({"end": 90.0}, "window ends before it starts"),
+    ],
+)
+def test_unsound_windows_are_flagged_and_left_out(service: TelemetryService, change: dict, flag: str) -> None:  # type: ignore[type-arg]
+    service.ingest([dataclasses.replace(GOOD, seq=1, **change)])
+    [stored] = service._store.windows(device_id="rpi4-1")
+    assert flag in stored.flags
+    assert service.measured("digits", "rpi4") == {}
+
+
+def test_replayed_sequence_is_stored_once(service: TelemetryService) -> None:
+    assert service.ingest([GOOD, dataclasses.replace(GOOD, seq=2)]) == 2
+    assert service.ingest([GOOD, dataclasses.replace(GOOD, gross_j=9.0)]) == 0  # same (device, seq): ignored
+    assert service._store.count_windows("rpi4-1") == 2
+    assert service.acked_up_to("rpi4-1") == 2
+
+
+def test_aggregation_weights_by_inferences_and_skips_small_windows(service: TelemetryService) -> None:
+    service.ingest(
+        [
+            dataclasses.replace(GOOD, seq=1, inferences=100, gross_j=1e-4),
+            dataclasses.replace(GOOD, seq=2, inferences=300, gross_j=3e-4),
+            dataclasses.replace(
+                GOOD, seq=3, inferences=MIN_INFERENCES - 1, gross_j=9e-3
+            ),  # NODATA for energy
+        ]
+    )
+    m = service.measured("digits", "rpi4")["v" * 64]
+    assert m.windows == 2
+    assert m.energy_joules == pytest.approx((100 * 1e-4 + 300 * 3e-4) / 400)
+    assert m.energy_kind == "measured"
+    assert m.labelled == 600
