@@ -7,7 +7,24 @@ from agent.slots import SlotInfo, VariantInfo
 from agent.telemetry.windows import Window
 from protos.edgefleet.v1 import common_pb2
 
-__all__ = ["hardware_pb", "slot_pb", "variant_from_pb", "variant_pb", "window_pb"]
+__all__ = [
+    "KIND_FROM_PB",
+    "KIND_TO_PB",
+    "energy_pb",
+    "hardware_pb",
+    "slot_pb",
+    "variant_from_pb",
+    "variant_pb",
+    "window_pb",
+]
+
+#: How a figure was obtained, both ways (domain strings <-> MeasurementKind).
+KIND_TO_PB = {
+    "measured": common_pb2.MEASUREMENT_KIND_MEASURED,
+    "derived": common_pb2.MEASUREMENT_KIND_DERIVED,
+    "estimated": common_pb2.MEASUREMENT_KIND_ESTIMATED,
+}
+KIND_FROM_PB = {v: k for k, v in KIND_TO_PB.items()}
 
 _SLOT_STATES = {
     "empty": common_pb2.SLOT_STATE_EMPTY,
@@ -51,11 +68,6 @@ def hardware_pb(h: HardwareFacts) -> common_pb2.HardwareFacts:
 
 
 def window_pb(w: Window, seq: int) -> common_pb2.TelemetryWindow:
-    kinds = {
-        "measured": common_pb2.MEASUREMENT_KIND_MEASURED,
-        "derived": common_pb2.MEASUREMENT_KIND_DERIVED,
-        "estimated": common_pb2.MEASUREMENT_KIND_ESTIMATED,
-    }
     msg = common_pb2.TelemetryWindow(
         sequence=seq,
         inferences=w.inferences,
@@ -76,16 +88,21 @@ def window_pb(w: Window, seq: int) -> common_pb2.TelemetryWindow:
     msg.start.FromNanoseconds(int(w.start * 1e9))
     msg.end.FromNanoseconds(int(w.end * 1e9))
     if w.gross_j is not None:
-        msg.energy.CopyFrom(
-            common_pb2.EnergyFigure(
-                gross_joules_per_inference=w.gross_j,
-                sigma_joules=w.sigma_j,
-                kind=kinds[w.energy_kind],
-                method=w.energy_method,
-            )
-        )
-        if w.dynamic_j is not None:
-            msg.energy.dynamic_joules_per_inference = w.dynamic_j
+        msg.energy.CopyFrom(energy_pb(w.gross_j, w.dynamic_j, w.sigma_j, w.energy_kind, w.energy_method))
     if w.temperature_c is not None:
         msg.temperature_celsius = w.temperature_c
+    return msg
+
+
+def energy_pb(
+    gross: float, dynamic: float | None, sigma: float, kind: str, method: str
+) -> common_pb2.EnergyFigure:
+    msg = common_pb2.EnergyFigure(
+        gross_joules_per_inference=gross,
+        sigma_joules=sigma,
+        kind=KIND_TO_PB.get(kind, common_pb2.MEASUREMENT_KIND_ESTIMATED),
+        method=method,
+    )
+    if dynamic is not None:
+        msg.dynamic_joules_per_inference = dynamic
     return msg

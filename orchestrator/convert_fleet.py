@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from google.protobuf.json_format import MessageToDict, ParseDict
 
+from agent.wire import KIND_FROM_PB, energy_pb
 from orchestrator.fleet.model import Desired, DeviceRecord, Report, SlotReport, WindowRecord
 from protos.edgefleet.v1 import admin_pb2, common_pb2, control_pb2
 
@@ -179,14 +180,6 @@ def device_from_pb(m: admin_pb2.Device) -> DeviceRecord:
     )
 
 
-_KINDS = {
-    common_pb2.MEASUREMENT_KIND_MEASURED: "measured",
-    common_pb2.MEASUREMENT_KIND_DERIVED: "derived",
-    common_pb2.MEASUREMENT_KIND_ESTIMATED: "estimated",
-}
-_KINDS_TO_PB = {v: k for k, v in _KINDS.items()}
-
-
 def window_from_pb(device_id: str, profile: str, w: common_pb2.TelemetryWindow) -> WindowRecord:
     has_energy = w.HasField("energy")
     return WindowRecord(
@@ -204,7 +197,7 @@ def window_from_pb(device_id: str, profile: str, w: common_pb2.TelemetryWindow) 
         if has_energy and w.energy.HasField("dynamic_joules_per_inference")
         else None,
         sigma_j=w.energy.sigma_joules,
-        energy_kind=_KINDS.get(w.energy.kind, "estimated") if has_energy else "",
+        energy_kind=KIND_FROM_PB.get(w.energy.kind, "estimated") if has_energy else "",
         energy_method=w.energy.method[:128],
         latency_p50_s=w.latency.p50_seconds,
         latency_p95_s=w.latency.p95_seconds,
@@ -235,16 +228,7 @@ def window_to_pb(w: WindowRecord) -> common_pb2.TelemetryWindow:
     msg.start.FromNanoseconds(int(w.start * 1e9))
     msg.end.FromNanoseconds(int(w.end * 1e9))
     if w.gross_j is not None:
-        msg.energy.CopyFrom(
-            common_pb2.EnergyFigure(
-                gross_joules_per_inference=w.gross_j,
-                sigma_joules=w.sigma_j,
-                kind=_KINDS_TO_PB.get(w.energy_kind, common_pb2.MEASUREMENT_KIND_ESTIMATED),
-                method=w.energy_method,
-            )
-        )
-        if w.dynamic_j is not None:
-            msg.energy.dynamic_joules_per_inference = w.dynamic_j
+        msg.energy.CopyFrom(energy_pb(w.gross_j, w.dynamic_j, w.sigma_j, w.energy_kind, w.energy_method))
     if w.temperature_c is not None:
         msg.temperature_celsius = w.temperature_c
     return msg

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from agent.wire import KIND_FROM_PB, KIND_TO_PB
 from orchestrator.profiles.model import Budgets, Hardware, PowerModel, Profile
 from orchestrator.selection import Candidate, Figures, ProfilePlan
 from orchestrator.variants.card import VariantKey
@@ -11,12 +12,6 @@ from protos.edgefleet.v1 import admin_pb2, common_pb2
 
 __all__ = ["plan_from_pb", "plan_to_pb", "profile_from_pb", "profile_to_pb"]
 
-_KIND_TO_PB = {
-    "measured": common_pb2.MEASUREMENT_KIND_MEASURED,
-    "derived": common_pb2.MEASUREMENT_KIND_DERIVED,
-    "estimated": common_pb2.MEASUREMENT_KIND_ESTIMATED,
-}
-_KIND_FROM_PB = {v: k for k, v in _KIND_TO_PB.items()}
 _NAN = float("nan")
 
 
@@ -112,13 +107,13 @@ def _candidate_to_pb(c: Candidate) -> admin_pb2.PlanCandidate:
             latency_p95_seconds=f.latency_p95_s,
             size_bytes=f.size_bytes,
             peak_memory_bytes=f.peak_memory_bytes,
-            energy_kind=_KIND_TO_PB.get(f.energy_kind, common_pb2.MEASUREMENT_KIND_UNSPECIFIED),
+            energy_kind=KIND_TO_PB.get(f.energy_kind, common_pb2.MEASUREMENT_KIND_UNSPECIFIED),
             measured_windows=f.windows,
             energy_sigma_joules=f.energy_sigma_j,
             energy_source=f.energy_source,
             accuracy_source=f.accuracy_source,
             base_accuracy=_opt(f.base_accuracy),
-            latency_kind=_KIND_TO_PB.get(f.latency_kind, common_pb2.MEASUREMENT_KIND_UNSPECIFIED),
+            latency_kind=KIND_TO_PB.get(f.latency_kind, common_pb2.MEASUREMENT_KIND_UNSPECIFIED),
         ),
         feasible=c.feasible,
         reasons=list(c.reasons),
@@ -135,10 +130,10 @@ def _candidate_from_pb(m: admin_pb2.PlanCandidate) -> Candidate:
         base_accuracy=_back(f.base_accuracy),
         energy_j=f.energy_joules,
         energy_sigma_j=f.energy_sigma_joules,
-        energy_kind=_KIND_FROM_PB.get(f.energy_kind, "estimated"),
+        energy_kind=KIND_FROM_PB.get(f.energy_kind, "estimated"),
         energy_source=f.energy_source,
         latency_p95_s=f.latency_p95_seconds,
-        latency_kind=_KIND_FROM_PB.get(f.latency_kind, "estimated"),
+        latency_kind=KIND_FROM_PB.get(f.latency_kind, "estimated"),
         size_bytes=f.size_bytes,
         peak_memory_bytes=f.peak_memory_bytes,
         windows=f.measured_windows,
