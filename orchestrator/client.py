@@ -11,8 +11,10 @@ from agent.rpc_errors import error_from_rpc
 from orchestrator.convert import build_result_from_pb, card_from_pb
 from orchestrator.convert_fleet import device_from_pb, window_from_pb
 from orchestrator.convert_plans import plan_from_pb, profile_from_pb
+from orchestrator.convert_rollouts import event_from_pb, rollout_view_from_pb
 from orchestrator.fleet.model import DeviceRecord, WindowRecord
 from orchestrator.profiles import Profile
+from orchestrator.rollout.model import Event, RolloutRecord
 from orchestrator.selection import ProfilePlan
 from orchestrator.service.telemetry import VariantTelemetry
 from orchestrator.service.variants import BuildResult, Progress
@@ -170,3 +172,48 @@ class AdminClient:
         )
         resp = self._call("Deploy", req, timeout=600.0)
         return [(a.device_id, a.profile, a.variant.variant_id, a.generation) for a in resp.assignments]
+
+    # ---- rollouts and events ----
+    def start_rollout(
+        self,
+        model: str,
+        *,
+        profiles: tuple[str, ...] = (),
+        device_ids: tuple[str, ...] = (),
+        policy: dict[str, Any] | None = None,
+        variants: dict[str, str] | None = None,
+        objective: str = "min-energy",
+    ) -> RolloutRecord:
+        p = admin_pb2.RolloutPolicy(**(policy or {}))
+        req = admin_pb2.StartRolloutRequest(
+            model=model,
+            target=admin_pb2.DeviceTarget(profiles=profiles, device_ids=device_ids),
+            policy=p,
+            variants=variants or {},
+            objective=objective,
+        )
+        return rollout_view_from_pb(self._call("StartRollout", req, timeout=600.0))
+
+    def get_rollout(self, rollout_id: str) -> RolloutRecord:
+        return rollout_view_from_pb(
+            self._call("GetRollout", admin_pb2.GetRolloutRequest(rollout_id=rollout_id))
+        )
+
+    def list_rollouts(self, model: str = "") -> list[RolloutRecord]:
+        resp = self._call("ListRollouts", admin_pb2.ListRolloutsRequest(model=model))
+        return [rollout_view_from_pb(r) for r in resp.rollouts]
+
+    def control_rollout(self, rollout_id: str, action: str, reason: str = "") -> RolloutRecord:
+        req = admin_pb2.ControlRolloutRequest(rollout_id=rollout_id, action=action, reason=reason)
+        return rollout_view_from_pb(self._call("ControlRollout", req))
+
+    def rollback(self, model: str, profile: str, reason: str) -> list[tuple[str, str, int]]:
+        resp = self._call("Rollback", admin_pb2.RollbackRequest(model=model, profile=profile, reason=reason))
+        return [(a.device_id, a.variant.variant_id, a.generation) for a in resp.assignments]
+
+    def unblock(self, model: str, profile: str, variant_id: str) -> None:
+        self._call("Unblock", admin_pb2.UnblockRequest(model=model, profile=profile, variant_id=variant_id))
+
+    def events(self, **filters: Any) -> list[Event]:
+        resp = self._call("ListEvents", admin_pb2.ListEventsRequest(**filters))
+        return [event_from_pb(e) for e in resp.events]

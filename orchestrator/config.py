@@ -40,6 +40,8 @@ class ServerConfig:
     heartbeat_seconds: float = 10.0
     #: Telemetry window length asked of agents (they never go below their sensor's minimum).
     window_seconds: float = 10.0
+    #: How often running rollouts are analysed and advanced.
+    rollout_tick_seconds: float = 2.0
 
     @property
     def max_message_bytes(self) -> int:
@@ -72,6 +74,7 @@ _ENV = {
     "trial_seconds": "EDGEFLEET_TRIAL_SECONDS",
     "heartbeat_seconds": "EDGEFLEET_HEARTBEAT_SECONDS",
     "window_seconds": "EDGEFLEET_WINDOW_SECONDS",
+    "rollout_tick_seconds": "EDGEFLEET_ROLLOUT_TICK_SECONDS",
 }
 
 

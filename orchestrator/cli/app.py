@@ -12,6 +12,7 @@ from orchestrator.cli import variants
 from orchestrator.cli.devices import deploy, devices_app
 from orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
 from orchestrator.cli.plans import plan, profiles_app
+from orchestrator.cli.rollouts import events, rollback, rollout_app, unblock
 from orchestrator.cli.serve import serve
 from orchestrator.cli.telemetry import telemetry
 
@@ -30,6 +31,10 @@ app.command("plan")(plan)
 app.add_typer(devices_app, name="devices")
 app.command("deploy")(deploy)
 app.command("telemetry")(telemetry)
+app.add_typer(rollout_app, name="rollout")
+app.command("rollback")(rollback)
+app.command("unblock")(unblock)
+app.command("events")(events)
 
 
 app.command("serve")(serve)

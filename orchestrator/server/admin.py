@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any, TypeAlias
 
@@ -12,10 +13,12 @@ import grpc
 from orchestrator.convert import build_result_to_pb, card_to_pb, progress_to_pb
 from orchestrator.convert_plans import plan_to_pb, profile_to_pb
 from orchestrator.server.admin_fleet import FleetAdminDevices
+from orchestrator.server.admin_rollouts import FleetAdminRollouts
 from orchestrator.server.errors import translate_errors, translate_stream_errors
 from orchestrator.server.sessions import Sessions
-from orchestrator.service.fleet import FleetService
+from orchestrator.service.fleet import Assignment, FleetService
 from orchestrator.service.plans import PlanService
+from orchestrator.service.rollouts import RolloutService
 from orchestrator.service.telemetry import TelemetryService
 from orchestrator.service.variants import BuildRequest, Progress, VariantService
 from protos.edgefleet.v1 import admin_pb2, admin_pb2_grpc
@@ -25,7 +28,7 @@ __all__ = ["FleetAdminServicer"]
 Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
-class FleetAdminServicer(FleetAdminDevices, admin_pb2_grpc.FleetAdminServicer):
+class FleetAdminServicer(FleetAdminDevices, FleetAdminRollouts, admin_pb2_grpc.FleetAdminServicer):
     def __init__(
         self,
         *,
@@ -33,14 +36,18 @@ class FleetAdminServicer(FleetAdminDevices, admin_pb2_grpc.FleetAdminServicer):
         plans: PlanService,
         fleet: FleetService,
         telemetry: TelemetryService,
+        rollouts: RolloutService,
         sessions: Sessions,
+        push: Callable[[Sequence[Assignment]], None],
         build_executor: Executor,
     ) -> None:
         self._variants = variants
         self._plans = plans
         self._fleet = fleet
         self._telemetry = telemetry
+        self._rollouts = rollouts
         self._sessions = sessions
+        self._push = push
         self._build_executor = build_executor
 
     @translate_stream_errors

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -14,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
 from orchestrator.config import ServerConfig
+from orchestrator.convert_fleet import desired_to_pb
 from orchestrator.profiles import ProfileRegistry
 from orchestrator.registry.artifacts import ArtifactStore
 from orchestrator.registry.signing import Signer
@@ -21,8 +22,9 @@ from orchestrator.server.admin import FleetAdminServicer
 from orchestrator.server.control import FleetControlServicer
 from orchestrator.server.sessions import Sessions
 from orchestrator.service.bundles import BundleService
-from orchestrator.service.fleet import FleetService
-from orchestrator.service.plans import PlanService
+from orchestrator.service.fleet import Assignment, FleetService
+from orchestrator.service.plans import PlanService, StoreBlocks
+from orchestrator.service.rollouts import RolloutService
 from orchestrator.service.telemetry import TelemetryService
 from orchestrator.service.variants import VariantService
 from orchestrator.store import SqliteStore, Store
@@ -42,6 +44,7 @@ class Services:
     plans: PlanService
     fleet: FleetService
     telemetry: TelemetryService
+    rollouts: RolloutService
 
     def close(self) -> None:
         self.store.close()
@@ -55,7 +58,9 @@ def open_services(config: ServerConfig) -> Services:
     profiles = ProfileRegistry.load(config.profiles)
     variants = VariantService(store=store, artifacts=artifacts, signer=signer)
     telemetry = TelemetryService(store=store, variants=variants, profiles=profiles)
-    plans = PlanService(variants=variants, profiles=profiles, measurements=telemetry)
+    plans = PlanService(
+        variants=variants, profiles=profiles, measurements=telemetry, blocks=StoreBlocks(store)
+    )
     bundles = BundleService(store=store, artifacts=artifacts, signer=signer, variants=variants)
     fleet = FleetService(
         store=store,
@@ -65,7 +70,8 @@ def open_services(config: ServerConfig) -> Services:
         bundles=bundles,
         trial_seconds=config.trial_seconds,
     )
-    return Services(store, artifacts, signer, variants, plans, fleet, telemetry)
+    rollouts = RolloutService(store=store, fleet=fleet, plans=plans, variants=variants)
+    return Services(store, artifacts, signer, variants, plans, fleet, telemetry, rollouts)
 
 
 class OrchestratorServer:
@@ -86,7 +92,9 @@ class OrchestratorServer:
             plans=services.plans,
             fleet=services.fleet,
             telemetry=services.telemetry,
+            rollouts=services.rollouts,
             sessions=self.sessions,
+            push=self.push,
             build_executor=self._builds,
         )
         admin_pb2_grpc.add_FleetAdminServicer_to_server(admin, self._server)
@@ -103,6 +111,7 @@ class OrchestratorServer:
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         self._enable_reflection()
         self.address = ""
+        self._ticker: asyncio.Task[None] | None = None
 
     def _enable_reflection(self) -> None:
         try:
@@ -127,9 +136,29 @@ class OrchestratorServer:
         for service in ("edgefleet.v1.FleetAdmin", "edgefleet.v1.FleetControl"):
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         self.address = f"{host}:{port}"
+        self._ticker = asyncio.create_task(self._tick_rollouts())
         return self.address
 
+    async def _tick_rollouts(self) -> None:
+        """Advance running rollouts: analysis and decisions off the loop, desired states pushed on it."""
+        while True:
+            await asyncio.sleep(self.config.rollout_tick_seconds)
+            try:
+                assignments = await asyncio.to_thread(self.services.rollouts.tick)
+            except Exception:
+                log.exception("rollout tick failed; retrying next tick")
+                continue
+            self.push(assignments)
+
+    def push(self, assignments: Sequence[Assignment]) -> None:
+        for a in assignments:
+            if a.changed:
+                message = control_pb2.OrchestratorMessage(desired_state=desired_to_pb(a.desired))
+                self.sessions.push(a.device_id, message)
+
     async def stop(self, grace: float = 5.0) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
         await self._health.enter_graceful_shutdown()
         await self._server.stop(grace)
         self._builds.shutdown(wait=False, cancel_futures=True)

@@ -189,6 +189,10 @@ class FleetService:
         return [self._fresh(d) for d in self._store.list_devices(profile)]
 
     # ---- desired state ----
+    def targets(self, profiles: Sequence[str], device_ids: Sequence[str]) -> list[DeviceRecord]:
+        """Devices named, or of the profiles, or all; revoked devices are never targets."""
+        return self._targets(profiles, device_ids)
+
     def _targets(self, profiles: Sequence[str], device_ids: Sequence[str]) -> list[DeviceRecord]:
         if device_ids:
             devices = [self._device(d) for d in device_ids]

@@ -10,8 +10,16 @@ from orchestrator.profiles import Profile, ProfileRegistry
 from orchestrator.selection import MeasuredFigures, ProfilePlan, select
 from orchestrator.service.names import check_name
 from orchestrator.service.variants import VariantService
+from orchestrator.store.base import Store
 
-__all__ = ["BlockSource", "MeasurementSource", "NothingBlocked", "NothingMeasured", "PlanService"]
+__all__ = [
+    "BlockSource",
+    "MeasurementSource",
+    "NothingBlocked",
+    "NothingMeasured",
+    "PlanService",
+    "StoreBlocks",
+]
 
 
 class MeasurementSource(Protocol):
@@ -31,6 +39,16 @@ class NothingMeasured:
 
     def measured(self, model: str, profile: str) -> Mapping[str, MeasuredFigures]:
         return {}
+
+
+class StoreBlocks:
+    """Rolled-back variants as the store records them (rollouts and manual rollbacks write them)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def blocked(self, model: str, profile: str) -> Mapping[str, str]:
+        return self._store.blocked(model, profile)
 
 
 class NothingBlocked:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from orchestrator.fleet.model import BundleRecord, DeviceRecord, EnrollmentToken, WindowRecord
+from orchestrator.rollout.model import Event, RolloutRecord
 from orchestrator.variants.card import VariantCard
 
 __all__ = ["Family", "Store"]
@@ -95,6 +96,40 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def count_windows(self, device_id: str = "") -> int: ...
+
+    # ---- rollouts, events, blocks ----
+    @abc.abstractmethod
+    def put_rollout(self, rollout: RolloutRecord) -> None: ...
+
+    @abc.abstractmethod
+    def get_rollout(self, rollout_id: str) -> RolloutRecord | None: ...
+
+    @abc.abstractmethod
+    def list_rollouts(self, model: str = "", states: Sequence[str] = ()) -> Sequence[RolloutRecord]: ...
+
+    @abc.abstractmethod
+    def add_event(self, event: Event) -> Event: ...
+
+    @abc.abstractmethod
+    def list_events(
+        self,
+        *,
+        kind: str = "",
+        rollout_id: str = "",
+        device_id: str = "",
+        model: str = "",
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> Sequence[Event]: ...
+
+    @abc.abstractmethod
+    def block(self, model: str, profile: str, variant_id: str, reason: str, now: float) -> None: ...
+
+    @abc.abstractmethod
+    def unblock(self, model: str, profile: str, variant_id: str) -> int: ...
+
+    @abc.abstractmethod
+    def blocked(self, model: str, profile: str) -> dict[str, str]: ...
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -13,6 +13,7 @@ from pathlib import Path
 from agent.errors import FailedPrecondition
 from orchestrator.fleet.codec import device_from_json, device_to_json
 from orchestrator.fleet.model import BundleRecord, DeviceRecord, EnrollmentToken, WindowRecord
+from orchestrator.rollout.model import Event, RolloutRecord
 from orchestrator.store.base import Family, Store
 from orchestrator.variants.card import VariantCard
 
@@ -71,6 +72,31 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (device_id, seq)
     );
     CREATE INDEX windows_by_variant ON windows(model, profile, variant_id, flagged);
+    """,
+    """
+    CREATE TABLE rollouts (
+        rollout_id TEXT PRIMARY KEY,
+        model TEXT NOT NULL,
+        state TEXT NOT NULL,
+        record_json TEXT NOT NULL
+    );
+    CREATE TABLE events (
+        event_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        time REAL NOT NULL,
+        kind TEXT NOT NULL,
+        rollout_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        record_json TEXT NOT NULL
+    );
+    CREATE TABLE blocks (
+        model TEXT NOT NULL,
+        profile TEXT NOT NULL,
+        variant_id TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        created REAL NOT NULL,
+        PRIMARY KEY (model, profile, variant_id)
+    );
     """,
 )
 
@@ -288,6 +314,83 @@ class SqliteStore(Store):
         if device_id:
             sql, args = sql + " WHERE device_id = ?", (device_id,)
         return int(self._query(sql, args)[0][0])
+
+    # ---- rollouts, events, blocks ----
+    def put_rollout(self, rollout: RolloutRecord) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO rollouts VALUES (?, ?, ?, ?)",
+                (rollout.rollout_id, rollout.model, rollout.state, rollout.to_json()),
+            )
+
+    def get_rollout(self, rollout_id: str) -> RolloutRecord | None:
+        rows = self._query("SELECT record_json FROM rollouts WHERE rollout_id = ?", (rollout_id,))
+        return RolloutRecord.from_json(rows[0][0]) if rows else None
+
+    def list_rollouts(self, model: str = "", states: Sequence[str] = ()) -> list[RolloutRecord]:
+        rows = self._query("SELECT record_json FROM rollouts ORDER BY rollout_id")
+        out = [RolloutRecord.from_json(r[0]) for r in rows]
+        return [r for r in out if (not model or r.model == model) and (not states or r.state in states)]
+
+    def add_event(self, event: Event) -> Event:
+        doc = dataclasses.asdict(event)
+        doc.pop("event_id")
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO events (time, kind, rollout_id, device_id, model, record_json) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (event.time, event.kind, event.rollout_id, event.device_id, event.model, json.dumps(doc)),
+            )
+            return dataclasses.replace(event, event_id=int(cur.lastrowid or 0))
+
+    def list_events(
+        self,
+        *,
+        kind: str = "",
+        rollout_id: str = "",
+        device_id: str = "",
+        model: str = "",
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> list[Event]:
+        clauses: list[str] = ["event_id > ?"]
+        args: list[object] = [after_id]
+        for column, value in (
+            ("kind", kind),
+            ("rollout_id", rollout_id),
+            ("device_id", device_id),
+            ("model", model),
+        ):
+            if value:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        sql = (
+            "SELECT event_id, record_json FROM events WHERE "
+            + " AND ".join(clauses)
+            + " ORDER BY event_id LIMIT ?"
+        )
+        rows = self._query(sql, [*args, limit])
+        return [Event(**{**json.loads(r[1]), "event_id": int(r[0])}) for r in rows]
+
+    def block(self, model: str, profile: str, variant_id: str, reason: str, now: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO blocks VALUES (?, ?, ?, ?, ?)",
+                (model, profile, variant_id, reason, now),
+            )
+
+    def unblock(self, model: str, profile: str, variant_id: str) -> int:
+        with self._tx() as db:
+            return db.execute(
+                "DELETE FROM blocks WHERE model = ? AND profile = ? AND variant_id = ?",
+                (model, profile, variant_id),
+            ).rowcount
+
+    def blocked(self, model: str, profile: str) -> dict[str, str]:
+        rows = self._query(
+            "SELECT variant_id, reason FROM blocks WHERE model = ? AND profile = ?", (model, profile)
+        )
+        return {str(r[0]): str(r[1]) for r in rows}
 
     def close(self) -> None:
         with self._lock:

@@ -51,6 +51,7 @@ async def orchestrator_in_process(
     trial_seconds: float = 0.3,
     window_seconds: float = 10.0,
     listen: str = "127.0.0.1:0",
+    rollout_tick_seconds: float = 0.2,
 ) -> AsyncIterator[OrchestratorServer]:
     data = root / "orch"
     if not data.exists():
@@ -61,6 +62,7 @@ async def orchestrator_in_process(
         trial_seconds=trial_seconds,
         heartbeat_seconds=0.5,
         window_seconds=window_seconds,
+        rollout_tick_seconds=rollout_tick_seconds,
     )
     server = OrchestratorServer(config, open_services(config))
     await server.start()

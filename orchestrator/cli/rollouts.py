@@ -1,0 +1,230 @@
+"""``edgefleet rollout ...``, ``edgefleet rollback``, ``edgefleet unblock`` and ``edgefleet events``."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+from typing import Annotated, Any
+
+import typer
+
+from agent.errors import InvalidArgument
+from orchestrator.cli.common import JsonFlag, ServerOpt, client
+from orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
+from orchestrator.rollout.model import Event, RolloutRecord
+
+rollout_app = typer.Typer(help="Roll a model out in waves, with automatic rollback.", no_args_is_help=True)
+
+
+def rollout_dict(r: RolloutRecord) -> dict[str, Any]:
+    return {
+        "rollout_id": r.rollout_id,
+        "model": r.model,
+        "state": r.state,
+        "state_reason": r.state_reason,
+        "wave": r.wave + 1,
+        "waves": r.waves,
+        "variants": r.variants,
+        "devices": {d: dataclasses.asdict(s) for d, s in r.devices.items()},
+        "created": r.created,
+        "updated": r.updated,
+    }
+
+
+def _show(r: RolloutRecord) -> None:
+    out = console()
+    out.print(
+        f"rollout {r.rollout_id} ({r.model}): [bold]{r.state}[/] at wave {r.wave + 1}/{len(r.waves)}"
+        + (f" — {r.state_reason}" if r.state_reason else ""),
+        highlight=False,
+    )
+    rows = [
+        (i + 1, d, r.devices[d].state, r.devices[d].reason) for i, wave in enumerate(r.waves) for d in wave
+    ]
+    out.print(table("devices", ["wave", "device", "state", "reason"], rows))
+
+
+def _parse_variants(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        profile, sep, vid = pair.partition("=")
+        if not sep or not profile or not vid:
+            raise InvalidArgument(f"--variant expects PROFILE=VARIANT_ID, got {pair!r}")
+        out[profile] = vid
+    return out
+
+
+@rollout_app.command("start")
+def start(
+    model: Annotated[str, typer.Argument()],
+    profile: Annotated[list[str], typer.Option("--profile", "-p")] = [],  # noqa: B006
+    device: Annotated[list[str], typer.Option("--device", "-d")] = [],  # noqa: B006
+    variant: Annotated[
+        list[str], typer.Option(help="PROFILE=VARIANT_ID to force (default: the plan's choice).")
+    ] = [],  # noqa: B006
+    waves: Annotated[
+        str, typer.Option(help="Cumulative wave fractions, 0 = one canary (e.g. 0,0.25,1).")
+    ] = "",
+    bake: Annotated[float | None, typer.Option(help="Seconds each wave bakes before promotion.")] = None,
+    max_energy: Annotated[
+        float | None, typer.Option(help="Energy budget per inference, J (default: the profile's).")
+    ] = None,
+    accuracy_floor: Annotated[
+        float | None, typer.Option(help="Accuracy floor (default: the profile's).")
+    ] = None,
+    max_latency: Annotated[
+        float | None, typer.Option(help="p95 latency budget, s (default: the profile's).")
+    ] = None,
+    max_failing_share: Annotated[float | None, typer.Option(help="Share of a wave that may fail.")] = None,
+    server: ServerOpt = "127.0.0.1:50051",
+    json_out: JsonFlag = False,
+) -> None:
+    """Start a rollout; it supersedes an active one on the same devices."""
+    policy: dict[str, Any] = {}
+    with errors_to_exit_codes():
+        if waves:
+            try:
+                policy["waves"] = [float(w) for w in waves.split(",")]
+            except ValueError as exc:
+                raise InvalidArgument(f"--waves expects numbers like 0,0.25,1, got {waves!r}") from exc
+        for key, value in (
+            ("bake_seconds", bake),
+            ("max_energy_joules", max_energy),
+            ("accuracy_floor", accuracy_floor),
+            ("max_latency_p95_seconds", max_latency),
+            ("max_failing_share", max_failing_share),
+        ):
+            if value is not None:
+                policy[key] = value
+        with client(server) as api:
+            r = api.start_rollout(
+                model,
+                profiles=tuple(profile),
+                device_ids=tuple(device),
+                policy=policy,
+                variants=_parse_variants(variant),
+            )
+    print_json(rollout_dict(r)) if json_out else _show(r)
+
+
+@rollout_app.command("status")
+def status(
+    rollout_id: Annotated[str, typer.Argument(help="A rollout id; none lists them all.")] = "",
+    model: Annotated[str, typer.Option()] = "",
+    server: ServerOpt = "127.0.0.1:50051",
+    json_out: JsonFlag = False,
+) -> None:
+    """One rollout in detail, or all of them."""
+    with errors_to_exit_codes(), client(server) as api:
+        rollouts = [api.get_rollout(rollout_id)] if rollout_id else api.list_rollouts(model)
+    if json_out:
+        print_json([rollout_dict(r) for r in rollouts] if not rollout_id else rollout_dict(rollouts[0]))
+        return
+    if rollout_id:
+        _show(rollouts[0])
+        return
+    rows = [
+        (r.rollout_id, r.model, r.state, f"{r.wave + 1}/{len(r.waves)}", r.state_reason) for r in rollouts
+    ]
+    console().print(table(f"{len(rows)} rollouts", ["rollout", "model", "state", "wave", "reason"], rows))
+
+
+def _control(action: str) -> Any:
+    def command(
+        rollout_id: Annotated[str, typer.Argument()],
+        reason: Annotated[str, typer.Option(help="Why (recorded in the events).")] = "",
+        server: ServerOpt = "127.0.0.1:50051",
+        json_out: JsonFlag = False,
+    ) -> None:
+        with errors_to_exit_codes(), client(server) as api:
+            r = api.control_rollout(rollout_id, action, reason)
+        print_json(rollout_dict(r)) if json_out else _show(r)
+
+    command.__doc__ = {
+        "pause": "Pause a rollout (no promotion, no rollback).",
+        "resume": "Resume a paused rollout.",
+        "abort": "Abort a rollout and return its devices to their previous variants.",
+    }[action]
+    return command
+
+
+for _action in ("pause", "resume", "abort"):
+    rollout_app.command(_action)(_control(_action))
+
+
+def rollback(
+    model: Annotated[str, typer.Argument()],
+    profile: Annotated[str, typer.Option("--profile", "-p", help="Profile to roll back.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded; the variant stays blocked until unblocked).")],
+    server: ServerOpt = "127.0.0.1:50051",
+    json_out: JsonFlag = False,
+) -> None:
+    """Manually return a profile's devices to their previous variant and block the current one."""
+    with errors_to_exit_codes(), client(server) as api:
+        result = api.rollback(model, profile, reason)
+    if json_out:
+        print_json([{"device_id": d, "variant_id": v, "generation": g} for d, v, g in result])
+        return
+    console().print(
+        table(
+            f"{len(result)} device(s) rolled back",
+            ["device", "variant", "generation"],
+            [(d, v[:12], g) for d, v, g in result],
+        )
+    )
+
+
+def unblock(
+    model: Annotated[str, typer.Argument()],
+    profile: Annotated[str, typer.Option("--profile", "-p")],
+    variant: Annotated[str, typer.Option(help="The rolled-back variant id.")],
+    server: ServerOpt = "127.0.0.1:50051",
+) -> None:
+    """Let the selection choose a rolled-back variant again for this profile."""
+    with errors_to_exit_codes(), client(server) as api:
+        api.unblock(model, profile, variant)
+    console().print(f"{variant[:12]} unblocked for {model} on {profile}", highlight=False)
+
+
+def event_dict(e: Event) -> dict[str, Any]:
+    return dataclasses.asdict(e)
+
+
+def events(
+    kind: Annotated[
+        str, typer.Option(help="e.g. rollout.decision, rollout.rolled_back, rollback.manual")
+    ] = "",
+    rollout: Annotated[str, typer.Option()] = "",
+    device: Annotated[str, typer.Option()] = "",
+    model: Annotated[str, typer.Option()] = "",
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
+    server: ServerOpt = "127.0.0.1:50051",
+    json_out: JsonFlag = False,
+) -> None:
+    """Recorded decisions and actions, oldest first, with their rule and statistics."""
+    with errors_to_exit_codes(), client(server) as api:
+        found = api.events(kind=kind, rollout_id=rollout, device_id=device, model=model, limit=limit)
+    if json_out:
+        print_json([event_dict(e) for e in found])
+        return
+    rows = [
+        (
+            e.event_id,
+            datetime.datetime.fromtimestamp(e.time).isoformat(timespec="seconds"),
+            e.kind,
+            e.rollout_id,
+            e.device_id,
+            e.rule,
+            e.message,
+            json.dumps(e.details.get("statistics", ""), default=str)[:160],
+        )
+        for e in found
+    ]
+    console().print(
+        table(
+            f"{len(rows)} events",
+            ["id", "time", "kind", "rollout", "device", "rule", "message", "statistics"],
+            rows,
+        )
+    )

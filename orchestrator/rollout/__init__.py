@@ -1,0 +1,1 @@
+"""Rollouts: waves, statistical analysis of budgets per window, decisions, rollback."""

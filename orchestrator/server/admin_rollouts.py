@@ -1,0 +1,113 @@
+"""FleetAdmin RPCs about rollouts, rollbacks and events (mixed into the FleetAdmin servicer)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any, TypeAlias
+
+import grpc
+
+from orchestrator.convert_rollouts import event_to_pb, rollout_to_pb
+from orchestrator.server.errors import translate_errors
+from orchestrator.service.fleet import Assignment
+from orchestrator.service.rollouts import RolloutService
+from protos.edgefleet.v1 import admin_pb2, common_pb2
+
+__all__ = ["FleetAdminRollouts"]
+
+Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+
+
+def _assignments(out: admin_pb2.RollbackResponse, assignments: Sequence[Assignment]) -> None:
+    for a in assignments:
+        d = a.desired
+        out.assignments.add(
+            device_id=a.device_id,
+            profile=a.profile,
+            generation=d.generation,
+            variant=common_pb2.VariantRef(variant_id=d.variant_id, model=d.model, recipe=d.recipe),
+        )
+
+
+class FleetAdminRollouts:
+    _rollouts: RolloutService
+    _push: Callable[[Sequence[Assignment]], None]
+
+    @translate_errors
+    async def StartRollout(self, request: admin_pb2.StartRolloutRequest, context: Ctx) -> admin_pb2.Rollout:
+        p = request.policy
+        overrides: dict[str, Any] = {}
+        for name in ("accuracy_floor", "max_energy_joules", "max_latency_p95_seconds"):
+            if p.HasField(name):
+                overrides[name] = getattr(p, name)
+        if p.waves:
+            overrides["waves"] = tuple(p.waves)
+        if p.bake_seconds:
+            overrides["bake_seconds"] = p.bake_seconds
+        if p.max_failing_share:
+            overrides["max_failing_share"] = p.max_failing_share
+        rollout, assignments = await asyncio.to_thread(
+            lambda: self._rollouts.start(
+                model=request.model,
+                profiles=tuple(request.target.profiles),
+                device_ids=tuple(request.target.device_ids),
+                overrides=overrides,
+                variants=dict(request.variants),
+                objective=request.objective or "min-energy",
+            )
+        )
+        self._push(assignments)
+        return rollout_to_pb(rollout)
+
+    @translate_errors
+    async def GetRollout(self, request: admin_pb2.GetRolloutRequest, context: Ctx) -> admin_pb2.Rollout:
+        return rollout_to_pb(await asyncio.to_thread(self._rollouts.get, request.rollout_id))
+
+    @translate_errors
+    async def ListRollouts(
+        self, request: admin_pb2.ListRolloutsRequest, context: Ctx
+    ) -> admin_pb2.ListRolloutsResponse:
+        rollouts = await asyncio.to_thread(self._rollouts.list_rollouts, request.model)
+        return admin_pb2.ListRolloutsResponse(rollouts=[rollout_to_pb(r) for r in rollouts])
+
+    @translate_errors
+    async def ControlRollout(
+        self, request: admin_pb2.ControlRolloutRequest, context: Ctx
+    ) -> admin_pb2.Rollout:
+        rollout, assignments = await asyncio.to_thread(
+            self._rollouts.control, request.rollout_id, request.action, request.reason
+        )
+        self._push(assignments)
+        return rollout_to_pb(rollout)
+
+    @translate_errors
+    async def Rollback(self, request: admin_pb2.RollbackRequest, context: Ctx) -> admin_pb2.RollbackResponse:
+        assignments = await asyncio.to_thread(
+            self._rollouts.manual_rollback, request.model, request.profile, request.reason
+        )
+        self._push(assignments)
+        out = admin_pb2.RollbackResponse()
+        _assignments(out, assignments)
+        return out
+
+    @translate_errors
+    async def Unblock(self, request: admin_pb2.UnblockRequest, context: Ctx) -> admin_pb2.UnblockResponse:
+        await asyncio.to_thread(self._rollouts.unblock, request.model, request.profile, request.variant_id)
+        return admin_pb2.UnblockResponse()
+
+    @translate_errors
+    async def ListEvents(
+        self, request: admin_pb2.ListEventsRequest, context: Ctx
+    ) -> admin_pb2.ListEventsResponse:
+        events = await asyncio.to_thread(
+            lambda: self._rollouts.events(
+                kind=request.kind,
+                rollout_id=request.rollout_id,
+                device_id=request.device_id,
+                model=request.model,
+                after_id=request.after_id,
+                limit=min(request.limit or 100, 10_000),
+            )
+        )
+        return admin_pb2.ListEventsResponse(events=[event_to_pb(e) for e in events])

@@ -1,0 +1,183 @@
+"""Rollouts in waves with real agents: a budget breach rolls back with its statistics; a healthy one succeeds."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.server.app import OrchestratorServer
+from tests.helpers.fleet import (
+    agent_config,
+    agent_in_process,
+    build_template,
+    committed,
+    orchestrator_in_process,
+    wait_for,
+)
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_template(tmp_path_factory.mktemp("orch-template-rollouts"))
+
+
+def variant(server: OrchestratorServer, base: str, recipe: str) -> str:
+    return next(
+        c.variant_id
+        for c in server.services.variants.list_variants("digits")
+        if (c.base_name, c.recipe) == (base, recipe)
+    )
+
+
+async def fleet_on_previous(
+    server: OrchestratorServer, stack: AsyncExitStack, tmp_path: Path, n: int
+) -> list[Any]:
+    token = server.services.fleet.create_token(uses=n)[0]
+    agents = [
+        await stack.enter_async_context(
+            agent_in_process(
+                agent_config(server.address, tmp_path / f"a{i}", "rpi4", token, replay_rate=300.0)
+            )
+        )
+        for i in range(n)
+    ]
+    for a in agents:
+        await wait_for(a.connected.is_set, what="connection")
+    previous = variant(server, "w1.0", "fp32")
+    server.push(server.services.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=previous))
+    for a in agents:
+        await wait_for(lambda a=a: committed(a, previous), what="previous committed")
+    return agents
+
+
+async def test_an_energy_breach_rolls_back_every_targeted_device(template: Path, tmp_path: Path) -> None:
+    async with (
+        orchestrator_in_process(template, tmp_path, window_seconds=0.3) as server,
+        AsyncExitStack() as stack,
+    ):
+        agents = await fleet_on_previous(server, stack, tmp_path, 2)
+        previous = variant(server, "w1.0", "fp32")
+        candidate = variant(server, "w1.0", "static_wi8_ai8")
+        svc = server.services.rollouts
+        rollout, assignments = svc.start(
+            model="digits",
+            profiles=["rpi4"],
+            variants={"rpi4": candidate},
+            overrides={
+                "max_energy_joules": 1e-5,
+                "waves": (0.0, 1.0),
+                "bake_seconds": 0.5,
+                "accuracy_floor": 0.5,
+            },
+        )
+        server.push(assignments)
+        await _tick_until(server, lambda: svc.get(rollout.rollout_id).state == "rolled_back", "rollback")
+        for a in agents:  # every targeted device serves the previous variant again
+            await wait_for(lambda a=a: committed(a, previous), what="back on the previous variant")
+        final = svc.get(rollout.rollout_id)
+        assert "device(s) failed" in final.state_reason
+        [decision] = svc.events(kind="rollout.decision", rollout_id=rollout.rollout_id)
+        assert decision.rule == "energy.t_lcb_above_budget"
+        stats = decision.details["statistics"]
+        assert stats["lcb"] > stats["budget"] == 1e-5
+        assert stats["k"] == 5
+        assert decision.details["budget"] == 1e-5
+        assert decision.details["policy_hash"] == final.policies["rpi4"].hash
+        assert svc.events(kind="rollout.rolled_back", rollout_id=rollout.rollout_id)
+        # the variant is blocked for rpi4 until unblocked, and the plan says why
+        plan = server.services.plans.plan("digits", ["rpi4"])[0]
+        reasons = next(c.reasons for c in plan.candidates if c.variant.variant_id == candidate)
+        assert any(r.startswith("rolled back: ") for r in reasons)
+        svc.unblock("digits", "rpi4", candidate)
+        plan = server.services.plans.plan("digits", ["rpi4"])[0]
+        assert not any(r.startswith("rolled back") for c in plan.candidates for r in c.reasons)
+
+
+async def test_a_healthy_rollout_goes_through_its_waves(template: Path, tmp_path: Path) -> None:
+    async with (
+        orchestrator_in_process(template, tmp_path, window_seconds=0.5) as server,
+        AsyncExitStack() as stack,
+    ):
+        agents = await fleet_on_previous(server, stack, tmp_path, 2)
+        candidate = variant(server, "w1.0", "static_wi8_ai8")
+        svc = server.services.rollouts
+        rollout, assignments = svc.start(
+            model="digits",
+            profiles=["rpi4"],
+            variants={"rpi4": candidate},
+            overrides={
+                "max_energy_joules": 1.0,
+                "max_latency_p95_seconds": 1.0,
+                "accuracy_floor": 0.9,
+                "waves": (0.0, 1.0),
+                "bake_seconds": 0.5,
+            },
+        )
+        server.push(assignments)
+        assert [len(w) for w in rollout.waves] == [1, 1]
+        await _tick_until(
+            server, lambda: svc.get(rollout.rollout_id).state == "succeeded", "success", timeout=60
+        )
+        for a in agents:
+            assert committed(a, candidate)
+        kinds = [e.kind for e in svc.events(rollout_id=rollout.rollout_id)]
+        assert kinds[0] == "rollout.started"
+        assert "rollout.promoted" in kinds
+        assert kinds[-1] == "rollout.succeeded"
+
+
+async def _tick_until(server: OrchestratorServer, done: Any, what: str, timeout: float = 40.0) -> None:  # noqa: ASYNC109
+    """The server's own ticker (every 0.2 s here) advances the rollout; wait for the outcome.
+
+    Windows must hold n_min labelled samples for an accuracy verdict (98 at a 0.9 floor): 0.5 s at 300/s.
+    """
+    del server
+    await wait_for(done, what=what, timeout=timeout)
+
+
+async def test_an_orchestrator_restart_resumes_the_rollout_at_the_same_wave(
+    template: Path, tmp_path: Path
+) -> None:
+    async with AsyncExitStack() as agents_stack:
+        async with orchestrator_in_process(template, tmp_path, window_seconds=0.5) as server:
+            address = server.address
+            agents = await fleet_on_previous(server, agents_stack, tmp_path, 2)
+            candidate = variant(server, "w1.0", "static_wi8_ai8")
+            svc = server.services.rollouts
+            rollout, assignments = svc.start(
+                model="digits",
+                profiles=["rpi4"],
+                variants={"rpi4": candidate},
+                overrides={
+                    "max_energy_joules": 1.0,
+                    "max_latency_p95_seconds": 1.0,
+                    "accuracy_floor": 0.9,
+                    "waves": (0.0, 1.0),
+                    "bake_seconds": 10.0,
+                },
+            )
+            server.push(assignments)
+            await wait_for(
+                lambda: svc.get(rollout.rollout_id).devices[rollout.waves[0][0]].state == "passed",
+                what="the canary passed",
+                timeout=40,
+            )
+            before = svc.get(rollout.rollout_id)
+            assert (before.state, before.wave) == ("running", 0)  # still baking
+        # the orchestrator is down; it comes back on the same address with the same data
+        async with orchestrator_in_process(template, tmp_path, window_seconds=0.5, listen=address) as server:
+            svc = server.services.rollouts
+            resumed = svc.get(rollout.rollout_id)
+            assert (resumed.state, resumed.wave, resumed.devices) == (
+                before.state,
+                before.wave,
+                before.devices,
+            )
+            await wait_for(
+                lambda: svc.get(rollout.rollout_id).state == "succeeded", what="success", timeout=60
+            )
+            for a in agents:
+                assert committed(a, candidate)
