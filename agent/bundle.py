@@ -43,6 +43,8 @@ class Manifest:
     expected_classes: tuple[int, ...]
     #: Share of samples whose class must agree with the host for the self-test to pass.
     min_agreement: float
+    #: Operation-count energy per inference (45 nm lower bound), for the ``estimate:ops`` meter.
+    ops_energy_joules: float = 0.0
 
     def to_json(self) -> bytes:
         variant = {
@@ -51,7 +53,11 @@ class Manifest:
             "recipe": self.recipe,
             "base_name": self.base_name,
         }
-        selftest = {"expected_classes": list(self.expected_classes), "min_agreement": self.min_agreement}
+        selftest = {
+            "expected_classes": list(self.expected_classes),
+            "min_agreement": self.min_agreement,
+            "ops_energy_joules": self.ops_energy_joules,
+        }
         doc = {"format": FORMAT, "variant": variant, "labels": list(self.labels), "selftest": selftest}
         return json.dumps(doc, sort_keys=True).encode()
 
@@ -70,6 +76,7 @@ class Manifest:
                 labels=tuple(str(x) for x in doc["labels"]),
                 expected_classes=tuple(int(c) for c in st["expected_classes"]),
                 min_agreement=float(st["min_agreement"]),
+                ops_energy_joules=float(st.get("ops_energy_joules", 0.0)),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidArgument(f"bundle manifest is invalid: {exc}") from exc

@@ -36,6 +36,8 @@ class AgentConfig:
     #: Real INA2xx shunt in µOhm when the driver's shunt_resistor is not set to it (0: trust the driver).
     ina_shunt_uohm: int = 0
     outbox_max_windows: int = 50_000
+    #: With no sensor: "cpu-time" (default) or "ops" (the variant's operation-count lower bound).
+    estimator: str = "cpu-time"
 
     def __post_init__(self) -> None:
         if self.replay_rate < 0:
@@ -44,6 +46,8 @@ class AgentConfig:
             raise InvalidArgument("backoff: need 0 < backoff_initial_seconds <= backoff_max_seconds")
         if self.heartbeat_seconds <= 0:
             raise InvalidArgument(f"heartbeat_seconds must be > 0, got {self.heartbeat_seconds}")
+        if self.estimator not in ("cpu-time", "ops"):
+            raise InvalidArgument(f"estimator must be 'cpu-time' or 'ops', got {self.estimator!r}")
         if self.threads < 1:
             raise InvalidArgument(f"threads must be >= 1, got {self.threads}")
 
@@ -59,6 +63,7 @@ _ENV = {
     "window_seconds": "EDGEFLEET_AGENT_WINDOW_SECONDS",
     "sysfs_root": "EDGEFLEET_AGENT_SYSFS_ROOT",
     "ina_shunt_uohm": "EDGEFLEET_AGENT_INA_SHUNT_UOHM",
+    "estimator": "EDGEFLEET_AGENT_ESTIMATOR",
 }
 
 

@@ -40,6 +40,8 @@ class ServerConfig:
     heartbeat_seconds: float = 10.0
     #: Telemetry window length asked of agents (they never go below their sensor's minimum).
     window_seconds: float = 10.0
+    #: Seconds between the agents' canary evaluations on their bundled labelled samples (0: off).
+    canary_seconds: float = 60.0
     #: How often running rollouts are analysed and advanced.
     rollout_tick_seconds: float = 2.0
 
@@ -75,6 +77,7 @@ _ENV = {
     "heartbeat_seconds": "EDGEFLEET_HEARTBEAT_SECONDS",
     "window_seconds": "EDGEFLEET_WINDOW_SECONDS",
     "rollout_tick_seconds": "EDGEFLEET_ROLLOUT_TICK_SECONDS",
+    "canary_seconds": "EDGEFLEET_CANARY_SECONDS",
 }
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from agent.energy.meters import EnergyReading, Meter, WindowContext
 
-__all__ = ["CpuTimeEstimator"]
+__all__ = ["CpuTimeEstimator", "OpsEstimator"]
 
 
 class CpuTimeEstimator(Meter):
@@ -34,3 +36,23 @@ class CpuTimeEstimator(Meter):
         seconds = max(0.0, (t_ns - t0) / 1e9)
         joules = self.idle_watts * seconds + ctx.cpu_seconds * self.core_watts
         return EnergyReading(joules, joules * 0.3, "estimated", self.name, t0, t_ns, 0, flags)
+
+
+class OpsEstimator(Meter):
+    """Inferences x the variant's operation-count energy (from its bundle): a lower bound, labelled so."""
+
+    kind = "estimated"
+    name = "estimate:ops"
+
+    def __init__(self, per_inference: Callable[[], float]) -> None:
+        self._per_inference = per_inference
+        self._t0 = 0
+
+    def begin(self, t_ns: int) -> None:
+        self._t0 = t_ns
+
+    def end(self, t_ns: int, ctx: WindowContext) -> EnergyReading:
+        t0, self._t0 = self._t0, t_ns
+        joules = ctx.inferences * self._per_inference()
+        flags = ("clock went backwards",) if t_ns <= t0 else ()
+        return EnergyReading(joules, joules, "estimated", self.name, t0, t_ns, 0, flags)

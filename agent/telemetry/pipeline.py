@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agent.config import AgentConfig
-from agent.energy.estimators import CpuTimeEstimator
+from agent.energy.estimators import CpuTimeEstimator, OpsEstimator
 from agent.energy.probe import probe_meters
 from agent.energy.sysfs import Sysfs
 from agent.engine import Engine
@@ -43,7 +43,10 @@ class TelemetryPipeline:
             cores=int(power["cores"]),
             actual_shunt_uohm=config.ina_shunt_uohm,
         )
+        if config.estimator == "ops" and isinstance(self.meter, CpuTimeEstimator):
+            self.meter = OpsEstimator(self._ops_per_inference)
         self.outbox = Outbox(config.data_dir / "outbox.sqlite", max_windows=config.outbox_max_windows)
+        self.canary_seconds = 60.0
         self.window_seconds = max(config.window_seconds, self.meter.min_window_s)
         self._send: Callable[[control_pb2.AgentMessage], None] | None = None
         self._sent = 0
@@ -57,6 +60,10 @@ class TelemetryPipeline:
             )
         log.info("measuring energy with %s (%s)", self.meter.name, self.meter.kind)
 
+    def _ops_per_inference(self) -> float:
+        loaded = self._engine.current
+        return loaded.bundle.manifest.ops_energy_joules if loaded is not None else 0.0
+
     def _load_power(self) -> dict[str, float]:
         defaults = {"idle_watts": 2.0, "active_watts": 6.0, "cores": float(os.cpu_count() or 1)}
         with contextlib.suppress(OSError, ValueError):
@@ -65,6 +72,7 @@ class TelemetryPipeline:
 
     def configure(self, msg: control_pb2.AgentConfig) -> None:
         """Settings from the orchestrator: window length and the profile's power model (persisted)."""
+        self.canary_seconds = msg.canary_interval_seconds if msg.HasField("canary_interval_seconds") else 60.0
         if msg.telemetry_window_seconds > 0:
             self.window_seconds = max(msg.telemetry_window_seconds, self.meter.min_window_s)
         if msg.active_watts > 0 and isinstance(self.meter, CpuTimeEstimator):
@@ -76,10 +84,21 @@ class TelemetryPipeline:
             atomic_write(self._power_file, json.dumps(doc).encode())
 
     def tasks(self, stop: asyncio.Event) -> list[asyncio.Task[Any]]:
-        tasks = [asyncio.create_task(self._windows(stop))]
+        tasks = [asyncio.create_task(self._windows(stop)), asyncio.create_task(self._canary(stop))]
         if self.meter.sample_hz > 0:
             tasks.append(asyncio.create_task(self._sampler(stop)))
         return tasks
+
+    async def _canary(self, stop: asyncio.Event) -> None:
+        """Periodic accuracy check on the variant's bundled labelled samples (0 turns it off)."""
+        while not stop.is_set():
+            await _sleep(stop, lambda: self.canary_seconds or 60.0)
+            loaded = self._engine.current
+            if self.canary_seconds > 0 and loaded is not None and not stop.is_set():
+                try:
+                    await self._engine.replay_chunk(0, len(loaded.bundle.samples))
+                except Exception as exc:  # an inference error is counted by the engine; keep checking
+                    log.warning("canary evaluation failed: %s", exc)
 
     async def _sampler(self, stop: asyncio.Event) -> None:
         period = 1.0 / self.meter.sample_hz
@@ -90,11 +109,7 @@ class TelemetryPipeline:
     async def _windows(self, stop: asyncio.Event) -> None:
         self._builder = WindowBuilder(self.meter)
         while not stop.is_set():
-            started = time.monotonic()
-            # re-read the length while waiting: the orchestrator may change it mid-window
-            while (left := started + self.window_seconds - time.monotonic()) > 0 and not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=min(left, 0.25))
+            await _sleep(stop, lambda: self.window_seconds)
             self.close_window()
 
     def close_window(self) -> int:
@@ -130,3 +145,11 @@ class TelemetryPipeline:
 
     def close(self) -> None:
         self.outbox.close()
+
+
+async def _sleep(stop: asyncio.Event, seconds: Callable[[], float]) -> None:
+    """Sleep ``seconds()``, re-reading it while waiting (the orchestrator may change it); wake on stop."""
+    started = time.monotonic()
+    while (left := started + seconds() - time.monotonic()) > 0 and not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=min(left, 0.25))

@@ -106,6 +106,7 @@ class OrchestratorServer:
             sessions=self.sessions,
             heartbeat_seconds=config.heartbeat_seconds,
             window_seconds=config.window_seconds,
+            canary_seconds=config.canary_seconds,
         )
         control_pb2_grpc.add_FleetControlServicer_to_server(control, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)

@@ -57,6 +57,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         sessions: Sessions,
         heartbeat_seconds: float = 10.0,
         window_seconds: float = 10.0,
+        canary_seconds: float = 60.0,
     ) -> None:
         self._fleet = fleet
         self._telemetry = telemetry
@@ -65,6 +66,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         self._sessions = sessions
         self._heartbeat_seconds = heartbeat_seconds
         self._window_seconds = window_seconds
+        self._canary_seconds = canary_seconds
 
     @translate_errors
     async def Enroll(self, request: control_pb2.EnrollRequest, context: Ctx) -> control_pb2.EnrollResponse:
@@ -122,6 +124,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
             config = control_pb2.AgentConfig(
                 heartbeat_seconds=self._heartbeat_seconds,
                 telemetry_window_seconds=self._window_seconds,
+                canary_interval_seconds=self._canary_seconds,
                 idle_watts=profile.power.idle_watts,
                 active_watts=profile.power.active_watts,
                 cores=profile.hardware.cores,

@@ -44,6 +44,7 @@ class BundleService:
             labels=samples.labels,
             expected_classes=tuple(int(c) for c in expected),
             min_agreement=MIN_AGREEMENT,
+            ops_energy_joules=card.ops_energy.total_j,
         )
         data = write_bundle(manifest, model, samples)
         digest = self._artifacts.put(data)

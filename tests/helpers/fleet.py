@@ -52,6 +52,7 @@ async def orchestrator_in_process(
     window_seconds: float = 10.0,
     listen: str = "127.0.0.1:0",
     rollout_tick_seconds: float = 0.2,
+    canary_seconds: float = 60.0,
 ) -> AsyncIterator[OrchestratorServer]:
     data = root / "orch"
     if not data.exists():
@@ -63,6 +64,7 @@ async def orchestrator_in_process(
         heartbeat_seconds=0.5,
         window_seconds=window_seconds,
         rollout_tick_seconds=rollout_tick_seconds,
+        canary_seconds=canary_seconds,
     )
     server = OrchestratorServer(config, open_services(config))
     await server.start()

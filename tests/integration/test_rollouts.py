@@ -181,3 +181,39 @@ async def test_an_orchestrator_restart_resumes_the_rollout_at_the_same_wave(
             )
             for a in agents:
                 assert committed(a, candidate)
+
+
+async def test_lasting_nodata_pauses_and_a_new_rollout_supersedes(template: Path, tmp_path: Path) -> None:
+    async with (
+        orchestrator_in_process(template, tmp_path, window_seconds=0.3) as server,
+        AsyncExitStack() as stack,
+    ):
+        await fleet_on_previous(server, stack, tmp_path, 1)
+        svc = server.services.rollouts
+        candidate = variant(server, "w1.0", "static_wi8_ai8")
+        # a 0.5 floor needs 271 labelled samples per window; 0.3 s at 300/s gives ~90: accuracy stays NODATA
+        rollout, assignments = svc.start(
+            model="digits",
+            profiles=["rpi4"],
+            variants={"rpi4": candidate},
+            overrides={
+                "accuracy_floor": 0.5,
+                "max_energy_joules": 1.0,
+                "max_latency_p95_seconds": 1.0,
+                "bake_seconds": 0.5,
+                "pause_after_seconds": 2.0,
+                "waves": (1.0,),
+            },
+        )
+        server.push(assignments)
+        await wait_for(lambda: svc.get(rollout.rollout_id).state == "paused", what="pause", timeout=40)
+        paused = svc.get(rollout.rollout_id)
+        assert "without a verdict (NODATA/INCONCLUSIVE)" in paused.state_reason
+        assert not svc.events(kind="rollout.decision", rollout_id=rollout.rollout_id)  # never a rollback
+        second, more = svc.start(
+            model="digits", profiles=["rpi4"], variants={"rpi4": candidate}, overrides={"waves": (1.0,)}
+        )
+        server.push(more)
+        first = svc.get(rollout.rollout_id)
+        assert first.state == "aborted"
+        assert first.state_reason == f"superseded by {second.rollout_id}"

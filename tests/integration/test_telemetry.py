@@ -120,3 +120,27 @@ async def test_a_driven_ina219_is_measured_within_2_percent(template: Path, tmp_
         assert chosen.figures.energy_kind == "measured"
         assert "hwmon:ina219:power1_input" in chosen.figures.energy_source
         assert chosen.figures.windows >= 5
+
+
+async def test_canary_accuracy_and_the_ops_estimator(template: Path, tmp_path: Path) -> None:
+    async with orchestrator_in_process(template, tmp_path, window_seconds=0.5, canary_seconds=0.5) as server:
+        cfg = agent_config(
+            server.address, tmp_path / "a", "rpi4", server.services.fleet.create_token()[0], estimator="ops"
+        )  # no replay: the canary is the only workload
+        async with agent_in_process(cfg) as agent:
+            await wait_for(agent.connected.is_set, what="connection")
+            [a] = server.services.fleet.deploy(model="digits", profiles=["rpi4"])
+            push_desired(server, a)
+            await wait_for(lambda: committed(agent, a.desired.variant_id), what="commit")
+
+            def canary_windows() -> list[WindowRecord]:
+                return [w for w in windows(server, a.device_id) if w.variant_id and w.labelled]
+
+            await wait_for(lambda: len(canary_windows()) >= 3, what="canary windows")
+        card = server.services.variants.get(a.desired.variant_id)
+        for w in canary_windows():
+            assert w.labelled % 64 == 0  # whole passes over the 64 bundled samples
+            assert w.inferences == w.labelled
+            assert w.correct / w.labelled > 0.85
+            assert (w.energy_kind, w.energy_method) == ("estimated", "estimate:ops")
+            assert w.gross_j == pytest.approx(card.ops_energy.total_j)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 
 import numpy as np
@@ -81,3 +82,14 @@ def test_an_accuracy_drop_of_5_points_is_always_caught() -> None:
     detections = runs("accuracy floor - 5 pp", energy=0.8e-3, accuracy=0.88)
     assert all(d is not None for d in detections)
     assert statistics.median([d for d in detections if d]) <= 5
+
+
+def test_all_windows_nodata_never_roll_back() -> None:
+    rng = np.random.default_rng(1)
+    windows = [
+        dataclasses.replace(w, inferences=10, labelled=10, correct=1)
+        for w in simulate(rng, energy=5e-3, accuracy=0.1)
+    ]
+    a = assess_device(windows, POLICY)
+    assert a.decision == "pending"
+    assert a.counts == {"NODATA": WINDOWS}

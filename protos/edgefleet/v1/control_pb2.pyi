@@ -485,7 +485,7 @@ class AgentConfig(_message.Message):
     heartbeat_seconds: _builtins.float
     telemetry_window_seconds: _builtins.float
     canary_interval_seconds: _builtins.float
-    """Seconds between canary evaluations on bundled labelled samples (0: off)."""
+    """Seconds between canary evaluations on bundled labelled samples (0: off; absent: 60)."""
     idle_watts: _builtins.float
     """The profile's power model, for the CPU-time energy estimator on devices with no sensor."""
     active_watts: _builtins.float
@@ -495,16 +495,18 @@ class AgentConfig(_message.Message):
         *,
         heartbeat_seconds: _builtins.float = ...,
         telemetry_window_seconds: _builtins.float = ...,
-        canary_interval_seconds: _builtins.float = ...,
+        canary_interval_seconds: _builtins.float | None = ...,
         idle_watts: _builtins.float = ...,
         active_watts: _builtins.float = ...,
         cores: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_canary_interval_seconds", b"_canary_interval_seconds", "canary_interval_seconds", b"canary_interval_seconds"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_watts", b"active_watts", "canary_interval_seconds", b"canary_interval_seconds", "cores", b"cores", "heartbeat_seconds", b"heartbeat_seconds", "idle_watts", b"idle_watts", "telemetry_window_seconds", b"telemetry_window_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_canary_interval_seconds", b"_canary_interval_seconds", "active_watts", b"active_watts", "canary_interval_seconds", b"canary_interval_seconds", "cores", b"cores", "heartbeat_seconds", b"heartbeat_seconds", "idle_watts", b"idle_watts", "telemetry_window_seconds", b"telemetry_window_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__canary_interval_seconds: _TypeAlias = _typing.Literal["canary_interval_seconds"]  # noqa: Y015
+    _WhichOneofArgType__canary_interval_seconds: _TypeAlias = _typing.Literal["_canary_interval_seconds", b"_canary_interval_seconds"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__canary_interval_seconds) -> _WhichOneofReturnType__canary_interval_seconds | None: ...
 
 Global___AgentConfig: _TypeAlias = AgentConfig  # noqa: Y015
 
