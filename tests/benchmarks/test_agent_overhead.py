@@ -73,9 +73,13 @@ async def _run(tmp_path: Path, family: ReferenceFamily, evalset: EvalSet) -> dic
             await stub.Predict(request)
             api_times.append(time.perf_counter() - t0)
 
+    # a bare interpreter loop doing the same work: pre-quantized samples, invoke, arg-max, compare
+    all_native = direct.input.to_native(samples.x)
+    correct = 0
     t0 = time.perf_counter()
     for i in range(N):
-        direct.classify(samples.x[i % len(samples) : i % len(samples) + 1])
+        j = i % len(samples)
+        correct += int(np.argmax(direct.invoke_raw(all_native[j : j + 1])) == samples.y[j])
     bare_rate = N / (time.perf_counter() - t0)
     t0 = time.perf_counter()
     done = await replay(engine, float("inf"), asyncio.Event(), limit=N)
