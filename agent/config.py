@@ -36,6 +36,8 @@ class AgentConfig:
     #: Real INA2xx shunt in µOhm when the driver's shunt_resistor is not set to it (0: trust the driver).
     ina_shunt_uohm: int = 0
     outbox_max_windows: int = 50_000
+    #: Prometheus /metrics endpoint: HOST:PORT (port 0: any free port; written to DATA_DIR/metrics.addr).
+    metrics_listen: str = "127.0.0.1:0"
     #: With no sensor: "cpu-time" (default) or "ops" (the variant's operation-count lower bound).
     estimator: str = "cpu-time"
 
@@ -64,6 +66,7 @@ _ENV = {
     "sysfs_root": "EDGEFLEET_AGENT_SYSFS_ROOT",
     "ina_shunt_uohm": "EDGEFLEET_AGENT_INA_SHUNT_UOHM",
     "estimator": "EDGEFLEET_AGENT_ESTIMATOR",
+    "metrics_listen": "EDGEFLEET_AGENT_METRICS_LISTEN",
 }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import grpc
 import psutil
+from prometheus_client import CollectorRegistry
 
 from agent import __version__
 from agent.config import AgentConfig
@@ -21,6 +22,7 @@ from agent.errors import EdgefleetError, FailedPrecondition
 from agent.hardware import read_hardware
 from agent.identity import Identity, TrustedKey
 from agent.inference_server import InferenceServer
+from agent.metrics import AgentMetrics
 from agent.replay import replay
 from agent.rpc_errors import error_from_rpc
 from agent.runtime import runtime_info
@@ -54,7 +56,12 @@ class Agent:
         self._desired: control_pb2.DesiredState | None = None
         self._apply_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
-        self.telemetry = TelemetryPipeline(config, self.engine, self._active_variant)
+        self.metrics = AgentMetrics(CollectorRegistry())
+        self.engine.stats.on_latencies = self.metrics.observe_latencies
+        self.telemetry = TelemetryPipeline(config, self.engine, self._active_variant, self.metrics)
+
+    def _slots_metric(self) -> None:
+        self.metrics.set_slots([(s.name, s.state) for s in self.slots.slots()])
 
     def _active_variant(self) -> Any:
         active = self.slots.active
@@ -79,6 +86,12 @@ class Agent:
                 log.error("active slot %s does not load: %s", active.name, exc.message)
                 log.warning(self.slots.rollback(f"does not load after restart: {exc.message}"))
                 await self._load_active()
+        for probe in self.telemetry.probes:
+            self.metrics.meter_available.labels(probe.name).set(1 if probe.available else 0)
+        self._slots_metric()
+        metrics_address = self.metrics.serve(self.config.metrics_listen)
+        (self.config.data_dir / "metrics.addr").write_text(metrics_address + "\n")
+        log.info("edgefleet-agent metrics on http://%s/metrics", metrics_address)
         address = await self.inference.start()
         log.info("edgefleet-agent predict API on %s", address)
         (self.config.data_dir / "predict.addr").write_text(address + "\n")
@@ -152,9 +165,11 @@ class Agent:
                 log.error("%s", exc.message)
             finally:
                 self.connected.clear()
+                self.metrics.connected.set(0)
             if self._stop.is_set():
                 break
             self.reconnects += 1
+            self.metrics.reconnects.inc()
             delay = (
                 self.config.backoff_initial_seconds
                 if established
@@ -201,6 +216,7 @@ class Agent:
             if not established:
                 established = True
                 self.connected.set()
+                self.metrics.connected.set(1)
                 log.info("connected to %s", self.config.orchestrator)
             kind = msg.WhichOneof("body")
             if kind == "desired_state":
@@ -249,6 +265,7 @@ class Agent:
         done: int = 0,
         total: int = 0,
     ) -> None:
+        self._slots_metric()
         if reason:
             log.warning("deployment %d: %s", generation, reason)
         if self._send_queue is not None:

@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,8 @@ class InferenceStats:
     cpu_seconds: float = 0.0
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Told about every recorded latency (metrics); called in the inference thread.
+    on_latencies: Callable[[Sequence[float]], None] | None = None
     _window: list[float] = field(default_factory=list)
     _marks: tuple[int, int, int, int, float] = (0, 0, 0, 0, 0.0)
 
@@ -72,6 +75,8 @@ class InferenceStats:
             self.latencies.append(latency_s)
             if len(self._window) < 1_000_000:
                 self._window.append(latency_s)
+        if self.on_latencies is not None:
+            self.on_latencies((latency_s,))
 
     def record_many(self, latencies: list[float], cpu_s: float, correct: int) -> None:
         """A replay or canary chunk: one lock acquisition for the whole chunk."""
@@ -84,6 +89,8 @@ class InferenceStats:
             self.latencies.extend(latencies)
             if len(self._window) < 1_000_000:
                 self._window.extend(latencies)
+        if self.on_latencies is not None:
+            self.on_latencies(latencies)
 
     def take_window(self) -> WindowStats:
         with self.lock:

@@ -143,6 +143,7 @@ class AdminClient:
                 devices=v.devices,
                 inferences=v.inferences,
                 energy_j=v.energy_joules_mean,
+                dynamic_j=float("nan"),
                 energy_sigma_j=v.energy_joules_sigma,
                 energy_kind="measured" if v.energy_kind == 1 else "estimated",
                 energy_methods=tuple(v.energy_methods),

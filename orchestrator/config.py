@@ -42,6 +42,8 @@ class ServerConfig:
     window_seconds: float = 10.0
     #: Seconds between the agents' canary evaluations on their bundled labelled samples (0: off).
     canary_seconds: float = 60.0
+    #: Prometheus /metrics endpoint HOST:PORT ("" turns it off; port 0: any free port).
+    metrics_listen: str = "127.0.0.1:9464"
     #: How often running rollouts are analysed and advanced.
     rollout_tick_seconds: float = 2.0
 
@@ -78,6 +80,7 @@ _ENV = {
     "window_seconds": "EDGEFLEET_WINDOW_SECONDS",
     "rollout_tick_seconds": "EDGEFLEET_ROLLOUT_TICK_SECONDS",
     "canary_seconds": "EDGEFLEET_CANARY_SECONDS",
+    "metrics_listen": "EDGEFLEET_METRICS_LISTEN",
 }
 
 

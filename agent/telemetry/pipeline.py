@@ -17,6 +17,7 @@ from agent.energy.probe import probe_meters
 from agent.energy.sysfs import Sysfs
 from agent.engine import Engine
 from agent.fsutil import atomic_write
+from agent.metrics import AgentMetrics
 from agent.slots import VariantInfo
 from agent.telemetry.outbox import Outbox
 from agent.telemetry.windows import WindowBuilder
@@ -30,8 +31,15 @@ BATCH = 100
 
 
 class TelemetryPipeline:
-    def __init__(self, config: AgentConfig, engine: Engine, active: Callable[[], VariantInfo | None]) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        engine: Engine,
+        active: Callable[[], VariantInfo | None],
+        metrics: AgentMetrics | None = None,
+    ) -> None:
         self._config = config
+        self._metrics = metrics
         self._engine = engine
         self._active = active
         self._power_file = config.data_dir / "profile_power.json"
@@ -117,6 +125,10 @@ class TelemetryPipeline:
         assert self._builder is not None
         window = self._builder.close(self._engine.stats.take_window(), self._active())
         seq = self.outbox.append(lambda s: window_pb(window, s).SerializeToString())
+        if self._metrics is not None:
+            self._metrics.energy.labels(window.energy_method, window.energy_kind).inc(window.window_joules)
+            self._metrics.outbox_backlog.set(self.outbox.backlog())
+            self._metrics.outbox_dropped.set(self.outbox.dropped)
         self.flush()
         return seq
 
@@ -142,6 +154,8 @@ class TelemetryPipeline:
 
     def ack(self, up_to: int) -> None:
         self.outbox.ack(up_to)
+        if self._metrics is not None:
+            self._metrics.outbox_backlog.set(self.outbox.backlog())
 
     def close(self) -> None:
         self.outbox.close()

@@ -41,6 +41,8 @@ class Window:
     rss_bytes: int
     temperature_c: float | None
     flags: tuple[str, ...]
+    #: Energy of the whole window (J), and how it was obtained (for the agent's energy counter).
+    window_joules: float = 0.0
 
 
 def _temperature() -> float | None:
@@ -124,4 +126,5 @@ class WindowBuilder:
             rss_bytes=self._process.memory_info().rss,
             temperature_c=_temperature(),
             flags=tuple(dict.fromkeys(flags)),
+            window_joules=reading.joules if not flags else 0.0,
         )

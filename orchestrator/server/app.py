@@ -12,9 +12,11 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
+from prometheus_client import CollectorRegistry
 
 from orchestrator.config import ServerConfig
 from orchestrator.convert_fleet import desired_to_pb
+from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.profiles import ProfileRegistry
 from orchestrator.registry.artifacts import ArtifactStore
 from orchestrator.registry.signing import Signer
@@ -87,6 +89,9 @@ class OrchestratorServer:
         self._health = HealthServicer()
         # RPCs of later milestones answer UNIMPLEMENTED (the generated base class) until they land.
         self.sessions = Sessions()
+        self.metrics = OrchestratorMetrics(CollectorRegistry())
+        self.metrics.watch_fleet(services, self.sessions.connected)
+        self.metrics_address = ""
         admin = FleetAdminServicer(  # type: ignore[abstract]
             variants=services.variants,
             plans=services.plans,
@@ -107,6 +112,7 @@ class OrchestratorServer:
             heartbeat_seconds=config.heartbeat_seconds,
             window_seconds=config.window_seconds,
             canary_seconds=config.canary_seconds,
+            metrics=self.metrics,
         )
         control_pb2_grpc.add_FleetControlServicer_to_server(control, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
@@ -138,6 +144,10 @@ class OrchestratorServer:
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         self.address = f"{host}:{port}"
         self._ticker = asyncio.create_task(self._tick_rollouts())
+        if self.config.metrics_listen:
+            self.metrics_address = self.metrics.serve(self.config.metrics_listen)
+            (self.config.data_dir / "metrics.addr").write_text(self.metrics_address + "\n")
+            log.info("metrics on http://%s/metrics", self.metrics_address)
         return self.address
 
     async def _tick_rollouts(self) -> None:

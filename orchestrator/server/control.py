@@ -13,6 +13,7 @@ from google.protobuf.json_format import MessageToDict
 from agent.errors import InvalidArgument, NotFound, OutOfRange, PermissionDenied, ResourceExhausted
 from orchestrator.convert_fleet import PHASE_FROM_PB, desired_to_pb, report_from_hello, window_from_pb
 from orchestrator.fleet.model import DeviceRecord
+from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.profiles import ProfileRegistry
 from orchestrator.registry.artifacts import ArtifactStore
 from orchestrator.server.errors import translate_errors, translate_stream_errors
@@ -58,7 +59,9 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         heartbeat_seconds: float = 10.0,
         window_seconds: float = 10.0,
         canary_seconds: float = 60.0,
+        metrics: OrchestratorMetrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._fleet = fleet
         self._telemetry = telemetry
         self._profiles = profiles
@@ -118,6 +121,8 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
             )
         device = self._fleet.hello(device.device_id, hello.profile, report_from_hello(hello))
         queue = self._sessions.open(device.device_id)
+        if self._metrics is not None:
+            self._metrics.streams_opened.inc()
         reader = asyncio.create_task(self._read(device.device_id, device.profile, request_iterator, queue))
         try:
             profile = self._profiles.get(device.profile)
@@ -170,7 +175,12 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
                     )
                 elif kind == "telemetry":
                     records = [window_from_pb(device_id, profile, w) for w in msg.telemetry.windows]
-                    self._telemetry.ingest(records)  # exactly once: (device, sequence) is the key
+                    new, rejected = self._telemetry.ingest(
+                        records
+                    )  # exactly once: (device, sequence) is the key
+                    if self._metrics is not None:
+                        self._metrics.windows_ingested.inc(new)
+                        self._metrics.windows_rejected.inc(rejected)
                     ack = control_pb2.TelemetryAck(up_to_sequence=self._telemetry.acked_up_to(device_id))
                     queue.put_nowait(control_pb2.OrchestratorMessage(telemetry_ack=ack))
                 elif kind == "hello":
@@ -203,4 +213,6 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
                 if not data:
                     break
                 yield control_pb2.ArtifactChunk(offset=offset, data=data, total_size=size)
+                if self._metrics is not None:
+                    self._metrics.artifact_bytes.inc(len(data))
                 offset += len(data)

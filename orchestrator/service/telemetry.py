@@ -36,6 +36,8 @@ class VariantTelemetry:
     devices: int
     inferences: int
     energy_j: float
+    #: Idle baseline subtracted (mean over windows that had a baseline; NaN when none did).
+    dynamic_j: float
     energy_sigma_j: float
     energy_kind: str
     energy_methods: tuple[str, ...]
@@ -75,13 +77,15 @@ class TelemetryService:
         self._variants = variants
         self._profiles = profiles
 
-    def ingest(self, windows: Sequence[WindowRecord]) -> int:
-        """Store (flagging what is not sound); returns how many were new."""
+    def ingest(self, windows: Sequence[WindowRecord]) -> tuple[int, int]:
+        """Store (flagging what is not sound); returns (new windows, windows flagged or already stored)."""
         checked = []
         for w in windows:
             problems = _problems(w)
             checked.append(replace(w, flags=(*w.flags, *problems)) if problems else w)
-        return self._store.put_windows(checked)
+        new = self._store.put_windows(checked)
+        flagged = sum(1 for w in checked if w.flags)
+        return new, flagged + (len(checked) - new)
 
     def acked_up_to(self, device_id: str) -> int:
         return self._store.last_window_seq(device_id)
@@ -140,6 +144,7 @@ class TelemetryService:
                     devices=len({w.device_id for w in ws}),
                     inferences=sum(w.inferences for w in ws),
                     energy_j=f.energy_joules,
+                    dynamic_j=_dynamic(ws),
                     energy_sigma_j=f.energy_sigma,
                     energy_kind=f.energy_kind,
                     energy_methods=tuple(sorted({w.energy_method for w in ws if w.energy_method})),
@@ -153,3 +158,11 @@ class TelemetryService:
 
     def recent(self, device_id: str, limit: int = 10) -> list[WindowRecord]:
         return list(self._store.windows(device_id=device_id, limit=limit))
+
+
+def _dynamic(ws: list[WindowRecord]) -> float:
+    pairs = [
+        (w.dynamic_j, w.inferences) for w in ws if w.dynamic_j is not None and w.inferences >= MIN_INFERENCES
+    ]
+    total = sum(n for _, n in pairs)
+    return sum(d * n for d, n in pairs) / total if total else float("nan")

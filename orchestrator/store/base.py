@@ -123,6 +123,10 @@ class Store(abc.ABC):
     ) -> Sequence[Event]: ...
 
     @abc.abstractmethod
+    def event_counts(self) -> dict[tuple[str, str], int]:
+        """Events counted by (kind, rule)."""
+
+    @abc.abstractmethod
     def block(self, model: str, profile: str, variant_id: str, reason: str, now: float) -> None: ...
 
     @abc.abstractmethod

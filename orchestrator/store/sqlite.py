@@ -372,6 +372,13 @@ class SqliteStore(Store):
         rows = self._query(sql, [*args, limit])
         return [Event(**{**json.loads(r[1]), "event_id": int(r[0])}) for r in rows]
 
+    def event_counts(self) -> dict[tuple[str, str], int]:
+        rows = self._query(
+            "SELECT kind, COALESCE(json_extract(record_json, '$.rule'), ''), COUNT(*) "
+            "FROM events GROUP BY 1, 2"
+        )
+        return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
+
     def block(self, model: str, profile: str, variant_id: str, reason: str, now: float) -> None:
         with self._tx() as db:
             db.execute(

@@ -65,6 +65,7 @@ async def orchestrator_in_process(
         window_seconds=window_seconds,
         rollout_tick_seconds=rollout_tick_seconds,
         canary_seconds=canary_seconds,
+        metrics_listen="127.0.0.1:0",
     )
     server = OrchestratorServer(config, open_services(config))
     await server.start()

@@ -86,7 +86,7 @@ def orchestrator(
     data_dir: Path, *extra: str, env: dict[str, str] | None = None
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """``edgefleet serve`` on a free port; stopped with SIGTERM (and must exit 0)."""
-    env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    env = {**os.environ, "COLUMNS": "200", "EDGEFLEET_METRICS_LISTEN": "127.0.0.1:0", **(env or {})}
     proc = subprocess.Popen(
         [str(BIN / "edgefleet"), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir), *extra],
         stdout=subprocess.PIPE,

@@ -65,8 +65,11 @@ def test_unsound_windows_are_flagged_and_left_out(service: TelemetryService, cha
 
 
 def test_replayed_sequence_is_stored_once(service: TelemetryService) -> None:
-    assert service.ingest([GOOD, dataclasses.replace(GOOD, seq=2)]) == 2
-    assert service.ingest([GOOD, dataclasses.replace(GOOD, gross_j=9.0)]) == 0  # same (device, seq): ignored
+    assert service.ingest([GOOD, dataclasses.replace(GOOD, seq=2)]) == (2, 0)
+    assert service.ingest([GOOD, dataclasses.replace(GOOD, gross_j=9.0)]) == (
+        0,
+        2,
+    )  # same (device, seq): ignored
     assert service._store.count_windows("rpi4-1") == 2
     assert service.acked_up_to("rpi4-1") == 2
 

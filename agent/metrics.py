@@ -1,0 +1,96 @@
+"""Agent metrics on a local /metrics endpoint. The registry is injected (never the global one).
+
+Names follow Prometheus conventions: base units (seconds, joules), ``_total`` for counters.
+Label sets are bounded: ``method`` and ``kind`` come from the meter (one per device), ``slot``
+is a or b, ``state`` one of five slot states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+__all__ = ["LATENCY_BUCKETS", "AgentMetrics"]
+
+#: Inference latency buckets, seconds: 10 µs to 1 s.
+LATENCY_BUCKETS = (
+    1e-5,
+    2.5e-5,
+    5e-5,
+    1e-4,
+    2.5e-4,
+    5e-4,
+    1e-3,
+    2.5e-3,
+    5e-3,
+    1e-2,
+    2.5e-2,
+    0.05,
+    0.1,
+    0.25,
+    1.0,
+)
+SLOT_STATES = ("empty", "standby", "trial", "committed", "failed")
+
+
+class AgentMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.inferences = Counter(
+            "edgefleet_agent_inferences", "Inferences run on this device.", registry=registry
+        )
+        self.latency = Histogram(
+            "edgefleet_agent_inference_latency_seconds",
+            "Latency of one inference.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.energy = Counter(
+            "edgefleet_agent_energy_joules",
+            "Energy over closed telemetry windows, by meter.",
+            ["method", "kind"],
+            registry=registry,
+        )
+        self.meter_available = Gauge(
+            "edgefleet_agent_energy_meter_available",
+            "1 when the meter can be read here.",
+            ["meter"],
+            registry=registry,
+        )
+        self.slot_state = Gauge(
+            "edgefleet_agent_slot_state",
+            "1 for the state each model slot is in.",
+            ["slot", "state"],
+            registry=registry,
+        )
+        self.outbox_backlog = Gauge(
+            "edgefleet_agent_outbox_backlog_windows",
+            "Telemetry windows not yet acknowledged.",
+            registry=registry,
+        )
+        self.outbox_dropped = Gauge(
+            "edgefleet_agent_outbox_dropped_windows",
+            "Windows dropped because the outbox was full.",
+            registry=registry,
+        )
+        self.reconnects = Counter(
+            "edgefleet_agent_reconnects", "Connect streams that ended and were retried.", registry=registry
+        )
+        self.connected = Gauge("edgefleet_agent_connected", "1 while the stream is up.", registry=registry)
+
+    def observe_latencies(self, latencies: Sequence[float]) -> None:
+        self.inferences.inc(len(latencies))
+        for seconds in latencies:
+            self.latency.observe(seconds)
+
+    def set_slots(self, states: Sequence[tuple[str, str]]) -> None:
+        for slot, state in states:
+            for s in SLOT_STATES:
+                self.slot_state.labels(slot, s).set(1 if s == state else 0)
+
+    def serve(self, listen: str) -> str:
+        """Start the /metrics HTTP server (a daemon thread, prometheus_client's design); returns HOST:PORT."""
+        host, _, port = listen.rpartition(":")
+        server, _thread = start_http_server(int(port), addr=host, registry=self.registry)
+        return f"{host}:{server.server_port}"

@@ -1,0 +1,165 @@
+"""Orchestrator metrics. The registry is injected; fleet state is read at scrape time by a collector.
+
+Cardinality at 10,000 devices: ``edgefleet_device_info`` has one series per device (10,000);
+``edgefleet_devices`` one per (profile, status) (3 x 3 built in); per-variant series are one per
+(model, profile, variant) that devices ran (18 for the reference family on 3 profiles, whatever the
+fleet size); rollout series one per state or rule. No series is labelled by window, request or time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter as Tally
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from orchestrator.selection.figures import estimate
+
+__all__ = ["FleetCollector", "OrchestratorMetrics"]
+
+
+class FleetCollector(Collector):
+    def __init__(self, services: Any, connected: Callable[[], set[str]]) -> None:
+        self._s = services
+        self._connected = connected
+
+    def collect(self) -> Iterator[Any]:
+        s = self._s
+        online = self._connected()
+        devices = s.fleet.list_devices()
+        by_status = GaugeMetricFamily(
+            "edgefleet_devices", "Enrolled devices by profile and status.", labels=["profile", "status"]
+        )
+        info = GaugeMetricFamily(
+            "edgefleet_device_info",
+            "1 per device: what it runs.",
+            labels=["device", "profile", "variant", "recipe", "runtime", "phase"],
+        )
+        tally: Tally[tuple[str, str]] = Tally()
+        for d in devices:
+            status = "revoked" if d.revoked else "online" if d.device_id in online else "offline"
+            tally[(d.profile, status)] += 1
+            r = d.report
+            info.add_metric(
+                [
+                    d.device_id,
+                    d.profile,
+                    (r.active_variant[:12] if r else ""),
+                    (r.active_recipe if r else ""),
+                    (r.runtime_name if r else ""),
+                    d.phase,
+                ],
+                1,
+            )
+        for profile in s.plans.profiles.names():
+            for status in ("online", "offline", "revoked"):
+                by_status.add_metric([profile, status], tally.get((profile, status), 0))
+        yield by_status
+        yield info
+        yield GaugeMetricFamily("edgefleet_connected_streams", "Agent streams open now.", value=len(online))
+        yield from self._variants()
+        yield from self._rollouts()
+
+    def _variants(self) -> Iterator[Any]:
+        s = self._s
+        labels = ["model", "profile", "variant", "recipe", "kind"]
+        energy = GaugeMetricFamily(
+            "edgefleet_energy_per_inference_joules",
+            "Energy per inference devices measured (measure: gross or dynamic).",
+            labels=[*labels, "measure"],
+        )
+        latency = GaugeMetricFamily(
+            "edgefleet_latency_p95_seconds", "Median of window p95 latencies.", labels=labels
+        )
+        accuracy = GaugeMetricFamily(
+            "edgefleet_accuracy_ratio", "Correct / labelled on devices.", labels=labels
+        )
+        inferences = CounterMetricFamily(
+            "edgefleet_inferences", "Inferences reported by devices.", labels=labels
+        )
+        saved = CounterMetricFamily(
+            "edgefleet_energy_saved_joules",
+            "Estimated energy saved against the float32 base of the same width (measured energy x the "
+            "op-count "
+            "ratio base/variant on the profile).",
+            labels=["model", "profile"],
+        )
+        for family in s.variants._store.list_families():
+            cards = {c.variant_id: c for c in s.variants.list_variants(family.model)}
+            bases = {c.base_name: c for c in cards.values() if c.recipe == "fp32"}
+            savings: dict[str, float] = {}
+            for row in s.telemetry.summary(family.model):
+                values = [family.model, row.profile, row.variant_id[:12], row.recipe, row.energy_kind]
+                if row.windows:
+                    energy.add_metric([*values, "gross"], row.energy_j)
+                    if not math.isnan(row.dynamic_j):
+                        energy.add_metric([*values, "dynamic"], row.dynamic_j)
+                    latency.add_metric(values, row.latency_p95_s)
+                if row.labelled:
+                    accuracy.add_metric(values, row.correct / row.labelled)
+                inferences.add_metric(values, row.inferences)
+                card = cards.get(row.variant_id)
+                base = bases.get(card.base_name) if card else None
+                if card is not None and base is not None and row.windows:
+                    profile = s.plans.profiles.get(row.profile)
+                    ratio = estimate(base, profile)[0] / max(estimate(card, profile)[0], 1e-30)
+                    savings[row.profile] = savings.get(row.profile, 0.0) + row.inferences * row.energy_j * (
+                        ratio - 1
+                    )
+            for profile, joules in savings.items():
+                saved.add_metric([family.model, profile], max(0.0, joules))
+        yield from (energy, latency, accuracy, inferences, saved)
+
+    def _rollouts(self) -> Iterator[Any]:
+        s = self._s
+        states = Tally(r.state for r in s.rollouts.list_rollouts())
+        by_state = GaugeMetricFamily("edgefleet_rollouts", "Rollouts by state.", labels=["state"])
+        for state in ("pending", "running", "paused", "succeeded", "rolled_back", "aborted"):
+            by_state.add_metric([state], states.get(state, 0))
+        yield by_state
+        decisions = CounterMetricFamily(
+            "edgefleet_rollout_decisions", "Rollback decisions by rule.", labels=["rule"]
+        )
+        rollbacks = CounterMetricFamily("edgefleet_rollbacks", "Rollbacks by reason.", labels=["reason"])
+        counts = s.store.event_counts()
+        for (kind, rule), n in sorted(counts.items()):
+            if kind == "rollout.decision":
+                decisions.add_metric([rule], n)
+        rollbacks.add_metric(
+            ["automatic"], sum(n for (k, _), n in counts.items() if k == "rollout.rolled_back")
+        )
+        rollbacks.add_metric(["manual"], sum(n for (k, _), n in counts.items() if k == "rollback.manual"))
+        rollbacks.add_metric(["aborted"], sum(n for (k, _), n in counts.items() if k == "rollout.abort"))
+        yield decisions
+        yield rollbacks
+
+
+class OrchestratorMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.artifact_bytes = Counter(
+            "edgefleet_artifact_bytes_served", "Artifact bytes streamed to agents.", registry=registry
+        )
+        self.windows_ingested = Counter(
+            "edgefleet_telemetry_windows_ingested", "Telemetry windows stored.", registry=registry
+        )
+        self.windows_rejected = Counter(
+            "edgefleet_telemetry_windows_rejected",
+            "Telemetry windows stored flagged (unsound) or already stored.",
+            registry=registry,
+        )
+        self.streams_opened = Counter(
+            "edgefleet_streams_opened", "Agent Connect streams accepted.", registry=registry
+        )
+
+    def watch_fleet(self, services: Any, connected: Callable[[], set[str]]) -> None:
+        self.registry.register(FleetCollector(services, connected))
+
+    def serve(self, listen: str) -> str:
+        host, _, port = listen.rpartition(":")
+        server, _thread = start_http_server(int(port), addr=host, registry=self.registry)
+        return f"{host}:{server.server_port}"
