@@ -9,7 +9,7 @@ PROTO_DIR := protos/edgefleet/v1
 PROTOS := $(wildcard $(PROTO_DIR)/*.proto)
 PYTEST_ARGS ?=
 
-.PHONY: help setup demo test test-fast bench lint fmt typecheck protos check-protos clean
+.PHONY: help setup system-deps demo test test-fast bench lint fmt typecheck protos check-protos clean
 
 help:
 	@echo "make demo       set up and run the main job (the demo)"
@@ -27,11 +27,15 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# Debian's prometheus/promtool for the monitoring tests (skipped where they cannot be installed).
+system-deps:
+	@bash scripts/system-deps.sh
+
 
 demo: $(STAMP)
 	$(VENV)/bin/edgefleet demo
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(MAKE) --no-print-directory lint check-protos
 	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS) tests/unit tests/integration tests/e2e
 

@@ -55,10 +55,21 @@ class FleetCollector(Collector):
                 ],
                 1,
             )
-        for profile in s.plans.profiles.names():
+        budgets = GaugeMetricFamily(
+            "edgefleet_profile_budget", "Each profile's budgets (base units).", labels=["profile", "budget"]
+        )
+        for profile in s.plans.profiles.all():
             for status in ("online", "offline", "revoked"):
-                by_status.add_metric([profile, status], tally.get((profile, status), 0))
+                by_status.add_metric([profile.name, status], tally.get((profile.name, status), 0))
+            b = profile.budgets
+            for name, value in (
+                ("accuracy_floor", b.accuracy_floor),
+                ("max_energy_joules", b.max_energy_joules),
+                ("max_latency_p95_seconds", b.max_latency_p95_seconds),
+            ):
+                budgets.add_metric([profile.name, name], value)
         yield by_status
+        yield budgets
         yield info
         yield GaugeMetricFamily("edgefleet_connected_streams", "Agent streams open now.", value=len(online))
         yield from self._variants()
