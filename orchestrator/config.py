@@ -42,6 +42,8 @@ class ServerConfig:
     window_seconds: float = 10.0
     #: Seconds between the agents' canary evaluations on their bundled labelled samples (0: off).
     canary_seconds: float = 60.0
+    #: A multi-use enrolment token valid for a year (labs, docker-compose); "" for none. Prefer one-time ones.
+    bootstrap_token: str = ""
     #: Prometheus /metrics endpoint HOST:PORT ("" turns it off; port 0: any free port).
     metrics_listen: str = "127.0.0.1:9464"
     #: How often running rollouts are analysed and advanced.
@@ -81,6 +83,7 @@ _ENV = {
     "rollout_tick_seconds": "EDGEFLEET_ROLLOUT_TICK_SECONDS",
     "canary_seconds": "EDGEFLEET_CANARY_SECONDS",
     "metrics_listen": "EDGEFLEET_METRICS_LISTEN",
+    "bootstrap_token": "EDGEFLEET_BOOTSTRAP_TOKEN",
 }
 
 

@@ -143,6 +143,10 @@ class OrchestratorServer:
         for service in ("edgefleet.v1.FleetAdmin", "edgefleet.v1.FleetControl"):
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         self.address = f"{host}:{port}"
+        if self.config.bootstrap_token and self.services.fleet.ensure_bootstrap_token(
+            self.config.bootstrap_token
+        ):
+            log.warning("a multi-use bootstrap enrolment token is configured: fine for labs, not for a fleet")
         self._ticker = asyncio.create_task(self._tick_rollouts())
         if self.config.metrics_listen:
             self.metrics_address = self.metrics.serve(self.config.metrics_listen)

@@ -74,6 +74,17 @@ class FleetService:
         self._store.put_token(EnrollmentToken(_hash(token), profile, expires, uses))
         return token, expires
 
+    def ensure_bootstrap_token(
+        self, token: str, *, uses: int = 100_000, ttl_seconds: float = 365 * 86400
+    ) -> bool:
+        """Register a known multi-use token (idempotent); True when it was new."""
+        if len(token) < 16:
+            raise InvalidArgument("bootstrap_token must be at least 16 characters")
+        if self._store.token_exists(_hash(token)):
+            return False
+        self._store.put_token(EnrollmentToken(_hash(token), "", self._clock() + ttl_seconds, uses))
+        return True
+
     def enroll(
         self, *, token: str, profile: str, name: str, hardware: dict[str, object], labels: dict[str, str]
     ) -> tuple[DeviceRecord, str, list[PublicKey]]:

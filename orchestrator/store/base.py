@@ -54,6 +54,9 @@ class Store(abc.ABC):
     def put_token(self, token: EnrollmentToken) -> None: ...
 
     @abc.abstractmethod
+    def token_exists(self, token_hash: str) -> bool: ...
+
+    @abc.abstractmethod
     def use_token(self, token_hash: str, now: float) -> EnrollmentToken | None:
         """Consume one use of a valid, unexpired token atomically; None when there is none."""
 

@@ -217,6 +217,9 @@ class SqliteStore(Store):
                 (token.token_hash, token.profile, token.expires, token.uses_left),
             )
 
+    def token_exists(self, token_hash: str) -> bool:
+        return bool(self._query("SELECT 1 FROM tokens WHERE token_hash = ?", (token_hash,)))
+
     def use_token(self, token_hash: str, now: float) -> EnrollmentToken | None:
         with self._tx() as db:
             row = db.execute(

@@ -152,3 +152,19 @@ async def test_bad_agent_traffic(template: Path, tmp_path: Path, evalset: EvalSe
             assert (await predict(good, evalset.x[:1])).classes[0] in range(10)
             assert good.identity is not None
             assert fleet.get_device(good.identity.device_id).phase == "committed"
+
+
+async def test_a_bootstrap_token_enrols_several_devices(template: Path, tmp_path: Path) -> None:
+    async with orchestrator_in_process(template, tmp_path) as server:
+        fleet = server.services.fleet
+        assert fleet.ensure_bootstrap_token("lab-token-0123456789")
+        assert not fleet.ensure_bootstrap_token("lab-token-0123456789")  # idempotent across restarts
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            stub: Any = control_pb2_grpc.FleetControlStub(channel)
+            ids = {
+                (
+                    await stub.Enroll(control_pb2.EnrollRequest(token="lab-token-0123456789", profile="rpi4"))
+                ).device_id
+                for _ in range(3)
+            }
+        assert len(ids) == 3
