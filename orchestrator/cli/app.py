@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,7 +11,7 @@ import typer
 from orchestrator import __version__
 from orchestrator.cli import variants
 from orchestrator.cli.devices import deploy, devices_app
-from orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
+from orchestrator.cli.output import console, err_console, errors_to_exit_codes, print_json, table
 from orchestrator.cli.plans import plan, profiles_app
 from orchestrator.cli.rollouts import events, rollback, rollout_app, unblock
 from orchestrator.cli.serve import serve
@@ -55,11 +56,33 @@ def version(json_out: JsonFlag = False) -> None:
 
 @app.command()
 def demo(
+    short: Annotated[bool, typer.Option(help="Shorter windows and bake times (tests, CI).")] = False,
+    keep: Annotated[bool, typer.Option(help="Leave the orchestrator and agents running afterwards.")] = False,
+    workdir: Annotated[Path, typer.Option(help="Where the demo keeps its state and logs.")] = Path(
+        ".edgefleet-demo"
+    ),
+    json_out: JsonFlag = False,
+) -> None:
+    """The main job: an orchestrator and three agents, variants built and planned, a rollout in waves
+    with live telemetry, then a tightened energy budget rolled back automatically."""
+    from orchestrator.fleet_demo import DemoSettings, run_demo
+
+    with errors_to_exit_codes():
+        # with --json, people's output goes to stderr and stdout stays machine-readable
+        result = run_demo(
+            DemoSettings(workdir=workdir, short=short, keep=keep), err_console() if json_out else console()
+        )
+    if json_out:
+        print_json(result)
+
+
+@app.command()
+def reference(
     threads: Annotated[int, typer.Option(min=1, help="Interpreter threads.")] = 1,
     json_out: JsonFlag = False,
 ) -> None:
-    """Run the main job: real inference of each reference model through the runtime wrapper."""
-    from orchestrator.demo import run_reference_models
+    """Real inference of each reference model through the runtime wrapper, on LiteRT and TFLite Micro."""
+    from orchestrator.reference_run import run_reference_models
 
     with errors_to_exit_codes(), console().status("running the reference models"):
         runs = run_reference_models(threads=threads)

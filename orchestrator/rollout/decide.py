@@ -49,8 +49,10 @@ def assess_device(windows: Sequence[WindowRecord], policy: Policy) -> DeviceAsse
         if w.flags:
             verdicts: tuple[Verdict, ...] = (Verdict("window", "NODATA", "window.flagged", {}),)
         else:
-            if w.inferences >= d.min_inferences and w.gross_j is not None:
-                energies.append(w.gross_j)
+            # budgets are marginal costs: the dynamic figure (idle subtracted) when the device has a baseline
+            energy = w.dynamic_j if w.dynamic_j is not None else w.gross_j
+            if w.inferences >= d.min_inferences and energy is not None:
+                energies.append(energy)
                 p95s.append(w.latency_p95_s)
             verdicts = (
                 accuracy_verdict(w.correct, w.labelled, policy.accuracy_floor, d),

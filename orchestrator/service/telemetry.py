@@ -98,7 +98,12 @@ class TelemetryService:
 
     @staticmethod
     def _figures(ws: list[WindowRecord]) -> MeasuredFigures:
-        usable = [(w, w.gross_j) for w in ws if w.inferences >= MIN_INFERENCES and w.gross_j is not None]
+        # the marginal (dynamic) energy where the device has an idle baseline, like the estimates it replaces
+        usable = [
+            (w, w.dynamic_j if w.dynamic_j is not None else w.gross_j)
+            for w in ws
+            if w.inferences >= MIN_INFERENCES and w.gross_j is not None
+        ]
         total = sum(w.inferences for w, _ in usable)
         energy = sum(g * w.inferences for w, g in usable) / total if total else 0.0
         values = [g for _, g in usable]
@@ -115,7 +120,12 @@ class TelemetryService:
             energy_joules=energy,
             energy_sigma=sigma,
             energy_kind="estimated" if "estimated" in kinds or not kinds else "measured",
-            energy_method=methods.most_common(1)[0][0] if methods else "",
+            energy_method=(
+                methods.most_common(1)[0][0]
+                + (" (dynamic)" if any(w.dynamic_j is not None for w, _ in usable) else "")
+            )
+            if methods
+            else "",
             latency_p95_s=statistics.median(p95) if p95 else None,
             labelled=sum(w.labelled for w in ws),
             correct=sum(w.correct for w in ws),

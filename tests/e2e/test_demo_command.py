@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 def test_edgefleet_demo_process_runs_every_reference_model() -> None:
     exe = Path(sys.executable).with_name("edgefleet")
     proc = subprocess.run(
-        [str(exe), "demo", "--json"], capture_output=True, text=True, timeout=300, check=False
+        [str(exe), "reference", "--json"], capture_output=True, text=True, timeout=300, check=False
     )
     assert proc.returncode == 0, proc.stderr
     runs = json.loads(proc.stdout)

@@ -13,7 +13,7 @@ runner = CliRunner()
 
 
 def test_demo_json_reports_every_model_on_both_runtimes(family: ReferenceFamily) -> None:
-    result = runner.invoke(app, ["demo", "--json"])
+    result = runner.invoke(app, ["reference", "--json"])
     assert result.exit_code == 0, result.output
     runs = json.loads(result.stdout)
     assert {(r["model"], r["runtime"].split()[0]) for r in runs} == {

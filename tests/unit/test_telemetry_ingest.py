@@ -75,12 +75,13 @@ def test_replayed_sequence_is_stored_once(service: TelemetryService) -> None:
 
 
 def test_aggregation_weights_by_inferences_and_skips_small_windows(service: TelemetryService) -> None:
+    gross_only = dataclasses.replace(GOOD, dynamic_j=None)
     service.ingest(
         [
-            dataclasses.replace(GOOD, seq=1, inferences=100, gross_j=1e-4),
-            dataclasses.replace(GOOD, seq=2, inferences=300, gross_j=3e-4),
+            dataclasses.replace(gross_only, seq=1, inferences=100, gross_j=1e-4),
+            dataclasses.replace(gross_only, seq=2, inferences=300, gross_j=3e-4),
             dataclasses.replace(
-                GOOD, seq=3, inferences=MIN_INFERENCES - 1, gross_j=9e-3
+                gross_only, seq=3, inferences=MIN_INFERENCES - 1, gross_j=9e-3
             ),  # NODATA for energy
         ]
     )
@@ -88,4 +89,12 @@ def test_aggregation_weights_by_inferences_and_skips_small_windows(service: Tele
     assert m.windows == 2
     assert m.energy_joules == pytest.approx((100 * 1e-4 + 300 * 3e-4) / 400)
     assert m.energy_kind == "measured"
+    assert m.energy_method == "hwmon:ina219:power1_input"
     assert m.labelled == 600
+
+
+def test_the_dynamic_figure_is_preferred_when_there_is_a_baseline(service: TelemetryService) -> None:
+    service.ingest([dataclasses.replace(GOOD, seq=1, gross_j=2e-3, dynamic_j=4e-5)])
+    m = service.measured("digits", "rpi4")["v" * 64]
+    assert m.energy_joules == pytest.approx(4e-5)  # marginal cost, comparable with the estimates and budgets
+    assert m.energy_method.endswith("(dynamic)")
