@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-__all__ = ["LATENCY_BUCKETS", "AgentMetrics"]
+__all__ = ["LATENCY_BUCKETS", "AgentMetrics", "serve_metrics"]
 
 #: Inference latency buckets, seconds: 10 µs to 1 s.
 LATENCY_BUCKETS = (
@@ -90,7 +90,14 @@ class AgentMetrics:
                 self.slot_state.labels(slot, s).set(1 if s == state else 0)
 
     def serve(self, listen: str) -> str:
-        """Start the /metrics HTTP server (a daemon thread, prometheus_client's design); returns HOST:PORT."""
-        host, _, port = listen.rpartition(":")
-        server, _thread = start_http_server(int(port), addr=host, registry=self.registry)
-        return f"{host}:{server.server_port}"
+        return serve_metrics(self.registry, listen)
+
+
+def serve_metrics(registry: CollectorRegistry, listen: str) -> str:
+    """Start a /metrics HTTP server for ``registry`` (a daemon thread, prometheus_client's design).
+
+    Returns the bound HOST:PORT (port 0 picks a free one).
+    """
+    host, _, port = listen.rpartition(":")
+    server, _thread = start_http_server(int(port), addr=host, registry=registry)
+    return f"{host}:{server.server_port}"

@@ -13,10 +13,11 @@ from collections import Counter as Tally
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, start_http_server
+from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from agent.metrics import serve_metrics
 from orchestrator.selection.figures import estimate
 
 __all__ = ["FleetCollector", "OrchestratorMetrics"]
@@ -171,6 +172,4 @@ class OrchestratorMetrics:
         self.registry.register(FleetCollector(services, connected))
 
     def serve(self, listen: str) -> str:
-        host, _, port = listen.rpartition(":")
-        server, _thread = start_http_server(int(port), addr=host, registry=self.registry)
-        return f"{host}:{server.server_port}"
+        return serve_metrics(self.registry, listen)

@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
 from tests.conftest import REPO
+from tests.helpers.system import system_binary
 
 DEPLOY = REPO / "deploy"
 
 
-def _promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool is missing in CI: `make system-deps` installs Debian's prometheus")
-        pytest.skip("promtool is not installed (make system-deps)")
-    return found
-
-
 def test_promtool_checks_the_config_and_the_rules() -> None:
-    promtool = _promtool()
+    promtool = system_binary("promtool")
     for args in (
         ["check", "config", str(DEPLOY / "prometheus/prometheus.yml")],
         ["check", "rules", str(DEPLOY / "prometheus/alerts.yml")],

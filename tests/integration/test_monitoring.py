@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import socket
 import subprocess
 import urllib.parse
@@ -28,6 +26,7 @@ from tests.helpers.fleet import (
     push_desired,
     wait_for,
 )
+from tests.helpers.system import system_binary
 from tests.integration.test_deploy_files import DEPLOY, alert_queries, dashboard_queries
 
 pytestmark = pytest.mark.slow
@@ -48,15 +47,6 @@ MAIN = (
 @pytest.fixture(scope="session")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_template(tmp_path_factory.mktemp("orch-template-mon"))
-
-
-def _prometheus() -> str:
-    found = shutil.which("prometheus")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("prometheus is missing in CI: `make system-deps` installs Debian's prometheus")
-        pytest.skip("prometheus is not installed (make system-deps)")
-    return found
 
 
 def _free_port() -> int:
@@ -80,7 +70,7 @@ def _query(base: str, expr: str) -> dict[str, Any]:
 
 
 async def test_prometheus_scrapes_and_every_expression_is_valid(template: Path, tmp_path: Path) -> None:
-    binary = _prometheus()
+    binary = system_binary("prometheus")
     async with orchestrator_in_process(template, tmp_path, window_seconds=0.5, canary_seconds=1.0) as server:
         token = server.services.fleet.create_token(uses=2)[0]
         cfgs = [
