@@ -15,6 +15,7 @@ from orchestrator.cli.output import console, err_console, errors_to_exit_codes, 
 from orchestrator.cli.plans import plan, profiles_app
 from orchestrator.cli.rollouts import events, rollback, rollout_app, unblock
 from orchestrator.cli.serve import serve
+from orchestrator.cli.simulate import simulate
 from orchestrator.cli.telemetry import telemetry
 
 app = typer.Typer(
@@ -36,6 +37,7 @@ app.add_typer(rollout_app, name="rollout")
 app.command("rollback")(rollback)
 app.command("unblock")(unblock)
 app.command("events")(events)
+app.command("simulate")(simulate)
 
 
 app.command("serve")(serve)

@@ -1,0 +1,46 @@
+"""The fleet simulator against a real orchestrator: enrolment, streams, downloads, acks, telemetry."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from pathlib import Path
+
+import pytest
+
+from orchestrator.simulate import simulate
+from tests.helpers.fleet import build_template, orchestrator_in_process, wait_for
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_template(tmp_path_factory.mktemp("orch-template-sim"))
+
+
+async def test_sixty_simulated_agents_connect_deploy_and_report(template: Path, tmp_path: Path) -> None:
+    async with orchestrator_in_process(template, tmp_path) as server:
+        token = server.services.fleet.create_token(uses=60)[0]
+
+        async def deploy() -> None:
+            server.push(await asyncio.to_thread(server.services.fleet.deploy, model="digits"))
+
+        report = await simulate(
+            server.address,
+            token,
+            agents=60,
+            profiles=("rpi4", "phone", "mcu-gateway"),
+            duration_s=2.0,
+            window_s=0.5,
+            deploy=deploy,
+        )
+        assert report.errors == []
+        assert report.committed == 60
+        assert not math.isnan(report.connected_after_s)
+        assert not math.isnan(report.committed_after_s)
+        devices = server.services.fleet.list_devices()
+        assert len(devices) == 60
+        await wait_for(
+            lambda: all(d.phase == "committed" for d in server.services.fleet.list_devices()), what="commits"
+        )
+        assert server.services.store.count_windows() >= 60
+        assert report.artifacts_bytes >= 60 * 10_000  # every agent downloaded and verified its bundle
