@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -61,7 +60,6 @@ class InferenceStats:
     labelled: int = 0
     correct: int = 0
     cpu_seconds: float = 0.0
-    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: Told about every recorded latency (metrics); called in the inference thread.
     on_latencies: Callable[[Sequence[float]], None] | None = None
@@ -72,7 +70,6 @@ class InferenceStats:
         with self.lock:
             self.inferences += n
             self.cpu_seconds += cpu_s
-            self.latencies.append(latency_s)
             if len(self._window) < 1_000_000:
                 self._window.append(latency_s)
         if self.on_latencies is not None:
@@ -86,7 +83,6 @@ class InferenceStats:
             self.cpu_seconds += cpu_s
             self.labelled += n
             self.correct += correct
-            self.latencies.extend(latencies)
             if len(self._window) < 1_000_000:
                 self._window.extend(latencies)
         if self.on_latencies is not None:

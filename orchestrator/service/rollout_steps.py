@@ -72,8 +72,8 @@ def step(svc: RolloutService, r: RolloutRecord) -> tuple[RolloutRecord, list[Ass
                 policy = r.policies[device.profile]
                 windows = [
                     w
-                    for w in svc._store.windows(device_id=device_id)
-                    if w.variant_id == variant and w.start >= st.since
+                    for w in svc._store.windows(device_id=device_id, variant_id=variant, since=st.since)
+                    if w.start >= st.since
                 ]
                 a = assess_device(windows, policy)
                 if a.decision == "rollback" and a.trigger is not None and a.trigger_window is not None:

@@ -92,10 +92,12 @@ class Store(abc.ABC):
         model: str = "",
         profile: str = "",
         device_id: str = "",
+        variant_id: str = "",
+        since: float = 0.0,
         unflagged: bool = False,
         limit: int = 0,
     ) -> Sequence[WindowRecord]:
-        """Newest first."""
+        """Newest first; ``since`` keeps windows that ended at or after it."""
 
     @abc.abstractmethod
     def count_windows(self, device_id: str = "") -> int: ...

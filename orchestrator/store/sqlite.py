@@ -298,11 +298,23 @@ class SqliteStore(Store):
         model: str = "",
         profile: str = "",
         device_id: str = "",
+        variant_id: str = "",
+        since: float = 0.0,
         unflagged: bool = False,
         limit: int = 0,
     ) -> list[WindowRecord]:
-        clauses, args = [], []
-        for column, value in (("model", model), ("profile", profile), ("device_id", device_id)):
+        clauses: list[str] = []
+        args: list[object] = []
+        if since:
+            clauses.append("end_time >= ?")
+            args.append(since)
+        filters = (
+            ("model", model),
+            ("profile", profile),
+            ("device_id", device_id),
+            ("variant_id", variant_id),
+        )
+        for column, value in filters:
             if value:
                 clauses.append(f"{column} = ?")
                 args.append(value)
@@ -331,9 +343,17 @@ class SqliteStore(Store):
         return RolloutRecord.from_json(rows[0][0]) if rows else None
 
     def list_rollouts(self, model: str = "", states: Sequence[str] = ()) -> list[RolloutRecord]:
-        rows = self._query("SELECT record_json FROM rollouts ORDER BY rollout_id")
-        out = [RolloutRecord.from_json(r[0]) for r in rows]
-        return [r for r in out if (not model or r.model == model) and (not states or r.state in states)]
+        clauses: list[str] = []
+        args: list[object] = []
+        if model:
+            clauses.append("model = ?")
+            args.append(model)
+        if states:
+            clauses.append(f"state IN ({', '.join('?' * len(states))})")
+            args.extend(states)
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        rows = self._query(f"SELECT record_json FROM rollouts{where} ORDER BY rollout_id", args)
+        return [RolloutRecord.from_json(r[0]) for r in rows]
 
     def add_event(self, event: Event) -> Event:
         doc = dataclasses.asdict(event)

@@ -5,6 +5,7 @@ Reads the file itself (never its name): dtypes come from the tensors.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from functools import cache
@@ -78,7 +79,7 @@ class Op:
     options: Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Graph:
     tensors: tuple[Tensor, ...]
     ops: tuple[Op, ...]
@@ -90,10 +91,12 @@ class Graph:
     file_bytes: int
 
     def producer(self, tensor: int) -> Op | None:
-        for op in self.ops:
-            if tensor in op.outputs:
-                return op
-        return None
+        return self._producers.get(tensor)
+
+    @functools.cached_property
+    def _producers(self) -> dict[int, Op]:
+        """Tensor index -> the operator that writes it (built once; the analyser asks per tensor)."""
+        return {t: op for op in self.ops for t in op.outputs}
 
 
 def _stored_bytes(model: Any, tensor: Any) -> int:

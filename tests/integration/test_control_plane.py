@@ -23,6 +23,7 @@ from tests.helpers.fleet import (
     committed,
     orchestrator_in_process,
     predict,
+    push_desired,
     wait_for,
 )
 
@@ -116,7 +117,7 @@ async def test_restart_keeps_the_active_variant(template: Path, tmp_path: Path, 
         async with agent_in_process(cfg) as agent:
             await wait_for(agent.connected.is_set, what="connection")
             [a] = server.services.fleet.deploy(model="digits", profiles=["mcu-gateway"])
-            _push(server, a)
+            push_desired(server, a)
             await wait_for(lambda: committed(agent, a.desired.variant_id), what="commit")
             assert agent.engine.current is not None
             assert agent.engine.current.runtime.startswith("tflite-micro")
@@ -132,15 +133,6 @@ async def test_restart_keeps_the_active_variant(template: Path, tmp_path: Path, 
             await restarted.close()
 
 
-def _push(server: OrchestratorServer, assignment: Any) -> None:
-    from orchestrator.convert_fleet import desired_to_pb
-    from protos.edgefleet.v1 import control_pb2
-
-    server.sessions.push(
-        assignment.device_id, control_pb2.OrchestratorMessage(desired_state=desired_to_pb(assignment.desired))
-    )
-
-
 async def test_corrupt_or_badly_signed_artifacts_are_refused(
     template: Path, tmp_path: Path, evalset: EvalSet
 ) -> None:
@@ -152,7 +144,7 @@ async def test_corrupt_or_badly_signed_artifacts_are_refused(
             await wait_for(agent.connected.is_set, what="connection")
             good = variant(server, "w1.0", "fp32")
             [a] = fleet.deploy(model="digits", profiles=["rpi4"], variant_id=good.variant_id)
-            _push(server, a)
+            push_desired(server, a)
             await wait_for(lambda: committed(agent, good.variant_id), what="first commit")
 
             # 1. a corrupt artifact: the bytes on the orchestrator's disk no longer match the digest
@@ -164,7 +156,7 @@ async def test_corrupt_or_badly_signed_artifacts_are_refused(
             path.write_bytes(bytes(raw))
 
             [b] = fleet.deploy(model="digits", profiles=["rpi4"], variant_id=bad.variant_id)
-            _push(server, b)
+            push_desired(server, b)
             device_id = b.device_id
             await wait_for(lambda: fleet.get_device(device_id).phase == "failed", what="refusal")
             assert "refused: SHA-256" in fleet.get_device(device_id).phase_reason
@@ -179,7 +171,7 @@ async def test_corrupt_or_badly_signed_artifacts_are_refused(
             [c] = fleet.deploy(model="digits", profiles=["rpi4"], variant_id=other.variant_id)
             forged = dataclasses.replace(c.desired, signature=bytes(64))
             store.put_device(dataclasses.replace(store.get_device(device_id), desired=forged))  # type: ignore[arg-type]
-            _push(server, dataclasses.replace(c, desired=forged))
+            push_desired(server, dataclasses.replace(c, desired=forged))
             await wait_for(
                 lambda: (
                     fleet.get_device(device_id).phase_reason.endswith("nothing was installed")
@@ -221,10 +213,10 @@ async def test_a_failing_self_test_keeps_the_old_variant(template: Path, tmp_pat
         ) as agent:
             await wait_for(agent.connected.is_set, what="connection")
             [a] = s.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=good.variant_id)
-            _push(server, a)
+            push_desired(server, a)
             await wait_for(lambda: committed(agent, good.variant_id), what="commit")
             [b] = s.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=broken.variant_id)
-            _push(server, b)
+            push_desired(server, b)
             await wait_for(
                 lambda: s.fleet.get_device(b.device_id).phase == "failed", what="self-test failure"
             )
@@ -244,11 +236,11 @@ async def test_trial_interrupted_rolls_back_without_an_orchestrator(template: Pa
         async with agent_in_process(cfg) as agent:
             await wait_for(agent.connected.is_set, what="connection")
             [a] = s.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=first.variant_id)
-            _push(server, a)
+            push_desired(server, a)
             await wait_for(lambda: committed(agent, first.variant_id), what="first commit")
             s.fleet._trial_seconds = 60.0  # the second variant stays on trial...
             [b] = s.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=second.variant_id)
-            _push(server, b)
+            push_desired(server, b)
 
             def on_trial() -> bool:
                 active = agent.slots.active
@@ -297,7 +289,7 @@ async def test_an_interrupted_download_resumes_from_its_offset(template: Path, t
         async with agent_in_process(cfg) as agent:
             await wait_for(agent.connected.is_set, what="connection")
             [a] = s.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=target.variant_id)
-            _push(server, a)
+            push_desired(server, a)
             await wait_for(lambda: committed(agent, target.variant_id), what="commit")
             assert agent.downloader.bytes_received == len(data) - kept
             assert not part.exists()
