@@ -6,12 +6,13 @@ a trusted key) all check out; a bad file is deleted, never activated.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import grpc
 
@@ -22,7 +23,7 @@ from protos.edgefleet.v1 import control_pb2, control_pb2_grpc
 
 __all__ = ["ArtifactSpec", "Downloader"]
 
-CHUNK = 256 * 1024
+CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +34,24 @@ class ArtifactSpec:
     key_id: str
 
 
-def _sha256_file(path: Path) -> str:
+def _sha256_prefix(path: Path, size: int) -> Any:
+    """A running SHA-256 over the first ``size`` bytes of ``path`` (a resumed partial file)."""
     h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    if size:
+        with path.open("rb") as fh:
+            while block := fh.read(min(1 << 20, size - fh.tell())):
+                h.update(block)
+    return h
+
+
+def _append(fh: BinaryIO, digest: Any, data: bytes) -> None:
+    fh.write(data)
+    digest.update(data)
+
+
+def _sync(fh: BinaryIO) -> None:
+    fh.flush()
+    os.fsync(fh.fileno())
 
 
 class Downloader:
@@ -60,7 +73,12 @@ class Downloader:
         metadata: tuple[tuple[str, str | bytes], ...],
         progress: Callable[[int, int], Any] | None = None,
     ) -> Path:
-        """Download (resuming a previous partial file) and verify; returns the verified file."""
+        """Download (resuming a previous partial file) and verify; returns the verified file.
+
+        Bytes are hashed as they are written (on a worker thread, off the event loop),
+        so verification never re-reads the file; a resumed download hashes its
+        existing prefix first.
+        """
         if spec.key_id not in self._trusted():
             raise PermissionDenied(f"artifact {spec.sha256[:12]} is signed by untrusted key {spec.key_id!r}")
         part = self.part_path(spec)
@@ -68,6 +86,7 @@ class Downloader:
         if offset > spec.size:
             part.unlink()
             offset = 0
+        digest = await asyncio.to_thread(_sha256_prefix, part, offset)
         if offset < spec.size:
             request = control_pb2.FetchArtifactRequest(
                 sha256=spec.sha256, offset=offset, max_chunk_bytes=CHUNK
@@ -79,23 +98,26 @@ class Downloader:
                             raise InvalidArgument(
                                 f"artifact chunk at offset {chunk.offset}, expected {offset}"
                             )
-                        fh.write(chunk.data)
+                        if offset + len(chunk.data) > spec.size:
+                            raise InvalidArgument(
+                                f"artifact {spec.sha256[:12]} runs past its announced {spec.size} bytes"
+                            )
+                        await asyncio.to_thread(_append, fh, digest, chunk.data)
                         offset += len(chunk.data)
                         self.bytes_received += len(chunk.data)
                         if progress is not None:
                             progress(offset, spec.size)
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                    await asyncio.to_thread(_sync, fh)
             except grpc.RpcError as exc:
                 raise error_from_rpc(exc) from exc
-        return self._verify(part, spec)
+        return self._verify(part, spec, digest.hexdigest())
 
-    def _verify(self, part: Path, spec: ArtifactSpec) -> Path:
+    def _verify(self, part: Path, spec: ArtifactSpec, digest: str) -> Path:
         size = part.stat().st_size
         problem = ""
         if size != spec.size:
             problem = f"size {size} B, expected {spec.size} B"
-        elif (digest := _sha256_file(part)) != spec.sha256:
+        elif digest != spec.sha256:
             problem = f"SHA-256 {digest[:12]}, expected {spec.sha256[:12]}"
         elif not verify_digest(self._trusted()[spec.key_id], spec.sha256, spec.signature):
             problem = f"signature does not verify with key {spec.key_id}"

@@ -29,7 +29,7 @@ Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 MAX_AGENT_MESSAGE = 1024 * 1024
 HELLO_TIMEOUT = 30.0
 DEFAULT_CHUNK = 256 * 1024
-MAX_CHUNK = 1024 * 1024
+MAX_CHUNK = 4 * 1024 * 1024
 
 
 def authenticate(fleet: FleetService, context: Ctx) -> DeviceRecord:
