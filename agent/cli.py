@@ -90,7 +90,16 @@ def check(
 
 @app.command()
 def run(
-    orchestrator: Annotated[str | None, typer.Option(help="Orchestrator HOST:PORT.")] = None,
+    orchestrator: Annotated[
+        str | None, typer.Option(help="Orchestrator agents' port HOST:PORT (mTLS).")
+    ] = None,
+    enroll_address: Annotated[
+        str | None, typer.Option(help="Orchestrator API port HOST:PORT for enrolment (server TLS).")
+    ] = None,
+    ca: Annotated[Path | None, typer.Option("--ca", help="The orchestrator's CA certificate (PEM).")] = None,
+    insecure: Annotated[
+        bool | None, typer.Option("--insecure", help="Plaintext and a bearer secret: development only.")
+    ] = None,
     profile: Annotated[str | None, typer.Option(help="Device profile (e.g. rpi4).")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Identity, slots, downloads and outbox.")] = None,
     token: Annotated[str | None, typer.Option(help="One-time enrolment token (first start only).")] = None,
@@ -120,6 +129,9 @@ def run(
             env=os.environ,
             overrides={
                 "orchestrator": orchestrator,
+                "enroll_address": enroll_address,
+                "ca_file": ca,
+                "insecure": insecure,
                 "profile": profile,
                 "data_dir": data_dir,
                 "token": token,

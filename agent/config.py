@@ -40,6 +40,12 @@ class AgentConfig:
     metrics_listen: str = "127.0.0.1:0"
     #: With no sensor: "cpu-time" (default) or "ops" (the variant's operation-count lower bound).
     estimator: str = "cpu-time"
+    #: The orchestrator's API port (enrolment), when it differs from ``orchestrator`` (the agents' port).
+    enroll_address: str = ""
+    #: The orchestrator's CA certificate (PEM), given with the token; needed to enrol with mTLS.
+    ca_file: Path | None = None
+    #: Plaintext and a bearer secret instead of mTLS: local development only (logged loudly).
+    insecure: bool = False
 
     def __post_init__(self) -> None:
         if self.replay_rate < 0:
@@ -67,6 +73,9 @@ _ENV = {
     "ina_shunt_uohm": "EDGEFLEET_AGENT_INA_SHUNT_UOHM",
     "estimator": "EDGEFLEET_AGENT_ESTIMATOR",
     "metrics_listen": "EDGEFLEET_AGENT_METRICS_LISTEN",
+    "enroll_address": "EDGEFLEET_AGENT_ENROLL_ADDRESS",
+    "ca_file": "EDGEFLEET_AGENT_CA_FILE",
+    "insecure": "EDGEFLEET_AGENT_INSECURE",
 }
 
 

@@ -34,7 +34,7 @@ def _coerce(kind: str, name: str, value: Any, source: str) -> Any:
                     raise ValueError("not a boolean")
                 return value.lower() in ("1", "true", "yes")
             return bool(value)
-        if kind == "Path":
+        if kind in ("Path", "Path | None"):
             return Path(str(value)).expanduser()
         if kind.startswith("tuple[Path"):
             items = value.split(":") if isinstance(value, str) else value

@@ -28,6 +28,7 @@ from agent.rpc_errors import error_from_rpc
 from agent.runtime import runtime_info
 from agent.slots import SlotManager
 from agent.telemetry.pipeline import TelemetryPipeline
+from agent.tls import DeviceTls, load_ca, new_key_and_csr
 from agent.wire import hardware_pb, slot_pb, variant_from_pb, variant_pb
 from protos.edgefleet.v1 import common_pb2, control_pb2, control_pb2_grpc
 
@@ -44,6 +45,7 @@ class Agent:
         self.slots = SlotManager(config.data_dir / "slots")
         self.engine = Engine(threads=config.threads)
         self.identity = Identity.load(config.data_dir)
+        self._tls: DeviceTls | None = None
         self.downloader = Downloader(
             config.data_dir, lambda: self.identity.trusted() if self.identity else {}
         )
@@ -121,41 +123,86 @@ class Agent:
     # ---- connection ----
     def _metadata(self) -> Metadata:
         assert self.identity is not None
+        if self.identity.mtls:  # the certificate says who we are; the header must agree with it
+            return (("x-edgefleet-device", self.identity.device_id),)
         return (
             ("x-edgefleet-device", self.identity.device_id),
             ("authorization", f"Bearer {self.identity.secret}"),
         )
 
-    async def _enroll(self, stub: control_pb2_grpc.FleetControlAsyncStub) -> None:
+    def _channel(self) -> grpc.aio.Channel:
+        """A channel to the agents' port: mTLS with the device certificate, or plaintext (insecure)."""
+        assert self.identity is not None
+        if not self.identity.mtls:
+            return grpc.aio.insecure_channel(self.config.orchestrator)
+        if self._tls is None:
+            self._tls = DeviceTls.load(self.config.data_dir)
+        return grpc.aio.secure_channel(self.config.orchestrator, self._tls.credentials())
+
+    async def _enroll(self) -> None:
         if not self.config.token:
             raise FailedPrecondition("this device has no identity yet: give an enrolment token (--token)")
+        target = self.config.enroll_address or self.config.orchestrator
         hw = read_hardware(self.config.data_dir)
+        name = self.config.name or socket.gethostname()
+        key_pem = csr_pem = b""
+        if self.config.insecure:
+            channel = grpc.aio.insecure_channel(target)
+        else:
+            if self.config.ca_file is None:
+                raise FailedPrecondition(
+                    "enrolment needs the orchestrator's CA certificate (--ca FILE, from `edgefleet certs "
+                    "init`), or --insecure for a plaintext development orchestrator"
+                )
+            ca_pem = load_ca(self.config.ca_file)
+            key_pem, csr_pem = await asyncio.to_thread(new_key_and_csr, name)
+            channel = grpc.aio.secure_channel(target, grpc.ssl_channel_credentials(ca_pem))
         request = control_pb2.EnrollRequest(
             token=self.config.token,
             profile=self.config.profile,
-            name=self.config.name or socket.gethostname(),
+            name=name,
             hardware=hardware_pb(hw),
+            csr_pem=csr_pem,
         )
         try:
-            reply = await stub.Enroll(request, timeout=30)
+            async with channel:
+                reply = await control_pb2_grpc.FleetControlStub(channel).Enroll(request, timeout=30)
         except grpc.RpcError as exc:
-            raise error_from_rpc(exc, target=self.config.orchestrator) from exc
+            raise error_from_rpc(exc, target=target) from exc
+        mtls = not self.config.insecure
+        if mtls:
+            if not reply.certificate_pem:
+                raise FailedPrecondition(
+                    f"{target} issued no device certificate: it runs in insecure mode; enrol with --insecure"
+                )
+            self._tls = DeviceTls(key_pem, reply.certificate_pem, ca_pem)
+            self._tls.save(self.config.data_dir)
         keys = tuple(TrustedKey(k.key_id, k.public_key.hex()) for k in reply.signing_keys)
         self.identity = Identity(
-            reply.device_id, reply.device_secret, self.config.profile, self.config.orchestrator, keys
+            reply.device_id, reply.device_secret, self.config.profile, self.config.orchestrator, keys, mtls
         )
         self.identity.save(self.config.data_dir)
-        log.info("enrolled as %s (%d trusted signing key(s))", reply.device_id, len(keys))
+        log.info(
+            "enrolled as %s (%s, %d trusted signing key(s))",
+            reply.device_id,
+            "mTLS certificate" if mtls else "INSECURE bearer secret",
+            len(keys),
+        )
 
     async def _connection_loop(self) -> None:
+        if self.config.insecure or (self.identity is not None and not self.identity.mtls):
+            log.warning(
+                "INSECURE: this agent talks plaintext gRPC with a bearer secret; development only. "
+                "Enrol with the orchestrator's CA (--ca) for mTLS."
+            )
         delay = self.config.backoff_initial_seconds
         while not self._stop.is_set():
             established = False
             try:
-                async with grpc.aio.insecure_channel(self.config.orchestrator) as channel:
+                if self.identity is None:
+                    await self._enroll()
+                async with self._channel() as channel:
                     stub: Any = control_pb2_grpc.FleetControlStub(channel)
-                    if self.identity is None:
-                        await self._enroll(stub)
                     established = await self._session(stub)
             except grpc.aio.AioRpcError as exc:
                 log.warning(
@@ -326,7 +373,7 @@ class Agent:
         spec = ArtifactSpec(
             ds.artifact.sha256, ds.artifact.size_bytes, ds.artifact.signature, ds.artifact.signing_key_id
         )
-        async with grpc.aio.insecure_channel(self.config.orchestrator) as channel:
+        async with self._channel() as channel:
             stub: Any = control_pb2_grpc.FleetControlStub(channel)
 
             def progress(done: int, total: int) -> None:

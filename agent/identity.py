@@ -29,6 +29,8 @@ class Identity:
     profile: str
     orchestrator: str
     trusted_keys: tuple[TrustedKey, ...]
+    #: True: the device authenticates with its certificate (DATA_DIR/tls); False: bearer secret (insecure).
+    mtls: bool = False
 
     @staticmethod
     def path(data_dir: Path) -> Path:

@@ -23,20 +23,32 @@ from protos.edgefleet.v1 import admin_pb2, admin_pb2_grpc
 
 __all__ = ["DEFAULT_SERVER", "AdminClient"]
 
-DEFAULT_SERVER = "127.0.0.1:50051"
+DEFAULT_SERVER = "127.0.0.1:50052"
 
 
 class AdminClient:
+    """``ca_pem``: verify the orchestrator's certificate (TLS); ``None`` is plaintext (insecure servers).
+    ``token``: the admin credential, sent on every call."""
+
     def __init__(
-        self, target: str = DEFAULT_SERVER, *, max_message_mb: int = 64, timeout: float = 60.0
+        self,
+        target: str = DEFAULT_SERVER,
+        *,
+        ca_pem: bytes | None = None,
+        token: str = "",
+        max_message_mb: int = 64,
+        timeout: float = 60.0,
     ) -> None:
         self.target = target
         self.timeout = timeout
         size = max_message_mb * 1024 * 1024
-        self._channel = grpc.insecure_channel(
-            target,
-            options=[("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size)],
-        )
+        options = [("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size)]
+        if ca_pem is None:
+            self._channel = grpc.insecure_channel(target, options=options)
+        else:
+            creds = grpc.ssl_channel_credentials(ca_pem)
+            self._channel = grpc.secure_channel(target, creds, options=options)
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._stub = admin_pb2_grpc.FleetAdminStub(self._channel)
 
     def close(self) -> None:
@@ -50,7 +62,9 @@ class AdminClient:
 
     def _call(self, method: str, request: Any, *, timeout: float | None = None) -> Any:
         try:
-            return getattr(self._stub, method)(request, timeout=timeout or self.timeout)
+            return getattr(self._stub, method)(
+                request, timeout=timeout or self.timeout, metadata=self._metadata
+            )
         except grpc.RpcError as exc:
             raise error_from_rpc(exc, target=self.target) from exc
 
@@ -76,7 +90,7 @@ class AdminClient:
             threads=threads,
         )
         try:
-            for msg in self._stub.BuildVariants(request, timeout=timeout):
+            for msg in self._stub.BuildVariants(request, timeout=timeout, metadata=self._metadata):
                 if msg.HasField("result"):
                     yield build_result_from_pb(msg.result)
                 else:
@@ -117,6 +131,10 @@ class AdminClient:
         req = admin_pb2.CreateEnrollmentTokenRequest(ttl_seconds=ttl_seconds, profile=profile, uses=uses)
         msg = self._call("CreateEnrollmentToken", req)
         return msg.token, msg.expires.ToNanoseconds() / 1e9
+
+    def revoke_device(self, device_id: str, reason: str = "") -> DeviceRecord:
+        msg = self._call("RevokeDevice", admin_pb2.RevokeDeviceRequest(device_id=device_id, reason=reason))
+        return device_from_pb(msg)
 
     def list_devices(self, profile: str = "") -> list[DeviceRecord]:
         resp = self._call("ListDevices", admin_pb2.ListDevicesRequest(profile=profile))

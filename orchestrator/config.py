@@ -1,7 +1,9 @@
 """Orchestrator configuration: TOML file, then environment, then flags; loaded once, frozen.
 
     [server]
-    listen = "127.0.0.1:50051"
+    listen = "127.0.0.1:50051"       # agents (mTLS)
+    api_listen = "127.0.0.1:50052"   # enrolment, admin API, health (server TLS)
+    insecure = false                 # plaintext: local development only
     data_dir = "/var/lib/edgefleet"
     max_message_mb = 64
     build_workers = 1
@@ -48,19 +50,37 @@ class ServerConfig:
     metrics_listen: str = "127.0.0.1:9464"
     #: How often running rollouts are analysed and advanced.
     rollout_tick_seconds: float = 2.0
+    #: Enrolment, admin API and health: HOST:PORT with server-only TLS (agents have no certificate yet
+    #: when they enrol). "" serves them on ``listen`` too (``insecure`` only).
+    api_listen: str = "127.0.0.1:50052"
+    #: Plaintext, no client certificates, device bearer secrets: local development only (logged loudly).
+    insecure: bool = False
+    #: Where `edgefleet certs init` put the CA, the server certificate and the admin token.
+    tls_dir: Path | None = None
 
     @property
     def max_message_bytes(self) -> int:
         return self.max_message_mb * 1024 * 1024
 
     @property
+    def tls_path(self) -> Path:
+        return self.tls_dir or self.data_dir / "tls"
+
+    @property
     def db_path(self) -> Path:
         return self.data_dir / "edgefleet.sqlite"
 
     def __post_init__(self) -> None:
-        host, sep, port = self.listen.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise InvalidArgument(f"listen: expected HOST:PORT (port 0-65535), got {self.listen!r}")
+        for field, value in (("listen", self.listen), ("api_listen", self.api_listen)):
+            if field == "api_listen" and not value:
+                if not self.insecure:
+                    raise InvalidArgument(
+                        "api_listen: required unless insecure (enrolment needs its own port)"
+                    )
+                continue
+            host, sep, port = value.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+                raise InvalidArgument(f"{field}: expected HOST:PORT (port 0-65535), got {value!r}")
         if not 1 <= self.max_message_mb <= 1024:
             raise InvalidArgument(f"max_message_mb: expected 1-1024, got {self.max_message_mb}")
         if not 0 < self.trial_seconds <= 86400:
@@ -84,6 +104,9 @@ _ENV = {
     "canary_seconds": "EDGEFLEET_CANARY_SECONDS",
     "metrics_listen": "EDGEFLEET_METRICS_LISTEN",
     "bootstrap_token": "EDGEFLEET_BOOTSTRAP_TOKEN",
+    "api_listen": "EDGEFLEET_API_LISTEN",
+    "insecure": "EDGEFLEET_INSECURE",
+    "tls_dir": "EDGEFLEET_TLS_DIR",
 }
 
 

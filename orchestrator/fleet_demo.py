@@ -23,6 +23,7 @@ from orchestrator.cli.output import table
 from orchestrator.cli.render import fmt_energy, fmt_seconds
 from orchestrator.client import AdminClient
 from orchestrator.reference import reference_family
+from orchestrator.security import init_tls
 from orchestrator.service.variants import BuildResult
 from orchestrator.service.variants import Progress as BuildProgress
 
@@ -97,8 +98,10 @@ def run_demo(s: DemoSettings, out: Console) -> dict[str, Any]:
     procs = _Processes(logs)
     result: dict[str, Any] = {"workdir": str(s.workdir)}
     try:
-        address = _start_orchestrator(s, procs, out)
-        with AdminClient(address) as api:
+        address, api_address = _start_orchestrator(s, procs, out)
+        tls = s.workdir / "orchestrator" / "tls"
+        token = (tls / "admin.token").read_text().strip()
+        with AdminClient(api_address, ca_pem=(tls / "ca.crt").read_bytes(), token=token) as api:
             _build(api, out)
             _plan(api, out, result)
             for profile in PROFILES:
@@ -109,6 +112,10 @@ def run_demo(s: DemoSettings, out: Console) -> dict[str, Any]:
                         "run",
                         "--orchestrator",
                         address,
+                        "--enroll-address",
+                        api_address,
+                        "--ca",
+                        str(tls / "ca.crt"),
                         "--profile",
                         profile,
                         "--data-dir",
@@ -141,7 +148,9 @@ def run_demo(s: DemoSettings, out: Console) -> dict[str, Any]:
     return result
 
 
-def _start_orchestrator(s: DemoSettings, procs: _Processes, out: Console) -> str:
+def _start_orchestrator(s: DemoSettings, procs: _Processes, out: Console) -> tuple[str, str]:
+    """`edgefleet certs init`, then `edgefleet serve` with mTLS; returns (agents' port, API port)."""
+    init_tls(s.workdir / "orchestrator" / "tls", ("127.0.0.1", "localhost"))
     env = {
         "EDGEFLEET_TRIAL_SECONDS": "1",
         "EDGEFLEET_WINDOW_SECONDS": str(s.window_s),
@@ -158,23 +167,26 @@ def _start_orchestrator(s: DemoSettings, procs: _Processes, out: Console) -> str
             "serve",
             "--listen",
             "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
             "--data-dir",
             str(s.workdir / "orchestrator"),
         ],
         env,
     )
 
-    def address() -> str | None:
+    def address() -> tuple[str, str] | None:
         for line in log.read_text(errors="replace").splitlines():
-            if "listening on " in line:
-                return line.split("listening on ")[1].split()[0]
+            if "listening on " in line and "API on " in line:
+                return line.split("listening on ")[1].split()[0], line.split("API on ")[1].split()[0]
         if procs.procs["orchestrator"].poll() is not None:
             raise FailedPrecondition(f"demo: the orchestrator exited; see {log}")
         return None
 
-    addr: str = _wait("the orchestrator", address, 60)
+    addr: tuple[str, str] = _wait("the orchestrator", address, 60)
     out.print(
-        f"[bold]orchestrator[/] listening on {addr} (SQLite store in {s.workdir / 'orchestrator'})",
+        f"[bold]orchestrator[/] agents on {addr[0]} (mTLS: device certificates from its own CA), "
+        f"API on {addr[1]} (SQLite store in {s.workdir / 'orchestrator'})",
         highlight=False,
     )
     return addr

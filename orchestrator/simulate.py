@@ -17,10 +17,11 @@ from typing import Any
 
 import grpc
 
+from agent.tls import new_key_and_csr
 from agent.trust import verify_digest
 from protos.edgefleet.v1 import common_pb2, control_pb2, control_pb2_grpc
 
-__all__ = ["SimulationReport", "simulate"]
+__all__ = ["Endpoints", "SimulationReport", "simulate"]
 
 _ENERGY = {"rpi4": 6e-5, "phone": 2e-5, "mcu-gateway": 2e-4}  # synthetic dynamic J per inference
 
@@ -40,9 +41,19 @@ class SimulationReport:
         return dict(self.__dict__)
 
 
+@dataclass(frozen=True)
+class Endpoints:
+    """Where simulated agents go: the agents' port, the API port (enrolment) and the CA (None: insecure)."""
+
+    agents: str
+    api: str
+    ca_pem: bytes | None = None
+
+
 class _SimAgent:
     def __init__(self, i: int, profile: str, stub: Any, rng: random.Random, report: SimulationReport) -> None:
         self.i, self.profile, self.stub, self.rng, self.report = i, profile, stub, rng, report
+        self.channel: grpc.aio.Channel | None = None
         self.device_id = ""
         self.secret = ""
         self.keys: dict[str, bytes] = {}
@@ -52,14 +63,26 @@ class _SimAgent:
         self.seq = 0
 
     def md(self) -> tuple[tuple[str, str], ...]:
+        if not self.secret:  # mTLS: the certificate says who we are
+            return (("x-edgefleet-device", self.device_id),)
         return (("x-edgefleet-device", self.device_id), ("authorization", f"Bearer {self.secret}"))
 
-    async def enroll(self, token: str) -> None:
-        reply = await self.stub.Enroll(
-            control_pb2.EnrollRequest(token=token, profile=self.profile, name=f"sim-{self.i}")
+    async def enroll(self, api: Any, token: str, where: Endpoints) -> None:
+        """Enrol on the API port; with mTLS, a key and CSR of our own and then a channel of our own."""
+        key_pem = csr_pem = b""
+        if where.ca_pem is not None:
+            key_pem, csr_pem = new_key_and_csr(f"sim-{self.i}")
+        reply = await api.Enroll(
+            control_pb2.EnrollRequest(
+                token=token, profile=self.profile, name=f"sim-{self.i}", csr_pem=csr_pem
+            )
         )
         self.device_id, self.secret = reply.device_id, reply.device_secret
         self.keys = {k.key_id: k.public_key for k in reply.signing_keys}
+        if where.ca_pem is not None:
+            creds = grpc.ssl_channel_credentials(where.ca_pem, key_pem, reply.certificate_pem)
+            self.channel = grpc.aio.secure_channel(where.agents, creds)
+            self.stub = control_pb2_grpc.FleetControlStub(self.channel)
 
     async def fetch(self, art: control_pb2.ArtifactInfo) -> str:
         h, size = hashlib.sha256(), 0
@@ -159,7 +182,7 @@ class _SimAgent:
 
 
 async def simulate(
-    target: str,
+    where: Endpoints | str,
     token: str,
     *,
     agents: int,
@@ -170,11 +193,23 @@ async def simulate(
     channels: int = 8,
     deploy: Callable[[], Awaitable[Any]] | None = None,
 ) -> SimulationReport:
-    """Run ``agents`` simulated agents for ``duration_s`` (after all connected); report what happened."""
+    """Run ``agents`` simulated agents for ``duration_s`` (after all connected); report what happened.
+
+    With a CA every agent has its own key, certificate and TLS connection, as real devices do;
+    insecure agents share ``channels`` plaintext connections."""
+    where = Endpoints(where, where) if isinstance(where, str) else where
     report = SimulationReport(agents=agents)
     rng = random.Random(seed)
-    chans = [grpc.aio.insecure_channel(target) for _ in range(max(1, min(channels, agents)))]
-    stubs = [control_pb2_grpc.FleetControlStub(c) for c in chans]
+    n = max(1, min(channels, agents))
+    if where.ca_pem is None:
+        chans = [grpc.aio.insecure_channel(where.agents) for _ in range(n)]
+        api_chans = [grpc.aio.insecure_channel(where.api) for _ in range(n)]
+    else:
+        chans = []
+        creds = grpc.ssl_channel_credentials(where.ca_pem)
+        api_chans = [grpc.aio.secure_channel(where.api, creds) for _ in range(n)]
+    stubs = [control_pb2_grpc.FleetControlStub(c) for c in chans or api_chans]
+    api = [control_pb2_grpc.FleetControlStub(c) for c in api_chans]
     sims = [
         _SimAgent(i, profiles[i % len(profiles)], stubs[i % len(stubs)], random.Random(rng.random()), report)
         for i in range(agents)
@@ -183,7 +218,8 @@ async def simulate(
     stop = asyncio.Event()
     try:
         for start in range(0, agents, 100):  # enrol in batches
-            await asyncio.gather(*(s.enroll(token) for s in sims[start : start + 100]))
+            batch = sims[start : start + 100]
+            await asyncio.gather(*(s.enroll(api[s.i % n], token, where) for s in batch))
         tasks = [asyncio.create_task(s.run(stop, window_s)) for s in sims]
         await asyncio.gather(*(s.connected.wait() for s in sims))
         report.connected_after_s = time.monotonic() - t0
@@ -202,6 +238,6 @@ async def simulate(
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
-        for c in chans:
+        for c in [*chans, *api_chans, *(s.channel for s in sims if s.channel is not None)]:
             await c.close()
     return report

@@ -1,21 +1,56 @@
-"""Options shared by the CLI commands."""
+"""Options shared by the CLI commands, and how the CLI finds its credentials.
+
+The admin client talks TLS to the orchestrator's API port and sends the admin token. Both come from,
+in order: EDGEFLEET_CA / EDGEFLEET_ADMIN_TOKEN (a file path, or the token itself), then the files
+`edgefleet certs init` wrote under EDGEFLEET_DATA_DIR (default ``.edgefleet``): ``tls/ca.crt`` and
+``tls/admin.token``. EDGEFLEET_INSECURE=1 talks plaintext to an ``--insecure`` orchestrator.
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from agent.errors import FailedPrecondition
 from orchestrator.client import DEFAULT_SERVER, AdminClient
 
-__all__ = ["JsonFlag", "ServerOpt", "client"]
+__all__ = ["DEFAULT_SERVER", "JsonFlag", "ServerOpt", "client", "credentials"]
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 ServerOpt = Annotated[
     str,
-    typer.Option("--server", envvar="EDGEFLEET_SERVER", help="Orchestrator address HOST:PORT."),
+    typer.Option("--server", envvar="EDGEFLEET_SERVER", help="Orchestrator API address HOST:PORT."),
 ]
 
 
+def _token(tls_dir: Path) -> str:
+    given = os.environ.get("EDGEFLEET_ADMIN_TOKEN", "")
+    if given and Path(given).is_file():
+        return Path(given).read_text().strip()
+    if given:
+        return given
+    path = tls_dir / "admin.token"
+    return path.read_text().strip() if path.is_file() else ""
+
+
+def credentials() -> tuple[bytes | None, str]:
+    """(CA certificate PEM, or None for plaintext; admin token) as the module docstring says."""
+    tls_dir = Path(os.environ.get("EDGEFLEET_DATA_DIR", ".edgefleet")) / "tls"
+    token = _token(tls_dir)
+    if os.environ.get("EDGEFLEET_INSECURE", "").lower() in ("1", "true", "yes"):
+        return None, token
+    ca = Path(os.environ.get("EDGEFLEET_CA", "") or tls_dir / "ca.crt")
+    if not ca.is_file():
+        raise FailedPrecondition(
+            f"no CA certificate at {ca}: set EDGEFLEET_CA (or EDGEFLEET_DATA_DIR to the orchestrator's data "
+            f"directory), or EDGEFLEET_INSECURE=1 for an --insecure development orchestrator"
+        )
+    return ca.read_bytes(), token
+
+
 def client(server: str = DEFAULT_SERVER) -> AdminClient:
-    return AdminClient(server)
+    ca_pem, token = credentials()
+    return AdminClient(server, ca_pem=ca_pem, token=token)

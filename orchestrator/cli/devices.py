@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from orchestrator.cli.common import JsonFlag, ServerOpt, client
+from orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client
 from orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
 from orchestrator.cli.render import WINDOW_COLUMNS, window_row
 from orchestrator.fleet.model import DeviceRecord
@@ -37,7 +37,7 @@ def token(
     profile: Annotated[str, typer.Option(help="Restrict the token to this profile.")] = "",
     ttl: Annotated[float, typer.Option(help="Seconds until it expires.")] = 3600.0,
     uses: Annotated[int, typer.Option(help="How many devices may enrol with it.")] = 1,
-    server: ServerOpt = "127.0.0.1:50051",
+    server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,
 ) -> None:
     """Create an enrolment token for `edgefleet-agent run --token`."""
@@ -52,7 +52,7 @@ def token(
 @devices_app.command("list")
 def list_(
     profile: Annotated[str, typer.Option(help="Only this profile.")] = "",
-    server: ServerOpt = "127.0.0.1:50051",
+    server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,
 ) -> None:
     """Every device with its reported state, last seen, active variant and deployment status."""
@@ -83,7 +83,7 @@ def list_(
 @devices_app.command("show")
 def show(
     device_id: Annotated[str, typer.Argument()],
-    server: ServerOpt = "127.0.0.1:50051",
+    server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,
 ) -> None:
     """One device in full: hardware, runtime, slots, desired and reported state."""
@@ -109,13 +109,29 @@ def show(
         console().print(table("recent telemetry windows", WINDOW_COLUMNS, [window_row(w) for w in windows]))
 
 
+@devices_app.command("revoke")
+def revoke(
+    device_id: Annotated[str, typer.Argument()],
+    reason: Annotated[str, typer.Option(help="Why (kept with the device).")] = "",
+    server: ServerOpt = DEFAULT_SERVER,
+    json_out: JsonFlag = False,
+) -> None:
+    """Revoke a device for good: its stream is cut now and every reconnect is refused."""
+    with errors_to_exit_codes(), client(server) as api:
+        d = api.revoke_device(device_id, reason)
+    if json_out:
+        print_json(device_dict(d))
+    else:
+        console().print(f"revoked {d.device_id} ({d.name}); its stream is closed and reconnects are refused")
+
+
 def deploy(
     model: Annotated[str, typer.Argument(help="Model family.")],
     profile: Annotated[list[str], typer.Option("--profile", "-p", help="Target profile(s).")] = [],  # noqa: B006
     device: Annotated[list[str], typer.Option("--device", "-d", help="Target device id(s).")] = [],  # noqa: B006
     variant: Annotated[str, typer.Option(help="Force this variant instead of the plan's choice.")] = "",
     objective: Annotated[str, typer.Option(help="min-energy or max-accuracy.")] = "min-energy",
-    server: ServerOpt = "127.0.0.1:50051",
+    server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,
 ) -> None:
     """Set the desired variant of the targeted devices (all devices when no target is given)."""

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from orchestrator.cli.common import JsonFlag, ServerOpt, client
+from orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client
 from orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
 from orchestrator.cli.render import fmt_bytes, fmt_energy, fmt_seconds
 from orchestrator.profiles import Profile, load_profile_file
@@ -68,7 +68,7 @@ def plan(
     model: Annotated[str, typer.Argument(help="Model family.")],
     profile: Annotated[list[str], typer.Option("--profile", "-p", help="Profile(s); default: all.")] = [],  # noqa: B006
     objective: Annotated[str, typer.Option(help="min-energy (default) or max-accuracy.")] = "min-energy",
-    server: ServerOpt = "127.0.0.1:50051",
+    server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,
 ) -> None:
     """The best variant per profile, the Pareto front (★) and why every other variant lost."""
@@ -130,7 +130,7 @@ _PROFILE_COLS = [
 
 
 @profiles_app.command("list")
-def profiles_list(server: ServerOpt = "127.0.0.1:50051", json_out: JsonFlag = False) -> None:
+def profiles_list(server: ServerOpt = DEFAULT_SERVER, json_out: JsonFlag = False) -> None:
     """The profiles the orchestrator knows (built-in and the user's)."""
     with errors_to_exit_codes(), client(server) as api:
         profiles = api.list_profiles()
@@ -142,7 +142,7 @@ def profiles_list(server: ServerOpt = "127.0.0.1:50051", json_out: JsonFlag = Fa
 
 @profiles_app.command("show")
 def profiles_show(
-    name: Annotated[str, typer.Argument()], server: ServerOpt = "127.0.0.1:50051", json_out: JsonFlag = False
+    name: Annotated[str, typer.Argument()], server: ServerOpt = DEFAULT_SERVER, json_out: JsonFlag = False
 ) -> None:
     """One profile with its power model and the sources of its figures."""
     with errors_to_exit_codes(), client(server) as api:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from agent.errors import InvalidArgument
-from orchestrator.cli.common import JsonFlag, ServerOpt, client
+from orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client
 from orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
 from orchestrator.rollout.model import Event, RolloutRecord
 
@@ -77,7 +77,7 @@ def start(
         float | None, typer.Option(help="p95 latency budget, s (default: the profile's).")
     ] = None,
     max_failing_share: Annotated[float | None, typer.Option(help="Share of a wave that may fail.")] = None,
-    server: ServerOpt = "127.0.0.1:50051",
+    server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,
 ) -> None:
     """Start a rollout; it supersedes an active one on the same devices."""
@@ -112,7 +112,7 @@ def start(
 def status(
     rollout_id: Annotated[str, typer.Argument(help="A rollout id; none lists them all.")] = "",
     model: Annotated[str, typer.Option()] = "",
-    server: ServerOpt = "127.0.0.1:50051",
+    server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,
 ) -> None:
     """One rollout in detail, or all of them."""
@@ -134,7 +134,7 @@ def _control(action: str) -> Any:
     def command(
         rollout_id: Annotated[str, typer.Argument()],
         reason: Annotated[str, typer.Option(help="Why (recorded in the events).")] = "",
-        server: ServerOpt = "127.0.0.1:50051",
+        server: ServerOpt = DEFAULT_SERVER,
         json_out: JsonFlag = False,
     ) -> None:
         with errors_to_exit_codes(), client(server) as api:
@@ -157,7 +157,7 @@ def rollback(
     model: Annotated[str, typer.Argument()],
     profile: Annotated[str, typer.Option("--profile", "-p", help="Profile to roll back.")],
     reason: Annotated[str, typer.Option(help="Why (recorded; the variant stays blocked until unblocked).")],
-    server: ServerOpt = "127.0.0.1:50051",
+    server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,
 ) -> None:
     """Manually return a profile's devices to their previous variant and block the current one."""
@@ -179,7 +179,7 @@ def unblock(
     model: Annotated[str, typer.Argument()],
     profile: Annotated[str, typer.Option("--profile", "-p")],
     variant: Annotated[str, typer.Option(help="The rolled-back variant id.")],
-    server: ServerOpt = "127.0.0.1:50051",
+    server: ServerOpt = DEFAULT_SERVER,
 ) -> None:
     """Let the selection choose a rolled-back variant again for this profile."""
     with errors_to_exit_codes(), client(server) as api:
@@ -199,7 +199,7 @@ def events(
     device: Annotated[str, typer.Option()] = "",
     model: Annotated[str, typer.Option()] = "",
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
-    server: ServerOpt = "127.0.0.1:50051",
+    server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,
 ) -> None:
     """Recorded decisions and actions, oldest first, with their rule and statistics."""

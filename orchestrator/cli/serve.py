@@ -21,13 +21,20 @@ def serve(
     profiles: Annotated[
         list[Path] | None, typer.Option("--profiles", help="User profile file or directory (repeatable).")
     ] = None,
+    api_listen: Annotated[
+        str | None, typer.Option(help="HOST:PORT for enrolment, the admin API and health (server TLS).")
+    ] = None,
+    insecure: Annotated[
+        bool | None,
+        typer.Option("--insecure", help="Plaintext, no client certificates: local development only."),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Run the orchestrator (FleetAdmin for the CLI, health) until SIGTERM or Ctrl-C."""
     import os
 
     from orchestrator.config import load_config
-    from orchestrator.server.app import run_server
+    from orchestrator.server.app import OrchestratorServer, run_server
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with errors_to_exit_codes():
@@ -36,14 +43,19 @@ def serve(
             env=os.environ,
             overrides={
                 "listen": listen,
+                "api_listen": api_listen,
+                "insecure": insecure,
                 "data_dir": data_dir,
                 "profiles": [str(p) for p in profiles or []] or None,
             },
         )
 
-        def ready(address: str) -> None:
+        def ready(server: OrchestratorServer) -> None:
+            mode = "plaintext, INSECURE" if server.tls is None else "mTLS"
             console().print(
-                f"edgefleet orchestrator listening on {address} (data: {cfg.data_dir})", highlight=False
+                f"edgefleet orchestrator listening on {server.address} (agents, {mode}); "
+                f"API on {server.api_address} (enrolment, admin); data: {cfg.data_dir}",
+                highlight=False,
             )
 
         asyncio.run(run_server(cfg, on_ready=ready))

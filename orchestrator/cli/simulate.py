@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from orchestrator.cli.common import JsonFlag, ServerOpt, client
+from orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client, credentials
 from orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
 
 
@@ -23,13 +23,18 @@ def simulate(
     deploy: Annotated[
         str, typer.Option(help="Deploy this model once all are connected; time how long it takes.")
     ] = "",
-    server: ServerOpt = "127.0.0.1:50051",
+    server: ServerOpt = DEFAULT_SERVER,
+    orchestrator: Annotated[
+        str, typer.Option(help="The orchestrator's agents' port HOST:PORT (the streams go there).")
+    ] = "127.0.0.1:50051",
     json_out: JsonFlag = False,
 ) -> None:
     """Real streams, enrolment, telemetry, artifact downloads and deploy acks; synthetic figures."""
+    from orchestrator.simulate import Endpoints
     from orchestrator.simulate import simulate as run
 
     with errors_to_exit_codes(), client(server) as api:
+        ca_pem, _ = credentials()
         token = token or api.create_token(uses=agents, ttl_seconds=3600)[0]
 
         async def do_deploy() -> None:
@@ -37,7 +42,7 @@ def simulate(
 
         report = asyncio.run(
             run(
-                server,
+                Endpoints(orchestrator, server, ca_pem),
                 token,
                 agents=agents,
                 profiles=tuple(profiles.split(",")),

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from orchestrator.cli.common import JsonFlag, ServerOpt, client
+from orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client
 from orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
 from orchestrator.cli.render import fmt_energy, fmt_seconds
 
@@ -16,7 +16,7 @@ from orchestrator.cli.render import fmt_energy, fmt_seconds
 def telemetry(
     model: Annotated[str, typer.Argument(help="Model family.")],
     profile: Annotated[str, typer.Option(help="Only this profile.")] = "",
-    server: ServerOpt = "127.0.0.1:50051",
+    server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,
 ) -> None:
     """What devices measured: energy per inference (with its method), latency, accuracy, vs the estimate."""

@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from agent.errors import InvalidArgument
-from orchestrator.cli.common import JsonFlag, ServerOpt, client
+from orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client
 from orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
 from orchestrator.cli.render import CARD_COLUMNS, card_dict, card_row
 from orchestrator.service.variants import BuildResult
@@ -46,7 +46,7 @@ def build(
         bool, typer.Option("--reference", help="Build the shipped 'digits' family.")
     ] = False,
     threads: Annotated[int, typer.Option(min=1, help="Threads for calibration and host latency.")] = 1,
-    server: ServerOpt = "127.0.0.1:50051",
+    server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,
 ) -> None:
     """Build every recipe for each base, analyse, evaluate, sign and register the variants."""
@@ -109,7 +109,7 @@ def build(
 @app.command("list")
 def list_(
     model: Annotated[str, typer.Option(help="Only this model family.")] = "",
-    server: ServerOpt = "127.0.0.1:50051",
+    server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,
 ) -> None:
     """All registered variants with their card's main figures."""
@@ -124,7 +124,7 @@ def list_(
 @app.command("show")
 def show(
     variant_id: Annotated[str, typer.Argument(help="Variant id or a unique prefix (8+ hex digits).")],
-    server: ServerOpt = "127.0.0.1:50051",
+    server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,
 ) -> None:
     """Everything the card knows about one variant."""
@@ -150,7 +150,7 @@ def add(
     eval_set: Annotated[
         Path | None, typer.Option("--eval", help="Evaluation set (default: the family's).")
     ] = None,
-    server: ServerOpt = "127.0.0.1:50051",
+    server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,
 ) -> None:
     """Register your own .tflite as a variant: analysed, evaluated and signed like the built ones."""

@@ -8,6 +8,7 @@ from typing import Any, TypeAlias
 
 import grpc
 
+from agent.errors import Unauthenticated
 from orchestrator.convert_fleet import desired_to_pb, device_to_pb, window_to_pb
 from orchestrator.fleet.model import DeviceRecord
 from orchestrator.server.errors import translate_errors
@@ -57,6 +58,14 @@ class FleetAdminDevices:
     async def GetDevice(self, request: admin_pb2.GetDeviceRequest, context: Ctx) -> admin_pb2.Device:
         device = await asyncio.to_thread(self._fleet.get_device, request.device_id)
         return self._with_status(device, windows=10)
+
+    @translate_errors
+    async def RevokeDevice(self, request: admin_pb2.RevokeDeviceRequest, context: Ctx) -> admin_pb2.Device:
+        reason = request.reason or "revoked by an operator"
+        device = await asyncio.to_thread(self._fleet.revoke, request.device_id, reason)
+        # Cut the live stream now; reconnects are refused by authentication.
+        self._sessions.kick(device.device_id, Unauthenticated(f"device {device.device_id} revoked: {reason}"))
+        return self._with_status(device)
 
     @translate_errors
     async def GetTelemetry(

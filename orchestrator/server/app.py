@@ -20,7 +20,9 @@ from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.profiles import ProfileRegistry
 from orchestrator.registry.artifacts import ArtifactStore
 from orchestrator.registry.signing import Signer
+from orchestrator.security import CertificateAuthority, load_server_tls
 from orchestrator.server.admin import FleetAdminServicer
+from orchestrator.server.auth import AdminAuth, DeviceAuth
 from orchestrator.server.control import FleetControlServicer
 from orchestrator.server.sessions import Sessions
 from orchestrator.service.bundles import BundleService
@@ -57,6 +59,7 @@ def open_services(config: ServerConfig) -> Services:
     store = SqliteStore(config.db_path)
     artifacts = ArtifactStore(config.data_dir)
     signer = Signer.load_or_create(config.data_dir / "keys")
+    ca = None if config.insecure else CertificateAuthority.load(config.tls_path)
     profiles = ProfileRegistry.load(config.profiles)
     variants = VariantService(store=store, artifacts=artifacts, signer=signer)
     telemetry = TelemetryService(store=store, variants=variants, profiles=profiles)
@@ -71,6 +74,7 @@ def open_services(config: ServerConfig) -> Services:
         plans=plans,
         bundles=bundles,
         trial_seconds=config.trial_seconds,
+        ca=ca,
     )
     rollouts = RolloutService(store=store, fleet=fleet, plans=plans, variants=variants)
     return Services(store, artifacts, signer, variants, plans, fleet, telemetry, rollouts)
@@ -85,14 +89,16 @@ class OrchestratorServer:
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", config.max_message_bytes),
         ]
-        self._server = grpc.aio.server(options=options)
+        self.tls = None if config.insecure else load_server_tls(config.tls_path)
+        interceptors = [AdminAuth(self.tls.admin_token)] if self.tls is not None else []
+        self._server = grpc.aio.server(options=options, interceptors=interceptors)
         self._health = HealthServicer()
         # RPCs of later milestones answer UNIMPLEMENTED (the generated base class) until they land.
         self.sessions = Sessions()
         self.metrics = OrchestratorMetrics(CollectorRegistry())
         self.metrics.watch_fleet(services, self.sessions.connected)
         self.metrics_address = ""
-        admin = FleetAdminServicer(  # type: ignore[abstract]
+        admin = FleetAdminServicer(
             variants=services.variants,
             plans=services.plans,
             fleet=services.fleet,
@@ -109,6 +115,7 @@ class OrchestratorServer:
             profiles=services.plans.profiles,
             artifacts=services.artifacts,
             sessions=self.sessions,
+            auth=DeviceAuth(services.fleet, mtls=self.tls is not None),
             heartbeat_seconds=config.heartbeat_seconds,
             window_seconds=config.window_seconds,
             canary_seconds=config.canary_seconds,
@@ -118,6 +125,7 @@ class OrchestratorServer:
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         self._enable_reflection()
         self.address = ""
+        self.api_address = ""
         self._ticker: asyncio.Task[None] | None = None
 
     def _enable_reflection(self) -> None:
@@ -134,15 +142,20 @@ class OrchestratorServer:
 
     async def start(self) -> str:
         """Bind and start; returns the bound address (port 0 picks a free port)."""
-        host, _, _ = self.config.listen.rpartition(":")
-        port = self._server.add_insecure_port(self.config.listen)
-        if port == 0:
-            raise OSError(f"cannot listen on {self.config.listen}")
+        self.address = self._bind(self.config.listen, agents=True)
+        self.api_address = (
+            self._bind(self.config.api_listen, agents=False) if self.config.api_listen else self.address
+        )
+        if self.tls is None:
+            log.warning(
+                "INSECURE MODE: plaintext gRPC, no client certificates, device bearer secrets and an open "
+                "admin API on %s. For local development only; run `edgefleet certs init` for a fleet.",
+                ", ".join(sorted({self.address, self.api_address})),
+            )
         await self._server.start()
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
         for service in ("edgefleet.v1.FleetAdmin", "edgefleet.v1.FleetControl"):
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
-        self.address = f"{host}:{port}"
         if self.config.bootstrap_token and self.services.fleet.ensure_bootstrap_token(
             self.config.bootstrap_token
         ):
@@ -153,6 +166,23 @@ class OrchestratorServer:
             (self.config.data_dir / "metrics.addr").write_text(self.metrics_address + "\n")
             log.info("metrics on http://%s/metrics", self.metrics_address)
         return self.address
+
+    def _bind(self, listen: str, *, agents: bool) -> str:
+        """Agents' port: mTLS (client certificate required). API port: server TLS only, because a
+        device has no certificate until it enrols. Both plaintext in insecure mode."""
+        host, _, _ = listen.rpartition(":")
+        if self.tls is None:
+            port = self._server.add_insecure_port(listen)
+        else:
+            creds = grpc.ssl_server_credentials(
+                [(self.tls.key_pem, self.tls.cert_pem)],
+                root_certificates=self.tls.ca_pem if agents else None,
+                require_client_auth=agents,
+            )
+            port = self._server.add_secure_port(listen, creds)
+        if port == 0:
+            raise OSError(f"cannot listen on {listen}")
+        return f"{host}:{port}"
 
     async def _tick_rollouts(self) -> None:
         """Advance running rollouts: analysis and decisions off the loop, desired states pushed on it."""
@@ -183,17 +213,24 @@ class OrchestratorServer:
         await self._server.wait_for_termination()
 
 
-async def run_server(config: ServerConfig, *, on_ready: Callable[[str], None] | None = None) -> None:
-    """Serve until SIGTERM or SIGINT, then stop gracefully. ``on_ready`` gets the bound address."""
+async def run_server(
+    config: ServerConfig, *, on_ready: Callable[[OrchestratorServer], None] | None = None
+) -> None:
+    """Serve until SIGTERM or SIGINT, then stop gracefully. ``on_ready`` gets the started server."""
     server = OrchestratorServer(config, open_services(config))
-    address = await server.start()
-    log.info("edgefleet orchestrator listening on %s (data in %s)", address, config.data_dir)
+    await server.start()
+    log.info(
+        "edgefleet orchestrator: agents on %s, API on %s (data in %s)",
+        server.address,
+        server.api_address,
+        config.data_dir,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if on_ready is not None:
-        on_ready(address)
+        on_ready(server)
     await stop.wait()
     log.info("shutting down")
     await server.stop()

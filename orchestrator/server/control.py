@@ -12,17 +12,17 @@ from google.protobuf.json_format import MessageToDict
 
 from agent.errors import InvalidArgument, NotFound, OutOfRange, PermissionDenied, ResourceExhausted
 from orchestrator.convert_fleet import PHASE_FROM_PB, desired_to_pb, report_from_hello, window_from_pb
-from orchestrator.fleet.model import DeviceRecord
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.profiles import ProfileRegistry
 from orchestrator.registry.artifacts import ArtifactStore
+from orchestrator.server.auth import DeviceAuth
 from orchestrator.server.errors import translate_errors, translate_stream_errors
 from orchestrator.server.sessions import Outbound, Sessions
 from orchestrator.service.fleet import FleetService
 from orchestrator.service.telemetry import TelemetryService
 from protos.edgefleet.v1 import control_pb2, control_pb2_grpc
 
-__all__ = ["MAX_AGENT_MESSAGE", "FleetControlServicer", "authenticate"]
+__all__ = ["MAX_AGENT_MESSAGE", "FleetControlServicer"]
 
 Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 #: Largest message an agent may send on its stream (telemetry batches included).
@@ -30,14 +30,6 @@ MAX_AGENT_MESSAGE = 1024 * 1024
 HELLO_TIMEOUT = 30.0
 DEFAULT_CHUNK = 256 * 1024
 MAX_CHUNK = 4 * 1024 * 1024
-
-
-def authenticate(fleet: FleetService, context: Ctx) -> DeviceRecord:
-    """The device a call speaks for, from its metadata (mTLS identity replaces this in secure mode)."""
-    md = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-    auth = md.get("authorization", "")
-    secret = auth[len("Bearer ") :].strip() if auth.startswith("Bearer ") else ""
-    return fleet.authenticate(md.get("x-edgefleet-device", ""), secret)
 
 
 def _bounded(msg: control_pb2.AgentMessage) -> control_pb2.AgentMessage:
@@ -56,6 +48,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         profiles: ProfileRegistry,
         artifacts: ArtifactStore,
         sessions: Sessions,
+        auth: DeviceAuth,
         heartbeat_seconds: float = 10.0,
         window_seconds: float = 10.0,
         canary_seconds: float = 60.0,
@@ -67,31 +60,37 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         self._profiles = profiles
         self._artifacts = artifacts
         self._sessions = sessions
+        self._auth = auth
         self._heartbeat_seconds = heartbeat_seconds
         self._window_seconds = window_seconds
         self._canary_seconds = canary_seconds
 
     @translate_errors
     async def Enroll(self, request: control_pb2.EnrollRequest, context: Ctx) -> control_pb2.EnrollResponse:
-        device, secret, keys = await asyncio.to_thread(
+        enrolled = await asyncio.to_thread(
             self._fleet.enroll,
             token=request.token,
             profile=request.profile,
             name=request.name,
             hardware=MessageToDict(request.hardware, preserving_proto_field_name=True),
             labels=dict(request.labels),
+            csr_pem=request.csr_pem,
         )
         return control_pb2.EnrollResponse(
-            device_id=device.device_id,
-            device_secret=secret,
-            signing_keys=[control_pb2.SigningKey(key_id=k.key_id, public_key=k.raw) for k in keys],
+            device_id=enrolled.device.device_id,
+            device_secret=enrolled.secret,
+            certificate_pem=enrolled.certificate_pem,
+            ca_certificate_pem=enrolled.ca_pem,
+            signing_keys=[
+                control_pb2.SigningKey(key_id=k.key_id, public_key=k.raw) for k in enrolled.signing_keys
+            ],
         )
 
     @translate_stream_errors
     async def Connect(
         self, request_iterator: AsyncIterator[control_pb2.AgentMessage], context: Ctx
     ) -> AsyncIterator[control_pb2.OrchestratorMessage]:
-        device = authenticate(self._fleet, context)
+        device = self._auth.device(context)
         try:
             first = _bounded(await asyncio.wait_for(anext(request_iterator), timeout=HELLO_TIMEOUT))
         except StopAsyncIteration:
@@ -197,7 +196,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
     async def FetchArtifact(
         self, request: control_pb2.FetchArtifactRequest, context: Ctx
     ) -> AsyncIterator[control_pb2.ArtifactChunk]:
-        authenticate(self._fleet, context)
+        self._auth.device(context)
         path = self._artifacts.path(request.sha256.lower())
         if not path.is_file():
             raise NotFound(f"no artifact {request.sha256[:64]}")

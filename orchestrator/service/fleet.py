@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from agent.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from orchestrator.fleet.model import Desired, DeviceRecord, EnrollmentToken, Report
 from orchestrator.registry.signing import PublicKey, Signer
+from orchestrator.security.ca import CertificateAuthority
 from orchestrator.service.bundles import BundleService
 from orchestrator.service.names import check_name
 from orchestrator.service.plans import PlanService
@@ -19,7 +20,7 @@ from orchestrator.service.variants import VariantService
 from orchestrator.store.base import Store
 from orchestrator.variants.card import VariantCard
 
-__all__ = ["Assignment", "FleetService"]
+__all__ = ["Assignment", "Enrollment", "FleetService"]
 
 _PHASES = ("downloading", "verifying", "installing", "trial", "committed", "failed", "rolled_back")
 MAX_LABELS = 32
@@ -37,6 +38,17 @@ class Assignment:
     changed: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Enrollment:
+    device: DeviceRecord
+    #: Bearer secret (insecure mode); "" with mTLS.
+    secret: str
+    signing_keys: list[PublicKey]
+    #: PEM device certificate and the CA that issued it (mTLS); empty in insecure mode.
+    certificate_pem: bytes = b""
+    ca_pem: bytes = b""
+
+
 class FleetService:
     def __init__(
         self,
@@ -48,7 +60,9 @@ class FleetService:
         bundles: BundleService,
         trial_seconds: float = 30.0,
         clock: Callable[[], float] = time.time,
+        ca: CertificateAuthority | None = None,
     ) -> None:
+        self._ca = ca
         self._store = store
         self._signer = signer
         self._variants = variants
@@ -86,8 +100,17 @@ class FleetService:
         return True
 
     def enroll(
-        self, *, token: str, profile: str, name: str, hardware: dict[str, object], labels: dict[str, str]
-    ) -> tuple[DeviceRecord, str, list[PublicKey]]:
+        self,
+        *,
+        token: str,
+        profile: str,
+        name: str,
+        hardware: dict[str, object],
+        labels: dict[str, str],
+        csr_pem: bytes = b"",
+    ) -> Enrollment:
+        """Exchange a token for an identity: a device certificate over the CSR's key when the
+        orchestrator has a CA (mTLS), else a bearer secret (insecure mode)."""
         if not token or len(token) > 200:
             raise PermissionDenied("an enrolment token is required")
         try:
@@ -100,32 +123,58 @@ class FleetService:
             check_name("label key", key)
             if len(value) > 63:
                 raise InvalidArgument(f"label {key!r}: value longer than 63 characters")
-        display = (name or "device").strip().lower()[:63] or "device"
+        if self._ca is not None and not csr_pem:
+            raise InvalidArgument("csr_pem: this orchestrator uses mTLS; send a certificate signing request")
+        display = "".join(c for c in (name or "device").strip().lower()[:63] if c.isprintable()) or "device"
         grant = self._store.use_token(_hash(token), self._clock())
         if grant is None:
             raise PermissionDenied("the enrolment token is unknown, used up or expired")
         if grant.profile and grant.profile != profile:
             raise PermissionDenied(f"the enrolment token is for profile {grant.profile!r}, not {profile!r}")
-        secret = secrets.token_urlsafe(32)
+        device_id = f"{profile}-{secrets.token_hex(5)}"
+        certificate = self._ca.sign_device(csr_pem, device_id) if self._ca is not None else b""
+        secret = "" if self._ca is not None else secrets.token_urlsafe(32)
         device = DeviceRecord(
-            device_id=f"{profile}-{secrets.token_hex(5)}",
+            device_id=device_id,
             name=display,
             profile=profile,
             labels=dict(labels),
-            secret_hash=_hash(secret),
+            # With mTLS no bearer secret exists: a random hash that no secret matches.
+            secret_hash=_hash(secret or secrets.token_urlsafe(32)),
             created=self._clock(),
             report=None,
         )
         self._store.put_device(device)
-        return device, secret, [self._signer.public]
+        ca_pem = self._ca.pem if self._ca is not None else b""
+        return Enrollment(device, secret, [self._signer.public], certificate, ca_pem)
 
     def authenticate(self, device_id: str, secret: str) -> DeviceRecord:
+        """Insecure mode: the device id and bearer secret from the call's metadata."""
         device = self._store.get_device(device_id) if device_id else None
-        if device is None or not hmac.compare_digest(device.secret_hash, _hash(secret)):
+        if device is None or not secret or not hmac.compare_digest(device.secret_hash, _hash(secret)):
             raise Unauthenticated("unknown device or wrong credentials: enrol first")
         if device.revoked:
             raise Unauthenticated(f"device {device_id} is revoked")
         return device
+
+    def device_for_certificate(self, device_id: str) -> DeviceRecord:
+        """mTLS: the device named by a certificate our CA issued; revoked devices are refused."""
+        device = self._store.get_device(device_id)
+        if device is None:
+            raise Unauthenticated(f"no device {device_id[:80]!r}: the certificate is not from this fleet")
+        if device.revoked:
+            raise Unauthenticated(f"device {device_id} is revoked")
+        return device
+
+    def revoke(self, device_id: str, reason: str) -> DeviceRecord:
+        """Revoke a device for good: its calls are refused from now on, and it is never a target."""
+        if len(reason) > 500:
+            raise InvalidArgument("reason: at most 500 characters")
+        device = self._device(device_id)
+        if not device.revoked:
+            device = replace(device, revoked=True, desired=None)
+            self._store.put_device(device)
+        return self._fresh(device)
 
     # ---- reports ----
     def hello(self, device_id: str, profile: str, report: Report) -> DeviceRecord:

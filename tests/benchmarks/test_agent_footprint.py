@@ -22,8 +22,8 @@ def _json(result):  # type: ignore[no-untyped-def]
 
 def test_agent_footprint(tmp_path: Path) -> None:
     runner = CliRunner()
-    with orchestrator(tmp_path / "orch") as (_proc, address):
-        env = {"EDGEFLEET_SERVER": address}
+    with orchestrator(tmp_path / "orch") as (_proc, served):
+        env = served.env()
         _json(
             runner.invoke(
                 app,
@@ -32,7 +32,7 @@ def test_agent_footprint(tmp_path: Path) -> None:
             )
         )
         token = _json(runner.invoke(app, ["devices", "token", "--json"], env=env))["token"]
-        with agent(address, tmp_path / "rpi4", "rpi4", token) as proc:
+        with agent(served, tmp_path / "rpi4", "rpi4", token) as proc:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 devices = _json(runner.invoke(app, ["devices", "list", "--json"], env=env))

@@ -53,12 +53,15 @@ def test_fetch_artifact_vs_http(tmp_path: Path) -> None:
     if not nginx or not curl:
         pytest.skip("nginx and curl are needed (apt-get install nginx-light curl)")
     # The orchestrator's state is prepared here, then served by its own `edgefleet serve` process.
-    config = ServerConfig(listen="127.0.0.1:0", data_dir=tmp_path / "orch", metrics_listen="")
+    config = ServerConfig(
+        listen="127.0.0.1:0", data_dir=tmp_path / "orch", metrics_listen="", insecure=True, api_listen=""
+    )
     services = open_services(config)
     digest = services.artifacts.put(os.urandom(SIZE))
-    device, secret, keys = services.fleet.enroll(
+    enrolled = services.fleet.enroll(
         token=services.fleet.create_token()[0], profile="rpi4", name="bench", hardware={}, labels={}
     )
+    device, secret, keys = enrolled.device, enrolled.secret, enrolled.signing_keys
     spec = ArtifactSpec(digest, SIZE, services.signer.sign_digest(digest), services.signer.public.key_id)
     source = services.artifacts.path(digest)
     services.store.close()
@@ -75,7 +78,8 @@ http {{ access_log off; sendfile on; client_body_temp_path {tmp_path};
     url = f"http://127.0.0.1:{port}/artifact.bin"
     proc = subprocess.Popen([nginx, "-c", str(conf), "-p", str(tmp_path)], stderr=subprocess.DEVNULL)
     try:
-        with processes.orchestrator(config.data_dir) as (_, address):
+        with processes.orchestrator(config.data_dir, secure=False) as (_, served):
+            address = served.agents
             time.sleep(0.3)
 
             def curl_drop(_: int) -> None:

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from orchestrator.cli.app import app
 from orchestrator.client import AdminClient
-from orchestrator.simulate import simulate
+from orchestrator.simulate import Endpoints, simulate
 from tests.helpers.processes import orchestrator
 
 AGENTS = 1000
@@ -27,7 +27,7 @@ WINDOW = 5.0
 
 
 def test_fleet_scale(tmp_path: Path) -> None:
-    with orchestrator(tmp_path / "orch", env={"EDGEFLEET_HEARTBEAT_SECONDS": "10"}) as (proc, address):
+    with orchestrator(tmp_path / "orch", env={"EDGEFLEET_HEARTBEAT_SECONDS": "10"}) as (proc, served):
         build = CliRunner().invoke(
             app,
             [
@@ -38,7 +38,7 @@ def test_fleet_scale(tmp_path: Path) -> None:
                 "fp32,static_wi8_ai8,dynamic_wi8_afp32",
                 "--json",
             ],
-            env={"EDGEFLEET_SERVER": address},
+            env=served.env(),
         )
         assert build.exit_code == 0, build.output
         ps = psutil.Process(proc.pid)
@@ -51,7 +51,8 @@ def test_fleet_scale(tmp_path: Path) -> None:
                 samples.append((ps.memory_info().rss, ps.cpu_percent()))
 
         threading.Thread(target=sample, daemon=True).start()
-        with AdminClient(address) as api:
+        ca_pem = served.ca.read_bytes()
+        with AdminClient(served.api, ca_pem=ca_pem, token=served.admin_token()) as api:
             token = api.create_token(uses=AGENTS)[0]
 
             async def deploy() -> None:
@@ -60,7 +61,7 @@ def test_fleet_scale(tmp_path: Path) -> None:
             t0 = time.monotonic()
             report = asyncio.run(
                 simulate(
-                    address,
+                    Endpoints(served.agents, served.api, ca_pem),
                     token,
                     agents=AGENTS,
                     profiles=("rpi4", "phone", "mcu-gateway"),

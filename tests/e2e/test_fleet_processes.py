@@ -16,15 +16,15 @@ from typer.testing import CliRunner
 from agent.evalset import EvalSet
 from orchestrator.cli.app import app
 from protos.edgefleet.v1 import inference_pb2, inference_pb2_grpc
-from tests.helpers.processes import agent, orchestrator, stop
+from tests.helpers.processes import Served, agent, orchestrator, stop
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PROFILES = ("rpi4", "phone", "mcu-gateway")
 runner = CliRunner()
 
 
-def cli(server: str, *args: str) -> Any:
-    result = runner.invoke(app, [*args, "--json"], env={"EDGEFLEET_SERVER": server})
+def cli(server: Served, *args: str) -> Any:
+    result = runner.invoke(app, [*args, "--json"], env=server.env())
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -41,21 +41,20 @@ def wait_until(fn: Any, timeout: float = 90.0) -> Any:
 
 def test_serve_and_three_agents_deploy_the_reference_family(tmp_path: Path, evalset: EvalSet) -> None:
     env = {"EDGEFLEET_TRIAL_SECONDS": "1", "EDGEFLEET_HEARTBEAT_SECONDS": "1"}
-    with orchestrator(tmp_path / "orch", env=env) as (server, address), ExitStack() as agents:
-        cli(address, "variants", "build", "--reference")
-        token = cli(address, "devices", "token", "--uses", "3")["token"]
+    with orchestrator(tmp_path / "orch", env=env) as (server, served), ExitStack() as agents:
+        cli(served, "variants", "build", "--reference")
+        token = cli(served, "devices", "token", "--uses", "3")["token"]
         procs = {
-            p: agents.enter_context(agent(address, tmp_path / p, p, token, "--replay", "20"))
-            for p in PROFILES
+            p: agents.enter_context(agent(served, tmp_path / p, p, token, "--replay", "20")) for p in PROFILES
         }
-        wait_until(lambda: len(cli(address, "devices", "list")) == 3)
-        assignments = cli(address, "deploy", "digits")
+        wait_until(lambda: len(cli(served, "devices", "list")) == 3)
+        assignments = cli(served, "deploy", "digits")
         assert sorted(a["profile"] for a in assignments) == sorted(PROFILES)
-        plan = {p["profile"]: p["chosen"]["variant_id"] for p in cli(address, "plan", "digits")["plans"]}
+        plan = {p["profile"]: p["chosen"]["variant_id"] for p in cli(served, "plan", "digits")["plans"]}
         assert {a["profile"]: a["variant_id"] for a in assignments} == plan
 
         def all_committed() -> list[dict[str, Any]] | None:
-            devices = cli(address, "devices", "list")
+            devices = cli(served, "devices", "list")
             ok = all(
                 d["phase"] == "committed" and d["report"]["active_variant"] == d["desired"]["variant_id"]
                 for d in devices

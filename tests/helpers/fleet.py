@@ -15,8 +15,10 @@ import numpy as np
 
 from agent.config import AgentConfig
 from agent.daemon import Agent
+from orchestrator.client import AdminClient
 from orchestrator.config import ServerConfig
 from orchestrator.reference import reference_family
+from orchestrator.security import init_tls
 from orchestrator.server.app import OrchestratorServer, open_services
 from orchestrator.service.variants import BuildRequest
 from protos.edgefleet.v1 import inference_pb2, inference_pb2_grpc
@@ -26,7 +28,7 @@ RECIPES = ("fp32", "dynamic_wi8_afp32", "static_wi8_ai8")
 
 def build_template(root: Path) -> Path:
     """An orchestrator data directory with the reference family built (3 widths x 3 recipes)."""
-    config = ServerConfig(data_dir=root)
+    config = ServerConfig(data_dir=root, insecure=True, api_listen="")
     services = open_services(config)
     fam = reference_family()
     for ref in fam.models:
@@ -53,12 +55,18 @@ async def orchestrator_in_process(
     listen: str = "127.0.0.1:0",
     rollout_tick_seconds: float = 0.2,
     canary_seconds: float = 60.0,
+    secure: bool = True,
 ) -> AsyncIterator[OrchestratorServer]:
+    """mTLS by default (a CA made for the test); ``secure=False`` is the --insecure mode, one port."""
     data = root / "orch"
     if not data.exists():
         shutil.copytree(template, data)
+    if secure and not (data / "tls" / "ca.key").exists():
+        init_tls(data / "tls", ("127.0.0.1", "localhost"))
     config = ServerConfig(
         listen=listen,
+        api_listen="127.0.0.1:0" if secure else "",
+        insecure=not secure,
         data_dir=data,
         trial_seconds=trial_seconds,
         heartbeat_seconds=0.5,
@@ -75,7 +83,20 @@ async def orchestrator_in_process(
         await server.stop(0.2)
 
 
-def agent_config(address: str, data_dir: Path, profile: str, token: str, **kw: Any) -> AgentConfig:
+def agent_config(
+    server: OrchestratorServer | str, data_dir: Path, profile: str, token: str, **kw: Any
+) -> AgentConfig:
+    """For a server: its ports and CA (mTLS), or plaintext when it is insecure; for an address: insecure."""
+    if isinstance(server, str):
+        kw.setdefault("insecure", True)
+        address = server
+    elif server.tls is None:
+        kw.setdefault("insecure", True)
+        address = server.address
+    else:
+        address = server.address
+        kw.setdefault("enroll_address", server.api_address)
+        kw.setdefault("ca_file", server.config.tls_path / "ca.crt")
     return AgentConfig(
         orchestrator=address,
         profile=profile,
@@ -86,6 +107,13 @@ def agent_config(address: str, data_dir: Path, profile: str, token: str, **kw: A
         heartbeat_seconds=0.5,
         **kw,
     )
+
+
+def admin_client(server: OrchestratorServer) -> AdminClient:
+    """The admin client the CLI would build: TLS and the admin token, or plaintext for insecure servers."""
+    if server.tls is None:
+        return AdminClient(server.api_address)
+    return AdminClient(server.api_address, ca_pem=server.tls.ca_pem, token=server.tls.admin_token)
 
 
 @asynccontextmanager

@@ -12,10 +12,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
+
 BIN = Path(sys.executable).parent
-_LISTENING = re.compile(r"listening on (\S+:\d+)")
+_LISTENING = re.compile(r"listening on (\S+:\d+) .*API on (\S+:\d+)")
 
 
 def read_until(proc: subprocess.Popen[str], pattern: re.Pattern[str], timeout: float = 60.0) -> re.Match[str]:
@@ -60,9 +63,42 @@ def stop(proc: subprocess.Popen[str], timeout: float = 20.0) -> int:
     return proc.returncode
 
 
+@dataclass(frozen=True)
+class Served:
+    """An ``edgefleet serve`` process's ports and data directory, and how clients reach it."""
+
+    agents: str
+    api: str
+    data_dir: Path
+    secure: bool
+
+    @property
+    def ca(self) -> Path:
+        return self.data_dir / "tls" / "ca.crt"
+
+    def env(self) -> dict[str, str]:
+        """For the CLI: the API address and where its CA and admin token are."""
+        env = {"EDGEFLEET_SERVER": self.api, "EDGEFLEET_DATA_DIR": str(self.data_dir)}
+        return env if self.secure else {**env, "EDGEFLEET_INSECURE": "1"}
+
+    def agent_args(self) -> list[str]:
+        if not self.secure:
+            return ["--orchestrator", self.agents, "--insecure"]
+        return ["--orchestrator", self.agents, "--enroll-address", self.api, "--ca", str(self.ca)]
+
+    def api_channel(self) -> grpc.Channel:
+        if not self.secure:
+            return grpc.insecure_channel(self.api)
+        return grpc.secure_channel(self.api, grpc.ssl_channel_credentials(self.ca.read_bytes()))
+
+    def admin_token(self) -> str:
+        path = self.data_dir / "tls" / "admin.token"
+        return path.read_text().strip() if self.secure else ""
+
+
 @contextmanager
 def agent(
-    address: str, data_dir: Path, profile: str, token: str, *extra: str
+    served: Served, data_dir: Path, profile: str, token: str, *extra: str
 ) -> Iterator[subprocess.Popen[str]]:
     """``edgefleet-agent run`` as its own process; its log goes to DATA_DIR.log."""
     data_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -71,8 +107,7 @@ def agent(
         [
             str(BIN / "edgefleet-agent"),
             "run",
-            "--orchestrator",
-            address,
+            *served.agent_args(),
             "--profile",
             profile,
             "--data-dir",
@@ -94,19 +129,37 @@ def agent(
 
 @contextmanager
 def orchestrator(
-    data_dir: Path, *extra: str, env: dict[str, str] | None = None
-) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """``edgefleet serve`` on a free port; stopped with SIGTERM (and must exit 0)."""
+    data_dir: Path, *extra: str, env: dict[str, str] | None = None, secure: bool = True
+) -> Iterator[tuple[subprocess.Popen[str], Served]]:
+    """``edgefleet serve`` on free ports; mTLS with a CA made by `edgefleet certs init` unless ``secure`` is
+    False (--insecure, one port). Stopped with SIGTERM (and must exit 0)."""
     env = {**os.environ, "COLUMNS": "200", "EDGEFLEET_METRICS_LISTEN": "127.0.0.1:0", **(env or {})}
+    if secure and not (data_dir / "tls" / "ca.key").exists():
+        subprocess.run(
+            [str(BIN / "edgefleet"), "certs", "init", "--data-dir", str(data_dir), "--host", "127.0.0.1"],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
+    mode = ["--api-listen", "127.0.0.1:0"] if secure else ["--insecure", "--api-listen", ""]
     proc = subprocess.Popen(
-        [str(BIN / "edgefleet"), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir), *extra],
+        [
+            str(BIN / "edgefleet"),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            *mode,
+            "--data-dir",
+            str(data_dir),
+            *extra,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
     )
     try:
-        address = read_until(proc, _LISTENING).group(1)
-        yield proc, address
+        match = read_until(proc, _LISTENING)
+        yield proc, Served(match.group(1), match.group(2), data_dir, secure)
     finally:
         stop(proc)

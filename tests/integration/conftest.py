@@ -11,26 +11,31 @@ import pytest
 from typer.testing import CliRunner
 
 from orchestrator.cli.app import app
-from tests.helpers.processes import orchestrator
+from tests.helpers.processes import Served, orchestrator
 
 runner = CliRunner()
 
 
-def cli(server: str, *args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args), env={"EDGEFLEET_SERVER": server, "COLUMNS": "200"})
+def cli(server: Served | str | None, *args: str) -> tuple[int, str, str]:
+    """The CLI against a served orchestrator, a bare address (plaintext), or none."""
+    if isinstance(server, str):
+        env = {"EDGEFLEET_SERVER": server, "EDGEFLEET_INSECURE": "1"}
+    else:
+        env = server.env() if server is not None else {}
+    result = runner.invoke(app, list(args), env={**env, "COLUMNS": "200"})
     return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with orchestrator(tmp_path_factory.mktemp("orch")) as (proc, address):
-        yield address
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with orchestrator(tmp_path_factory.mktemp("orch")) as (proc, served):
+        yield served
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0  # graceful shutdown
 
 
 @pytest.fixture(scope="session")
-def built(server: str) -> dict[str, Any]:
+def built(server: Served) -> dict[str, Any]:
     code, out, err = cli(server, "variants", "build", "--reference", "--json")
     assert code == 0, err
     return json.loads(out)  # type: ignore[no-any-return]

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.processes import Served
 from tests.integration.conftest import cli
 
 
 @pytest.fixture(scope="module")
-def plans(server: str, built: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def plans(server: Served, built: dict[str, Any]) -> dict[str, dict[str, Any]]:
     code, out, err = cli(server, "plan", "digits", "--json")
     assert code == 0, err
     return {p["profile"]: p for p in json.loads(out)["plans"]}
@@ -58,7 +59,7 @@ def test_chosen_variants_save_3x_energy_within_1pp_of_their_fp32_base(
         assert drop <= 0.01, (name, drop)
 
 
-def test_max_accuracy_objective(server: str, built: dict[str, Any]) -> None:
+def test_max_accuracy_objective(server: Served, built: dict[str, Any]) -> None:
     code, out, _ = cli(server, "plan", "digits", "-p", "rpi4", "--objective", "max-accuracy", "--json")
     assert code == 0
     plan = json.loads(out)["plans"][0]
@@ -68,14 +69,14 @@ def test_max_accuracy_objective(server: str, built: dict[str, Any]) -> None:
     assert plan["objective"] == "max-accuracy"
 
 
-def test_plan_table_for_people(server: str, built: dict[str, Any]) -> None:
+def test_plan_table_for_people(server: Served, built: dict[str, Any]) -> None:
     code, out, _ = cli(server, "plan", "digits", "-p", "mcu-gateway")
     assert code == 0
     assert "CHOSEN" in out
     assert "hybrid: TFLite Micro cannot run it" in out
 
 
-def test_plan_bad_input(server: str, built: dict[str, Any]) -> None:
+def test_plan_bad_input(server: Served, built: dict[str, Any]) -> None:
     code, _, err = cli(server, "plan", "digits", "-p", "jetson")
     assert code == 3
     assert "unknown profile 'jetson'" in err
@@ -87,7 +88,7 @@ def test_plan_bad_input(server: str, built: dict[str, Any]) -> None:
     assert "unknown objective 'fastest'" in err
 
 
-def test_profiles_list_and_show(server: str) -> None:
+def test_profiles_list_and_show(server: Served) -> None:
     code, out, _ = cli(server, "profiles", "list", "--json")
     assert code == 0
     assert [p["name"] for p in json.loads(out)] == ["mcu-gateway", "phone", "rpi4"]
@@ -101,16 +102,16 @@ def test_profiles_validate(tmp_path: Path) -> None:
 
     good = tmp_path / "good.toml"
     good.write_text((resources.files("orchestrator.profiles") / "builtin" / "rpi4.toml").read_text())
-    code, out, _ = cli("unused:1", "profiles", "validate", str(good))
+    code, out, _ = cli(None, "profiles", "validate", str(good))
     assert code == 0
     assert "ok (profile rpi4" in out
     bad = tmp_path / "bad.toml"
     bad.write_text(good.read_text().replace("max_energy_joules = 2.0e-4", 'max_energy_joules = "lots"'))
-    code, _, err = cli("unused:1", "profiles", "validate", str(bad))
+    code, _, err = cli(None, "profiles", "validate", str(bad))
     assert code == 2
     assert f"{bad}: budgets.max_energy_joules must be a number, got str 'lots'" in err.replace("\n", "")
     neg = tmp_path / "neg.toml"
     neg.write_text(good.read_text().replace("max_model_bytes = 67108864", "max_model_bytes = -1"))
-    code, _, err = cli("unused:1", "profiles", "validate", str(neg))
+    code, _, err = cli(None, "profiles", "validate", str(neg))
     assert code == 2
     assert "budgets.max_model_bytes must be > 0, got -1" in err

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tests.helpers.processes import Served
 from tests.integration.conftest import cli
 
 
-def test_rollout_commands_without_devices(server: str, built: dict[str, Any]) -> None:
+def test_rollout_commands_without_devices(server: Served, built: dict[str, Any]) -> None:
     code, _, err = cli(server, "rollout", "start", "digits", "-p", "rpi4")
     assert code == 3
     assert "no enrolled device matches the rollout's target" in err

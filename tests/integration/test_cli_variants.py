@@ -6,24 +6,24 @@ import json
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from orchestrator.reference import ReferenceFamily
 from orchestrator.variants.signatures import strip_signatures
+from tests.helpers.processes import Served
 from tests.integration.conftest import cli
 
 
-def test_health_is_serving(server: str) -> None:
-    with grpc.insecure_channel(server) as channel:
+def test_health_is_serving(server: Served) -> None:
+    with server.api_channel() as channel:
         reply = health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(service=""), timeout=10
         )
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
-def test_build_list_show(server: str, built: dict[str, Any]) -> None:
+def test_build_list_show(server: Served, built: dict[str, Any]) -> None:
     assert len(built["variants"]) == 18
     assert built["skipped"] == []
 
@@ -48,7 +48,7 @@ def test_build_list_show(server: str, built: dict[str, Any]) -> None:
 
 
 def test_add_a_users_model(
-    server: str, built: dict[str, Any], family: ReferenceFamily, tmp_path: Path
+    server: Served, built: dict[str, Any], family: ReferenceFamily, tmp_path: Path
 ) -> None:
     mine = tmp_path / "mine.tflite"
     mine.write_bytes(strip_signatures(family.models[0].path.read_bytes()))  # no SignatureDef, like many
@@ -62,7 +62,7 @@ def test_add_a_users_model(
     assert card["host"]["accuracy"] == pytest.approx(family.models[0].recorded_accuracy, abs=1 / 360)
 
 
-def test_errors_map_to_exit_codes(server: str, family: ReferenceFamily, tmp_path: Path) -> None:
+def test_errors_map_to_exit_codes(server: Served, family: ReferenceFamily, tmp_path: Path) -> None:
     code, _, err = cli(server, "variants", "show", "deadbeef00")
     assert code == 3
     assert "no variant deadbeef00" in err

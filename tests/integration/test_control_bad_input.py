@@ -53,9 +53,9 @@ async def stream_status(
 
 
 async def test_bad_agent_traffic(template: Path, tmp_path: Path, evalset: EvalSet) -> None:
-    async with orchestrator_in_process(template, tmp_path) as server:
+    async with orchestrator_in_process(template, tmp_path, secure=False) as server:
         fleet = server.services.fleet
-        good_cfg = agent_config(server.address, tmp_path / "good", "rpi4", fleet.create_token()[0])
+        good_cfg = agent_config(server, tmp_path / "good", "rpi4", fleet.create_token()[0])
         async with agent_in_process(good_cfg) as good:
             await wait_for(good.connected.is_set, what="healthy agent")
             [a] = fleet.deploy(model="digits", profiles=["rpi4"])
@@ -155,7 +155,7 @@ async def test_bad_agent_traffic(template: Path, tmp_path: Path, evalset: EvalSe
 
 
 async def test_a_bootstrap_token_enrols_several_devices(template: Path, tmp_path: Path) -> None:
-    async with orchestrator_in_process(template, tmp_path) as server:
+    async with orchestrator_in_process(template, tmp_path, secure=False) as server:
         fleet = server.services.fleet
         assert fleet.ensure_bootstrap_token("lab-token-0123456789")
         assert not fleet.ensure_bootstrap_token("lab-token-0123456789")  # idempotent across restarts

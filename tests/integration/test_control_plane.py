@@ -17,6 +17,7 @@ from orchestrator.fleet.model import BundleRecord
 from orchestrator.server.app import OrchestratorServer, open_services
 from orchestrator.service.bundles import SELFTEST_SAMPLES
 from tests.helpers.fleet import (
+    admin_client,
     agent_config,
     agent_in_process,
     build_template,
@@ -47,7 +48,7 @@ def variant(server: OrchestratorServer, base: str, recipe: str) -> Any:
 
 async def test_enrol_connect_deploy_and_predict(template: Path, tmp_path: Path, evalset: EvalSet) -> None:
     async with orchestrator_in_process(template, tmp_path) as server:
-        cfg = agent_config(server.address, tmp_path / "agent", "rpi4", token(server))
+        cfg = agent_config(server, tmp_path / "agent", "rpi4", token(server))
         async with agent_in_process(cfg) as agent:
             await wait_for(agent.connected.is_set, what="connection")
             device = server.services.fleet.get_device(agent.identity.device_id)  # type: ignore[union-attr]
@@ -80,14 +81,13 @@ async def test_enrol_connect_deploy_and_predict(template: Path, tmp_path: Path, 
 
 
 async def test_admin_deploy_is_level_triggered_and_idempotent(template: Path, tmp_path: Path) -> None:
-    from orchestrator.client import AdminClient
 
     async with (
         orchestrator_in_process(template, tmp_path) as server,
-        agent_in_process(agent_config(server.address, tmp_path / "a", "phone", token(server))) as agent,
+        agent_in_process(agent_config(server, tmp_path / "a", "phone", token(server))) as agent,
     ):
         await wait_for(agent.connected.is_set, what="connection")
-        with AdminClient(server.address) as api:
+        with admin_client(server) as api:
             first = await asyncio.to_thread(api.deploy, "digits", profiles=("phone",))
             again = await asyncio.to_thread(api.deploy, "digits", profiles=("phone",))
         assert [a[3] for a in first] == [1]
@@ -113,7 +113,7 @@ async def test_admin_deploy_is_level_triggered_and_idempotent(template: Path, tm
 
 async def test_restart_keeps_the_active_variant(template: Path, tmp_path: Path, evalset: EvalSet) -> None:
     async with orchestrator_in_process(template, tmp_path) as server:
-        cfg = agent_config(server.address, tmp_path / "agent", "mcu-gateway", token(server))
+        cfg = agent_config(server, tmp_path / "agent", "mcu-gateway", token(server))
         async with agent_in_process(cfg) as agent:
             await wait_for(agent.connected.is_set, what="connection")
             [a] = server.services.fleet.deploy(model="digits", profiles=["mcu-gateway"])
@@ -138,9 +138,7 @@ async def test_corrupt_or_badly_signed_artifacts_are_refused(
 ) -> None:
     async with orchestrator_in_process(template, tmp_path) as server:
         fleet, store = server.services.fleet, server.services.store
-        async with agent_in_process(
-            agent_config(server.address, tmp_path / "a", "rpi4", token(server))
-        ) as agent:
+        async with agent_in_process(agent_config(server, tmp_path / "a", "rpi4", token(server))) as agent:
             await wait_for(agent.connected.is_set, what="connection")
             good = variant(server, "w1.0", "fp32")
             [a] = fleet.deploy(model="digits", profiles=["rpi4"], variant_id=good.variant_id)
@@ -208,9 +206,7 @@ async def test_a_failing_self_test_keeps_the_old_variant(template: Path, tmp_pat
                 broken.variant_id, digest, len(data), s.signer.sign_digest(digest), s.signer.public.key_id
             )
         )
-        async with agent_in_process(
-            agent_config(server.address, tmp_path / "a", "rpi4", token(server))
-        ) as agent:
+        async with agent_in_process(agent_config(server, tmp_path / "a", "rpi4", token(server))) as agent:
             await wait_for(agent.connected.is_set, what="connection")
             [a] = s.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=good.variant_id)
             push_desired(server, a)
@@ -232,7 +228,7 @@ async def test_trial_interrupted_rolls_back_without_an_orchestrator(template: Pa
     async with orchestrator_in_process(template, tmp_path) as server:
         s = server.services
         first, second = variant(server, "w1.0", "fp32"), variant(server, "w1.0", "static_wi8_ai8")
-        cfg = agent_config(server.address, tmp_path / "a", "rpi4", token(server))
+        cfg = agent_config(server, tmp_path / "a", "rpi4", token(server))
         async with agent_in_process(cfg) as agent:
             await wait_for(agent.connected.is_set, what="connection")
             [a] = s.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=first.variant_id)
@@ -280,7 +276,7 @@ async def test_an_interrupted_download_resumes_from_its_offset(template: Path, t
         target = variant(server, "w2.0", "fp32")
         bundle = s.fleet._bundles.ensure(target.variant_id)
         data = s.artifacts.read(bundle.sha256)
-        cfg = agent_config(server.address, tmp_path / "a", "rpi4", token(server))
+        cfg = agent_config(server, tmp_path / "a", "rpi4", token(server))
         # what a killed download leaves behind: the first 40% of the file
         part = cfg.data_dir / "downloads" / f"{bundle.sha256}.part"
         part.parent.mkdir(parents=True)

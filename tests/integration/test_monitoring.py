@@ -74,8 +74,7 @@ async def test_prometheus_scrapes_and_every_expression_is_valid(template: Path, 
     async with orchestrator_in_process(template, tmp_path, window_seconds=0.5, canary_seconds=1.0) as server:
         token = server.services.fleet.create_token(uses=2)[0]
         cfgs = [
-            agent_config(server.address, tmp_path / p, p, token, replay_rate=200.0)
-            for p in ("rpi4", "mcu-gateway")
+            agent_config(server, tmp_path / p, p, token, replay_rate=200.0) for p in ("rpi4", "mcu-gateway")
         ]
         async with agent_in_process(cfgs[0]) as a1, agent_in_process(cfgs[1]) as a2:
             for agent in (a1, a2):

@@ -38,9 +38,7 @@ async def fleet_on_previous(
     token = server.services.fleet.create_token(uses=n)[0]
     agents = [
         await stack.enter_async_context(
-            agent_in_process(
-                agent_config(server.address, tmp_path / f"a{i}", "rpi4", token, replay_rate=300.0)
-            )
+            agent_in_process(agent_config(server, tmp_path / f"a{i}", "rpi4", token, replay_rate=300.0))
         )
         for i in range(n)
     ]

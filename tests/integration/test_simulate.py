@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.simulate import simulate
+from orchestrator.simulate import Endpoints, simulate
 from tests.helpers.fleet import build_template, orchestrator_in_process, wait_for
 
 
@@ -24,8 +24,9 @@ async def test_sixty_simulated_agents_connect_deploy_and_report(template: Path, 
         async def deploy() -> None:
             server.push(await asyncio.to_thread(server.services.fleet.deploy, model="digits"))
 
+        assert server.tls is not None  # every simulated agent has its own key, certificate and connection
         report = await simulate(
-            server.address,
+            Endpoints(server.address, server.api_address, server.tls.ca_pem),
             token,
             agents=60,
             profiles=("rpi4", "phone", "mcu-gateway"),

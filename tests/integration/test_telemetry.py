@@ -35,7 +35,7 @@ def windows(server: OrchestratorServer, device_id: str) -> list[WindowRecord]:
 async def test_no_sensor_here_means_estimated_energy_labelled_as_such(template: Path, tmp_path: Path) -> None:
     async with orchestrator_in_process(template, tmp_path, window_seconds=0.5) as server:
         cfg = agent_config(
-            server.address, tmp_path / "a", "rpi4", server.services.fleet.create_token()[0], replay_rate=400.0
+            server, tmp_path / "a", "rpi4", server.services.fleet.create_token()[0], replay_rate=400.0
         )
         async with agent_in_process(cfg) as agent:
             await wait_for(agent.connected.is_set, what="connection")
@@ -87,7 +87,7 @@ async def test_a_driven_ina219_is_measured_within_2_percent(template: Path, tmp_
 
     async with orchestrator_in_process(template, tmp_path, window_seconds=0.5) as server:
         cfg = agent_config(
-            server.address,
+            server,
             tmp_path / "a",
             "rpi4",
             server.services.fleet.create_token()[0],
@@ -125,7 +125,7 @@ async def test_a_driven_ina219_is_measured_within_2_percent(template: Path, tmp_
 async def test_canary_accuracy_and_the_ops_estimator(template: Path, tmp_path: Path) -> None:
     async with orchestrator_in_process(template, tmp_path, window_seconds=0.5, canary_seconds=0.5) as server:
         cfg = agent_config(
-            server.address, tmp_path / "a", "rpi4", server.services.fleet.create_token()[0], estimator="ops"
+            server, tmp_path / "a", "rpi4", server.services.fleet.create_token()[0], estimator="ops"
         )  # no replay: the canary is the only workload
         async with agent_in_process(cfg) as agent:
             await wait_for(agent.connected.is_set, what="connection")

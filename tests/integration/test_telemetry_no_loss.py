@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.server.app import OrchestratorServer
 from tests.helpers.fleet import build_template, orchestrator_in_process, push_desired, wait_for
 from tests.helpers.processes import BIN
 
@@ -37,14 +38,16 @@ def outbox_backlog(data_dir: Path) -> int:
     return len(outbox_pending(data_dir))
 
 
-def start_agent(address: str, data_dir: Path, token: str) -> subprocess.Popen[str]:
+def start_agent(server: OrchestratorServer, data_dir: Path, token: str) -> subprocess.Popen[str]:
     log = (data_dir.parent / "agent.log").open("a")
+    tls = ["--enroll-address", server.api_address, "--ca", str(server.config.tls_path / "ca.crt")]
     return subprocess.Popen(
         [
             str(BIN / "edgefleet-agent"),
             "run",
             "--orchestrator",
-            address,
+            server.address,
+            *tls,
             "--profile",
             "rpi4",
             "--data-dir",
@@ -66,7 +69,7 @@ async def test_every_window_arrives_exactly_once(template: Path, tmp_path: Path)
     async with orchestrator_in_process(template, tmp_path, window_seconds=0.3) as server:
         address = server.address
         token = server.services.fleet.create_token()[0]
-        agent = start_agent(address, agent_dir, token)
+        agent = start_agent(server, agent_dir, token)
         try:
             await wait_for(lambda: bool(server.services.fleet.list_devices()), what="enrolment")
             device_id = server.services.fleet.list_devices()[0].device_id
@@ -85,7 +88,7 @@ async def test_every_window_arrives_exactly_once(template: Path, tmp_path: Path)
     assert outbox_backlog(agent_dir) >= 8
     await asyncio.sleep(0.5)
     async with orchestrator_in_process(template, tmp_path, window_seconds=0.3, listen=address) as server:
-        agent = start_agent(address, agent_dir, token)  # identity is kept: the token is not needed again
+        agent = start_agent(server, agent_dir, token)  # identity is kept: the token is not needed again
         try:
             await wait_for(
                 lambda: outbox_last_seq(agent_dir) > killed_at + 3,

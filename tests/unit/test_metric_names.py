@@ -73,7 +73,7 @@ def test_agent_metric_names() -> None:
 
 def test_orchestrator_metric_names(tmp_path: Path) -> None:
     registry = CollectorRegistry()
-    services = open_services(ServerConfig(data_dir=tmp_path))
+    services = open_services(ServerConfig(data_dir=tmp_path, insecure=True))
     m = OrchestratorMetrics(registry)
     m.watch_fleet(services, set)
     found = families(registry)

@@ -1,0 +1,77 @@
+"""The device's TLS identity: a key generated here (it never leaves the device), a CSR sent at enrolment,
+and the certificate the orchestrator's CA issued for it. Files live in ``DATA_DIR/tls`` (keys 0600)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from agent.errors import FailedPrecondition, InvalidArgument
+from agent.fsutil import atomic_write
+
+__all__ = ["DeviceTls", "load_ca", "new_key_and_csr"]
+
+
+def new_key_and_csr(name: str) -> tuple[bytes, bytes]:
+    """A fresh ECDSA P-256 key and a CSR over it (the orchestrator sets the certificate's subject)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name[:64] or "device")]))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return key_pem, csr.public_bytes(serialization.Encoding.PEM)
+
+
+def load_ca(path: Path) -> bytes:
+    """The orchestrator's CA certificate (given out of band, like the enrolment token)."""
+    try:
+        data = path.read_bytes()
+        x509.load_pem_x509_certificate(data)
+    except FileNotFoundError as exc:
+        raise InvalidArgument(f"{path}: no such CA certificate file") from exc
+    except ValueError as exc:
+        raise InvalidArgument(f"{path}: not a PEM certificate ({exc})") from exc
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceTls:
+    key_pem: bytes
+    certificate_pem: bytes
+    ca_pem: bytes
+
+    @staticmethod
+    def directory(data_dir: Path) -> Path:
+        return data_dir / "tls"
+
+    def save(self, data_dir: Path) -> None:
+        d = self.directory(data_dir)
+        atomic_write(d / "device.key", self.key_pem, mode=0o600)
+        atomic_write(d / "device.crt", self.certificate_pem)
+        atomic_write(d / "ca.crt", self.ca_pem)
+
+    @classmethod
+    def load(cls, data_dir: Path) -> DeviceTls:
+        d = cls.directory(data_dir)
+        try:
+            return cls(
+                (d / "device.key").read_bytes(), (d / "device.crt").read_bytes(), (d / "ca.crt").read_bytes()
+            )
+        except FileNotFoundError as exc:
+            raise FailedPrecondition(
+                f"{exc.filename}: missing; the device's TLS identity is incomplete (remove "
+                f"{data_dir / 'identity.json'} and enrol again)"
+            ) from exc
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        return grpc.ssl_channel_credentials(self.ca_pem, self.key_pem, self.certificate_pem)
