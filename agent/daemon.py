@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import socket
@@ -29,6 +30,7 @@ from agent.runtime import runtime_info
 from agent.slots import SlotManager
 from agent.telemetry.pipeline import TelemetryPipeline
 from agent.tls import DeviceTls, load_ca, new_key_and_csr
+from agent.trust import key_id_of
 from agent.wire import hardware_pb, slot_pb, variant_from_pb, variant_pb
 from protos.edgefleet.v1 import common_pb2, control_pb2, control_pb2_grpc
 
@@ -272,7 +274,26 @@ class Agent:
                 self.telemetry.ack(msg.telemetry_ack.up_to_sequence)
             elif kind == "config":
                 self.telemetry.configure(msg.config)
+                self._update_trust(msg.config.signing_keys)
         return established
+
+    def _update_trust(self, keys: Any) -> None:
+        """Key rotation: adopt the orchestrator's current signing keys. Only over mTLS, where the
+        orchestrator proved who it is; a plaintext peer could hand us its own key."""
+        if self.identity is None or not keys:
+            return
+        new = tuple(
+            TrustedKey(k.key_id, k.public_key.hex())
+            for k in keys
+            if len(k.public_key) == 32 and key_id_of(k.public_key) == k.key_id
+        )
+        if not self.identity.mtls:
+            log.warning("ignoring signing keys sent over an insecure connection")
+            return
+        if {k.key_id for k in new} != {k.key_id for k in self.identity.trusted_keys}:
+            self.identity = dataclasses.replace(self.identity, trusted_keys=new)
+            self.identity.save(self.config.data_dir)
+            log.info("trusted artifact signing keys now: %s", ", ".join(k.key_id for k in new))
 
     def _hello(self) -> control_pb2.Hello:
         assert self.identity is not None

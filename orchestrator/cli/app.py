@@ -10,7 +10,7 @@ import typer
 
 from orchestrator import __version__
 from orchestrator.cli import variants
-from orchestrator.cli.certs import certs_app
+from orchestrator.cli.certs import certs_app, keys_app
 from orchestrator.cli.devices import deploy, devices_app
 from orchestrator.cli.output import console, err_console, errors_to_exit_codes, print_json, table
 from orchestrator.cli.plans import plan, profiles_app
@@ -33,6 +33,7 @@ app.add_typer(profiles_app, name="profiles")
 app.command("plan")(plan)
 app.add_typer(devices_app, name="devices")
 app.add_typer(certs_app, name="certs")
+app.add_typer(keys_app, name="keys")
 app.command("deploy")(deploy)
 app.command("telemetry")(telemetry)
 app.add_typer(rollout_app, name="rollout")

@@ -44,3 +44,50 @@ def init(
         "admin.token private.",
         highlight=False,
     )
+
+
+keys_app = typer.Typer(help="Artifact signing keys: rotate, retire, list (agents learn the set on connect).")
+DataDir = Annotated[
+    Path, typer.Option(envvar="EDGEFLEET_DATA_DIR", help="The orchestrator's data directory.")
+]
+
+
+@keys_app.command("list")
+def keys_list(data_dir: DataDir = Path(".edgefleet"), json_out: JsonFlag = False) -> None:
+    """The active signing key and every key agents still trust."""
+    from orchestrator.registry.signing import Signer
+
+    with errors_to_exit_codes():
+        active = Signer.load_or_create(data_dir / "keys").public.key_id
+        keys = [k.key_id for k in Signer.trusted(data_dir / "keys")]
+    if json_out:
+        print_json({"active": active, "trusted": keys})
+        return
+    for key in keys:
+        console().print(f"{key}{'  (active: signs new bundles)' if key == active else ''}", highlight=False)
+
+
+@keys_app.command("rotate")
+def keys_rotate(data_dir: DataDir = Path(".edgefleet"), json_out: JsonFlag = False) -> None:
+    """Make a new active signing key; the old one stays trusted until `keys retire`. New bundles are
+    signed with the new key after the orchestrator restarts; agents learn the set when they connect."""
+    from orchestrator.registry.signing import Signer
+
+    with errors_to_exit_codes():
+        old, new = Signer.rotate(data_dir / "keys")
+    if json_out:
+        print_json({"old": old.key_id, "new": new.key_id})
+    else:
+        console().print(
+            f"new active key {new.key_id}; {old.key_id} stays trusted until retired", highlight=False
+        )
+
+
+@keys_app.command("retire")
+def keys_retire(key_id: str, data_dir: DataDir = Path(".edgefleet")) -> None:
+    """Stop trusting an old key (after every device runs a bundle signed by the new one)."""
+    from orchestrator.registry.signing import Signer
+
+    with errors_to_exit_codes():
+        Signer.retire(data_dir / "keys", key_id)
+    console().print(f"retired {key_id}; agents drop it when they next connect", highlight=False)

@@ -27,8 +27,9 @@ class PublicKey:
 
 
 class Signer:
-    def __init__(self, private: Ed25519PrivateKey) -> None:
+    def __init__(self, private: Ed25519PrivateKey, keys_dir: Path | None = None) -> None:
         self._private = private
+        self.keys_dir = keys_dir
         raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         self.public = PublicKey(key_id_of(raw), raw)
 
@@ -54,9 +55,45 @@ class Signer:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(pem)
             tmp.replace(path)
-        signer = cls(private)
+        signer = cls(private, keys_dir)
         (keys_dir / f"signing-{signer.public.key_id}.pub").write_bytes(signer.public.raw)
         return signer
+
+    def trusted_keys(self) -> list[PublicKey]:
+        """The keys agents trust now (read at each use, so a rotation needs no restart of readers)."""
+        keys = self.trusted(self.keys_dir) if self.keys_dir is not None else []
+        return keys if any(k.key_id == self.public.key_id for k in keys) else [self.public, *keys]
+
+    @staticmethod
+    def trusted(keys_dir: Path) -> list[PublicKey]:
+        """Every public key agents should trust: the active one and those not yet retired
+        (``signing-<key_id>.pub``). Rotation keeps old bundles verifiable until their key is retired."""
+        keys = []
+        for path in sorted(keys_dir.glob("signing-*.pub")):
+            raw = path.read_bytes()
+            if len(raw) != 32 or path.stem != f"signing-{key_id_of(raw)}":
+                raise FailedPrecondition(f"{path}: not a raw Ed25519 public key named by its key id")
+            keys.append(PublicKey(key_id_of(raw), raw))
+        return keys
+
+    @classmethod
+    def rotate(cls, keys_dir: Path) -> tuple[PublicKey, PublicKey]:
+        """A new active key; the old one stays trusted (its .pub file) until retired. Returns (old, new)."""
+        old = cls.load_or_create(keys_dir).public
+        path = keys_dir / "signing.key"
+        path.replace(keys_dir / f"signing-{old.key_id}.key.retired")
+        return old, cls.load_or_create(keys_dir).public
+
+    @staticmethod
+    def retire(keys_dir: Path, key_id: str) -> None:
+        """Stop trusting a key: agents drop it at their next connection."""
+        active = Signer.load_or_create(keys_dir).public.key_id
+        if key_id == active:
+            raise FailedPrecondition(f"key {key_id} is the active signing key; rotate first")
+        pub = keys_dir / f"signing-{key_id}.pub"
+        if not pub.exists():
+            raise FailedPrecondition(f"no trusted key {key_id!r} in {keys_dir}")
+        pub.unlink()
 
     def sign_digest(self, sha256_hex: str) -> bytes:
         return self._private.sign(bytes.fromhex(sha256_hex))

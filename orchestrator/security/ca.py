@@ -133,8 +133,9 @@ class CertificateAuthority:
             builder = builder.add_extension(san, critical=False)
         return builder.sign(self._key, hashes.SHA256())
 
-    def sign_device(self, csr_pem: bytes, device_id: str, *, days: int = DEVICE_DAYS) -> bytes:
-        """A client certificate for ``device_id`` over the CSR's key; the CSR's subject is ignored."""
+    @staticmethod
+    def check_csr(csr_pem: bytes) -> x509.CertificateSigningRequest:
+        """Parse and check a device's CSR (before anything is spent on it, such as a one-time token)."""
         if not csr_pem:
             raise InvalidArgument("csr_pem: a certificate signing request is required (the server uses mTLS)")
         if len(csr_pem) > MAX_CSR_BYTES:
@@ -148,6 +149,14 @@ class CertificateAuthority:
         key = csr.public_key()
         if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
             raise InvalidArgument("csr_pem: the key must be ECDSA P-256")
+        return csr
+
+    def sign_device(
+        self, csr: x509.CertificateSigningRequest, device_id: str, *, days: int = DEVICE_DAYS
+    ) -> bytes:
+        """A client certificate for ``device_id`` over the CSR's key; the CSR's subject is ignored."""
+        key = csr.public_key()
+        assert isinstance(key, ec.EllipticCurvePublicKey)  # check_csr made sure
         san = x509.SubjectAlternativeName([x509.UniformResourceIdentifier(f"edgefleet://device/{device_id}")])
         cert = self._issue(device_id, key, days=days, usage=ExtendedKeyUsageOID.CLIENT_AUTH, san=san)
         return _cert_pem(cert)

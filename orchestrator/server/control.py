@@ -132,6 +132,10 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
                 idle_watts=profile.power.idle_watts,
                 active_watts=profile.power.active_watts,
                 cores=profile.hardware.cores,
+                signing_keys=[
+                    control_pb2.SigningKey(key_id=k.key_id, public_key=k.raw)
+                    for k in self._fleet.trusted_keys()
+                ],
             )
             yield control_pb2.OrchestratorMessage(config=config)
             if device.desired is not None:  # level-triggered: always re-send what the device should run

@@ -123,8 +123,8 @@ class FleetService:
             check_name("label key", key)
             if len(value) > 63:
                 raise InvalidArgument(f"label {key!r}: value longer than 63 characters")
-        if self._ca is not None and not csr_pem:
-            raise InvalidArgument("csr_pem: this orchestrator uses mTLS; send a certificate signing request")
+        # the request is checked in full before the (one-time) token is spent on it
+        csr = self._ca.check_csr(csr_pem) if self._ca is not None else None
         display = "".join(c for c in (name or "device").strip().lower()[:63] if c.isprintable()) or "device"
         grant = self._store.use_token(_hash(token), self._clock())
         if grant is None:
@@ -132,7 +132,7 @@ class FleetService:
         if grant.profile and grant.profile != profile:
             raise PermissionDenied(f"the enrolment token is for profile {grant.profile!r}, not {profile!r}")
         device_id = f"{profile}-{secrets.token_hex(5)}"
-        certificate = self._ca.sign_device(csr_pem, device_id) if self._ca is not None else b""
+        certificate = self._ca.sign_device(csr, device_id) if self._ca and csr else b""
         secret = "" if self._ca is not None else secrets.token_urlsafe(32)
         device = DeviceRecord(
             device_id=device_id,
@@ -146,7 +146,11 @@ class FleetService:
         )
         self._store.put_device(device)
         ca_pem = self._ca.pem if self._ca is not None else b""
-        return Enrollment(device, secret, [self._signer.public], certificate, ca_pem)
+        return Enrollment(device, secret, self._signer.trusted_keys(), certificate, ca_pem)
+
+    def trusted_keys(self) -> list[PublicKey]:
+        """Artifact signing keys agents should trust (sent on every connection: rotation)."""
+        return self._signer.trusted_keys()
 
     def authenticate(self, device_id: str, secret: str) -> DeviceRecord:
         """Insecure mode: the device id and bearer secret from the call's metadata."""

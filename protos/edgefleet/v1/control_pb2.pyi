@@ -482,6 +482,7 @@ class AgentConfig(_message.Message):
     IDLE_WATTS_FIELD_NUMBER: _builtins.int
     ACTIVE_WATTS_FIELD_NUMBER: _builtins.int
     CORES_FIELD_NUMBER: _builtins.int
+    SIGNING_KEYS_FIELD_NUMBER: _builtins.int
     heartbeat_seconds: _builtins.float
     telemetry_window_seconds: _builtins.float
     canary_interval_seconds: _builtins.float
@@ -490,6 +491,12 @@ class AgentConfig(_message.Message):
     """The profile's power model, for the CPU-time energy estimator on devices with no sensor."""
     active_watts: _builtins.float
     cores: _builtins.int
+    @_builtins.property
+    def signing_keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___SigningKey]:
+        """Every artifact signing key to trust now (rotation: old and new overlap until the old one is
+        retired). Agents accept it only over mTLS; empty leaves their set unchanged.
+        """
+
     def __init__(
         self,
         *,
@@ -499,10 +506,11 @@ class AgentConfig(_message.Message):
         idle_watts: _builtins.float = ...,
         active_watts: _builtins.float = ...,
         cores: _builtins.int = ...,
+        signing_keys: _abc.Iterable[Global___SigningKey] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_canary_interval_seconds", b"_canary_interval_seconds", "canary_interval_seconds", b"canary_interval_seconds"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_canary_interval_seconds", b"_canary_interval_seconds", "active_watts", b"active_watts", "canary_interval_seconds", b"canary_interval_seconds", "cores", b"cores", "heartbeat_seconds", b"heartbeat_seconds", "idle_watts", b"idle_watts", "telemetry_window_seconds", b"telemetry_window_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_canary_interval_seconds", b"_canary_interval_seconds", "active_watts", b"active_watts", "canary_interval_seconds", b"canary_interval_seconds", "cores", b"cores", "heartbeat_seconds", b"heartbeat_seconds", "idle_watts", b"idle_watts", "signing_keys", b"signing_keys", "telemetry_window_seconds", b"telemetry_window_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__canary_interval_seconds: _TypeAlias = _typing.Literal["canary_interval_seconds"]  # noqa: Y015
     _WhichOneofArgType__canary_interval_seconds: _TypeAlias = _typing.Literal["_canary_interval_seconds", b"_canary_interval_seconds"]  # noqa: Y015

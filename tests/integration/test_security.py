@@ -1,0 +1,307 @@
+"""mTLS device identity, enrolment, the admin credential and revocation, against a real TLS server.
+
+Each check fails without its protection: a missing client-certificate requirement, a device id taken
+from metadata instead of the certificate, an admin API without a token, or a revocation that does not
+cut the stream would each let the call through.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from agent.tls import new_key_and_csr
+from orchestrator.security import init_tls
+from orchestrator.server.app import OrchestratorServer
+from protos.edgefleet.v1 import admin_pb2, admin_pb2_grpc, common_pb2, control_pb2, control_pb2_grpc
+from tests.helpers.fleet import (
+    admin_client,
+    agent_config,
+    agent_in_process,
+    build_template,
+    committed,
+    orchestrator_in_process,
+    push_desired,
+    wait_for,
+)
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_template(tmp_path_factory.mktemp("orch-template-sec"))
+
+
+async def enrol(server: OrchestratorServer, csr_pem: bytes, token: str = "") -> control_pb2.EnrollResponse:
+    assert server.tls is not None
+    creds = grpc.ssl_channel_credentials(server.tls.ca_pem)
+    async with grpc.aio.secure_channel(server.api_address, creds) as channel:
+        stub: Any = control_pb2_grpc.FleetControlStub(channel)
+        token = token or server.services.fleet.create_token()[0]
+        return await stub.Enroll(control_pb2.EnrollRequest(token=token, profile="rpi4", csr_pem=csr_pem))
+
+
+async def status_of(call: Any) -> grpc.StatusCode:
+    try:
+        result = call()
+        if hasattr(result, "__aiter__"):
+            async for _ in result:
+                pass
+        else:
+            await result
+    except grpc.aio.AioRpcError as exc:
+        return exc.code()
+    return grpc.StatusCode.OK
+
+
+def hello(device_id: str) -> control_pb2.AgentMessage:
+    return control_pb2.AgentMessage(
+        hello=control_pb2.Hello(
+            device_id=device_id,
+            profile="rpi4",
+            runtime=common_pb2.RuntimeInfo(name="ai-edge-litert", version="2.3.0"),
+        )
+    )
+
+
+def connect(stub: Any, *msgs: control_pb2.AgentMessage, metadata: Any = ()) -> Any:
+    async def requests() -> AsyncIterator[control_pb2.AgentMessage]:
+        for m in msgs:
+            yield m
+
+    return lambda: stub.Connect(requests(), metadata=metadata, timeout=5)
+
+
+def foreign_identity(tmp_path: Path) -> tuple[bytes, bytes]:
+    """A key and a client certificate from another CA, with a real device id of ours as its name."""
+    other = tmp_path / "other-ca"
+    init_tls(other, ("127.0.0.1",))
+    ca_key = serialization.load_pem_private_key((other / "ca.key").read_bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate((other / "ca.crt").read_bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rpi4-0000000000")]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+
+
+async def test_enrolment_issues_a_certificate_for_the_assigned_id_only(
+    template: Path, tmp_path: Path
+) -> None:
+    async with orchestrator_in_process(template, tmp_path) as server:
+        key_pem, csr_pem = new_key_and_csr("i-claim-to-be-someone-else")
+        reply = await enrol(server, csr_pem)
+        cert = x509.load_pem_x509_certificate(reply.certificate_pem)
+        assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == reply.device_id
+        assert reply.device_secret == ""  # no bearer secret exists with mTLS
+        assert reply.ca_certificate_pem == server.tls.ca_pem  # type: ignore[union-attr]
+
+        # one-time token: a second use is refused
+        token = server.services.fleet.create_token()[0]
+        await enrol(server, new_key_and_csr("a")[1], token)
+        with pytest.raises(grpc.aio.AioRpcError) as used:
+            await enrol(server, new_key_and_csr("b")[1], token)
+        assert used.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+        # an expired token is refused
+        expired = server.services.fleet.create_token(ttl_seconds=0.001)[0]
+        import asyncio
+
+        await asyncio.sleep(0.05)
+        with pytest.raises(grpc.aio.AioRpcError) as late:
+            await enrol(server, new_key_and_csr("c")[1], expired)
+        assert late.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+        # no CSR, garbage, a forged CSR signature, an RSA key: INVALID_ARGUMENT, and the token is not used up
+        rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        rsa_csr = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x")]))
+            .sign(rsa_key, hashes.SHA256())
+            .public_bytes(serialization.Encoding.PEM)
+        )
+        tampered = csr_pem.replace(csr_pem[100:104], b"AAAA")
+        token = server.services.fleet.create_token()[0]
+        for bad, words in (
+            (b"", "certificate signing request"),
+            (b"-----BEGIN CERTIFICATE REQUEST-----\nnope\n-----END CERTIFICATE REQUEST-----\n", "csr_pem"),
+            (tampered, "csr_pem"),
+            (rsa_csr, "P-256"),
+            (b"x" * 20_000, "at most"),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await enrol(server, bad, token)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, bad[:40]
+            assert words in (err.value.details() or "")
+        await enrol(server, new_key_and_csr("d")[1], token)  # still usable after the refusals
+        del key_pem
+
+
+async def test_agent_port_needs_our_certificate_and_its_own_identity(template: Path, tmp_path: Path) -> None:
+    async with orchestrator_in_process(template, tmp_path) as server:
+        assert server.tls is not None
+        key_a, csr_a = new_key_and_csr("a")
+        a = await enrol(server, csr_a)
+        _, csr_b = new_key_and_csr("b")
+        b = await enrol(server, csr_b)
+        ca = server.tls.ca_pem
+
+        # no client certificate: the TLS handshake itself is refused on the agents' port
+        async with grpc.aio.secure_channel(server.address, grpc.ssl_channel_credentials(ca)) as ch:
+            code = await status_of(connect(control_pb2_grpc.FleetControlStub(ch), hello(a.device_id)))
+            assert code == grpc.StatusCode.UNAVAILABLE
+        # a certificate from another CA, even with one of our device ids in it: refused too
+        key_x, cert_x = foreign_identity(tmp_path)
+        creds = grpc.ssl_channel_credentials(ca, key_x, cert_x)
+        async with grpc.aio.secure_channel(server.address, creds) as ch:
+            stub: Any = control_pb2_grpc.FleetControlStub(ch)
+            code = await status_of(connect(stub, hello("rpi4-0000000000")))
+            assert code == grpc.StatusCode.UNAVAILABLE
+        # the API port has no client certificate, so agent RPCs there are UNAUTHENTICATED
+        async with grpc.aio.secure_channel(server.api_address, grpc.ssl_channel_credentials(ca)) as ch:
+            stub = control_pb2_grpc.FleetControlStub(ch)
+            md = (("x-edgefleet-device", a.device_id),)
+            assert await status_of(connect(stub, hello(a.device_id), metadata=md)) == (
+                grpc.StatusCode.UNAUTHENTICATED
+            )
+            fetch = control_pb2.FetchArtifactRequest(sha256="0" * 64)
+            code = await status_of(lambda: stub.FetchArtifact(fetch, metadata=md, timeout=5))
+            assert code == grpc.StatusCode.UNAUTHENTICATED
+
+        # A's certificate speaking for B: in metadata, or in the Hello
+        creds = grpc.ssl_channel_credentials(ca, key_a, a.certificate_pem)
+        async with grpc.aio.secure_channel(server.address, creds) as ch:
+            stub = control_pb2_grpc.FleetControlStub(ch)
+            md_b = (("x-edgefleet-device", b.device_id),)
+            assert await status_of(connect(stub, hello(b.device_id), metadata=md_b)) == (
+                grpc.StatusCode.PERMISSION_DENIED
+            )
+            assert await status_of(connect(stub, hello(b.device_id))) == grpc.StatusCode.PERMISSION_DENIED
+            fetch = control_pb2.FetchArtifactRequest(sha256="0" * 64)
+            code = await status_of(lambda: stub.FetchArtifact(fetch, metadata=md_b, timeout=5))
+            assert code == grpc.StatusCode.PERMISSION_DENIED
+            # and as itself it is let in (the artifact does not exist: NOT_FOUND, past authentication)
+            code = await status_of(lambda: stub.FetchArtifact(fetch, timeout=5))
+            assert code == grpc.StatusCode.NOT_FOUND
+
+
+async def test_admin_api_needs_its_token(template: Path, tmp_path: Path) -> None:
+    async with orchestrator_in_process(template, tmp_path) as server:
+        assert server.tls is not None
+        creds = grpc.ssl_channel_credentials(server.tls.ca_pem)
+        async with grpc.aio.secure_channel(server.api_address, creds) as ch:
+            stub: Any = admin_pb2_grpc.FleetAdminStub(ch)
+            token_req = admin_pb2.CreateEnrollmentTokenRequest(ttl_seconds=60)
+            build = admin_pb2.BuildVariantsRequest(model="x")
+            for md in ((), (("authorization", "Bearer wrong"),), (("authorization", "Basic x"),)):
+                code = await status_of(
+                    lambda md=md: stub.ListDevices(admin_pb2.ListDevicesRequest(), metadata=md)
+                )
+                assert code == grpc.StatusCode.UNAUTHENTICATED
+                code = await status_of(lambda md=md: stub.CreateEnrollmentToken(token_req, metadata=md))
+                assert code == grpc.StatusCode.UNAUTHENTICATED
+                code = await status_of(lambda md=md: stub.BuildVariants(build, metadata=md))  # a stream
+                assert code == grpc.StatusCode.UNAUTHENTICATED
+            good = (("authorization", f"Bearer {server.tls.admin_token}"),)
+            assert await status_of(
+                lambda: stub.ListDevices(admin_pb2.ListDevicesRequest(), metadata=good)
+            ) == (grpc.StatusCode.OK)
+        # health stays open (load balancers, Kubernetes probes)
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        async with grpc.aio.secure_channel(server.api_address, creds) as ch:
+            reply = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest())
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_revocation_cuts_the_stream_and_refuses_reconnects(template: Path, tmp_path: Path) -> None:
+    async with orchestrator_in_process(template, tmp_path) as server:
+        cfg = agent_config(server, tmp_path / "a", "rpi4", server.services.fleet.create_token()[0])
+        async with agent_in_process(cfg) as agent:
+            await wait_for(agent.connected.is_set, what="mTLS stream")
+            assert agent.identity is not None
+            assert agent.identity.mtls
+            device_id = agent.identity.device_id
+            assert device_id in server.sessions.connected()
+            with admin_client(server) as api:
+                revoked = await __import__("asyncio").to_thread(api.revoke_device, device_id, "stolen")
+            assert revoked.revoked
+            await wait_for(lambda: not agent.connected.is_set(), what="the stream cut")
+            reconnects = agent.reconnects
+            await wait_for(lambda: agent.reconnects >= reconnects + 2, what="refused reconnects")
+            assert not agent.connected.is_set()
+            assert device_id not in server.sessions.connected()
+            assert server.services.fleet.targets(["rpi4"], []) == []  # never a deployment target again
+
+
+async def test_signing_key_rotation_and_retirement(template: Path, tmp_path: Path) -> None:
+    """Rotate: agents learn the new key on connect and still trust old bundles; retire: the old key's
+    bundles are refused from then on."""
+    from orchestrator.registry.signing import Signer
+
+    keys_dir = tmp_path / "orch" / "keys"
+    variants = {}
+    async with orchestrator_in_process(template, tmp_path) as server:
+        address = server.address
+        for card in server.services.variants.list_variants("digits"):
+            variants[(card.base_name, card.recipe)] = card.variant_id
+        first, second = variants[("w0.5", "fp32")], variants[("w1.0", "fp32")]
+        old_key = server.services.signer.public.key_id
+        cfg = agent_config(server, tmp_path / "a", "rpi4", server.services.fleet.create_token()[0])
+        async with agent_in_process(cfg) as agent:
+            await wait_for(agent.connected.is_set, what="stream")
+            [a] = server.services.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=first)
+            push_desired(server, a)
+            await wait_for(lambda: committed(agent, first), what="first variant (old key)")
+    old, new = Signer.rotate(keys_dir)
+    assert old.key_id == old_key
+    async with orchestrator_in_process(template, tmp_path, listen=address) as server:
+        assert server.services.signer.public.key_id == new.key_id
+        async with agent_in_process(cfg) as agent:
+            await wait_for(
+                lambda: (
+                    agent.identity is not None and set(agent.identity.trusted()) == {old.key_id, new.key_id}
+                ),
+                what="the rotated key set",
+            )
+            [a] = server.services.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=second)
+            push_desired(server, a)
+            await wait_for(lambda: committed(agent, second), what="second variant (new key)")
+            assert server.services.store.get_bundle(second).key_id == new.key_id  # type: ignore[union-attr]
+    Signer.retire(keys_dir, old.key_id)
+    async with (
+        orchestrator_in_process(template, tmp_path, listen=address) as server,
+        agent_in_process(cfg) as agent,
+    ):
+        await wait_for(
+            lambda: agent.identity is not None and set(agent.identity.trusted()) == {new.key_id},
+            what="the old key dropped",
+        )
+        # the first variant's bundle is signed by the retired key: refused, the second keeps serving
+        [a] = server.services.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=first)
+        push_desired(server, a)
+        await wait_for(
+            lambda: server.services.fleet.get_device(a.device_id).phase == "failed", what="refusal"
+        )
+        device = server.services.fleet.get_device(a.device_id)
+        assert "untrusted key" in device.phase_reason, device.phase_reason
+        assert committed(agent, second)
