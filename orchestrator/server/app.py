@@ -25,6 +25,7 @@ from orchestrator.server.admin import FleetAdminServicer
 from orchestrator.server.auth import AdminAuth, DeviceAuth
 from orchestrator.server.control import FleetControlServicer
 from orchestrator.server.sessions import Sessions
+from orchestrator.server.wire_guard import MalformedRequests
 from orchestrator.service.bundles import BundleService
 from orchestrator.service.fleet import Assignment, FleetService
 from orchestrator.service.plans import PlanService, StoreBlocks
@@ -90,7 +91,9 @@ class OrchestratorServer:
             ("grpc.max_send_message_length", config.max_message_bytes),
         ]
         self.tls = None if config.insecure else load_server_tls(config.tls_path)
-        interceptors = [AdminAuth(self.tls.admin_token)] if self.tls is not None else []
+        interceptors: list[grpc.aio.ServerInterceptor] = [MalformedRequests()]
+        if self.tls is not None:
+            interceptors.append(AdminAuth(self.tls.admin_token))
         self._server = grpc.aio.server(options=options, interceptors=interceptors)
         self._health = HealthServicer()
         # RPCs of later milestones answer UNIMPLEMENTED (the generated base class) until they land.

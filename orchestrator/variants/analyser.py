@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import struct
 from collections import Counter
 from dataclasses import dataclass
 
-from agent.errors import ModelLoadError
+import numpy as np
+
+from agent.errors import InvalidArgument, ModelLoadError
 from agent.runtime import load_model
 from agent.runtime.micro import ArenaUsage, MicroModel
 from orchestrator.variants.graph import Graph, Op, Tensor, read_graph
+from orchestrator.variants.isolation import isolated
 from orchestrator.variants.planner import Buffer, max_live_bytes, plan_greedy
 
 __all__ = ["MAC_CLASSES", "StaticFacts", "analyse", "analyse_graph", "tflm_check"]
@@ -209,10 +213,28 @@ def tflm_check(data: bytes) -> tuple[ArenaUsage | None, str]:
         return None, exc.message
 
 
+def _runtime_probe(data: bytes, source: str) -> tuple[ArenaUsage | None, str]:
+    """In the isolated helper: prove LiteRT loads and runs it once (no default delegates: the real
+    ops), ask TFLM. The in-process evaluation that follows only ever sees models that survived this."""
+    model = load_model(data, default_delegates=False, source=source)
+    try:
+        shape = tuple(max(1, d) for d in model.input.shape)
+        model.invoke_raw(np.zeros(shape, dtype=model.input.dtype))
+    finally:
+        model.close()
+    return tflm_check(data)
+
+
+#: What a corrupt flatbuffer raises from the graph walk; at this boundary it means "not a model".
+_PARSE_ERRORS = (IndexError, KeyError, UnicodeDecodeError, ValueError, TypeError, OverflowError, struct.error)
+
+
 def analyse(data: bytes, *, source: str = "<model>") -> StaticFacts:
-    """Full static card: parse, prove LiteRT loads it (no default delegates: the real ops), ask TFLM."""
-    graph = read_graph(data, source=source)
-    load_model(data, default_delegates=False, source=source)
-    facts = analyse_graph(graph)
-    arena, refusal = tflm_check(data)
+    """Full static card: parse and walk the graph, then the runtime probes in an isolated process."""
+    try:
+        graph = read_graph(data, source=source)
+        facts = analyse_graph(graph)
+    except _PARSE_ERRORS as exc:
+        raise InvalidArgument(f"{source}: not a valid .tflite model ({type(exc).__name__}: {exc})") from exc
+    arena, refusal = isolated().run(_runtime_probe, data, source, what=source)
     return dataclasses.replace(facts, tflm_arena=arena, tflm_refusal=refusal)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import queue
 import shutil
+import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +164,30 @@ async def predict(agent: Agent, x: np.ndarray, request_id: str = "") -> inferenc
         return await stub.Predict(
             inference_pb2.PredictRequest(input=tensor, request_id=request_id), timeout=10
         )
+
+
+@contextmanager
+def orchestrator_in_thread(template: Path, root: Path, **kw: Any) -> Iterator[OrchestratorServer]:
+    """An in-process orchestrator on its own event loop thread, for synchronous clients (hypothesis)."""
+    started: queue.Queue[OrchestratorServer | BaseException] = queue.Queue()
+    stop = threading.Event()
+
+    async def main() -> None:
+        try:
+            async with orchestrator_in_process(template, root, **kw) as server:
+                started.put(server)
+                await asyncio.to_thread(stop.wait)
+        except BaseException as exc:
+            started.put(exc)
+            raise
+
+    thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
+    thread.start()
+    got = started.get(timeout=60)
+    if isinstance(got, BaseException):
+        raise got
+    try:
+        yield got
+    finally:
+        stop.set()
+        thread.join(timeout=30)
