@@ -16,7 +16,6 @@ from orchestrator.variants.analyser import analyse
 from orchestrator.variants.builder import Built, RecipeNotApplicable, Skipped, build_variant, check_float_base
 from orchestrator.variants.card import VariantCard, ops_energy_of
 from orchestrator.variants.evaluator import check_eval_matches, evaluate
-from orchestrator.variants.graph import read_graph
 from orchestrator.variants.recipes import resolve_recipes
 
 __all__ = ["BuildRequest", "BuildResult", "Progress", "VariantService"]
@@ -99,7 +98,7 @@ class VariantService:
         check_name("base name", req.base_name)
         recipes = resolve_recipes(req.recipes)
         evalset = load_eval_set(req.eval_npz, source=req.eval_source)
-        read_graph(req.base, source=req.base_source)
+        analyse(req.base, source=req.base_source)  # parse, then the runtimes in an isolated process
         check_eval_matches(req.base, evalset, source=req.base_source)
         check_float_base(req.base, source=req.base_source)
         self._check_family(req.model, req.eval_npz, evalset)
@@ -130,7 +129,7 @@ class VariantService:
         """Register a user's own .tflite (any dtype) as a variant of ``model``."""
         check_name("model", model)
         check_name("recipe", recipe)
-        read_graph(data, source=source)
+        analyse(data, source=source)  # parse, then the runtimes in an isolated process
         if eval_npz:
             evalset = load_eval_set(eval_npz, source="eval set")
             self._check_family(model, eval_npz, evalset)
