@@ -46,6 +46,8 @@ class AgentConfig:
     ca_file: Path | None = None
     #: Plaintext and a bearer secret instead of mTLS: local development only (logged loudly).
     insecure: bool = False
+    #: Artifact download chunk: what a kill or a cut link can cost in re-sent bytes (4-4096 KiB).
+    download_chunk_kib: int = 1024
 
     def __post_init__(self) -> None:
         if self.replay_rate < 0:
@@ -56,6 +58,8 @@ class AgentConfig:
             raise InvalidArgument(f"heartbeat_seconds must be > 0, got {self.heartbeat_seconds}")
         if self.estimator not in ("cpu-time", "ops"):
             raise InvalidArgument(f"estimator must be 'cpu-time' or 'ops', got {self.estimator!r}")
+        if not 4 <= self.download_chunk_kib <= 4096:
+            raise InvalidArgument(f"download_chunk_kib must be 4-4096, got {self.download_chunk_kib}")
         if self.threads < 1:
             raise InvalidArgument(f"threads must be >= 1, got {self.threads}")
 
@@ -76,6 +80,7 @@ _ENV = {
     "enroll_address": "EDGEFLEET_AGENT_ENROLL_ADDRESS",
     "ca_file": "EDGEFLEET_AGENT_CA_FILE",
     "insecure": "EDGEFLEET_AGENT_INSECURE",
+    "download_chunk_kib": "EDGEFLEET_AGENT_DOWNLOAD_CHUNK_KIB",
 }
 
 

@@ -49,7 +49,9 @@ class Agent:
         self.identity = Identity.load(config.data_dir)
         self._tls: DeviceTls | None = None
         self.downloader = Downloader(
-            config.data_dir, lambda: self.identity.trusted() if self.identity else {}
+            config.data_dir,
+            lambda: self.identity.trusted() if self.identity else {},
+            chunk_bytes=config.download_chunk_kib * 1024,
         )
         self.inference = InferenceServer(self.engine, config.predict_listen)
         self.runtime = "litert"
@@ -367,6 +369,11 @@ class Agent:
                 self._report(
                     desired.generation, desired.variant, common_pb2.DEPLOYMENT_PHASE_FAILED, exc.message
                 )
+                self.slots.set_applied_generation(desired.generation)
+            except OSError as exc:  # the device itself (disk, permissions): report it, keep serving
+                log.exception("applying generation %d failed", desired.generation)
+                reason = f"device error: {exc.strerror or exc} ({getattr(exc, 'filename', '') or ''})"
+                self._report(desired.generation, desired.variant, common_pb2.DEPLOYMENT_PHASE_FAILED, reason)
                 self.slots.set_applied_generation(desired.generation)
             if self._desired is desired:
                 return

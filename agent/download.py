@@ -7,8 +7,10 @@ a trusted key) all check out; a bad file is deleted, never activated.
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
+import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any, BinaryIO
 
 import grpc
 
-from agent.errors import InvalidArgument, PermissionDenied
+from agent.errors import FailedPrecondition, InvalidArgument, PermissionDenied, ResourceExhausted
 from agent.rpc_errors import error_from_rpc
 from agent.trust import verify_digest
 from protos.edgefleet.v1 import control_pb2, control_pb2_grpc
@@ -55,7 +57,10 @@ def _sync(fh: BinaryIO) -> None:
 
 
 class Downloader:
-    def __init__(self, root: Path, trusted_keys: Callable[[], Mapping[str, bytes]]) -> None:
+    def __init__(
+        self, root: Path, trusted_keys: Callable[[], Mapping[str, bytes]], *, chunk_bytes: int = CHUNK
+    ) -> None:
+        self.chunk_bytes = chunk_bytes
         self.root = root / "downloads"
         self.root.mkdir(parents=True, exist_ok=True)
         self._trusted = trusted_keys
@@ -87,9 +92,15 @@ class Downloader:
             part.unlink()
             offset = 0
         digest = await asyncio.to_thread(_sha256_prefix, part, offset)
+        free = shutil.disk_usage(self.root).free
+        if spec.size - offset > free:
+            raise ResourceExhausted(
+                f"artifact {spec.sha256[:12]} needs {spec.size - offset} more bytes but {self.root} has "
+                f"{free} free; nothing was installed"
+            )
         if offset < spec.size:
             request = control_pb2.FetchArtifactRequest(
-                sha256=spec.sha256, offset=offset, max_chunk_bytes=CHUNK
+                sha256=spec.sha256, offset=offset, max_chunk_bytes=self.chunk_bytes
             )
             try:
                 with part.open("ab") as fh:
@@ -110,6 +121,16 @@ class Downloader:
                     await asyncio.to_thread(_sync, fh)
             except grpc.RpcError as exc:
                 raise error_from_rpc(exc) from exc
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    part.unlink(missing_ok=True)  # give the space back; the download starts over later
+                    raise ResourceExhausted(
+                        f"no space left on the device while writing artifact {spec.sha256[:12]} to "
+                        f"{self.root}; the partial file was removed and nothing was installed"
+                    ) from exc
+                raise FailedPrecondition(
+                    f"cannot write artifact {spec.sha256[:12]} to {part}: {exc.strerror}"
+                ) from exc
         return self._verify(part, spec, digest.hexdigest())
 
     def _verify(self, part: Path, spec: ArtifactSpec, digest: str) -> Path:

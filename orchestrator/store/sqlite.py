@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from agent.errors import FailedPrecondition
+from agent.errors import EdgefleetError, FailedPrecondition, Unavailable
 from orchestrator.fleet.codec import device_from_json, device_to_json
 from orchestrator.fleet.model import BundleRecord, DeviceRecord, EnrollmentToken, WindowRecord
 from orchestrator.rollout.model import Event, RolloutRecord
@@ -101,19 +101,43 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+def _translated(path: Path, exc: sqlite3.DatabaseError) -> EdgefleetError:
+    """Locked or busy: UNAVAILABLE, retry later (nothing was written). Corrupt: FAILED_PRECONDITION."""
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+        return Unavailable(
+            f"{path}: the store is locked by another process ({text}); nothing was written, retry"
+        )
+    if isinstance(exc, sqlite3.IntegrityError):
+        return FailedPrecondition(f"{path}: the store refused the change ({text})")
+    return FailedPrecondition(f"{path}: store error ({text}); the file was left untouched")
+
+
 class SqliteStore(Store):
-    def __init__(self, path: Path) -> None:
+    """``busy_timeout_s``: how long a write waits for another process's lock before UNAVAILABLE."""
+
+    def __init__(self, path: Path, *, busy_timeout_s: float = 10.0) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         try:
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
+            self._db = sqlite3.connect(
+                path, check_same_thread=False, isolation_level=None, timeout=busy_timeout_s
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            problem = self._db.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if problem != "ok":
+                raise sqlite3.DatabaseError(f"integrity check: {problem}")
             self._migrate()
+        except sqlite3.OperationalError as exc:
+            raise _translated(path, exc) from exc
         except sqlite3.DatabaseError as exc:
-            raise FailedPrecondition(f"{path}: cannot open the store ({exc})") from exc
+            raise FailedPrecondition(
+                f"{path}: the store is unreadable or corrupt ({exc}); it was left untouched: restore it "
+                f"from a backup or move it aside"
+            ) from exc
 
     def _migrate(self) -> None:
         version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
@@ -131,18 +155,30 @@ class SqliteStore(Store):
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as exc:
+                raise _translated(self.path, exc) from exc
             try:
                 yield self._db
-            except BaseException:
+            except BaseException as exc:
                 self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.DatabaseError):
+                    raise _translated(self.path, exc) from exc
                 raise
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                self._db.execute("ROLLBACK")
+                raise _translated(self.path, exc) from exc
 
     def _query(self, sql: str, args: Sequence[object] = ()) -> list[sqlite3.Row]:
         with self._lock:
-            cur = self._db.execute(sql, tuple(args))
-            return list(cur.fetchall())
+            try:
+                cur = self._db.execute(sql, tuple(args))
+                return list(cur.fetchall())
+            except sqlite3.DatabaseError as exc:
+                raise _translated(self.path, exc) from exc
 
     # ---- families ----
     @staticmethod
