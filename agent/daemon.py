@@ -273,7 +273,8 @@ class Agent:
             if kind == "desired_state":
                 self._on_desired(msg.desired_state)
             elif kind == "telemetry_ack":
-                self.telemetry.ack(msg.telemetry_ack.up_to_sequence)
+                ack = msg.telemetry_ack
+                self.telemetry.ack(ack.up_to_sequence, ack.retry_after_seconds)
             elif kind == "config":
                 self.telemetry.configure(msg.config)
                 self._update_trust(msg.config.signing_keys)

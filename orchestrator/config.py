@@ -50,6 +50,8 @@ class ServerConfig:
     metrics_listen: str = "127.0.0.1:9464"
     #: How often running rollouts are analysed and advanced.
     rollout_tick_seconds: float = 2.0
+    #: Telemetry batches waiting to be stored before devices are told to back off (RESOURCE_EXHAUSTED).
+    telemetry_queue_batches: int = 1024
     #: Enrolment, admin API and health: HOST:PORT with server-only TLS (agents have no certificate yet
     #: when they enrol). "" serves them on ``listen`` too (``insecure`` only).
     api_listen: str = "127.0.0.1:50052"
@@ -87,6 +89,10 @@ class ServerConfig:
             raise InvalidArgument(f"trial_seconds: expected (0, 86400], got {self.trial_seconds}")
         if not 0 < self.heartbeat_seconds <= 3600:
             raise InvalidArgument(f"heartbeat_seconds: expected (0, 3600], got {self.heartbeat_seconds}")
+        if not 1 <= self.telemetry_queue_batches <= 1_000_000:
+            raise InvalidArgument(
+                f"telemetry_queue_batches: expected 1-1000000, got {self.telemetry_queue_batches}"
+            )
         if not 1 <= self.build_workers <= 64:
             raise InvalidArgument(f"build_workers: expected 1-64, got {self.build_workers}")
 
@@ -107,6 +113,7 @@ _ENV = {
     "api_listen": "EDGEFLEET_API_LISTEN",
     "insecure": "EDGEFLEET_INSECURE",
     "tls_dir": "EDGEFLEET_TLS_DIR",
+    "telemetry_queue_batches": "EDGEFLEET_TELEMETRY_QUEUE_BATCHES",
 }
 
 

@@ -13,7 +13,7 @@ from collections import Counter as Tally
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -163,6 +163,14 @@ class OrchestratorMetrics:
             "edgefleet_telemetry_windows_rejected",
             "Telemetry windows stored flagged (unsound) or already stored.",
             registry=registry,
+        )
+        self.telemetry_backpressure = Counter(
+            "edgefleet_telemetry_backpressure",
+            "Telemetry batches refused with retry advice because the ingest queue was full.",
+            registry=registry,
+        )
+        self.telemetry_queue = Gauge(
+            "edgefleet_telemetry_queue_batches", "Telemetry batches waiting to be stored.", registry=registry
         )
         self.streams_opened = Counter(
             "edgefleet_streams_opened", "Agent Connect streams accepted.", registry=registry

@@ -28,6 +28,8 @@ __all__ = ["TelemetryPipeline"]
 
 log = logging.getLogger("edgefleet.agent.telemetry")
 BATCH = 100
+#: Unacknowledged batches on the wire at once: a reconnect with a big backlog does not flood the stream.
+MAX_INFLIGHT = 4
 
 
 class TelemetryPipeline:
@@ -58,6 +60,11 @@ class TelemetryPipeline:
         self.window_seconds = max(config.window_seconds, self.meter.min_window_s)
         self._send: Callable[[control_pb2.AgentMessage], None] | None = None
         self._sent = 0
+        #: Last sequence of each batch sent and not yet acknowledged.
+        self._inflight: list[int] = []
+        self._paused_until = 0.0
+        #: Times the orchestrator asked us to back off.
+        self.backpressure_events = 0
         self._builder: WindowBuilder | None = None
         for probe in self.probes:
             log.info(
@@ -135,14 +142,18 @@ class TelemetryPipeline:
     # ---- delivery ----
     def attach(self, send: Callable[[control_pb2.AgentMessage], None]) -> None:
         """A stream is up: resend everything not acknowledged yet (the orchestrator de-duplicates)."""
-        self._send, self._sent = send, 0
+        self._send, self._sent, self._inflight = send, 0, []
+        self._paused_until = 0.0
         self.flush()
 
     def detach(self) -> None:
         self._send = None
 
     def flush(self) -> None:
-        while self._send is not None:
+        """Send pending windows, at most MAX_INFLIGHT unacknowledged batches at a time (flow control)."""
+        while self._send is not None and len(self._inflight) < MAX_INFLIGHT:
+            if time.monotonic() < self._paused_until:
+                return
             pending = self.outbox.pending(after=self._sent, limit=BATCH)
             if not pending:
                 return
@@ -151,11 +162,23 @@ class TelemetryPipeline:
             )
             self._send(control_pb2.AgentMessage(telemetry=batch))
             self._sent = pending[-1][0]
+            self._inflight.append(self._sent)
 
-    def ack(self, up_to: int) -> None:
+    def ack(self, up_to: int, retry_after: float = 0.0) -> None:
+        """The orchestrator stored everything up to ``up_to``; ``retry_after`` > 0: it was overloaded and
+        took nothing more, so resend from there after that long (its back-pressure advice)."""
         self.outbox.ack(up_to)
+        self._inflight = [s for s in self._inflight if s > up_to]
+        if retry_after > 0:
+            self._sent = up_to
+            self._inflight = []
+            self._paused_until = time.monotonic() + min(retry_after, 300.0)
+            self.backpressure_events += 1
+            with contextlib.suppress(RuntimeError):  # no running loop: the next window flushes
+                asyncio.get_running_loop().call_later(min(retry_after, 300.0), self.flush)
         if self._metrics is not None:
             self._metrics.outbox_backlog.set(self.outbox.backlog())
+        self.flush()
 
     def close(self) -> None:
         self.outbox.close()

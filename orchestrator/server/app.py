@@ -24,6 +24,7 @@ from orchestrator.security import CertificateAuthority, load_server_tls
 from orchestrator.server.admin import FleetAdminServicer
 from orchestrator.server.auth import AdminAuth, DeviceAuth
 from orchestrator.server.control import FleetControlServicer
+from orchestrator.server.ingest import TelemetryIngest
 from orchestrator.server.sessions import Sessions
 from orchestrator.server.wire_guard import MalformedRequests
 from orchestrator.service.bundles import BundleService
@@ -112,6 +113,10 @@ class OrchestratorServer:
             build_executor=self._builds,
         )
         admin_pb2_grpc.add_FleetAdminServicer_to_server(admin, self._server)
+        self.ingest = TelemetryIngest(
+            services.telemetry, max_pending=config.telemetry_queue_batches, metrics=self.metrics
+        )
+        self.metrics.telemetry_queue.set_function(lambda: self.ingest.pending)
         control = FleetControlServicer(
             fleet=services.fleet,
             telemetry=services.telemetry,
@@ -119,6 +124,7 @@ class OrchestratorServer:
             artifacts=services.artifacts,
             sessions=self.sessions,
             auth=DeviceAuth(services.fleet, mtls=self.tls is not None),
+            ingest=self.ingest,
             heartbeat_seconds=config.heartbeat_seconds,
             window_seconds=config.window_seconds,
             canary_seconds=config.canary_seconds,
@@ -163,6 +169,7 @@ class OrchestratorServer:
             self.config.bootstrap_token
         ):
             log.warning("a multi-use bootstrap enrolment token is configured: fine for labs, not for a fleet")
+        self.ingest.start()
         self._ticker = asyncio.create_task(self._tick_rollouts())
         if self.config.metrics_listen:
             self.metrics_address = self.metrics.serve(self.config.metrics_listen)
@@ -209,6 +216,7 @@ class OrchestratorServer:
             self._ticker.cancel()
         await self._health.enter_graceful_shutdown()
         await self._server.stop(grace)
+        await self.ingest.stop()
         self._builds.shutdown(wait=False, cancel_futures=True)
         self.services.close()
 

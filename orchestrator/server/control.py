@@ -17,6 +17,7 @@ from orchestrator.profiles import ProfileRegistry
 from orchestrator.registry.artifacts import ArtifactStore
 from orchestrator.server.auth import DeviceAuth
 from orchestrator.server.errors import translate_errors, translate_stream_errors
+from orchestrator.server.ingest import TelemetryIngest
 from orchestrator.server.sessions import Outbound, Sessions
 from orchestrator.service.fleet import FleetService
 from orchestrator.service.telemetry import TelemetryService
@@ -49,6 +50,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         artifacts: ArtifactStore,
         sessions: Sessions,
         auth: DeviceAuth,
+        ingest: TelemetryIngest,
         heartbeat_seconds: float = 10.0,
         window_seconds: float = 10.0,
         canary_seconds: float = 60.0,
@@ -61,6 +63,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         self._artifacts = artifacts
         self._sessions = sessions
         self._auth = auth
+        self._ingest = ingest
         self._heartbeat_seconds = heartbeat_seconds
         self._window_seconds = window_seconds
         self._canary_seconds = canary_seconds
@@ -118,7 +121,9 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
             raise PermissionDenied(
                 f"this connection belongs to {device.device_id}, not {hello.device_id[:80]!r}"
             )
-        device = self._fleet.hello(device.device_id, hello.profile, report_from_hello(hello))
+        device = await asyncio.to_thread(
+            self._fleet.hello, device.device_id, hello.profile, report_from_hello(hello)
+        )
         queue = self._sessions.open(device.device_id)
         if self._metrics is not None:
             self._metrics.streams_opened.inc()
@@ -166,7 +171,8 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
                     phase = PHASE_FROM_PB.get(st.phase)
                     if phase is None:
                         raise InvalidArgument(f"deployment status with unknown phase {st.phase}")
-                    self._fleet.record_status(
+                    await asyncio.to_thread(
+                        self._fleet.record_status,
                         device_id,
                         generation=st.generation,
                         phase=phase,
@@ -178,14 +184,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
                     )
                 elif kind == "telemetry":
                     records = [window_from_pb(device_id, profile, w) for w in msg.telemetry.windows]
-                    new, rejected = self._telemetry.ingest(
-                        records
-                    )  # exactly once: (device, sequence) is the key
-                    if self._metrics is not None:
-                        self._metrics.windows_ingested.inc(new)
-                        self._metrics.windows_rejected.inc(rejected)
-                    ack = control_pb2.TelemetryAck(up_to_sequence=self._telemetry.acked_up_to(device_id))
-                    queue.put_nowait(control_pb2.OrchestratorMessage(telemetry_ack=ack))
+                    self._ingest.offer(device_id, records, queue)  # stored off the loop, or back-pressure
                 elif kind == "hello":
                     raise InvalidArgument("Hello is sent once, as the first message of a stream")
                 else:

@@ -58,6 +58,7 @@ async def orchestrator_in_process(
     rollout_tick_seconds: float = 0.2,
     canary_seconds: float = 60.0,
     secure: bool = True,
+    **config: Any,
 ) -> AsyncIterator[OrchestratorServer]:
     """mTLS by default (a CA made for the test); ``secure=False`` is the --insecure mode, one port."""
     data = root / "orch"
@@ -65,7 +66,7 @@ async def orchestrator_in_process(
         shutil.copytree(template, data)
     if secure and not (data / "tls" / "ca.key").exists():
         init_tls(data / "tls", ("127.0.0.1", "localhost"))
-    config = ServerConfig(
+    settings = ServerConfig(
         listen=listen,
         api_listen="127.0.0.1:0" if secure else "",
         insecure=not secure,
@@ -76,8 +77,9 @@ async def orchestrator_in_process(
         rollout_tick_seconds=rollout_tick_seconds,
         canary_seconds=canary_seconds,
         metrics_listen="127.0.0.1:0",
+        **config,
     )
-    server = OrchestratorServer(config, open_services(config))
+    server = OrchestratorServer(settings, open_services(settings))
     await server.start()
     try:
         yield server

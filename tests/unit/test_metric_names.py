@@ -27,6 +27,8 @@ ORCHESTRATOR = {
     "edgefleet_artifact_bytes_served": "counter",
     "edgefleet_telemetry_windows_ingested": "counter",
     "edgefleet_telemetry_windows_rejected": "counter",
+    "edgefleet_telemetry_backpressure": "counter",
+    "edgefleet_telemetry_queue_batches": "gauge",
     "edgefleet_streams_opened": "counter",
     "edgefleet_devices": "gauge",
     "edgefleet_profile_budget": "gauge",

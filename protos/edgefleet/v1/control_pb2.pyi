@@ -456,15 +456,23 @@ class TelemetryAck(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     UP_TO_SEQUENCE_FIELD_NUMBER: _builtins.int
+    RETRY_AFTER_SECONDS_FIELD_NUMBER: _builtins.int
     up_to_sequence: _builtins.int
+    """Every window up to this sequence is stored; the agent may drop them from its outbox."""
+    retry_after_seconds: _builtins.float
+    """Back-pressure (RESOURCE_EXHAUSTED, per batch; the stream stays up): > 0 means the orchestrator is
+    overloaded and did not take the batch. Resend the windows after up_to_sequence once this many
+    seconds have passed. An agent that keeps pushing anyway has its stream ended with RESOURCE_EXHAUSTED.
+    """
     def __init__(
         self,
         *,
         up_to_sequence: _builtins.int = ...,
+        retry_after_seconds: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["up_to_sequence", b"up_to_sequence"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["retry_after_seconds", b"retry_after_seconds", "up_to_sequence", b"up_to_sequence"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
