@@ -40,6 +40,7 @@ def test_compose_topology() -> None:
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     services = compose["services"]
     assert set(services) == {
+        "certs",
         "orchestrator",
         "agent-rpi4",
         "agent-phone",
@@ -65,7 +66,15 @@ def test_compose_topology() -> None:
         assert agent["command"][agent["command"].index("--profile") + 1] == profile
         assert agent["cpus"]  # limits that suggest the device class
         assert agent["mem_limit"]
-    assert services["orchestrator"]["ports"] == ["50051:50051", "9464:9464"]
+    assert services["orchestrator"]["ports"] == ["50051:50051", "50052:50052", "9464:9464"]
+    # mTLS: the CA is made once by `certs`, the orchestrator waits for it, agents enrol with it
+    assert "edgefleet certs init" in services["certs"]["entrypoint"][-1]
+    assert services["orchestrator"]["depends_on"]["certs"]["condition"] == "service_completed_successfully"
+    for profile in ("rpi4", "phone", "mcu-gateway"):
+        command = services[f"agent-{profile}"]["command"]
+        assert command[command.index("--ca") + 1] == "/ca/ca.crt"
+        assert command[command.index("--enroll-address") + 1] == "orchestrator:50052"
+        assert "--insecure" not in command
     # Prometheus scrapes exactly the compose services
     prom = yaml.safe_load((DEPLOY / "prometheus/prometheus.yml").read_text())
     targets = {
