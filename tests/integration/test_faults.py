@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 import re
 import signal
@@ -384,3 +385,82 @@ def test_corrupt_store_is_a_clear_error_and_is_left_untouched(tmp_path: Path) ->
     assert result.returncode != 0
     assert "edgefleet.sqlite" in result.stdout + result.stderr
     assert db.read_bytes() == bytes(raw)
+
+
+async def test_agent_sigkill_during_activation_comes_back_on_a_consistent_slot(
+    template: Path, tmp_path: Path, evalset: Any
+) -> None:
+    """SIGKILL at several points after a deployment is pushed (downloading, installing, loading,
+    self-testing, on trial): every restart comes back serving a variant it has fully installed, with a
+    slot state that agrees with what serves, and the fleet settles."""
+    import shutil
+
+    data = tmp_path / "orch"
+    shutil.copytree(template, data)
+    env = {"EDGEFLEET_TRIAL_SECONDS": "2"}
+    with orchestrator(data, env=env) as (_, served):
+        admin = AdminClient(served.api, ca_pem=served.ca.read_bytes(), token=served.admin_token())
+        token = (await asyncio.to_thread(admin.create_token))[0]
+        agent_dir = tmp_path / "agent"
+        log = (tmp_path / "agent.log").open("a")
+
+        def start() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                _agent_args(served, agent_dir, token, served.agents), stdout=log, stderr=subprocess.STDOUT
+            )
+
+        proc = start()
+        try:
+            await wait_for(
+                lambda: bool(admin.list_devices()) and admin.list_devices()[0].online, what="online"
+            )
+            device_id = admin.list_devices()[0].device_id
+            cards = await asyncio.to_thread(admin.list_variants, "digits")
+            ids = [c.variant_id for c in cards if c.recipe == "fp32"]
+            await asyncio.to_thread(admin.deploy, "digits", variant_id=ids[0])
+
+            def settled() -> bool:
+                d = admin.get_device(device_id)
+                return d.online and d.phase in ("committed", "failed", "rolled_back")
+
+            await wait_for(settled, what="first variant", timeout=60)
+            for i, delay in enumerate((0.0, 0.05, 0.15, 0.3, 0.6, 1.0)):
+                target = ids[(i + 1) % len(ids)]
+                await asyncio.to_thread(admin.deploy, "digits", variant_id=target)
+                await asyncio.sleep(delay)
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(timeout=10)
+                proc = start()
+                await wait_for(settled, what=f"settled after a kill at +{delay:.2f} s", timeout=60)
+                state = json.loads((agent_dir / "slots" / "state.json").read_text())
+                d = admin.get_device(device_id)
+                assert d.report is not None
+                serving = d.report.active_variant
+                assert serving in ids, (delay, serving)
+                # what serves is what the slot file says is active, and it answers predictions
+                active = state["active"]
+                assert active in ("a", "b")
+                slot = state["slots"][active]
+                assert slot["variant"]["variant_id"] == serving, (delay, state)
+                assert slot["state"] in ("committed", "trial")
+                address = (agent_dir / "predict.addr").read_text().strip()
+                reply = await _predict_at(address, evalset.x[:1])
+                assert reply.variant.variant_id == serving
+        finally:
+            stop(proc)
+            log.close()
+            admin.close()
+
+
+async def _predict_at(address: str, x: Any) -> Any:
+    import grpc
+
+    from protos.edgefleet.v1 import inference_pb2, inference_pb2_grpc
+
+    async with grpc.aio.insecure_channel(address) as channel:
+        tensor = inference_pb2.Tensor(
+            shape=list(x.shape), dtype="float32", data=x.astype("float32").tobytes()
+        )
+        return await inference_pb2_grpc.InferenceStub(channel).Predict(
+            inference_pb2.PredictRequest(input=tensor), timeout=10
+        )
