@@ -1,13 +1,21 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from agent.evalset import EvalSet, load_eval_set
 from orchestrator.reference import ReferenceFamily, reference_family
 
 REPO = Path(__file__).resolve().parents[1]
+
+# CI runs the fuzzers on fixed seeds (a red CI is then a regression, not a new random find); locally
+# they explore new inputs on every run.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")

@@ -11,13 +11,13 @@ Admin API: every FleetAdmin method needs ``authorization: Bearer <admin token>``
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeAlias
+from typing import Any
 
 import grpc
 
 from agent.errors import PermissionDenied, Unauthenticated
 from orchestrator.fleet.model import DeviceRecord
+from orchestrator.server.wire_guard import Continuation, Handler
 from orchestrator.service.fleet import FleetService
 
 __all__ = ["AdminAuth", "DeviceAuth", "bearer"]
@@ -55,9 +55,6 @@ class DeviceAuth:
         return self._fleet.device_for_certificate(device_id)
 
 
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
-
-
 class AdminAuth(grpc.aio.ServerInterceptor):
     """Refuses FleetAdmin calls without the admin token, with UNAUTHENTICATED."""
 
@@ -66,7 +63,7 @@ class AdminAuth(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        continuation: Continuation,
         details: grpc.HandlerCallDetails,
     ) -> Handler | None:
         handler = await continuation(details)

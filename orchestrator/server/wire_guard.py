@@ -17,10 +17,11 @@ import grpc
 
 from agent.errors import InvalidArgument
 
-__all__ = ["MalformedRequests"]
+__all__ = ["Continuation", "Handler", "MalformedRequests"]
 
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 Ctx: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+Continuation: TypeAlias = Callable[[grpc.HandlerCallDetails], Awaitable["Handler | None"]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +60,7 @@ async def _replies(result: Any) -> AsyncIterator[Any]:
 class MalformedRequests(grpc.aio.ServerInterceptor):
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        continuation: Continuation,
         details: grpc.HandlerCallDetails,
     ) -> Handler | None:
         handler = await continuation(details)

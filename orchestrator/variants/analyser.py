@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.errors import InvalidArgument, ModelLoadError
+from agent.errors import EdgefleetError, InvalidArgument, ModelLoadError
 from agent.runtime import load_model
 from agent.runtime.micro import ArenaUsage, MicroModel
 from orchestrator.variants.graph import Graph, Op, Tensor, read_graph
@@ -216,13 +216,18 @@ def tflm_check(data: bytes) -> tuple[ArenaUsage | None, str]:
 def _runtime_probe(data: bytes, source: str) -> tuple[ArenaUsage | None, str]:
     """In the isolated helper: prove LiteRT loads and runs it once (no default delegates: the real
     ops), ask TFLM. The in-process evaluation that follows only ever sees models that survived this."""
-    model = load_model(data, default_delegates=False, source=source)
     try:
-        shape = tuple(max(1, d) for d in model.input.shape)
-        model.invoke_raw(np.zeros(shape, dtype=model.input.dtype))
-    finally:
-        model.close()
-    return tflm_check(data)
+        model = load_model(data, default_delegates=False, source=source)
+        try:
+            shape = tuple(max(1, d) for d in model.input.shape)
+            model.invoke_raw(np.zeros(shape, dtype=model.input.dtype))
+        finally:
+            model.close()
+        return tflm_check(data)
+    except EdgefleetError:
+        raise
+    except Exception as exc:  # whatever a broken model makes the runtime wrappers raise
+        raise ModelLoadError(f"{source}: the runtime cannot use it ({type(exc).__name__}: {exc})") from exc
 
 
 #: What a corrupt flatbuffer raises from the graph walk; at this boundary it means "not a model".

@@ -193,3 +193,25 @@ def orchestrator_in_thread(template: Path, root: Path, **kw: Any) -> Iterator[Or
     finally:
         stop.set()
         thread.join(timeout=30)
+
+
+def hello_message(device_id: str, **overrides: Any) -> Any:
+    """A Hello as an rpi4 agent on LiteRT sends it, for hand-made streams."""
+    from protos.edgefleet.v1 import common_pb2, control_pb2
+
+    fields: dict[str, Any] = {
+        "device_id": device_id,
+        "profile": "rpi4",
+        "runtime": common_pb2.RuntimeInfo(name="ai-edge-litert", version="2.3.0"),
+    }
+    fields.update(overrides)
+    return control_pb2.AgentMessage(hello=control_pb2.Hello(**fields))
+
+
+def variant_id(server: OrchestratorServer, base: str, recipe: str) -> str:
+    """The id of the built reference variant ``base`` (e.g. w1.0) x ``recipe``."""
+    return next(
+        c.variant_id
+        for c in server.services.variants.list_variants("digits")
+        if (c.base_name, c.recipe) == (base, recipe)
+    )

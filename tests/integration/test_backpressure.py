@@ -21,6 +21,7 @@ from tests.helpers.fleet import (
     agent_config,
     agent_in_process,
     build_template,
+    hello_message,
     orchestrator_in_process,
     wait_for,
 )
@@ -102,20 +103,16 @@ async def test_a_device_ignoring_the_advice_loses_its_stream(template: Path, tmp
         locked = asyncio.Event()
 
         async def requests() -> AsyncIterator[control_pb2.AgentMessage]:
-            yield control_pb2.AgentMessage(
-                hello=control_pb2.Hello(
-                    device_id=reply.device_id,
-                    profile="rpi4",
-                    runtime=common_pb2.RuntimeInfo(name="ai-edge-litert", version="2.3.0"),
-                )
-            )
+            yield hello_message(reply.device_id)
             await locked.wait()  # the Hello is stored; now the store stalls
-            for seq in range(1, 200):
+            for seq in range(1, 60):  # far more than the queue and the ignored-advice allowance
                 w = common_pb2.TelemetryWindow(sequence=seq, variant=ref, inferences=10)
                 w.start.FromSeconds(1_700_000_000 + seq)
                 w.end.FromSeconds(1_700_000_001 + seq)
                 yield control_pb2.AgentMessage(telemetry=control_pb2.TelemetryBatch(windows=[w]))
                 await asyncio.sleep(0)
+            # then stay quiet (no send in flight when the server ends the call, so its status is what we see)
+            await asyncio.Event().wait()
 
         advice: list[float] = []
         lock: sqlite3.Connection | None = None

@@ -15,6 +15,7 @@ from tests.helpers.fleet import (
     agent_config,
     agent_in_process,
     build_template,
+    hello_message,
     orchestrator_in_process,
     predict,
     wait_for,
@@ -24,16 +25,6 @@ from tests.helpers.fleet import (
 @pytest.fixture(scope="session")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_template(tmp_path_factory.mktemp("orch-template-bad"))
-
-
-def hello(device_id: str, **overrides: Any) -> control_pb2.AgentMessage:
-    fields: dict[str, Any] = {
-        "device_id": device_id,
-        "profile": "rpi4",
-        "runtime": common_pb2.RuntimeInfo(name="ai-edge-litert", version="2.3.0"),
-    }
-    fields.update(overrides)
-    return control_pb2.AgentMessage(hello=control_pb2.Hello(**fields))
 
 
 async def stream_status(
@@ -86,22 +77,22 @@ async def test_bad_agent_traffic(template: Path, tmp_path: Path, evalset: EvalSe
                 )
 
                 assert (
-                    await stream_status(channel, (), hello("x")) == grpc.StatusCode.UNAUTHENTICATED
+                    await stream_status(channel, (), hello_message("x")) == grpc.StatusCode.UNAUTHENTICATED
                 )  # unenrolled
                 unknown = (("x-edgefleet-device", "rpi4-nope"), ("authorization", "Bearer x"))
                 assert (
-                    await stream_status(channel, unknown, hello("rpi4-nope"))
+                    await stream_status(channel, unknown, hello_message("rpi4-nope"))
                     == grpc.StatusCode.UNAUTHENTICATED
                 )
                 heartbeat_first = control_pb2.AgentMessage(heartbeat=control_pb2.Heartbeat())
                 assert await stream_status(channel, me, heartbeat_first) == grpc.StatusCode.INVALID_ARGUMENT
-                no_runtime = hello(reply.device_id, runtime=common_pb2.RuntimeInfo())
+                no_runtime = hello_message(reply.device_id, runtime=common_pb2.RuntimeInfo())
                 assert await stream_status(channel, me, no_runtime) == grpc.StatusCode.INVALID_ARGUMENT
                 assert (
-                    await stream_status(channel, me, hello(good.identity.device_id))
+                    await stream_status(channel, me, hello_message(good.identity.device_id))
                     == grpc.StatusCode.PERMISSION_DENIED
                 )  # type: ignore[union-attr]
-                wrong_profile = hello(reply.device_id, profile="phone")
+                wrong_profile = hello_message(reply.device_id, profile="phone")
                 assert await stream_status(channel, me, wrong_profile) == grpc.StatusCode.PERMISSION_DENIED
                 huge = control_pb2.AgentMessage(
                     telemetry=control_pb2.TelemetryBatch(
@@ -111,12 +102,12 @@ async def test_bad_agent_traffic(template: Path, tmp_path: Path, evalset: EvalSe
                     )
                 )
                 assert (
-                    await stream_status(channel, me, hello(reply.device_id), huge)
+                    await stream_status(channel, me, hello_message(reply.device_id), huge)
                     == grpc.StatusCode.RESOURCE_EXHAUSTED
                 )
                 empty = control_pb2.AgentMessage()
                 assert (
-                    await stream_status(channel, me, hello(reply.device_id), empty)
+                    await stream_status(channel, me, hello_message(reply.device_id), empty)
                     == grpc.StatusCode.INVALID_ARGUMENT
                 )
 

@@ -13,7 +13,8 @@ import signal
 import socket
 import subprocess
 import sys
-from contextlib import AsyncExitStack
+from collections.abc import Iterator
+from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from tests.helpers.fleet import (
     orchestrator_in_process,
     predict,
     push_desired,
+    variant_id,
     wait_for,
 )
 from tests.helpers.netproxy import LinkProxy
@@ -44,14 +46,6 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_template(tmp_path_factory.mktemp("orch-template-faults"))
 
 
-def variant(server: Any, width: str, recipe: str) -> str:
-    return next(
-        c.variant_id
-        for c in server.services.variants.list_variants("digits")
-        if c.base_name == width and c.recipe == recipe
-    )
-
-
 async def test_disk_full_during_download(template: Path, tmp_path: Path, evalset: Any) -> None:
     """ENOSPC while writing the artifact (a real kernel ENOSPC: the partial file is /dev/full): a clear
     failure reported to the orchestrator, the partial file removed, the old variant keeps serving."""
@@ -59,7 +53,7 @@ async def test_disk_full_during_download(template: Path, tmp_path: Path, evalset
         cfg = agent_config(server, tmp_path / "a", "rpi4", server.services.fleet.create_token()[0])
         async with agent_in_process(cfg) as agent:
             await wait_for(agent.connected.is_set, what="stream")
-            old, new = variant(server, "w0.5", "fp32"), variant(server, "w1.0", "fp32")
+            old, new = variant_id(server, "w0.5", "fp32"), variant_id(server, "w1.0", "fp32")
             [a] = server.services.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=old)
             push_desired(server, a)
             await wait_for(lambda: committed(agent, old), what="old variant")
@@ -81,15 +75,13 @@ async def test_disk_full_during_download(template: Path, tmp_path: Path, evalset
 
 
 def _agent_args(served: Served, data_dir: Path, token: str, orchestrator_address: str) -> list[str]:
+    """`edgefleet-agent run` for ``served``, dialling ``orchestrator_address`` (a proxy, or its own port)."""
+    args = served.agent_args()
+    args[args.index("--orchestrator") + 1] = orchestrator_address
     return [
         str(BIN / "edgefleet-agent"),
         "run",
-        "--orchestrator",
-        orchestrator_address,
-        "--enroll-address",
-        served.api,
-        "--ca",
-        str(served.ca),
+        *args,
         "--profile",
         "rpi4",
         "--data-dir",
@@ -190,7 +182,7 @@ async def test_network_cut_and_slow_link(template: Path, tmp_path: Path) -> None
         cfg = dataclasses.replace(cfg, orchestrator=proxy.address, replay_rate=200.0, window_seconds=0.3)
         async with agent_in_process(cfg) as agent:
             await wait_for(agent.connected.is_set, what="stream")
-            first = variant(server, "w0.5", "fp32")
+            first = variant_id(server, "w0.5", "fp32")
             [a] = server.services.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=first)
             push_desired(server, a)
             await wait_for(lambda: committed(agent, first), what="commit")
@@ -208,7 +200,7 @@ async def test_network_cut_and_slow_link(template: Path, tmp_path: Path) -> None
             assert seqs == list(range(1, seqs[-1] + 1))  # contiguous: nothing lost, nothing twice
             # slow link: deployment and acknowledgements over 150 ms one-way delay
             proxy.delay_s = 0.15
-            second = variant(server, "w1.0", "fp32")
+            second = variant_id(server, "w1.0", "fp32")
             [b] = server.services.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=second)
             push_desired(server, b)
             await wait_for(lambda: committed(agent, second), what="deploy over a slow link", timeout=60)
@@ -293,50 +285,36 @@ async def test_orchestrator_sigkill_mid_rollout_resumes_at_the_same_wave(
             admin.close()
 
 
-def test_store_locked_by_another_process_is_unavailable_then_works(tmp_path: Path) -> None:
-    path = tmp_path / "edgefleet.sqlite"
-    SqliteStore(path).close()
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sqlite3, sys, time\n"
-            f"db = sqlite3.connect({str(path)!r}, isolation_level=None)\n"
-            "db.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(60)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+@contextmanager
+def _write_lock_held(path: Path) -> Iterator[None]:
+    """Another process holding the store's write lock (BEGIN EXCLUSIVE) until the block ends."""
+    code = (
+        "import sqlite3, time\n"
+        f"db = sqlite3.connect({str(path)!r}, isolation_level=None)\n"
+        "db.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(60)"
     )
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         read_until(holder, re.compile("locked"), timeout=20)  # type: ignore[arg-type]
-        # opening and reading work while another process holds a write lock (WAL)
-        SqliteStore(path, busy_timeout_s=0.3).close()
+        yield
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_store_locked_by_another_process_is_unavailable_then_works(tmp_path: Path) -> None:
+    path = tmp_path / "edgefleet.sqlite"
+    SqliteStore(path).close()
+    with _write_lock_held(path):
+        # opening and reading work while another process holds a write lock (WAL)
+        SqliteStore(path, busy_timeout_s=0.3).close()
     store = SqliteStore(path, busy_timeout_s=0.3)
     from orchestrator.fleet.model import EnrollmentToken
 
     store.put_token(EnrollmentToken("h" * 64, "", 9e9, 1))
     # locked mid-life: a write is refused with UNAVAILABLE, nothing half-written, and then succeeds
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sqlite3, time\n"
-            f"db = sqlite3.connect({str(path)!r}, isolation_level=None)\n"
-            "db.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(60)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        read_until(holder, re.compile("locked"), timeout=20)  # type: ignore[arg-type]
-        with pytest.raises(Unavailable, match="locked by another process"):
-            store.put_token(EnrollmentToken("i" * 64, "", 9e9, 1))
-    finally:
-        holder.kill()
-        holder.wait()
+    with _write_lock_held(path), pytest.raises(Unavailable, match="locked by another process"):
+        store.put_token(EnrollmentToken("i" * 64, "", 9e9, 1))
     store.put_token(EnrollmentToken("i" * 64, "", 9e9, 1))
     assert store.use_token("h" * 64, 0.0) is not None
     assert store.use_token("i" * 64, 0.0) is not None

@@ -17,7 +17,7 @@ from agent.errors import InvalidArgument
 from agent.tls import new_key_and_csr
 from orchestrator.reference import reference_family
 from protos.edgefleet.v1 import common_pb2, control_pb2, control_pb2_grpc
-from tests.helpers.fleet import admin_client, build_template, orchestrator_in_process
+from tests.helpers.fleet import admin_client, build_template, hello_message, orchestrator_in_process
 from tests.helpers.services import object_count
 
 CRASHING_MODEL = Path(__file__).parents[1] / "data" / "tflm_crash.tflite"
@@ -129,15 +129,7 @@ async def test_hostile_agent_fields(template: Path, tmp_path: Path) -> None:
         async with grpc.aio.secure_channel(server.address, creds) as ch:
             stub = control_pb2_grpc.FleetControlStub(ch)
             out: asyncio.Queue[control_pb2.AgentMessage | None] = asyncio.Queue()
-            out.put_nowait(
-                control_pb2.AgentMessage(
-                    hello=control_pb2.Hello(
-                        device_id=device_id,
-                        profile="rpi4",
-                        runtime=common_pb2.RuntimeInfo(name="ai-edge-litert", version="2.3.0"),
-                    )
-                )
-            )
+            out.put_nowait(hello_message(device_id))
             for b in batches:
                 out.put_nowait(control_pb2.AgentMessage(telemetry=control_pb2.TelemetryBatch(windows=b)))
 

@@ -15,6 +15,7 @@ from tests.helpers.fleet import (
     build_template,
     committed,
     orchestrator_in_process,
+    variant_id,
     wait_for,
 )
 
@@ -22,14 +23,6 @@ from tests.helpers.fleet import (
 @pytest.fixture(scope="session")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_template(tmp_path_factory.mktemp("orch-template-rollouts"))
-
-
-def variant(server: OrchestratorServer, base: str, recipe: str) -> str:
-    return next(
-        c.variant_id
-        for c in server.services.variants.list_variants("digits")
-        if (c.base_name, c.recipe) == (base, recipe)
-    )
 
 
 async def fleet_on_previous(
@@ -44,7 +37,7 @@ async def fleet_on_previous(
     ]
     for a in agents:
         await wait_for(a.connected.is_set, what="connection")
-    previous = variant(server, "w1.0", "fp32")
+    previous = variant_id(server, "w1.0", "fp32")
     server.push(server.services.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=previous))
     for a in agents:
         await wait_for(lambda a=a: committed(a, previous), what="previous committed")
@@ -57,8 +50,8 @@ async def test_an_energy_breach_rolls_back_every_targeted_device(template: Path,
         AsyncExitStack() as stack,
     ):
         agents = await fleet_on_previous(server, stack, tmp_path, 2)
-        previous = variant(server, "w1.0", "fp32")
-        candidate = variant(server, "w1.0", "static_wi8_ai8")
+        previous = variant_id(server, "w1.0", "fp32")
+        candidate = variant_id(server, "w1.0", "static_wi8_ai8")
         svc = server.services.rollouts
         rollout, assignments = svc.start(
             model="digits",
@@ -100,7 +93,7 @@ async def test_a_healthy_rollout_goes_through_its_waves(template: Path, tmp_path
         AsyncExitStack() as stack,
     ):
         agents = await fleet_on_previous(server, stack, tmp_path, 2)
-        candidate = variant(server, "w1.0", "static_wi8_ai8")
+        candidate = variant_id(server, "w1.0", "static_wi8_ai8")
         svc = server.services.rollouts
         rollout, assignments = svc.start(
             model="digits",
@@ -143,7 +136,7 @@ async def test_an_orchestrator_restart_resumes_the_rollout_at_the_same_wave(
         async with orchestrator_in_process(template, tmp_path, window_seconds=0.5) as server:
             address = server.address
             agents = await fleet_on_previous(server, agents_stack, tmp_path, 2)
-            candidate = variant(server, "w1.0", "static_wi8_ai8")
+            candidate = variant_id(server, "w1.0", "static_wi8_ai8")
             svc = server.services.rollouts
             rollout, assignments = svc.start(
                 model="digits",
@@ -188,7 +181,7 @@ async def test_lasting_nodata_pauses_and_a_new_rollout_supersedes(template: Path
     ):
         await fleet_on_previous(server, stack, tmp_path, 1)
         svc = server.services.rollouts
-        candidate = variant(server, "w1.0", "static_wi8_ai8")
+        candidate = variant_id(server, "w1.0", "static_wi8_ai8")
         # a 0.5 floor needs 271 labelled samples per window; 0.3 s at 300/s gives ~90: accuracy stays NODATA
         rollout, assignments = svc.start(
             model="digits",

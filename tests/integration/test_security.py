@@ -22,13 +22,14 @@ from cryptography.x509.oid import NameOID
 from agent.tls import new_key_and_csr
 from orchestrator.security import init_tls
 from orchestrator.server.app import OrchestratorServer
-from protos.edgefleet.v1 import admin_pb2, admin_pb2_grpc, common_pb2, control_pb2, control_pb2_grpc
+from protos.edgefleet.v1 import admin_pb2, admin_pb2_grpc, control_pb2, control_pb2_grpc
 from tests.helpers.fleet import (
     admin_client,
     agent_config,
     agent_in_process,
     build_template,
     committed,
+    hello_message,
     orchestrator_in_process,
     push_desired,
     wait_for,
@@ -60,16 +61,6 @@ async def status_of(call: Any) -> grpc.StatusCode:
     except grpc.aio.AioRpcError as exc:
         return exc.code()
     return grpc.StatusCode.OK
-
-
-def hello(device_id: str) -> control_pb2.AgentMessage:
-    return control_pb2.AgentMessage(
-        hello=control_pb2.Hello(
-            device_id=device_id,
-            profile="rpi4",
-            runtime=common_pb2.RuntimeInfo(name="ai-edge-litert", version="2.3.0"),
-        )
-    )
 
 
 def connect(stub: Any, *msgs: control_pb2.AgentMessage, metadata: Any = ()) -> Any:
@@ -167,20 +158,20 @@ async def test_agent_port_needs_our_certificate_and_its_own_identity(template: P
 
         # no client certificate: the TLS handshake itself is refused on the agents' port
         async with grpc.aio.secure_channel(server.address, grpc.ssl_channel_credentials(ca)) as ch:
-            code = await status_of(connect(control_pb2_grpc.FleetControlStub(ch), hello(a.device_id)))
+            code = await status_of(connect(control_pb2_grpc.FleetControlStub(ch), hello_message(a.device_id)))
             assert code == grpc.StatusCode.UNAVAILABLE
         # a certificate from another CA, even with one of our device ids in it: refused too
         key_x, cert_x = foreign_identity(tmp_path)
         creds = grpc.ssl_channel_credentials(ca, key_x, cert_x)
         async with grpc.aio.secure_channel(server.address, creds) as ch:
             stub: Any = control_pb2_grpc.FleetControlStub(ch)
-            code = await status_of(connect(stub, hello("rpi4-0000000000")))
+            code = await status_of(connect(stub, hello_message("rpi4-0000000000")))
             assert code == grpc.StatusCode.UNAVAILABLE
         # the API port has no client certificate, so agent RPCs there are UNAUTHENTICATED
         async with grpc.aio.secure_channel(server.api_address, grpc.ssl_channel_credentials(ca)) as ch:
             stub = control_pb2_grpc.FleetControlStub(ch)
             md = (("x-edgefleet-device", a.device_id),)
-            assert await status_of(connect(stub, hello(a.device_id), metadata=md)) == (
+            assert await status_of(connect(stub, hello_message(a.device_id), metadata=md)) == (
                 grpc.StatusCode.UNAUTHENTICATED
             )
             fetch = control_pb2.FetchArtifactRequest(sha256="0" * 64)
@@ -192,10 +183,13 @@ async def test_agent_port_needs_our_certificate_and_its_own_identity(template: P
         async with grpc.aio.secure_channel(server.address, creds) as ch:
             stub = control_pb2_grpc.FleetControlStub(ch)
             md_b = (("x-edgefleet-device", b.device_id),)
-            assert await status_of(connect(stub, hello(b.device_id), metadata=md_b)) == (
+            assert await status_of(connect(stub, hello_message(b.device_id), metadata=md_b)) == (
                 grpc.StatusCode.PERMISSION_DENIED
             )
-            assert await status_of(connect(stub, hello(b.device_id))) == grpc.StatusCode.PERMISSION_DENIED
+            assert (
+                await status_of(connect(stub, hello_message(b.device_id)))
+                == grpc.StatusCode.PERMISSION_DENIED
+            )
             fetch = control_pb2.FetchArtifactRequest(sha256="0" * 64)
             code = await status_of(lambda: stub.FetchArtifact(fetch, metadata=md_b, timeout=5))
             assert code == grpc.StatusCode.PERMISSION_DENIED
