@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import random
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,18 +17,17 @@ from agent import __version__
 from agent.config import AgentConfig
 from agent.download import ArtifactSpec, Downloader
 from agent.engine import Engine
-from agent.errors import EdgefleetError, FailedPrecondition
+from agent.enrolment import adopt_signing_keys, enroll
+from agent.errors import EdgefleetError
 from agent.hardware import read_hardware
-from agent.identity import Identity, TrustedKey
+from agent.identity import Identity
 from agent.inference_server import InferenceServer
 from agent.metrics import AgentMetrics
 from agent.replay import replay
-from agent.rpc_errors import error_from_rpc
 from agent.runtime import runtime_info
 from agent.slots import SlotManager
 from agent.telemetry.pipeline import TelemetryPipeline
-from agent.tls import DeviceTls, load_ca, new_key_and_csr
-from agent.trust import key_id_of
+from agent.tls import DeviceTls
 from agent.wire import hardware_pb, slot_pb, variant_from_pb, variant_pb
 from protos.edgefleet.v1 import common_pb2, control_pb2, control_pb2_grpc
 
@@ -144,54 +141,7 @@ class Agent:
         return grpc.aio.secure_channel(self.config.orchestrator, self._tls.credentials())
 
     async def _enroll(self) -> None:
-        if not self.config.token:
-            raise FailedPrecondition("this device has no identity yet: give an enrolment token (--token)")
-        target = self.config.enroll_address or self.config.orchestrator
-        hw = read_hardware(self.config.data_dir)
-        name = self.config.name or socket.gethostname()
-        key_pem = csr_pem = b""
-        if self.config.insecure:
-            channel = grpc.aio.insecure_channel(target)
-        else:
-            if self.config.ca_file is None:
-                raise FailedPrecondition(
-                    "enrolment needs the orchestrator's CA certificate (--ca FILE, from `edgefleet certs "
-                    "init`), or --insecure for a plaintext development orchestrator"
-                )
-            ca_pem = load_ca(self.config.ca_file)
-            key_pem, csr_pem = await asyncio.to_thread(new_key_and_csr, name)
-            channel = grpc.aio.secure_channel(target, grpc.ssl_channel_credentials(ca_pem))
-        request = control_pb2.EnrollRequest(
-            token=self.config.token,
-            profile=self.config.profile,
-            name=name,
-            hardware=hardware_pb(hw),
-            csr_pem=csr_pem,
-        )
-        try:
-            async with channel:
-                reply = await control_pb2_grpc.FleetControlStub(channel).Enroll(request, timeout=30)
-        except grpc.RpcError as exc:
-            raise error_from_rpc(exc, target=target) from exc
-        mtls = not self.config.insecure
-        if mtls:
-            if not reply.certificate_pem:
-                raise FailedPrecondition(
-                    f"{target} issued no device certificate: it runs in insecure mode; enrol with --insecure"
-                )
-            self._tls = DeviceTls(key_pem, reply.certificate_pem, ca_pem)
-            self._tls.save(self.config.data_dir)
-        keys = tuple(TrustedKey(k.key_id, k.public_key.hex()) for k in reply.signing_keys)
-        self.identity = Identity(
-            reply.device_id, reply.device_secret, self.config.profile, self.config.orchestrator, keys, mtls
-        )
-        self.identity.save(self.config.data_dir)
-        log.info(
-            "enrolled as %s (%s, %d trusted signing key(s))",
-            reply.device_id,
-            "mTLS certificate" if mtls else "INSECURE bearer secret",
-            len(keys),
-        )
+        self.identity, self._tls = await enroll(self.config)
 
     async def _connection_loop(self) -> None:
         if self.config.insecure or (self.identity is not None and not self.identity.mtls):
@@ -281,22 +231,8 @@ class Agent:
         return established
 
     def _update_trust(self, keys: Any) -> None:
-        """Key rotation: adopt the orchestrator's current signing keys. Only over mTLS, where the
-        orchestrator proved who it is; a plaintext peer could hand us its own key."""
-        if self.identity is None or not keys:
-            return
-        new = tuple(
-            TrustedKey(k.key_id, k.public_key.hex())
-            for k in keys
-            if len(k.public_key) == 32 and key_id_of(k.public_key) == k.key_id
-        )
-        if not self.identity.mtls:
-            log.warning("ignoring signing keys sent over an insecure connection")
-            return
-        if {k.key_id for k in new} != {k.key_id for k in self.identity.trusted_keys}:
-            self.identity = dataclasses.replace(self.identity, trusted_keys=new)
-            self.identity.save(self.config.data_dir)
-            log.info("trusted artifact signing keys now: %s", ", ".join(k.key_id for k in new))
+        if self.identity is not None:
+            self.identity = adopt_signing_keys(self.identity, keys, self.config.data_dir)
 
     def _hello(self) -> control_pb2.Hello:
         assert self.identity is not None
