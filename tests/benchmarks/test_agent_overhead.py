@@ -74,16 +74,19 @@ async def _run(tmp_path: Path, family: ReferenceFamily, evalset: EvalSet) -> dic
             api_times.append(time.perf_counter() - t0)
 
     # a bare interpreter loop doing the same work: pre-quantized samples, invoke, arg-max, compare
+    # interleaved rounds, best of each: a noisy neighbour on this shared machine hits one round, not the ratio
     all_native = direct.input.to_native(samples.x)
-    correct = 0
-    t0 = time.perf_counter()
-    for i in range(N):
-        j = i % len(samples)
-        correct += int(np.argmax(direct.invoke_raw(all_native[j : j + 1])) == samples.y[j])
-    bare_rate = N / (time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    done = await replay(engine, float("inf"), asyncio.Event(), limit=N)
-    replay_rate = done / (time.perf_counter() - t0)
+    bare_rate = replay_rate = 0.0
+    for _ in range(ROUNDS):
+        correct = 0
+        t0 = time.perf_counter()
+        for i in range(N):
+            j = i % len(samples)
+            correct += int(np.argmax(direct.invoke_raw(all_native[j : j + 1])) == samples.y[j])
+        bare_rate = max(bare_rate, N / (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        done = await replay(engine, float("inf"), asyncio.Event(), limit=N)
+        replay_rate = max(replay_rate, done / (time.perf_counter() - t0))
     await server.stop()
     engine.close()
     return {
@@ -92,6 +95,9 @@ async def _run(tmp_path: Path, family: ReferenceFamily, evalset: EvalSet) -> dic
         "bare_rate": bare_rate,
         "replay_rate": replay_rate,
     }
+
+
+ROUNDS = 7
 
 
 def test_agent_overhead(tmp_path: Path, family: ReferenceFamily, evalset: EvalSet) -> None:
