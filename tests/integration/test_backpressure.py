@@ -101,6 +101,7 @@ async def test_a_device_ignoring_the_advice_loses_its_stream(template: Path, tmp
         ref = common_pb2.VariantRef(variant_id=variant.variant_id, model="digits", recipe=variant.recipe)
 
         locked = asyncio.Event()
+        acks: asyncio.Queue[float] = asyncio.Queue()
 
         async def requests() -> AsyncIterator[control_pb2.AgentMessage]:
             yield hello_message(reply.device_id)
@@ -110,8 +111,8 @@ async def test_a_device_ignoring_the_advice_loses_its_stream(template: Path, tmp
                 w.start.FromSeconds(1_700_000_000 + seq)
                 w.end.FromSeconds(1_700_000_001 + seq)
                 yield control_pb2.AgentMessage(telemetry=control_pb2.TelemetryBatch(windows=[w]))
-                await asyncio.sleep(0)
-            # then stay quiet (no send in flight when the server ends the call, so its status is what we see)
+                if seq > 3:  # past the stuck and queued ones: wait for the (ignored) advice, then push again,
+                    await acks.get()  # so no send is in flight when the server ends the call
             await asyncio.Event().wait()
 
         advice: list[float] = []
@@ -126,6 +127,7 @@ async def test_a_device_ignoring_the_advice_loses_its_stream(template: Path, tmp
                     locked.set()
                 elif kind == "telemetry_ack":
                     advice.append(msg.telemetry_ack.retry_after_seconds)
+                    acks.put_nowait(msg.telemetry_ack.retry_after_seconds)
 
         try:
             async with grpc.aio.secure_channel(server.address, creds) as ch:
