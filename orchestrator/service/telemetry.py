@@ -48,6 +48,11 @@ class VariantTelemetry:
     correction: float
 
 
+#: Windows per (profile, variant) behind the measured figures: the newest ones. Enough for tight
+#: figures, recent enough to follow the fleet, and bounded in time and memory per plan or scrape.
+AGGREGATE_WINDOWS = 2000
+
+
 def _problems(w: WindowRecord) -> list[str]:
     out = []
     for name in (
@@ -92,7 +97,10 @@ class TelemetryService:
 
     def _groups(self, model: str, profile: str) -> dict[tuple[str, str], list[WindowRecord]]:
         groups: dict[tuple[str, str], list[WindowRecord]] = defaultdict(list)
-        for w in self._store.windows(model=model, profile=profile, unflagged=True):
+        # bounded: the newest AGGREGATE_WINDOWS of each variant, however long the fleet has been reporting
+        for w in self._store.windows(
+            model=model, profile=profile, unflagged=True, per_variant=AGGREGATE_WINDOWS
+        ):
             groups[(w.profile, w.variant_id)].append(w)
         return groups
 

@@ -96,8 +96,10 @@ class Store(abc.ABC):
         since: float = 0.0,
         unflagged: bool = False,
         limit: int = 0,
+        per_variant: int = 0,
     ) -> Sequence[WindowRecord]:
-        """Newest first; ``since`` keeps windows that ended at or after it."""
+        """Newest first; ``since`` keeps windows that ended at or after it; ``per_variant`` keeps only the
+        newest that many of each (profile, variant)."""
 
     @abc.abstractmethod
     def count_windows(self, device_id: str = "") -> int: ...

@@ -338,6 +338,7 @@ class SqliteStore(Store):
         since: float = 0.0,
         unflagged: bool = False,
         limit: int = 0,
+        per_variant: int = 0,
     ) -> list[WindowRecord]:
         clauses: list[str] = []
         args: list[object] = []
@@ -356,7 +357,15 @@ class SqliteStore(Store):
                 args.append(value)
         if unflagged:
             clauses.append("flagged = 0")
-        sql = "SELECT record_json FROM windows" + (" WHERE " + " AND ".join(clauses) if clauses else "")
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        if per_variant:
+            sql = (
+                "SELECT record_json FROM (SELECT record_json, end_time, seq, ROW_NUMBER() OVER ("
+                "PARTITION BY profile, variant_id ORDER BY end_time DESC, seq DESC) AS rn FROM windows"
+                f"{where}) WHERE rn <= {int(per_variant)}"
+            )
+        else:
+            sql = "SELECT record_json FROM windows" + where
         sql += " ORDER BY end_time DESC, seq DESC" + (f" LIMIT {int(limit)}" if limit else "")
         return [_window(r[0]) for r in self._query(sql, args)]
 

@@ -98,3 +98,21 @@ def test_the_dynamic_figure_is_preferred_when_there_is_a_baseline(service: Telem
     m = service.measured("digits", "rpi4")["v" * 64]
     assert m.energy_joules == pytest.approx(4e-5)  # marginal cost, comparable with the estimates and budgets
     assert m.energy_method.endswith("(dynamic)")
+
+
+def test_measured_figures_use_only_the_newest_windows_per_variant(service: TelemetryService) -> None:
+    """Memory and time per plan or scrape stay bounded: older windows beyond the horizon do not count."""
+    from orchestrator.service.telemetry import AGGREGATE_WINDOWS
+
+    old = [
+        dataclasses.replace(GOOD, seq=i, gross_j=9e-3, dynamic_j=None, start=float(i), end=float(i) + 1)
+        for i in range(1, 301)
+    ]
+    new = [
+        dataclasses.replace(GOOD, seq=i, gross_j=1e-3, dynamic_j=None, start=float(i), end=float(i) + 1)
+        for i in range(301, 301 + AGGREGATE_WINDOWS)
+    ]
+    service.ingest(old + new)
+    [figures] = service.measured("digits", "rpi4").values()
+    assert figures.windows == AGGREGATE_WINDOWS
+    assert figures.energy_joules == pytest.approx(1e-3)  # the old, costlier windows fell out
