@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Sequence
 from typing import Any, TypeAlias
 
 import grpc
 
 from agent.errors import Unauthenticated
 from orchestrator.convert_fleet import desired_to_pb, device_to_pb, window_to_pb
-from orchestrator.fleet.model import DeviceRecord
+from orchestrator.fleet.model import DeviceRecord, WindowRecord
 from orchestrator.server.errors import translate_errors
 from orchestrator.server.sessions import Sessions
 from orchestrator.service.fleet import FleetService
@@ -27,21 +28,20 @@ class FleetAdminDevices:
     _telemetry: TelemetryService
     _sessions: Sessions
 
-    def _with_status(self, device: DeviceRecord, *, windows: int = 0) -> admin_pb2.Device:
+    def _with_status(self, device: DeviceRecord, recent: Sequence[WindowRecord] = ()) -> admin_pb2.Device:
         online = device.device_id in self._sessions.connected()
         msg = device_to_pb(dataclasses.replace(device, online=online))
-        if windows:
-            msg.recent_windows.extend(
-                window_to_pb(w) for w in self._telemetry.recent(device.device_id, windows)
-            )
+        msg.recent_windows.extend(window_to_pb(w) for w in recent)
         return msg
 
     @translate_errors
     async def CreateEnrollmentToken(
         self, request: admin_pb2.CreateEnrollmentTokenRequest, context: Ctx
     ) -> admin_pb2.EnrollmentToken:
-        token, expires = self._fleet.create_token(
-            ttl_seconds=request.ttl_seconds or 3600.0, profile=request.profile, uses=request.uses or 1
+        token, expires = await asyncio.to_thread(
+            lambda: self._fleet.create_token(
+                ttl_seconds=request.ttl_seconds or 3600.0, profile=request.profile, uses=request.uses or 1
+            )
         )
         msg = admin_pb2.EnrollmentToken(token=token)
         msg.expires.FromNanoseconds(int(expires * 1e9))
@@ -57,7 +57,8 @@ class FleetAdminDevices:
     @translate_errors
     async def GetDevice(self, request: admin_pb2.GetDeviceRequest, context: Ctx) -> admin_pb2.Device:
         device = await asyncio.to_thread(self._fleet.get_device, request.device_id)
-        return self._with_status(device, windows=10)
+        recent = await asyncio.to_thread(self._telemetry.recent, device.device_id, 10)
+        return self._with_status(device, recent)
 
     @translate_errors
     async def RevokeDevice(self, request: admin_pb2.RevokeDeviceRequest, context: Ctx) -> admin_pb2.Device:

@@ -40,6 +40,9 @@ class DeviceAuth:
         self.mtls = mtls
 
     def device(self, context: grpc.aio.ServicerContext[Any, Any]) -> DeviceRecord:
+        """The calling device. The lookup is a primary-key read and stays on the event loop: moving it to
+        the executor measured worse under 1,000 agents (health p99 250-309 ms vs 157 ms, 370 vs 277 MiB
+        RSS), since every FetchArtifact and Connect then queued behind telemetry writes."""
         md = _metadata(context.invocation_metadata())
         claimed = md.get("x-edgefleet-device", "")
         if not self.mtls:

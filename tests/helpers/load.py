@@ -6,15 +6,15 @@ from __future__ import annotations
 import asyncio
 import re
 import statistics
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
 import psutil
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from typer.testing import CliRunner
 
 from orchestrator.cli.app import app
@@ -85,16 +85,21 @@ def run_fleet_load(tmp_path: Path, *, agents: int, duration_s: float, window_s: 
                 rss.append(ps.memory_info().rss)
                 cpu.append(ps.cpu_percent())
 
-        def probe() -> None:
-            with grpc.secure_channel(served.api, grpc.ssl_channel_credentials(ca_pem)) as ch:
-                stub = health_pb2_grpc.HealthStub(ch)
-                while not stop.wait(0.25):
-                    t0 = time.perf_counter()
-                    try:
-                        stub.Check(health_pb2.HealthCheckRequest(), timeout=5)
-                        health.append(time.perf_counter() - t0)
-                    except grpc.RpcError as exc:
-                        failures.append(exc.code().name)
+        # The probe is its own process: in this one the simulator's 1,000 agents would hold the GIL and
+        # the probe would time them, not the orchestrator.
+        probe_code = (
+            "import sys, time, grpc\n"
+            "from grpc_health.v1 import health_pb2, health_pb2_grpc\n"
+            "ch = grpc.secure_channel(sys.argv[1], grpc.ssl_channel_credentials(open(sys.argv[2], 'rb').read()))\n"
+            "stub = health_pb2_grpc.HealthStub(ch)\n"
+            "while True:\n"
+            "    t0 = time.perf_counter()\n"
+            "    try:\n"
+            "        stub.Check(health_pb2.HealthCheckRequest(), timeout=5); print(time.perf_counter() - t0, flush=True)\n"
+            "    except grpc.RpcError as exc:\n"
+            "        print('failed', exc.code().name, flush=True)\n"
+            "    time.sleep(0.25)\n"
+        )
 
         threading.Thread(target=sample, daemon=True).start()
         with AdminClient(served.api, ca_pem=ca_pem, token=served.admin_token()) as api:
@@ -103,7 +108,11 @@ def run_fleet_load(tmp_path: Path, *, agents: int, duration_s: float, window_s: 
             async def rollout() -> None:
                 await asyncio.to_thread(api.start_rollout, "digits", policy=POLICY)
 
-            threading.Thread(target=probe, daemon=True).start()
+            prober = subprocess.Popen(
+                [sys.executable, "-c", probe_code, served.api, str(served.ca)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             t0 = time.monotonic()
             report = asyncio.run(
                 simulate(
@@ -117,6 +126,13 @@ def run_fleet_load(tmp_path: Path, *, agents: int, duration_s: float, window_s: 
                 )
             )
             elapsed = time.monotonic() - t0
+            prober.terminate()
+            out, _ = prober.communicate(timeout=10)
+            for line in out.splitlines():
+                if line.startswith("failed"):
+                    failures.append(line.split()[-1])
+                elif line.strip():
+                    health.append(float(line))
             states = [r.state for r in api.list_rollouts("digits")]
         metrics_address = (served.data_dir / "metrics.addr").read_text().strip()
         text = urllib.request.urlopen(f"http://{metrics_address}/metrics", timeout=10).read().decode()
