@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,7 +19,7 @@ from agent import __version__
 from agent.config import AgentConfig
 from agent.download import ArtifactSpec, Downloader
 from agent.engine import Engine
-from agent.enrolment import adopt_signing_keys, enroll
+from agent.enrolment import adopt_signing_keys, enroll, renew_certificate
 from agent.errors import EdgefleetError
 from agent.hardware import read_hardware
 from agent.identity import Identity
@@ -45,6 +47,8 @@ class Agent:
         self.engine = Engine(threads=config.threads)
         self.identity = Identity.load(config.data_dir)
         self._tls: DeviceTls | None = None
+        #: Device certificates renewed by this process.
+        self.certificate_renewals = 0
         self.downloader = Downloader(
             config.data_dir,
             lambda: self.identity.trusted() if self.identity else {},
@@ -192,6 +196,7 @@ class Agent:
         self._send_queue = outbox
         self.telemetry.attach(outbox.put_nowait)
         heartbeats = asyncio.create_task(self._heartbeats(outbox))
+        renewals = asyncio.create_task(self._renew_when_due(stub))
         stopper = asyncio.create_task(self._stop.wait())
         established = False
         try:
@@ -205,6 +210,7 @@ class Agent:
                 established = True
         finally:
             heartbeats.cancel()
+            renewals.cancel()
             stopper.cancel()
             self.telemetry.detach()
             self._send_queue = None
@@ -250,6 +256,35 @@ class Agent:
             if slot is not None and slot.variant is not None:
                 getattr(hello, field).CopyFrom(variant_pb(slot.variant))
         return hello
+
+    async def _renew_when_due(self, stub: Any) -> None:
+        """Renew the device certificate once a third of its validity is left (retry every minute on
+        failure); the next connection uses the new one. Without it, a fleet would drop off in a year."""
+        if self.identity is None or not self.identity.mtls:
+            return
+        while True:
+            if self._tls is None:
+                self._tls = DeviceTls.load(self.config.data_dir)
+            wait = self._tls.renew_at() - time.time()
+            if wait > 0 and await self.wait_or_stop(min(wait, 3600.0)):
+                return
+            if wait > 0:
+                continue
+            try:
+                self._tls = await renew_certificate(
+                    stub,
+                    self._tls,
+                    self.config.name or socket.gethostname(),
+                    self.config.data_dir,
+                    self._metadata(),
+                )
+                self.certificate_renewals += 1
+                if await self.wait_or_stop(60.0):  # at most one renewal a minute, whatever the validity
+                    return
+            except EdgefleetError as exc:
+                log.warning("certificate renewal failed (%s); retrying in 60 s", exc.message)
+                if await self.wait_or_stop(60.0):
+                    return
 
     async def _heartbeats(self, outbox: asyncio.Queue[control_pb2.AgentMessage | None]) -> None:
         proc = psutil.Process()

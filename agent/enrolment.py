@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import logging
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from agent.trust import key_id_of
 from agent.wire import hardware_pb
 from protos.edgefleet.v1 import control_pb2, control_pb2_grpc
 
-__all__ = ["adopt_signing_keys", "enroll"]
+__all__ = ["adopt_signing_keys", "enroll", "renew_certificate"]
 
 log = logging.getLogger("edgefleet.agent")
 
@@ -98,3 +99,21 @@ def adopt_signing_keys(identity: Identity, keys: Any, data_dir: Path) -> Identit
     updated.save(data_dir)
     log.info("trusted artifact signing keys now: %s", ", ".join(k.key_id for k in new))
     return updated
+
+
+async def renew_certificate(stub: Any, tls: DeviceTls, name: str, data_dir: Path, metadata: Any) -> DeviceTls:
+    """A new key and certificate from the orchestrator, over the current (still valid) mTLS channel."""
+    key_pem, csr_pem = await asyncio.to_thread(new_key_and_csr, name)
+    try:
+        reply = await stub.RenewCertificate(
+            control_pb2.RenewCertificateRequest(csr_pem=csr_pem), metadata=metadata, timeout=30
+        )
+    except grpc.RpcError as exc:
+        raise error_from_rpc(exc) from exc
+    renewed = DeviceTls(key_pem, reply.certificate_pem, tls.ca_pem)
+    renewed.save(data_dir)
+    log.info(
+        "device certificate renewed; valid until %s",
+        time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(renewed.expires_at())),
+    )
+    return renewed

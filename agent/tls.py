@@ -55,23 +55,36 @@ class DeviceTls:
         return data_dir / "tls"
 
     def save(self, data_dir: Path) -> None:
+        """Key and certificate in one file, written atomically: a renewal interrupted at any point leaves
+        either the old pair or the new one, never a key with another key's certificate."""
         d = self.directory(data_dir)
-        atomic_write(d / "device.key", self.key_pem, mode=0o600)
-        atomic_write(d / "device.crt", self.certificate_pem)
         atomic_write(d / "ca.crt", self.ca_pem)
+        atomic_write(d / "device.pem", self.key_pem + self.certificate_pem, mode=0o600)
 
     @classmethod
     def load(cls, data_dir: Path) -> DeviceTls:
         d = cls.directory(data_dir)
         try:
-            return cls(
-                (d / "device.key").read_bytes(), (d / "device.crt").read_bytes(), (d / "ca.crt").read_bytes()
-            )
+            bundle = (d / "device.pem").read_bytes()
+            ca = (d / "ca.crt").read_bytes()
         except FileNotFoundError as exc:
             raise FailedPrecondition(
                 f"{exc.filename}: missing; the device's TLS identity is incomplete (remove "
                 f"{data_dir / 'identity.json'} and enrol again)"
             ) from exc
+        marker = bundle.find(b"-----BEGIN CERTIFICATE-----")
+        if marker <= 0:
+            raise FailedPrecondition(f"{d / 'device.pem'}: expected a private key followed by a certificate")
+        return cls(bundle[:marker], bundle[marker:], ca)
+
+    def renew_at(self) -> float:
+        """Unix time at which a third of the certificate's validity is left: time to renew."""
+        cert = x509.load_pem_x509_certificate(self.certificate_pem)
+        start, end = cert.not_valid_before_utc.timestamp(), cert.not_valid_after_utc.timestamp()
+        return end - (end - start) / 3
+
+    def expires_at(self) -> float:
+        return x509.load_pem_x509_certificate(self.certificate_pem).not_valid_after_utc.timestamp()
 
     def credentials(self) -> grpc.ChannelCredentials:
         return grpc.ssl_channel_credentials(self.ca_pem, self.key_pem, self.certificate_pem)

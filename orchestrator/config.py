@@ -57,6 +57,8 @@ class ServerConfig:
     api_listen: str = "127.0.0.1:50052"
     #: Plaintext, no client certificates, device bearer secrets: local development only (logged loudly).
     insecure: bool = False
+    #: Validity of device certificates; agents renew theirs when a third of it is left.
+    device_cert_days: float = 365.0
     #: Where `edgefleet certs init` put the CA, the server certificate and the admin token.
     tls_dir: Path | None = None
 
@@ -93,6 +95,8 @@ class ServerConfig:
             raise InvalidArgument(
                 f"telemetry_queue_batches: expected 1-1000000, got {self.telemetry_queue_batches}"
             )
+        if not 0 < self.device_cert_days <= 3650:
+            raise InvalidArgument(f"device_cert_days: expected (0, 3650], got {self.device_cert_days}")
         if not 1 <= self.build_workers <= 64:
             raise InvalidArgument(f"build_workers: expected 1-64, got {self.build_workers}")
 
@@ -114,6 +118,7 @@ _ENV = {
     "insecure": "EDGEFLEET_INSECURE",
     "tls_dir": "EDGEFLEET_TLS_DIR",
     "telemetry_queue_batches": "EDGEFLEET_TELEMETRY_QUEUE_BATCHES",
+    "device_cert_days": "EDGEFLEET_DEVICE_CERT_DAYS",
 }
 
 

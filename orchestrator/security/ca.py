@@ -110,7 +110,7 @@ class CertificateAuthority:
         subject: str,
         public_key: ec.EllipticCurvePublicKey,
         *,
-        days: int,
+        days: float,
         usage: x509.ObjectIdentifier,
         san: x509.SubjectAlternativeName | None = None,
     ) -> x509.Certificate:
@@ -152,7 +152,7 @@ class CertificateAuthority:
         return csr
 
     def sign_device(
-        self, csr: x509.CertificateSigningRequest, device_id: str, *, days: int = DEVICE_DAYS
+        self, csr: x509.CertificateSigningRequest, device_id: str, *, days: float = DEVICE_DAYS
     ) -> bytes:
         """A client certificate for ``device_id`` over the CSR's key; the CSR's subject is ignored."""
         key = csr.public_key()

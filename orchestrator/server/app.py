@@ -77,6 +77,7 @@ def open_services(config: ServerConfig) -> Services:
         bundles=bundles,
         trial_seconds=config.trial_seconds,
         ca=ca,
+        device_cert_days=config.device_cert_days,
     )
     rollouts = RolloutService(store=store, fleet=fleet, plans=plans, variants=variants)
     return Services(store, artifacts, signer, variants, plans, fleet, telemetry, rollouts)

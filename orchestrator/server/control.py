@@ -10,7 +10,14 @@ from typing import Any, TypeAlias
 import grpc
 from google.protobuf.json_format import MessageToDict
 
-from agent.errors import InvalidArgument, NotFound, OutOfRange, PermissionDenied, ResourceExhausted
+from agent.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    OutOfRange,
+    PermissionDenied,
+    ResourceExhausted,
+)
 from orchestrator.convert_fleet import PHASE_FROM_PB, desired_to_pb, report_from_hello, window_from_pb
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.profiles import ProfileRegistry
@@ -194,6 +201,18 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
             raise
         except Exception as exc:  # handed to the writer, which ends the stream with the right status
             queue.put_nowait(exc)
+
+    @translate_errors
+    async def RenewCertificate(
+        self, request: control_pb2.RenewCertificateRequest, context: Ctx
+    ) -> control_pb2.RenewCertificateResponse:
+        device = self._auth.device(context)
+        if not self._auth.mtls:
+            raise FailedPrecondition(
+                "this orchestrator runs in insecure mode: there are no certificates to renew"
+            )
+        pem = await asyncio.to_thread(self._fleet.renew_certificate, device.device_id, request.csr_pem)
+        return control_pb2.RenewCertificateResponse(certificate_pem=pem)
 
     @translate_stream_errors
     async def FetchArtifact(

@@ -61,8 +61,10 @@ class FleetService:
         trial_seconds: float = 30.0,
         clock: Callable[[], float] = time.time,
         ca: CertificateAuthority | None = None,
+        device_cert_days: float = 365.0,
     ) -> None:
         self._ca = ca
+        self._cert_days = device_cert_days
         self._store = store
         self._signer = signer
         self._variants = variants
@@ -132,7 +134,7 @@ class FleetService:
         if grant.profile and grant.profile != profile:
             raise PermissionDenied(f"the enrolment token is for profile {grant.profile!r}, not {profile!r}")
         device_id = f"{profile}-{secrets.token_hex(5)}"
-        certificate = self._ca.sign_device(csr, device_id) if self._ca and csr else b""
+        certificate = self._ca.sign_device(csr, device_id, days=self._cert_days) if self._ca and csr else b""
         secret = "" if self._ca is not None else secrets.token_urlsafe(32)
         device = DeviceRecord(
             device_id=device_id,
@@ -169,6 +171,16 @@ class FleetService:
         if device.revoked:
             raise Unauthenticated(f"device {device_id} is revoked")
         return device
+
+    def renew_certificate(self, device_id: str, csr_pem: bytes) -> bytes:
+        """A fresh certificate for an enrolled, unrevoked device, authenticated by its current one."""
+        if self._ca is None:
+            raise FailedPrecondition(
+                "this orchestrator runs in insecure mode: there are no certificates to renew"
+            )
+        csr = self._ca.check_csr(csr_pem)
+        self.device_for_certificate(device_id)
+        return self._ca.sign_device(csr, device_id, days=self._cert_days)
 
     def revoke(self, device_id: str, reason: str) -> DeviceRecord:
         """Revoke a device for good: its calls are refused from now on, and it is never a target."""

@@ -299,3 +299,30 @@ async def test_signing_key_rotation_and_retirement(template: Path, tmp_path: Pat
         device = server.services.fleet.get_device(a.device_id)
         assert "untrusted key" in device.phase_reason, device.phase_reason
         assert committed(agent, second)
+
+
+async def test_device_certificates_are_renewed_before_they_expire(template: Path, tmp_path: Path) -> None:
+    """Certificates of 2 minutes: the agent renews at once (a third of the validity is left), keeps its
+    device id, and its next connection uses the new certificate."""
+    from agent.errors import Unavailable
+    from agent.tls import DeviceTls
+
+    async with orchestrator_in_process(template, tmp_path, device_cert_days=120 / 86400) as server:
+        cfg = agent_config(server, tmp_path / "a", "rpi4", server.services.fleet.create_token()[0])
+        async with agent_in_process(cfg) as agent:
+            await wait_for(agent.connected.is_set, what="stream")
+            assert agent.identity is not None
+            device_id = agent.identity.device_id
+            await wait_for(lambda: agent.certificate_renewals >= 1, what="a renewal")
+            renewed = x509.load_pem_x509_certificate(DeviceTls.load(cfg.data_dir).certificate_pem)
+            assert renewed.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == device_id
+            server.sessions.kick(device_id, Unavailable("test: reconnect"))
+            before = agent.reconnects
+            await wait_for(lambda: agent.reconnects > before and agent.connected.is_set(), what="reconnect")
+            assert device_id in server.sessions.connected()
+            # the renewed pair is what the agent now presents: key and certificate belong together
+            tls = DeviceTls.load(cfg.data_dir)
+            key = serialization.load_pem_private_key(tls.key_pem, password=None)
+            cert = x509.load_pem_x509_certificate(tls.certificate_pem)
+            assert key.public_key().public_numbers() == cert.public_key().public_numbers()  # type: ignore[union-attr]
+            assert cert.subject == renewed.subject

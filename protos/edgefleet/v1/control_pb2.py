@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from protos.edgefleet.v1 import common_pb2 as protos_dot_edgefleet_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!protos/edgefleet/v1/control.proto\x12\x0c\x65\x64gefleet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a protos/edgefleet/v1/common.proto\"\xe5\x01\n\rEnrollRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07profile\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12-\n\x08hardware\x18\x04 \x01(\x0b\x32\x1b.edgefleet.v1.HardwareFacts\x12\x37\n\x06labels\x18\x05 \x03(\x0b\x32\'.edgefleet.v1.EnrollRequest.LabelsEntry\x12\x0f\n\x07\x63sr_pem\x18\x06 \x01(\x0c\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9f\x01\n\x0e\x45nrollResponse\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x15\n\rdevice_secret\x18\x02 \x01(\t\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x03 \x01(\x0c\x12\x1a\n\x12\x63\x61_certificate_pem\x18\x04 \x01(\x0c\x12.\n\x0csigning_keys\x18\x05 \x03(\x0b\x32\x18.edgefleet.v1.SigningKey\"0\n\nSigningKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\"\xda\x01\n\x0c\x41gentMessage\x12$\n\x05hello\x18\x01 \x01(\x0b\x32\x13.edgefleet.v1.HelloH\x00\x12,\n\theartbeat\x18\x02 \x01(\x0b\x32\x17.edgefleet.v1.HeartbeatH\x00\x12;\n\x11\x64\x65ployment_status\x18\x03 \x01(\x0b\x32\x1e.edgefleet.v1.DeploymentStatusH\x00\x12\x31\n\ttelemetry\x18\x04 \x01(\x0b\x32\x1c.edgefleet.v1.TelemetryBatchH\x00\x42\x06\n\x04\x62ody\"\xd3\x02\n\x05Hello\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x0f\n\x07profile\x18\x02 \x01(\t\x12-\n\x08hardware\x18\x03 \x01(\x0b\x32\x1b.edgefleet.v1.HardwareFacts\x12*\n\x07runtime\x18\x04 \x01(\x0b\x32\x19.edgefleet.v1.RuntimeInfo\x12(\n\x06\x61\x63tive\x18\x05 \x01(\x0b\x32\x18.edgefleet.v1.VariantRef\x12*\n\x08previous\x18\x06 \x01(\x0b\x32\x18.edgefleet.v1.VariantRef\x12!\n\x05slots\x18\x07 \x03(\x0b\x32\x12.edgefleet.v1.Slot\x12\x15\n\ragent_version\x18\x08 \x01(\t\x12\x1a\n\x12\x61pplied_generation\x18\t \x01(\x04\x12\x1f\n\x17last_telemetry_sequence\x18\n \x01(\x04\"x\n\tHeartbeat\x12+\n\x07sent_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63pu_percent\x18\x02 \x01(\x01\x12\x11\n\trss_bytes\x18\x03 \x01(\x04\x12\x16\n\x0eoutbox_backlog\x18\x04 \x01(\x04\"\x8e\x02\n\x10\x44\x65ploymentStatus\x12\x12\n\ngeneration\x18\x01 \x01(\x04\x12)\n\x07variant\x18\x02 \x01(\x0b\x32\x18.edgefleet.v1.VariantRef\x12,\n\x05phase\x18\x03 \x01(\x0e\x32\x1d.edgefleet.v1.DeploymentPhase\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x12\n\nbytes_done\x18\x05 \x01(\x04\x12\x13\n\x0b\x62ytes_total\x18\x06 \x01(\x04\x12(\n\x06\x61\x63tive\x18\x07 \x01(\x0b\x32\x18.edgefleet.v1.VariantRef\x12*\n\x07runtime\x18\x08 \x01(\x0b\x32\x19.edgefleet.v1.RuntimeInfo\"@\n\x0eTelemetryBatch\x12.\n\x07windows\x18\x01 \x03(\x0b\x32\x1d.edgefleet.v1.TelemetryWindow\"\xb4\x01\n\x13OrchestratorMessage\x12\x33\n\rdesired_state\x18\x01 \x01(\x0b\x32\x1a.edgefleet.v1.DesiredStateH\x00\x12\x33\n\rtelemetry_ack\x18\x02 \x01(\x0b\x32\x1a.edgefleet.v1.TelemetryAckH\x00\x12+\n\x06\x63onfig\x18\x03 \x01(\x0b\x32\x19.edgefleet.v1.AgentConfigH\x00\x42\x06\n\x04\x62ody\"\xb3\x01\n\x0c\x44\x65siredState\x12\x12\n\ngeneration\x18\x01 \x01(\x04\x12)\n\x07variant\x18\x02 \x01(\x0b\x32\x18.edgefleet.v1.VariantRef\x12,\n\x08\x61rtifact\x18\x03 \x01(\x0b\x32\x1a.edgefleet.v1.ArtifactInfo\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x15\n\rtrial_seconds\x18\x05 \x01(\x01\x12\x0f\n\x07runtime\x18\x06 \x01(\t\"m\n\x0c\x41rtifactInfo\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x12\x16\n\x0esigning_key_id\x18\x04 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x05 \x01(\t\"C\n\x0cTelemetryAck\x12\x16\n\x0eup_to_sequence\x18\x01 \x01(\x04\x12\x1b\n\x13retry_after_seconds\x18\x02 \x01(\x01\"\xf5\x01\n\x0b\x41gentConfig\x12\x19\n\x11heartbeat_seconds\x18\x01 \x01(\x01\x12 \n\x18telemetry_window_seconds\x18\x02 \x01(\x01\x12$\n\x17\x63\x61nary_interval_seconds\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\nidle_watts\x18\x04 \x01(\x01\x12\x14\n\x0c\x61\x63tive_watts\x18\x05 \x01(\x01\x12\r\n\x05\x63ores\x18\x06 \x01(\r\x12.\n\x0csigning_keys\x18\x07 \x03(\x0b\x32\x18.edgefleet.v1.SigningKeyB\x1a\n\x18_canary_interval_seconds\"O\n\x14\x46\x65tchArtifactRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x17\n\x0fmax_chunk_bytes\x18\x03 \x01(\r\"A\n\rArtifactChunk\x12\x0e\n\x06offset\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x12\n\ntotal_size\x18\x03 \x01(\x04\x32\xf5\x01\n\x0c\x46leetControl\x12\x43\n\x06\x45nroll\x12\x1b.edgefleet.v1.EnrollRequest\x1a\x1c.edgefleet.v1.EnrollResponse\x12L\n\x07\x43onnect\x12\x1a.edgefleet.v1.AgentMessage\x1a!.edgefleet.v1.OrchestratorMessage(\x01\x30\x01\x12R\n\rFetchArtifact\x12\".edgefleet.v1.FetchArtifactRequest\x1a\x1b.edgefleet.v1.ArtifactChunk0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!protos/edgefleet/v1/control.proto\x12\x0c\x65\x64gefleet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a protos/edgefleet/v1/common.proto\"*\n\x17RenewCertificateRequest\x12\x0f\n\x07\x63sr_pem\x18\x01 \x01(\x0c\"3\n\x18RenewCertificateResponse\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x01 \x01(\x0c\"\xe5\x01\n\rEnrollRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07profile\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12-\n\x08hardware\x18\x04 \x01(\x0b\x32\x1b.edgefleet.v1.HardwareFacts\x12\x37\n\x06labels\x18\x05 \x03(\x0b\x32\'.edgefleet.v1.EnrollRequest.LabelsEntry\x12\x0f\n\x07\x63sr_pem\x18\x06 \x01(\x0c\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9f\x01\n\x0e\x45nrollResponse\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x15\n\rdevice_secret\x18\x02 \x01(\t\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x03 \x01(\x0c\x12\x1a\n\x12\x63\x61_certificate_pem\x18\x04 \x01(\x0c\x12.\n\x0csigning_keys\x18\x05 \x03(\x0b\x32\x18.edgefleet.v1.SigningKey\"0\n\nSigningKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\"\xda\x01\n\x0c\x41gentMessage\x12$\n\x05hello\x18\x01 \x01(\x0b\x32\x13.edgefleet.v1.HelloH\x00\x12,\n\theartbeat\x18\x02 \x01(\x0b\x32\x17.edgefleet.v1.HeartbeatH\x00\x12;\n\x11\x64\x65ployment_status\x18\x03 \x01(\x0b\x32\x1e.edgefleet.v1.DeploymentStatusH\x00\x12\x31\n\ttelemetry\x18\x04 \x01(\x0b\x32\x1c.edgefleet.v1.TelemetryBatchH\x00\x42\x06\n\x04\x62ody\"\xd3\x02\n\x05Hello\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x0f\n\x07profile\x18\x02 \x01(\t\x12-\n\x08hardware\x18\x03 \x01(\x0b\x32\x1b.edgefleet.v1.HardwareFacts\x12*\n\x07runtime\x18\x04 \x01(\x0b\x32\x19.edgefleet.v1.RuntimeInfo\x12(\n\x06\x61\x63tive\x18\x05 \x01(\x0b\x32\x18.edgefleet.v1.VariantRef\x12*\n\x08previous\x18\x06 \x01(\x0b\x32\x18.edgefleet.v1.VariantRef\x12!\n\x05slots\x18\x07 \x03(\x0b\x32\x12.edgefleet.v1.Slot\x12\x15\n\ragent_version\x18\x08 \x01(\t\x12\x1a\n\x12\x61pplied_generation\x18\t \x01(\x04\x12\x1f\n\x17last_telemetry_sequence\x18\n \x01(\x04\"x\n\tHeartbeat\x12+\n\x07sent_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63pu_percent\x18\x02 \x01(\x01\x12\x11\n\trss_bytes\x18\x03 \x01(\x04\x12\x16\n\x0eoutbox_backlog\x18\x04 \x01(\x04\"\x8e\x02\n\x10\x44\x65ploymentStatus\x12\x12\n\ngeneration\x18\x01 \x01(\x04\x12)\n\x07variant\x18\x02 \x01(\x0b\x32\x18.edgefleet.v1.VariantRef\x12,\n\x05phase\x18\x03 \x01(\x0e\x32\x1d.edgefleet.v1.DeploymentPhase\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x12\n\nbytes_done\x18\x05 \x01(\x04\x12\x13\n\x0b\x62ytes_total\x18\x06 \x01(\x04\x12(\n\x06\x61\x63tive\x18\x07 \x01(\x0b\x32\x18.edgefleet.v1.VariantRef\x12*\n\x07runtime\x18\x08 \x01(\x0b\x32\x19.edgefleet.v1.RuntimeInfo\"@\n\x0eTelemetryBatch\x12.\n\x07windows\x18\x01 \x03(\x0b\x32\x1d.edgefleet.v1.TelemetryWindow\"\xb4\x01\n\x13OrchestratorMessage\x12\x33\n\rdesired_state\x18\x01 \x01(\x0b\x32\x1a.edgefleet.v1.DesiredStateH\x00\x12\x33\n\rtelemetry_ack\x18\x02 \x01(\x0b\x32\x1a.edgefleet.v1.TelemetryAckH\x00\x12+\n\x06\x63onfig\x18\x03 \x01(\x0b\x32\x19.edgefleet.v1.AgentConfigH\x00\x42\x06\n\x04\x62ody\"\xb3\x01\n\x0c\x44\x65siredState\x12\x12\n\ngeneration\x18\x01 \x01(\x04\x12)\n\x07variant\x18\x02 \x01(\x0b\x32\x18.edgefleet.v1.VariantRef\x12,\n\x08\x61rtifact\x18\x03 \x01(\x0b\x32\x1a.edgefleet.v1.ArtifactInfo\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x15\n\rtrial_seconds\x18\x05 \x01(\x01\x12\x0f\n\x07runtime\x18\x06 \x01(\t\"m\n\x0c\x41rtifactInfo\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x12\x16\n\x0esigning_key_id\x18\x04 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x05 \x01(\t\"C\n\x0cTelemetryAck\x12\x16\n\x0eup_to_sequence\x18\x01 \x01(\x04\x12\x1b\n\x13retry_after_seconds\x18\x02 \x01(\x01\"\xf5\x01\n\x0b\x41gentConfig\x12\x19\n\x11heartbeat_seconds\x18\x01 \x01(\x01\x12 \n\x18telemetry_window_seconds\x18\x02 \x01(\x01\x12$\n\x17\x63\x61nary_interval_seconds\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\nidle_watts\x18\x04 \x01(\x01\x12\x14\n\x0c\x61\x63tive_watts\x18\x05 \x01(\x01\x12\r\n\x05\x63ores\x18\x06 \x01(\r\x12.\n\x0csigning_keys\x18\x07 \x03(\x0b\x32\x18.edgefleet.v1.SigningKeyB\x1a\n\x18_canary_interval_seconds\"O\n\x14\x46\x65tchArtifactRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x17\n\x0fmax_chunk_bytes\x18\x03 \x01(\r\"A\n\rArtifactChunk\x12\x0e\n\x06offset\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x12\n\ntotal_size\x18\x03 \x01(\x04\x32\xd8\x02\n\x0c\x46leetControl\x12\x43\n\x06\x45nroll\x12\x1b.edgefleet.v1.EnrollRequest\x1a\x1c.edgefleet.v1.EnrollResponse\x12L\n\x07\x43onnect\x12\x1a.edgefleet.v1.AgentMessage\x1a!.edgefleet.v1.OrchestratorMessage(\x01\x30\x01\x12R\n\rFetchArtifact\x12\".edgefleet.v1.FetchArtifactRequest\x1a\x1b.edgefleet.v1.ArtifactChunk0\x01\x12\x61\n\x10RenewCertificate\x12%.edgefleet.v1.RenewCertificateRequest\x1a&.edgefleet.v1.RenewCertificateResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,38 +35,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ENROLLREQUEST_LABELSENTRY']._loaded_options = None
   _globals['_ENROLLREQUEST_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_ENROLLREQUEST']._serialized_start=119
-  _globals['_ENROLLREQUEST']._serialized_end=348
-  _globals['_ENROLLREQUEST_LABELSENTRY']._serialized_start=303
-  _globals['_ENROLLREQUEST_LABELSENTRY']._serialized_end=348
-  _globals['_ENROLLRESPONSE']._serialized_start=351
-  _globals['_ENROLLRESPONSE']._serialized_end=510
-  _globals['_SIGNINGKEY']._serialized_start=512
-  _globals['_SIGNINGKEY']._serialized_end=560
-  _globals['_AGENTMESSAGE']._serialized_start=563
-  _globals['_AGENTMESSAGE']._serialized_end=781
-  _globals['_HELLO']._serialized_start=784
-  _globals['_HELLO']._serialized_end=1123
-  _globals['_HEARTBEAT']._serialized_start=1125
-  _globals['_HEARTBEAT']._serialized_end=1245
-  _globals['_DEPLOYMENTSTATUS']._serialized_start=1248
-  _globals['_DEPLOYMENTSTATUS']._serialized_end=1518
-  _globals['_TELEMETRYBATCH']._serialized_start=1520
-  _globals['_TELEMETRYBATCH']._serialized_end=1584
-  _globals['_ORCHESTRATORMESSAGE']._serialized_start=1587
-  _globals['_ORCHESTRATORMESSAGE']._serialized_end=1767
-  _globals['_DESIREDSTATE']._serialized_start=1770
-  _globals['_DESIREDSTATE']._serialized_end=1949
-  _globals['_ARTIFACTINFO']._serialized_start=1951
-  _globals['_ARTIFACTINFO']._serialized_end=2060
-  _globals['_TELEMETRYACK']._serialized_start=2062
-  _globals['_TELEMETRYACK']._serialized_end=2129
-  _globals['_AGENTCONFIG']._serialized_start=2132
-  _globals['_AGENTCONFIG']._serialized_end=2377
-  _globals['_FETCHARTIFACTREQUEST']._serialized_start=2379
-  _globals['_FETCHARTIFACTREQUEST']._serialized_end=2458
-  _globals['_ARTIFACTCHUNK']._serialized_start=2460
-  _globals['_ARTIFACTCHUNK']._serialized_end=2525
-  _globals['_FLEETCONTROL']._serialized_start=2528
-  _globals['_FLEETCONTROL']._serialized_end=2773
+  _globals['_RENEWCERTIFICATEREQUEST']._serialized_start=118
+  _globals['_RENEWCERTIFICATEREQUEST']._serialized_end=160
+  _globals['_RENEWCERTIFICATERESPONSE']._serialized_start=162
+  _globals['_RENEWCERTIFICATERESPONSE']._serialized_end=213
+  _globals['_ENROLLREQUEST']._serialized_start=216
+  _globals['_ENROLLREQUEST']._serialized_end=445
+  _globals['_ENROLLREQUEST_LABELSENTRY']._serialized_start=400
+  _globals['_ENROLLREQUEST_LABELSENTRY']._serialized_end=445
+  _globals['_ENROLLRESPONSE']._serialized_start=448
+  _globals['_ENROLLRESPONSE']._serialized_end=607
+  _globals['_SIGNINGKEY']._serialized_start=609
+  _globals['_SIGNINGKEY']._serialized_end=657
+  _globals['_AGENTMESSAGE']._serialized_start=660
+  _globals['_AGENTMESSAGE']._serialized_end=878
+  _globals['_HELLO']._serialized_start=881
+  _globals['_HELLO']._serialized_end=1220
+  _globals['_HEARTBEAT']._serialized_start=1222
+  _globals['_HEARTBEAT']._serialized_end=1342
+  _globals['_DEPLOYMENTSTATUS']._serialized_start=1345
+  _globals['_DEPLOYMENTSTATUS']._serialized_end=1615
+  _globals['_TELEMETRYBATCH']._serialized_start=1617
+  _globals['_TELEMETRYBATCH']._serialized_end=1681
+  _globals['_ORCHESTRATORMESSAGE']._serialized_start=1684
+  _globals['_ORCHESTRATORMESSAGE']._serialized_end=1864
+  _globals['_DESIREDSTATE']._serialized_start=1867
+  _globals['_DESIREDSTATE']._serialized_end=2046
+  _globals['_ARTIFACTINFO']._serialized_start=2048
+  _globals['_ARTIFACTINFO']._serialized_end=2157
+  _globals['_TELEMETRYACK']._serialized_start=2159
+  _globals['_TELEMETRYACK']._serialized_end=2226
+  _globals['_AGENTCONFIG']._serialized_start=2229
+  _globals['_AGENTCONFIG']._serialized_end=2474
+  _globals['_FETCHARTIFACTREQUEST']._serialized_start=2476
+  _globals['_FETCHARTIFACTREQUEST']._serialized_end=2555
+  _globals['_ARTIFACTCHUNK']._serialized_start=2557
+  _globals['_ARTIFACTCHUNK']._serialized_end=2622
+  _globals['_FLEETCONTROL']._serialized_start=2625
+  _globals['_FLEETCONTROL']._serialized_end=2969
 # @@protoc_insertion_point(module_scope)

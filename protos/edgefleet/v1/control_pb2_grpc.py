@@ -49,6 +49,11 @@ class FleetControlStub:
                 request_serializer=protos_dot_edgefleet_dot_v1_dot_control__pb2.FetchArtifactRequest.SerializeToString,
                 response_deserializer=protos_dot_edgefleet_dot_v1_dot_control__pb2.ArtifactChunk.FromString,
                 _registered_method=True)
+        self.RenewCertificate = channel.unary_unary(
+                '/edgefleet.v1.FleetControl/RenewCertificate',
+                request_serializer=protos_dot_edgefleet_dot_v1_dot_control__pb2.RenewCertificateRequest.SerializeToString,
+                response_deserializer=protos_dot_edgefleet_dot_v1_dot_control__pb2.RenewCertificateResponse.FromString,
+                _registered_method=True)
 
 
 class FleetControlServicer:
@@ -82,6 +87,15 @@ class FleetControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RenewCertificate(self, request, context):
+        """A new device certificate for a new key, before the current one expires (on the agents' port, so
+        the current certificate proves who asks). Errors: INVALID_ARGUMENT (bad CSR),
+        FAILED_PRECONDITION (insecure mode: there are no certificates).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FleetControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -99,6 +113,11 @@ def add_FleetControlServicer_to_server(servicer, server):
                     servicer.FetchArtifact,
                     request_deserializer=protos_dot_edgefleet_dot_v1_dot_control__pb2.FetchArtifactRequest.FromString,
                     response_serializer=protos_dot_edgefleet_dot_v1_dot_control__pb2.ArtifactChunk.SerializeToString,
+            ),
+            'RenewCertificate': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenewCertificate,
+                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_control__pb2.RenewCertificateRequest.FromString,
+                    response_serializer=protos_dot_edgefleet_dot_v1_dot_control__pb2.RenewCertificateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -182,6 +201,33 @@ class FleetControl:
             '/edgefleet.v1.FleetControl/FetchArtifact',
             protos_dot_edgefleet_dot_v1_dot_control__pb2.FetchArtifactRequest.SerializeToString,
             protos_dot_edgefleet_dot_v1_dot_control__pb2.ArtifactChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenewCertificate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/edgefleet.v1.FleetControl/RenewCertificate',
+            protos_dot_edgefleet_dot_v1_dot_control__pb2.RenewCertificateRequest.SerializeToString,
+            protos_dot_edgefleet_dot_v1_dot_control__pb2.RenewCertificateResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -49,6 +49,11 @@ class FleetControlStub:
     """Resumable download of a signed artifact, from `offset`.
     Errors: NOT_FOUND (unknown artifact), OUT_OF_RANGE (offset past the end).
     """
+    RenewCertificate: _grpc.UnaryUnaryMultiCallable[_control_pb2.RenewCertificateRequest, _control_pb2.RenewCertificateResponse]
+    """A new device certificate for a new key, before the current one expires (on the agents' port, so
+    the current certificate proves who asks). Errors: INVALID_ARGUMENT (bad CSR),
+    FAILED_PRECONDITION (insecure mode: there are no certificates).
+    """
 
 @_typing.type_check_only
 class FleetControlAsyncStub(FleetControlStub):
@@ -68,6 +73,11 @@ class FleetControlAsyncStub(FleetControlStub):
     FetchArtifact: _aio.UnaryStreamMultiCallable[_control_pb2.FetchArtifactRequest, _control_pb2.ArtifactChunk]  # type: ignore[assignment]
     """Resumable download of a signed artifact, from `offset`.
     Errors: NOT_FOUND (unknown artifact), OUT_OF_RANGE (offset past the end).
+    """
+    RenewCertificate: _aio.UnaryUnaryMultiCallable[_control_pb2.RenewCertificateRequest, _control_pb2.RenewCertificateResponse]  # type: ignore[assignment]
+    """A new device certificate for a new key, before the current one expires (on the agents' port, so
+    the current certificate proves who asks). Errors: INVALID_ARGUMENT (bad CSR),
+    FAILED_PRECONDITION (insecure mode: there are no certificates).
     """
 
 class FleetControlServicer(metaclass=_abc_1.ABCMeta):
@@ -103,6 +113,17 @@ class FleetControlServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_control_pb2.ArtifactChunk], _abc.AsyncIterator[_control_pb2.ArtifactChunk]]:
         """Resumable download of a signed artifact, from `offset`.
         Errors: NOT_FOUND (unknown artifact), OUT_OF_RANGE (offset past the end).
+        """
+
+    @_abc_1.abstractmethod
+    def RenewCertificate(
+        self,
+        request: _control_pb2.RenewCertificateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.RenewCertificateResponse, _abc.Awaitable[_control_pb2.RenewCertificateResponse]]:
+        """A new device certificate for a new key, before the current one expires (on the agents' port, so
+        the current certificate proves who asks). Errors: INVALID_ARGUMENT (bad CSR),
+        FAILED_PRECONDITION (insecure mode: there are no certificates).
         """
 
 def add_FleetControlServicer_to_server(servicer: FleetControlServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
