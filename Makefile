@@ -42,7 +42,9 @@ test: $(STAMP) system-deps
 test-fast: $(STAMP)
 	$(PY) -m pytest -n 2 -m "not slow" $(PYTEST_ARGS) tests/unit tests/integration
 
+# nginx and curl: the static file server the artifact-transfer benchmark compares FetchArtifact with.
 bench: $(STAMP)
+	@bash scripts/system-deps.sh nginx=nginx-light curl=curl
 	$(PY) -m pytest -s -p no:xdist -m benchmark tests/benchmarks
 
 lint: $(STAMP)

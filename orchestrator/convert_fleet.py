@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from google.protobuf.json_format import MessageToDict, ParseDict
 
 from agent.wire import KIND_FROM_PB, energy_pb
 from orchestrator.fleet.model import Desired, DeviceRecord, Report, SlotReport, WindowRecord
+from orchestrator.service.fleet import Assignment
 from protos.edgefleet.v1 import admin_pb2, common_pb2, control_pb2
 
 __all__ = [
     "PHASE_FROM_PB",
+    "assignments_to_pb",
     "desired_to_pb",
     "device_from_pb",
     "device_to_pb",
@@ -232,3 +236,18 @@ def window_to_pb(w: WindowRecord) -> common_pb2.TelemetryWindow:
     if w.temperature_c is not None:
         msg.temperature_celsius = w.temperature_c
     return msg
+
+
+def assignments_to_pb(assignments: Sequence[Assignment]) -> list[admin_pb2.DeviceAssignment]:
+    """What Deploy and Rollback answer: the device, its profile and the desired variant and generation."""
+    return [
+        admin_pb2.DeviceAssignment(
+            device_id=a.device_id,
+            profile=a.profile,
+            generation=a.desired.generation,
+            variant=common_pb2.VariantRef(
+                variant_id=a.desired.variant_id, model=a.desired.model, recipe=a.desired.recipe
+            ),
+        )
+        for a in assignments
+    ]

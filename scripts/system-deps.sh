@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# System packages the test suites use: Debian's prometheus (prometheus + promtool) for the
-# monitoring tests. Installs only what is missing; needs root (CI runs as root) or sudo.
+# System packages the suites use, as COMMAND=DEBIAN_PACKAGE pairs (default: Debian's prometheus, for the
+# monitoring tests; `make bench` asks for nginx and curl). Installs only what is missing; needs root (CI
+# runs as root) or sudo. Where it cannot install, it says so and the suites that need them skip.
 set -euo pipefail
-if command -v prometheus >/dev/null && command -v promtool >/dev/null; then
-  exit 0
-fi
+[ "$#" -gt 0 ] || set -- prometheus=prometheus promtool=prometheus
+missing=()
+for pair in "$@"; do
+  command -v "${pair%%=*}" >/dev/null || missing+=("${pair#*=}")
+done
+[ "${#missing[@]}" -gt 0 ] || exit 0
+mapfile -t packages < <(printf '%s\n' "${missing[@]}" | sort -u)
 if ! command -v apt-get >/dev/null; then
-  echo "system-deps: no apt-get here; install prometheus and promtool yourself (the monitoring tests skip without them)" >&2
+  echo "system-deps: no apt-get here; install ${packages[*]} yourself (the suites that need them skip)" >&2
   exit 0
 fi
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null; then SUDO="sudo"; else
-    echo "system-deps: not root and no sudo; the monitoring tests will skip" >&2; exit 0
+    echo "system-deps: not root and no sudo; ${packages[*]} missing, the suites that need them skip" >&2; exit 0
   fi
 fi
-echo "system-deps: installing Debian's prometheus (for the monitoring tests)"
+echo "system-deps: installing ${packages[*]}"
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null

@@ -30,6 +30,7 @@ class Signer:
     def __init__(self, private: Ed25519PrivateKey, keys_dir: Path | None = None) -> None:
         self._private = private
         self.keys_dir = keys_dir
+        self._trusted_cache: tuple[tuple[str, ...], list[PublicKey]] | None = None
         raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         self.public = PublicKey(key_id_of(raw), raw)
 
@@ -60,9 +61,16 @@ class Signer:
         return signer
 
     def trusted_keys(self) -> list[PublicKey]:
-        """The keys agents trust now (read at each use, so a rotation needs no restart of readers)."""
-        keys = self.trusted(self.keys_dir) if self.keys_dir is not None else []
-        return keys if any(k.key_id == self.public.key_id for k in keys) else [self.public, *keys]
+        """The keys agents trust now. Sent on every connection, so the key files are read again only when
+        the directory's listing changed (a rotation adds a key file, a retirement removes one)."""
+        if self.keys_dir is None:
+            return [self.public]
+        stamp = tuple(sorted(p.name for p in self.keys_dir.iterdir()))
+        if self._trusted_cache is None or self._trusted_cache[0] != stamp:
+            keys = self.trusted(self.keys_dir)
+            keys = keys if any(k.key_id == self.public.key_id for k in keys) else [self.public, *keys]
+            self._trusted_cache = (stamp, keys)
+        return list(self._trusted_cache[1])
 
     @staticmethod
     def trusted(keys_dir: Path) -> list[PublicKey]:

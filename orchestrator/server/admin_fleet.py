@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias
 
 import grpc
 
 from agent.errors import Unauthenticated
-from orchestrator.convert_fleet import desired_to_pb, device_to_pb, window_to_pb
+from orchestrator.convert_fleet import assignments_to_pb, device_to_pb, window_to_pb
 from orchestrator.fleet.model import DeviceRecord, WindowRecord
 from orchestrator.server.errors import translate_errors
 from orchestrator.server.sessions import Sessions
-from orchestrator.service.fleet import FleetService
+from orchestrator.service.fleet import Assignment, FleetService
 from orchestrator.service.telemetry import TelemetryService
-from protos.edgefleet.v1 import admin_pb2, common_pb2, control_pb2
+from protos.edgefleet.v1 import admin_pb2, common_pb2
 
 __all__ = ["FleetAdminDevices"]
 
@@ -27,6 +27,7 @@ class FleetAdminDevices:
     _fleet: FleetService
     _telemetry: TelemetryService
     _sessions: Sessions
+    _push: Callable[[Sequence[Assignment]], None]
 
     def _with_status(self, device: DeviceRecord, recent: Sequence[WindowRecord] = ()) -> admin_pb2.Device:
         online = device.device_id in self._sessions.connected()
@@ -105,17 +106,5 @@ class FleetAdminDevices:
             variant_id=request.variant_id,
             objective=request.objective or "min-energy",
         )
-        out = admin_pb2.DeployResponse()
-        for a in assignments:
-            if a.changed:  # connected devices hear about it now; others on their next Hello
-                self._sessions.push(
-                    a.device_id, control_pb2.OrchestratorMessage(desired_state=desired_to_pb(a.desired))
-                )
-            d = a.desired
-            out.assignments.add(
-                device_id=a.device_id,
-                profile=a.profile,
-                generation=d.generation,
-                variant=common_pb2.VariantRef(variant_id=d.variant_id, model=d.model, recipe=d.recipe),
-            )
-        return out
+        self._push(assignments)  # connected devices hear about it now; others on their next Hello
+        return admin_pb2.DeployResponse(assignments=assignments_to_pb(assignments))

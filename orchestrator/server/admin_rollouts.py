@@ -8,26 +8,16 @@ from typing import Any, TypeAlias
 
 import grpc
 
+from orchestrator.convert_fleet import assignments_to_pb
 from orchestrator.convert_rollouts import event_to_pb, rollout_to_pb
 from orchestrator.server.errors import translate_errors
 from orchestrator.service.fleet import Assignment
 from orchestrator.service.rollouts import RolloutService
-from protos.edgefleet.v1 import admin_pb2, common_pb2
+from protos.edgefleet.v1 import admin_pb2
 
 __all__ = ["FleetAdminRollouts"]
 
 Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
-
-
-def _assignments(out: admin_pb2.RollbackResponse, assignments: Sequence[Assignment]) -> None:
-    for a in assignments:
-        d = a.desired
-        out.assignments.add(
-            device_id=a.device_id,
-            profile=a.profile,
-            generation=d.generation,
-            variant=common_pb2.VariantRef(variant_id=d.variant_id, model=d.model, recipe=d.recipe),
-        )
 
 
 class FleetAdminRollouts:
@@ -87,9 +77,7 @@ class FleetAdminRollouts:
             self._rollouts.manual_rollback, request.model, request.profile, request.reason
         )
         self._push(assignments)
-        out = admin_pb2.RollbackResponse()
-        _assignments(out, assignments)
-        return out
+        return admin_pb2.RollbackResponse(assignments=assignments_to_pb(assignments))
 
     @translate_errors
     async def Unblock(self, request: admin_pb2.UnblockRequest, context: Ctx) -> admin_pb2.UnblockResponse:

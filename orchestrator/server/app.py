@@ -98,7 +98,6 @@ class OrchestratorServer:
             interceptors.append(AdminAuth(self.tls.admin_token))
         self._server = grpc.aio.server(options=options, interceptors=interceptors)
         self._health = HealthServicer()
-        # RPCs of later milestones answer UNIMPLEMENTED (the generated base class) until they land.
         self.sessions = Sessions()
         self.metrics = OrchestratorMetrics(CollectorRegistry())
         self.metrics.watch_fleet(services, self.sessions.connected)

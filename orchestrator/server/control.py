@@ -11,7 +11,6 @@ import grpc
 from google.protobuf.json_format import MessageToDict
 
 from agent.errors import (
-    FailedPrecondition,
     InvalidArgument,
     NotFound,
     OutOfRange,
@@ -207,10 +206,6 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         self, request: control_pb2.RenewCertificateRequest, context: Ctx
     ) -> control_pb2.RenewCertificateResponse:
         device = self._auth.device(context)
-        if not self._auth.mtls:
-            raise FailedPrecondition(
-                "this orchestrator runs in insecure mode: there are no certificates to renew"
-            )
         pem = await asyncio.to_thread(self._fleet.renew_certificate, device.device_id, request.csr_pem)
         return control_pb2.RenewCertificateResponse(certificate_pem=pem)
 

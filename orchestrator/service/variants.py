@@ -12,7 +12,7 @@ from orchestrator.registry.artifacts import ArtifactStore, sha256_hex
 from orchestrator.registry.signing import Signer
 from orchestrator.service.names import check_name
 from orchestrator.store.base import Family, Store
-from orchestrator.variants.analyser import analyse
+from orchestrator.variants.analyser import StaticFacts, analyse
 from orchestrator.variants.builder import Built, RecipeNotApplicable, Skipped, build_variant, check_float_base
 from orchestrator.variants.card import VariantCard, ops_energy_of
 from orchestrator.variants.evaluator import check_eval_matches, evaluate
@@ -98,7 +98,7 @@ class VariantService:
         check_name("base name", req.base_name)
         recipes = resolve_recipes(req.recipes)
         evalset = load_eval_set(req.eval_npz, source=req.eval_source)
-        analyse(req.base, source=req.base_source)  # parse, then the runtimes in an isolated process
+        base_facts = analyse(req.base, source=req.base_source)  # parse; runtimes in an isolated process
         check_eval_matches(req.base, evalset, source=req.base_source)
         check_float_base(req.base, source=req.base_source)
         self._check_family(req.model, req.eval_npz, evalset)
@@ -108,9 +108,9 @@ class VariantService:
             report(Progress(f"{req.base_name}: {recipe.name}", done, len(recipes)))
             try:
                 variant = build_variant(recipe, req.base, evalset, threads=req.threads)
-                built.append(
-                    (self._card(req.model, req.base_name, variant, evalset, req.threads), variant.data)
-                )
+                known = base_facts if variant.data == req.base else None  # float32: the base itself
+                card = self._card(req.model, req.base_name, variant, evalset, req.threads, facts=known)
+                built.append((card, variant.data))
             except RecipeNotApplicable as exc:
                 skipped.append(Skipped(recipe.name, str(exc)))
         report(Progress(f"{req.base_name}: registering", len(recipes), len(recipes)))
@@ -129,7 +129,7 @@ class VariantService:
         """Register a user's own .tflite (any dtype) as a variant of ``model``."""
         check_name("model", model)
         check_name("recipe", recipe)
-        analyse(data, source=source)  # parse, then the runtimes in an isolated process
+        facts = analyse(data, source=source)  # parse, then the runtimes in an isolated process
         if eval_npz:
             evalset = load_eval_set(eval_npz, source="eval set")
             self._check_family(model, eval_npz, evalset)
@@ -138,18 +138,28 @@ class VariantService:
             eval_npz = self._artifacts.read(self.family(model).eval_sha256)
         check_eval_matches(data, evalset, source=source)
         try:
-            card = self._card(model, "user", Built(recipe, data), evalset, threads=1, source=source)
+            card = self._card(
+                model, "user", Built(recipe, data), evalset, threads=1, source=source, facts=facts
+            )
         except RecipeNotApplicable as exc:
             raise InvalidArgument(f"{source}: {exc}") from exc
         return self._register(model, eval_npz, evalset, [(card, data)])[0]
 
     # ---- internals ----
     def _card(
-        self, model: str, base_name: str, built: Built, evalset: EvalSet, threads: int, source: str = ""
+        self,
+        model: str,
+        base_name: str,
+        built: Built,
+        evalset: EvalSet,
+        threads: int,
+        source: str = "",
+        facts: StaticFacts | None = None,
     ) -> VariantCard:
+        """``facts``: the analysis of these very bytes when the caller already has it."""
         where = source or f"{base_name}/{built.recipe}"
         try:
-            facts = analyse(built.data, source=where)
+            facts = facts or analyse(built.data, source=where)
             host = evaluate(
                 built.data, evalset, threads=threads, latency_runs=self._latency_runs, source=where
             )

@@ -141,11 +141,7 @@ async def wait_for(predicate: Callable[[], bool], *, timeout: float = 20.0, what
 
 def push_desired(server: OrchestratorServer, assignment: Any) -> None:
     """What the Deploy RPC does after the fleet service assigned a variant: tell the connected agent."""
-    from orchestrator.convert_fleet import desired_to_pb
-    from protos.edgefleet.v1 import control_pb2
-
-    message = control_pb2.OrchestratorMessage(desired_state=desired_to_pb(assignment.desired))
-    server.sessions.push(assignment.device_id, message)
+    server.push([assignment])
 
 
 def committed(agent: Agent, variant_id: str) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -81,10 +82,25 @@ class Served:
         env = {"EDGEFLEET_SERVER": self.api, "EDGEFLEET_DATA_DIR": str(self.data_dir)}
         return env if self.secure else {**env, "EDGEFLEET_INSECURE": "1"}
 
-    def agent_args(self) -> list[str]:
-        if not self.secure:
-            return ["--orchestrator", self.agents, "--insecure"]
-        return ["--orchestrator", self.agents, "--enroll-address", self.api, "--ca", str(self.ca)]
+    @classmethod
+    def of(cls, server: Any) -> Served:
+        """An in-process OrchestratorServer, seen the way agent processes see it."""
+        return cls(server.address, server.api_address, server.config.data_dir, server.tls is not None)
+
+    def agent_command(
+        self, data_dir: Path, profile: str, token: str, *extra: str, orchestrator: str = ""
+    ) -> list[str]:
+        """``edgefleet-agent run`` for this orchestrator (``orchestrator``: dial that instead, a proxy)."""
+        target = ["--orchestrator", orchestrator or self.agents]
+        tls = ["--enroll-address", self.api, "--ca", str(self.ca)] if self.secure else ["--insecure"]
+        return [
+            str(BIN / "edgefleet-agent"),
+            "run",
+            *target,
+            *tls,
+            *("--profile", profile, "--data-dir", str(data_dir), "--token", token),
+            *extra,
+        ]
 
     def api_channel(self) -> grpc.Channel:
         if not self.secure:
@@ -104,18 +120,7 @@ def agent(
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     log = data_dir.with_suffix(".log").open("w")
     proc = subprocess.Popen(
-        [
-            str(BIN / "edgefleet-agent"),
-            "run",
-            *served.agent_args(),
-            "--profile",
-            profile,
-            "--data-dir",
-            str(data_dir),
-            "--token",
-            token,
-            *extra,
-        ],
+        served.agent_command(data_dir, profile, token, *extra),
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,

@@ -18,6 +18,7 @@ from tests.helpers.fleet import (
     hello_message,
     orchestrator_in_process,
     predict,
+    push_desired,
     wait_for,
 )
 
@@ -50,11 +51,7 @@ async def test_bad_agent_traffic(template: Path, tmp_path: Path, evalset: EvalSe
         async with agent_in_process(good_cfg) as good:
             await wait_for(good.connected.is_set, what="healthy agent")
             [a] = fleet.deploy(model="digits", profiles=["rpi4"])
-            from orchestrator.convert_fleet import desired_to_pb
-
-            server.sessions.push(
-                a.device_id, control_pb2.OrchestratorMessage(desired_state=desired_to_pb(a.desired))
-            )
+            push_desired(server, a)
             await wait_for(
                 lambda: good.slots.active is not None and good.slots.active.state == "committed",
                 what="commit",

@@ -56,14 +56,7 @@ async def test_enrol_connect_deploy_and_predict(template: Path, tmp_path: Path, 
             assert device.report.runtime_name == "ai-edge-litert"
             assert device.report.hardware["cpu_count"] >= 1
             [assignment] = server.services.fleet.deploy(model="digits", profiles=["rpi4"])
-            # the admin RPC pushes to connected agents; here we call the service, so push the same way
-            from orchestrator.convert_fleet import desired_to_pb
-            from protos.edgefleet.v1 import control_pb2
-
-            server.sessions.push(
-                assignment.device_id,
-                control_pb2.OrchestratorMessage(desired_state=desired_to_pb(assignment.desired)),
-            )
+            push_desired(server, assignment)  # what the admin RPC does after calling the service
             await wait_for(lambda: committed(agent, assignment.desired.variant_id), what="commit")
             await wait_for(
                 lambda: server.services.fleet.get_device(assignment.device_id).phase == "committed",

@@ -36,7 +36,7 @@ from tests.helpers.fleet import (
     wait_for,
 )
 from tests.helpers.netproxy import LinkProxy
-from tests.helpers.processes import BIN, Served, orchestrator, read_until, stop
+from tests.helpers.processes import BIN, orchestrator, read_until, stop
 
 pytestmark = pytest.mark.slow
 
@@ -74,23 +74,6 @@ async def test_disk_full_during_download(template: Path, tmp_path: Path, evalset
             assert reply.variant.variant_id == old
 
 
-def _agent_args(served: Served, data_dir: Path, token: str, orchestrator_address: str) -> list[str]:
-    """`edgefleet-agent run` for ``served``, dialling ``orchestrator_address`` (a proxy, or its own port)."""
-    args = served.agent_args()
-    args[args.index("--orchestrator") + 1] = orchestrator_address
-    return [
-        str(BIN / "edgefleet-agent"),
-        "run",
-        *args,
-        "--profile",
-        "rpi4",
-        "--data-dir",
-        str(data_dir),
-        "--token",
-        token,
-    ]
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -113,7 +96,7 @@ async def test_agent_sigkill_during_download_resumes_and_never_activates_a_parti
         log = (tmp_path / "agent.log").open("a")
         env = {**os.environ, "EDGEFLEET_AGENT_DOWNLOAD_CHUNK_KIB": "4"}
         proc = subprocess.Popen(  # noqa: ASYNC220 - a real agent process, started once
-            _agent_args(served, agent_dir, token, proxy.address),
+            served.agent_command(agent_dir, "rpi4", token, orchestrator=proxy.address),
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -146,7 +129,7 @@ async def test_agent_sigkill_during_download_resumes_and_never_activates_a_parti
             proxy.rate_bps = 0
             before = proxy.bytes_forwarded
             proc = subprocess.Popen(  # noqa: ASYNC220 - the same agent, restarted
-                _agent_args(served, agent_dir, token, proxy.address),
+                served.agent_command(agent_dir, "rpi4", token, orchestrator=proxy.address),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
@@ -384,7 +367,9 @@ async def test_agent_sigkill_during_activation_comes_back_on_a_consistent_slot(
 
         def start() -> subprocess.Popen[bytes]:
             return subprocess.Popen(
-                _agent_args(served, agent_dir, token, served.agents), stdout=log, stderr=subprocess.STDOUT
+                served.agent_command(agent_dir, "rpi4", token),
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
 
         proc = start()

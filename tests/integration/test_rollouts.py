@@ -44,6 +44,20 @@ async def fleet_on_previous(
     return agents
 
 
+#: Budgets the reference variants meet on this host.
+HEALTHY = {"max_energy_joules": 1.0, "max_latency_p95_seconds": 1.0, "accuracy_floor": 0.9}
+
+
+def start_candidate(server: OrchestratorServer, **overrides: Any) -> tuple[Any, str]:
+    """Roll w1.0 static_wi8_ai8 out to rpi4 with these policy overrides; desired states pushed."""
+    candidate = variant_id(server, "w1.0", "static_wi8_ai8")
+    rollout, assignments = server.services.rollouts.start(
+        model="digits", profiles=["rpi4"], variants={"rpi4": candidate}, overrides=overrides
+    )
+    server.push(assignments)
+    return rollout, candidate
+
+
 async def test_an_energy_breach_rolls_back_every_targeted_device(template: Path, tmp_path: Path) -> None:
     async with (
         orchestrator_in_process(template, tmp_path, window_seconds=0.3) as server,
@@ -51,21 +65,13 @@ async def test_an_energy_breach_rolls_back_every_targeted_device(template: Path,
     ):
         agents = await fleet_on_previous(server, stack, tmp_path, 2)
         previous = variant_id(server, "w1.0", "fp32")
-        candidate = variant_id(server, "w1.0", "static_wi8_ai8")
         svc = server.services.rollouts
-        rollout, assignments = svc.start(
-            model="digits",
-            profiles=["rpi4"],
-            variants={"rpi4": candidate},
-            overrides={
-                "max_energy_joules": 1e-5,
-                "waves": (0.0, 1.0),
-                "bake_seconds": 0.5,
-                "accuracy_floor": 0.5,
-            },
+        rollout, candidate = start_candidate(
+            server, max_energy_joules=1e-5, waves=(0.0, 1.0), bake_seconds=0.5, accuracy_floor=0.5
         )
-        server.push(assignments)
-        await _tick_until(server, lambda: svc.get(rollout.rollout_id).state == "rolled_back", "rollback")
+        await wait_for(
+            lambda: svc.get(rollout.rollout_id).state == "rolled_back", what="rollback", timeout=40
+        )
         for a in agents:  # every targeted device serves the previous variant again
             await wait_for(lambda a=a: committed(a, previous), what="back on the previous variant")
         final = svc.get(rollout.rollout_id)
@@ -93,40 +99,17 @@ async def test_a_healthy_rollout_goes_through_its_waves(template: Path, tmp_path
         AsyncExitStack() as stack,
     ):
         agents = await fleet_on_previous(server, stack, tmp_path, 2)
-        candidate = variant_id(server, "w1.0", "static_wi8_ai8")
         svc = server.services.rollouts
-        rollout, assignments = svc.start(
-            model="digits",
-            profiles=["rpi4"],
-            variants={"rpi4": candidate},
-            overrides={
-                "max_energy_joules": 1.0,
-                "max_latency_p95_seconds": 1.0,
-                "accuracy_floor": 0.9,
-                "waves": (0.0, 1.0),
-                "bake_seconds": 0.5,
-            },
-        )
-        server.push(assignments)
+        rollout, candidate = start_candidate(server, **HEALTHY, waves=(0.0, 1.0), bake_seconds=0.5)
         assert [len(w) for w in rollout.waves] == [1, 1]
-        await _tick_until(
-            server, lambda: svc.get(rollout.rollout_id).state == "succeeded", "success", timeout=60
-        )
+        # windows must hold n_min labelled samples for an accuracy verdict (98 at a 0.9 floor): 0.5 s at 300/s
+        await wait_for(lambda: svc.get(rollout.rollout_id).state == "succeeded", what="success", timeout=60)
         for a in agents:
             assert committed(a, candidate)
         kinds = [e.kind for e in svc.events(rollout_id=rollout.rollout_id)]
         assert kinds[0] == "rollout.started"
         assert "rollout.promoted" in kinds
         assert kinds[-1] == "rollout.succeeded"
-
-
-async def _tick_until(server: OrchestratorServer, done: Any, what: str, timeout: float = 40.0) -> None:  # noqa: ASYNC109
-    """The server's own ticker (every 0.2 s here) advances the rollout; wait for the outcome.
-
-    Windows must hold n_min labelled samples for an accuracy verdict (98 at a 0.9 floor): 0.5 s at 300/s.
-    """
-    del server
-    await wait_for(done, what=what, timeout=timeout)
 
 
 async def test_an_orchestrator_restart_resumes_the_rollout_at_the_same_wave(
@@ -136,21 +119,8 @@ async def test_an_orchestrator_restart_resumes_the_rollout_at_the_same_wave(
         async with orchestrator_in_process(template, tmp_path, window_seconds=0.5) as server:
             address = server.address
             agents = await fleet_on_previous(server, agents_stack, tmp_path, 2)
-            candidate = variant_id(server, "w1.0", "static_wi8_ai8")
             svc = server.services.rollouts
-            rollout, assignments = svc.start(
-                model="digits",
-                profiles=["rpi4"],
-                variants={"rpi4": candidate},
-                overrides={
-                    "max_energy_joules": 1.0,
-                    "max_latency_p95_seconds": 1.0,
-                    "accuracy_floor": 0.9,
-                    "waves": (0.0, 1.0),
-                    "bake_seconds": 10.0,
-                },
-            )
-            server.push(assignments)
+            rollout, candidate = start_candidate(server, **HEALTHY, waves=(0.0, 1.0), bake_seconds=10.0)
             await wait_for(
                 lambda: svc.get(rollout.rollout_id).devices[rollout.waves[0][0]].state == "passed",
                 what="the canary passed",
@@ -181,22 +151,14 @@ async def test_lasting_nodata_pauses_and_a_new_rollout_supersedes(template: Path
     ):
         await fleet_on_previous(server, stack, tmp_path, 1)
         svc = server.services.rollouts
-        candidate = variant_id(server, "w1.0", "static_wi8_ai8")
         # a 0.5 floor needs 271 labelled samples per window; 0.3 s at 300/s gives ~90: accuracy stays NODATA
-        rollout, assignments = svc.start(
-            model="digits",
-            profiles=["rpi4"],
-            variants={"rpi4": candidate},
-            overrides={
-                "accuracy_floor": 0.5,
-                "max_energy_joules": 1.0,
-                "max_latency_p95_seconds": 1.0,
-                "bake_seconds": 0.5,
-                "pause_after_seconds": 2.0,
-                "waves": (1.0,),
-            },
+        rollout, candidate = start_candidate(
+            server,
+            **{**HEALTHY, "accuracy_floor": 0.5},
+            bake_seconds=0.5,
+            pause_after_seconds=2.0,
+            waves=(1.0,),
         )
-        server.push(assignments)
         await wait_for(lambda: svc.get(rollout.rollout_id).state == "paused", what="pause", timeout=40)
         paused = svc.get(rollout.rollout_id)
         assert "without a verdict (NODATA/INCONCLUSIVE)" in paused.state_reason

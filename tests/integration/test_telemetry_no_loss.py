@@ -13,7 +13,7 @@ import pytest
 
 from orchestrator.server.app import OrchestratorServer
 from tests.helpers.fleet import build_template, orchestrator_in_process, push_desired, wait_for
-from tests.helpers.processes import BIN
+from tests.helpers.processes import Served
 
 pytestmark = pytest.mark.slow
 
@@ -40,23 +40,8 @@ def outbox_backlog(data_dir: Path) -> int:
 
 def start_agent(server: OrchestratorServer, data_dir: Path, token: str) -> subprocess.Popen[str]:
     log = (data_dir.parent / "agent.log").open("a")
-    tls = ["--enroll-address", server.api_address, "--ca", str(server.config.tls_path / "ca.crt")]
     return subprocess.Popen(
-        [
-            str(BIN / "edgefleet-agent"),
-            "run",
-            "--orchestrator",
-            server.address,
-            *tls,
-            "--profile",
-            "rpi4",
-            "--data-dir",
-            str(data_dir),
-            "--token",
-            token,
-            "--replay",
-            "100",
-        ],
+        Served.of(server).agent_command(data_dir, "rpi4", token, "--replay", "100"),
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
