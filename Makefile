@@ -47,7 +47,7 @@ bench: $(STAMP)
 	@bash scripts/system-deps.sh nginx=nginx-light curl=curl
 	$(PY) -m pytest -s -p no:xdist -m benchmark tests/benchmarks
 
-lint: $(STAMP)
+lint: $(STAMP) .typing
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -56,13 +56,23 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-typecheck: $(STAMP)
+typecheck: $(STAMP) .typing
 	$(VENV)/bin/mypy
 
+# mypy cannot follow setuptools' editable finder, so it reads the package as it imports through
+# directory symlinks (edgefleet/agent -> agent/, ...): the same files, under their import names.
+.typing: pyproject.toml
+	@rm -rf .typing && mkdir -p .typing/edgefleet
+	@ln -s ../../protos/edgefleet/__init__.py ../../protos/edgefleet/py.typed ../../protos/edgefleet/v1 .typing/edgefleet/
+	@ln -s ../../core .typing/edgefleet/core
+	@ln -s ../../agent .typing/edgefleet/agent
+	@ln -s ../../orchestrator .typing/edgefleet/orchestrator
+
+# -I protos: the proto path is the import path (edgefleet/v1/x.proto -> edgefleet.v1.x_pb2).
 protos: $(STAMP)
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m grpc_tools.protoc -I . \
-	  --python_out=. --grpc_python_out=. \
-	  --mypy_out=. --mypy_grpc_out=async_only:. \
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m grpc_tools.protoc -I protos \
+	  --python_out=protos --grpc_python_out=protos \
+	  --mypy_out=protos --mypy_grpc_out=async_only:protos \
 	  $(PROTOS)
 
 check-protos: protos
@@ -70,4 +80,4 @@ check-protos: protos
 	@test -z "$$(git status --porcelain -- $(PROTO_DIR) | grep '^??')" || { echo "generated protobuf files are not committed:"; git status --porcelain -- $(PROTO_DIR); exit 1; }
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .typing .pytest_cache .mypy_cache .ruff_cache build *.egg-info

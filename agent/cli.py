@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from agent import __version__
-from agent.errors import EdgefleetError, InvalidArgument
+from edgefleet import __version__
+from edgefleet.core.errors import EdgefleetError, InvalidArgument
 
 app = typer.Typer(
     name="edgefleet-agent",
@@ -32,7 +32,7 @@ def runtime(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show which inference runtime this device has."""
-    from agent.runtime import runtime_info
+    from edgefleet.agent.runtime import runtime_info
 
     try:
         info = runtime_info("tflite-micro" if kind == "tflite-micro" else "litert")
@@ -55,9 +55,9 @@ def check(
     """Load a model on this device, time it and (with --eval) measure its accuracy."""
     import numpy as np
 
-    from agent.evalset import load_eval_set
-    from agent.runtime import load_model
-    from agent.runtime.measure import measure_accuracy, measure_latency
+    from edgefleet.agent.runtime import load_model
+    from edgefleet.agent.runtime.measure import measure_accuracy, measure_latency
+    from edgefleet.core.evalset import load_eval_set
 
     try:
         loaded = load_model(
@@ -118,8 +118,8 @@ def run(
     import os
     import signal
 
-    from agent.config import load_agent_config
-    from agent.daemon import Agent
+    from edgefleet.agent.config import load_agent_config
+    from edgefleet.agent.daemon import Agent
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -15,23 +15,23 @@ import grpc
 import psutil
 from prometheus_client import CollectorRegistry
 
-from agent import __version__
-from agent.config import AgentConfig
-from agent.download import ArtifactSpec, Downloader
-from agent.engine import Engine
-from agent.enrolment import adopt_signing_keys, enroll, renew_certificate
-from agent.errors import EdgefleetError
-from agent.hardware import read_hardware
-from agent.identity import Identity
-from agent.inference_server import InferenceServer
-from agent.metrics import AgentMetrics
-from agent.replay import replay
-from agent.runtime import runtime_info
-from agent.slots import SlotManager
-from agent.telemetry.pipeline import TelemetryPipeline
-from agent.tls import DeviceTls
-from agent.wire import hardware_pb, slot_pb, variant_from_pb, variant_pb
-from protos.edgefleet.v1 import common_pb2, control_pb2, control_pb2_grpc
+from edgefleet import __version__
+from edgefleet.agent.config import AgentConfig
+from edgefleet.agent.download import ArtifactSpec, Downloader
+from edgefleet.agent.engine import Engine
+from edgefleet.agent.enrolment import adopt_signing_keys, enroll, renew_certificate
+from edgefleet.agent.hardware import read_hardware
+from edgefleet.agent.identity import Identity
+from edgefleet.agent.inference_server import InferenceServer
+from edgefleet.agent.metrics import AgentMetrics
+from edgefleet.agent.replay import replay
+from edgefleet.agent.runtime import runtime_info
+from edgefleet.agent.slots import SlotManager
+from edgefleet.agent.telemetry.pipeline import TelemetryPipeline
+from edgefleet.agent.tls import DeviceTls
+from edgefleet.agent.wire import hardware_pb, slot_pb, variant_from_pb, variant_pb
+from edgefleet.core.errors import EdgefleetError
+from edgefleet.v1 import common_pb2, control_pb2, control_pb2_grpc
 
 __all__ = ["Agent"]
 
@@ -351,7 +351,7 @@ class Agent:
                 return
 
     async def _apply(self, ds: control_pb2.DesiredState) -> None:
-        from agent.deploy import apply_desired
+        from edgefleet.agent.deploy import apply_desired
 
         await apply_desired(self, ds)
 

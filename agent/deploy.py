@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from agent.errors import EdgefleetError
-from protos.edgefleet.v1 import common_pb2, control_pb2
+from edgefleet.core.errors import EdgefleetError
+from edgefleet.v1 import common_pb2, control_pb2
 
 if TYPE_CHECKING:
-    from agent.daemon import Agent
+    from edgefleet.agent.daemon import Agent
 
 __all__ = ["DEFAULT_TRIAL_SECONDS", "apply_desired"]
 

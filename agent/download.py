@@ -18,10 +18,10 @@ from typing import Any, BinaryIO
 
 import grpc
 
-from agent.errors import FailedPrecondition, InvalidArgument, PermissionDenied, ResourceExhausted
-from agent.rpc_errors import error_from_rpc
-from agent.trust import verify_digest
-from protos.edgefleet.v1 import control_pb2, control_pb2_grpc
+from edgefleet.core.errors import FailedPrecondition, InvalidArgument, PermissionDenied, ResourceExhausted
+from edgefleet.core.rpc import error_from_rpc
+from edgefleet.core.trust import verify_digest
+from edgefleet.v1 import control_pb2, control_pb2_grpc
 
 __all__ = ["ArtifactSpec", "Downloader"]
 

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from agent.bundle import Bundle, SelfTestResult, open_bundle, run_self_test
-from agent.errors import FailedPrecondition
-from agent.runtime import Model, RuntimeName, load_model
-from agent.slots import VariantInfo
+from edgefleet.agent.runtime import Model, RuntimeName, load_model
+from edgefleet.agent.slots import VariantInfo
+from edgefleet.core.bundle import Bundle, SelfTestResult, open_bundle, run_self_test
+from edgefleet.core.errors import FailedPrecondition
 
 __all__ = ["Engine", "InferenceStats", "Loaded", "Prediction"]
 

@@ -13,15 +13,15 @@ from typing import Any
 
 import grpc
 
-from agent.config import AgentConfig
-from agent.errors import FailedPrecondition
-from agent.hardware import read_hardware
-from agent.identity import Identity, TrustedKey
-from agent.rpc_errors import error_from_rpc
-from agent.tls import DeviceTls, load_ca, new_key_and_csr
-from agent.trust import key_id_of
-from agent.wire import hardware_pb
-from protos.edgefleet.v1 import control_pb2, control_pb2_grpc
+from edgefleet.agent.config import AgentConfig
+from edgefleet.agent.hardware import read_hardware
+from edgefleet.agent.identity import Identity, TrustedKey
+from edgefleet.agent.tls import DeviceTls, load_ca, new_key_and_csr
+from edgefleet.agent.wire import hardware_pb
+from edgefleet.core.errors import FailedPrecondition
+from edgefleet.core.rpc import error_from_rpc
+from edgefleet.core.trust import key_id_of
+from edgefleet.v1 import control_pb2, control_pb2_grpc
 
 __all__ = ["adopt_signing_keys", "enroll", "renew_certificate"]
 

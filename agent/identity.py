@@ -6,8 +6,8 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from agent.errors import FailedPrecondition
-from agent.fsutil import atomic_write
+from edgefleet.core.errors import FailedPrecondition
+from edgefleet.core.fsutil import atomic_write
 
 __all__ = ["Identity", "TrustedKey"]
 

@@ -10,11 +10,11 @@ from typing import Any, TypeAlias
 import grpc
 import numpy as np
 
-from agent.engine import Engine
-from agent.errors import EdgefleetError, InvalidArgument, NotFound
-from agent.rpc_errors import status_of
-from agent.wire import variant_pb
-from protos.edgefleet.v1 import inference_pb2, inference_pb2_grpc
+from edgefleet.agent.engine import Engine
+from edgefleet.agent.wire import variant_pb
+from edgefleet.core.errors import EdgefleetError, InvalidArgument, NotFound
+from edgefleet.core.rpc import status_of
+from edgefleet.v1 import inference_pb2, inference_pb2_grpc
 
 __all__ = ["InferenceServer", "decode_tensor"]
 

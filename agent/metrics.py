@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["LATENCY_BUCKETS", "AgentMetrics", "serve_metrics"]
+from edgefleet.core.metrics import serve_metrics
+
+__all__ = ["LATENCY_BUCKETS", "AgentMetrics"]
 
 #: Inference latency buckets, seconds: 10 µs to 1 s.
 LATENCY_BUCKETS = (
@@ -91,13 +93,3 @@ class AgentMetrics:
 
     def serve(self, listen: str) -> str:
         return serve_metrics(self.registry, listen)
-
-
-def serve_metrics(registry: CollectorRegistry, listen: str) -> str:
-    """Start a /metrics HTTP server for ``registry`` (a daemon thread, prometheus_client's design).
-
-    Returns the bound HOST:PORT (port 0 picks a free one).
-    """
-    host, _, port = listen.rpartition(":")
-    server, _thread = start_http_server(int(port), addr=host, registry=registry)
-    return f"{host}:{server.server_port}"

@@ -11,8 +11,8 @@ import logging
 import math
 import time
 
-from agent.engine import Engine
-from agent.errors import EdgefleetError
+from edgefleet.agent.engine import Engine
+from edgefleet.core.errors import EdgefleetError
 
 __all__ = ["replay"]
 

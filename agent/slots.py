@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from agent.errors import FailedPrecondition
-from agent.fsutil import atomic_write
+from edgefleet.core.errors import FailedPrecondition
+from edgefleet.core.fsutil import atomic_write
 
 __all__ = ["SLOT_NAMES", "SlotInfo", "SlotManager", "SlotState", "VariantInfo"]
 

@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from agent.errors import FailedPrecondition, InvalidArgument
-from agent.fsutil import atomic_write
+from edgefleet.core.errors import FailedPrecondition, InvalidArgument
+from edgefleet.core.fsutil import atomic_write
 
 __all__ = ["DeviceTls", "load_ca", "new_key_and_csr"]
 

@@ -2,37 +2,20 @@
 
 from __future__ import annotations
 
-from agent.hardware import HardwareFacts
-from agent.slots import SlotInfo, VariantInfo
-from agent.telemetry.windows import Window
-from protos.edgefleet.v1 import common_pb2
+from edgefleet.agent.hardware import HardwareFacts
+from edgefleet.agent.slots import SlotInfo, VariantInfo
+from edgefleet.agent.telemetry.windows import Window
+from edgefleet.core.enums import SlotState
+from edgefleet.core.wire import SLOT_STATE_TO_PB, energy_pb
+from edgefleet.v1 import common_pb2
 
 __all__ = [
-    "KIND_FROM_PB",
-    "KIND_TO_PB",
-    "energy_pb",
     "hardware_pb",
     "slot_pb",
     "variant_from_pb",
     "variant_pb",
     "window_pb",
 ]
-
-#: How a figure was obtained, both ways (domain strings <-> MeasurementKind).
-KIND_TO_PB = {
-    "measured": common_pb2.MEASUREMENT_KIND_MEASURED,
-    "derived": common_pb2.MEASUREMENT_KIND_DERIVED,
-    "estimated": common_pb2.MEASUREMENT_KIND_ESTIMATED,
-}
-KIND_FROM_PB = {v: k for k, v in KIND_TO_PB.items()}
-
-_SLOT_STATES = {
-    "empty": common_pb2.SLOT_STATE_EMPTY,
-    "standby": common_pb2.SLOT_STATE_STANDBY,
-    "trial": common_pb2.SLOT_STATE_TRIAL,
-    "committed": common_pb2.SLOT_STATE_COMMITTED,
-    "failed": common_pb2.SLOT_STATE_FAILED,
-}
 
 
 def variant_pb(v: VariantInfo) -> common_pb2.VariantRef:
@@ -46,7 +29,7 @@ def variant_from_pb(ref: common_pb2.VariantRef, base_name: str = "") -> VariantI
 def slot_pb(s: SlotInfo) -> common_pb2.Slot:
     msg = common_pb2.Slot(
         name=common_pb2.SLOT_NAME_A if s.name == "a" else common_pb2.SLOT_NAME_B,
-        state=_SLOT_STATES[s.state],
+        state=SLOT_STATE_TO_PB[SlotState(s.state)],
         reason=s.reason,
     )
     if s.variant is not None:
@@ -91,18 +74,4 @@ def window_pb(w: Window, seq: int) -> common_pb2.TelemetryWindow:
         msg.energy.CopyFrom(energy_pb(w.gross_j, w.dynamic_j, w.sigma_j, w.energy_kind, w.energy_method))
     if w.temperature_c is not None:
         msg.temperature_celsius = w.temperature_c
-    return msg
-
-
-def energy_pb(
-    gross: float, dynamic: float | None, sigma: float, kind: str, method: str
-) -> common_pb2.EnergyFigure:
-    msg = common_pb2.EnergyFigure(
-        gross_joules_per_inference=gross,
-        sigma_joules=sigma,
-        kind=KIND_TO_PB.get(kind, common_pb2.MEASUREMENT_KIND_ESTIMATED),
-        method=method,
-    )
-    if dynamic is not None:
-        msg.dynamic_joules_per_inference = dynamic
     return msg

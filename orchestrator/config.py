@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.configuration import load_layered
-from agent.errors import InvalidArgument
+from edgefleet.core.config import load_layered
+from edgefleet.core.errors import InvalidArgument
 
 __all__ = ["ServerConfig", "load_config"]
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from agent.runtime.micro import ArenaUsage
-from orchestrator.energy.opcount import OpCountEstimate
-from orchestrator.service.variants import BuildResult, Progress
-from orchestrator.variants.analyser import StaticFacts
-from orchestrator.variants.builder import Skipped
-from orchestrator.variants.card import HostFigures, VariantCard
-from protos.edgefleet.v1 import admin_pb2, common_pb2
+from edgefleet.agent.runtime.micro import ArenaUsage
+from edgefleet.orchestrator.energy.opcount import OpCountEstimate
+from edgefleet.orchestrator.service.variants import BuildResult, Progress
+from edgefleet.orchestrator.variants.analyser import StaticFacts
+from edgefleet.orchestrator.variants.builder import Skipped
+from edgefleet.orchestrator.variants.card import HostFigures, VariantCard
+from edgefleet.v1 import admin_pb2, common_pb2
 
 __all__ = ["build_result_from_pb", "build_result_to_pb", "card_from_pb", "card_to_pb", "progress_to_pb"]
 

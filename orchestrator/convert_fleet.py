@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 from google.protobuf.json_format import MessageToDict, ParseDict
 
-from agent.wire import KIND_FROM_PB, energy_pb
-from orchestrator.fleet.model import Desired, DeviceRecord, Report, SlotReport, WindowRecord
-from orchestrator.service.fleet import Assignment
-from protos.edgefleet.v1 import admin_pb2, common_pb2, control_pb2
+from edgefleet.core.wire import KIND_FROM_PB, energy_pb
+from edgefleet.orchestrator.fleet.model import Desired, DeviceRecord, Report, SlotReport, WindowRecord
+from edgefleet.orchestrator.service.fleet import Assignment
+from edgefleet.v1 import admin_pb2, common_pb2, control_pb2
 
 __all__ = [
     "PHASE_FROM_PB",

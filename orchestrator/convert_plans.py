@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 
-from agent.wire import KIND_FROM_PB, KIND_TO_PB
-from orchestrator.profiles.model import Budgets, Hardware, PowerModel, Profile
-from orchestrator.selection import Candidate, Figures, ProfilePlan
-from orchestrator.variants.card import VariantKey
-from protos.edgefleet.v1 import admin_pb2, common_pb2
+from edgefleet.core.wire import KIND_FROM_PB, kind_pb
+from edgefleet.orchestrator.profiles.model import Budgets, Hardware, PowerModel, Profile
+from edgefleet.orchestrator.selection import Candidate, Figures, ProfilePlan
+from edgefleet.orchestrator.variants.card import VariantKey
+from edgefleet.v1 import admin_pb2, common_pb2
 
 __all__ = ["plan_from_pb", "plan_to_pb", "profile_from_pb", "profile_to_pb"]
 
@@ -107,13 +107,13 @@ def _candidate_to_pb(c: Candidate) -> admin_pb2.PlanCandidate:
             latency_p95_seconds=f.latency_p95_s,
             size_bytes=f.size_bytes,
             peak_memory_bytes=f.peak_memory_bytes,
-            energy_kind=KIND_TO_PB.get(f.energy_kind, common_pb2.MEASUREMENT_KIND_UNSPECIFIED),
+            energy_kind=kind_pb(f.energy_kind),
             measured_windows=f.windows,
             energy_sigma_joules=f.energy_sigma_j,
             energy_source=f.energy_source,
             accuracy_source=f.accuracy_source,
             base_accuracy=_opt(f.base_accuracy),
-            latency_kind=KIND_TO_PB.get(f.latency_kind, common_pb2.MEASUREMENT_KIND_UNSPECIFIED),
+            latency_kind=kind_pb(f.latency_kind),
         ),
         feasible=c.feasible,
         reasons=list(c.reasons),

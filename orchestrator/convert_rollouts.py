@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from orchestrator.rollout.model import DeviceRolloutState, Event, RolloutRecord, RolloutState
-from orchestrator.rollout.policy import Policy
-from protos.edgefleet.v1 import admin_pb2, common_pb2
+from edgefleet.orchestrator.rollout.model import DeviceRolloutState, Event, RolloutRecord, RolloutState
+from edgefleet.orchestrator.rollout.policy import Policy
+from edgefleet.v1 import admin_pb2, common_pb2
 
 __all__ = ["event_from_pb", "event_to_pb", "rollout_to_pb", "rollout_view_from_pb"]
 

@@ -18,14 +18,14 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from agent.errors import FailedPrecondition
-from orchestrator.cli.output import table
-from orchestrator.cli.render import fmt_energy, fmt_seconds
-from orchestrator.client import AdminClient
-from orchestrator.reference import reference_family
-from orchestrator.security import init_tls
-from orchestrator.service.variants import BuildResult
-from orchestrator.service.variants import Progress as BuildProgress
+from edgefleet.core.errors import FailedPrecondition
+from edgefleet.orchestrator.cli.output import table
+from edgefleet.orchestrator.cli.render import fmt_energy, fmt_seconds
+from edgefleet.orchestrator.client import AdminClient
+from edgefleet.orchestrator.reference import reference_family
+from edgefleet.orchestrator.security import init_tls
+from edgefleet.orchestrator.service.variants import BuildResult
+from edgefleet.orchestrator.service.variants import Progress as BuildProgress
 
 __all__ = ["DemoSettings", "run_demo"]
 

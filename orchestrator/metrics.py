@@ -17,8 +17,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from agent.metrics import serve_metrics
-from orchestrator.selection.figures import estimate
+from edgefleet.core.metrics import serve_metrics
+from edgefleet.orchestrator.selection.figures import estimate
 
 __all__ = ["FleetCollector", "OrchestratorMetrics"]
 

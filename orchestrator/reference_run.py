@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.evalset import load_eval_set
-from agent.runtime import RuntimeName, load_model
-from agent.runtime.measure import measure_accuracy, measure_latency
-from orchestrator.reference import reference_family
+from edgefleet.agent.runtime import RuntimeName, load_model
+from edgefleet.agent.runtime.measure import measure_accuracy, measure_latency
+from edgefleet.core.evalset import load_eval_set
+from edgefleet.orchestrator.reference import reference_family
 
 __all__ = ["ReferenceRun", "run_reference_models"]
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import grpc
 
-from agent.tls import new_key_and_csr
-from agent.trust import verify_digest
-from protos.edgefleet.v1 import common_pb2, control_pb2, control_pb2_grpc
+from edgefleet.agent.tls import new_key_and_csr
+from edgefleet.core.trust import verify_digest
+from edgefleet.v1 import common_pb2, control_pb2, control_pb2_grpc
 
 __all__ = ["Endpoints", "SimulationReport", "simulate"]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from agent.evalset import EvalSet, load_eval_set
-from orchestrator.reference import ReferenceFamily, reference_family
+from edgefleet.core.evalset import EvalSet, load_eval_set
+from edgefleet.orchestrator.reference import ReferenceFamily, reference_family
 
 REPO = Path(__file__).resolve().parents[1]
 

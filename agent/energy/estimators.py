@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from agent.energy.meters import EnergyReading, Meter, WindowContext
+from edgefleet.agent.energy.meters import EnergyReading, Meter, WindowContext
 
 __all__ = ["CpuTimeEstimator", "OpsEstimator"]
 

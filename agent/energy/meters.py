@@ -103,7 +103,7 @@ class SampledMeter(Meter):
         """One power reading; raises SensorError."""
 
     def sample(self, t_ns: int) -> None:
-        from agent.energy.sysfs import SensorError
+        from edgefleet.agent.energy.sysfs import SensorError
 
         try:
             watts = self.read_watts()

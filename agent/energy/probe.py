@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from agent.energy.estimators import CpuTimeEstimator
-from agent.energy.meters import Meter, Probe
-from agent.energy.sensors import (
+from edgefleet.agent.energy.estimators import CpuTimeEstimator
+from edgefleet.agent.energy.meters import Meter, Probe
+from edgefleet.agent.energy.sensors import (
     BatteryMeter,
     HwmonEnergyMeter,
     HwmonPowerMeter,
@@ -16,7 +16,7 @@ from agent.energy.sensors import (
     RaplMeter,
     run_command,
 )
-from agent.energy.sysfs import SensorError, Sysfs
+from edgefleet.agent.energy.sysfs import SensorError, Sysfs
 
 __all__ = ["probe_meters"]
 

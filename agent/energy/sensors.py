@@ -8,8 +8,8 @@ import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from agent.energy.meters import CounterMeter, SampledMeter
-from agent.energy.sysfs import SensorError, Sysfs
+from edgefleet.agent.energy.meters import CounterMeter, SampledMeter
+from edgefleet.agent.energy.sysfs import SensorError, Sysfs
 
 __all__ = [
     "BatteryMeter",

@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from agent.errors import InvalidArgument
-from agent.runtime.litert import import_interpreter, load_litert
-from agent.runtime.micro import ArenaUsage, MicroModel, load_micro, micro_runtime_info
-from agent.runtime.model import Model
-from agent.runtime.tensors import RuntimeInfo, TensorSpec
+from edgefleet.agent.runtime.litert import import_interpreter, load_litert
+from edgefleet.agent.runtime.micro import ArenaUsage, MicroModel, load_micro, micro_runtime_info
+from edgefleet.agent.runtime.model import Model
+from edgefleet.agent.runtime.tensors import RuntimeInfo, TensorSpec
+from edgefleet.core.errors import InvalidArgument
 
 __all__ = [
     "ArenaUsage",
@@ -46,9 +46,9 @@ def load_model(
 ) -> Model:
     """Load a .tflite model (path or bytes) under the named runtime.
 
-    A model the runtime cannot load raises :class:`agent.errors.ModelLoadError`
+    A model the runtime cannot load raises :class:`edgefleet.core.errors.ModelLoadError`
     with the runtime's own message; a missing runtime raises
-    :class:`agent.errors.RuntimeUnavailable`.
+    :class:`edgefleet.core.errors.RuntimeUnavailable`.
     """
     if isinstance(model, str):
         model = Path(model)

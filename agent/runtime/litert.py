@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy.typing as npt
 
-from agent.errors import ModelLoadError, RuntimeUnavailable
-from agent.runtime.model import Model
-from agent.runtime.tensors import RuntimeInfo, spec_from_details
+from edgefleet.agent.runtime.model import Model
+from edgefleet.agent.runtime.tensors import RuntimeInfo, spec_from_details
+from edgefleet.core.errors import ModelLoadError, RuntimeUnavailable
 
 __all__ = ["CANDIDATES", "LiteRTModel", "import_interpreter", "load_litert"]
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from agent.errors import InvalidArgument
-from agent.runtime.model import Model
+from edgefleet.agent.runtime.model import Model
+from edgefleet.core.errors import InvalidArgument
 
 __all__ = ["Accuracy", "LatencyStats", "measure_accuracy", "measure_latency"]
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy.typing as npt
 
-from agent.errors import ModelLoadError, RuntimeUnavailable
-from agent.runtime.litert import import_interpreter
-from agent.runtime.model import Model
-from agent.runtime.stderr_capture import captured_stderr
-from agent.runtime.tensors import RuntimeInfo, spec_from_details
+from edgefleet.agent.runtime.litert import import_interpreter
+from edgefleet.agent.runtime.model import Model
+from edgefleet.agent.runtime.stderr_capture import captured_stderr
+from edgefleet.agent.runtime.tensors import RuntimeInfo, spec_from_details
+from edgefleet.core.errors import ModelLoadError, RuntimeUnavailable
 
 __all__ = ["ArenaUsage", "MicroModel", "load_micro", "micro_runtime_info"]
 

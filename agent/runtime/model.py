@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from agent.runtime.tensors import RuntimeInfo, TensorSpec
+from edgefleet.agent.runtime.tensors import RuntimeInfo, TensorSpec
 
 __all__ = ["Model"]
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from agent.errors import InvalidArgument
+from edgefleet.core.errors import InvalidArgument
 
 __all__ = ["RuntimeInfo", "TensorSpec", "spec_from_details"]
 

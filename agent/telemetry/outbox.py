@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.errors import FailedPrecondition
+from edgefleet.core.errors import FailedPrecondition
 
 __all__ = ["Encoder", "Outbox"]
 

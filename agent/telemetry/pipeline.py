@@ -11,18 +11,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from agent.config import AgentConfig
-from agent.energy.estimators import CpuTimeEstimator, OpsEstimator
-from agent.energy.probe import probe_meters
-from agent.energy.sysfs import Sysfs
-from agent.engine import Engine
-from agent.fsutil import atomic_write
-from agent.metrics import AgentMetrics
-from agent.slots import VariantInfo
-from agent.telemetry.outbox import Outbox
-from agent.telemetry.windows import WindowBuilder
-from agent.wire import window_pb
-from protos.edgefleet.v1 import common_pb2, control_pb2
+from edgefleet.agent.config import AgentConfig
+from edgefleet.agent.energy.estimators import CpuTimeEstimator, OpsEstimator
+from edgefleet.agent.energy.probe import probe_meters
+from edgefleet.agent.energy.sysfs import Sysfs
+from edgefleet.agent.engine import Engine
+from edgefleet.agent.metrics import AgentMetrics
+from edgefleet.agent.slots import VariantInfo
+from edgefleet.agent.telemetry.outbox import Outbox
+from edgefleet.agent.telemetry.windows import WindowBuilder
+from edgefleet.agent.wire import window_pb
+from edgefleet.core.fsutil import atomic_write
+from edgefleet.v1 import common_pb2, control_pb2
 
 __all__ = ["TelemetryPipeline"]
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import numpy as np
 import psutil
 
-from agent.energy.estimators import CpuTimeEstimator
-from agent.energy.meters import Meter, WindowContext
-from agent.engine import WindowStats
-from agent.slots import VariantInfo
+from edgefleet.agent.energy.estimators import CpuTimeEstimator
+from edgefleet.agent.energy.meters import Meter, WindowContext
+from edgefleet.agent.engine import WindowStats
+from edgefleet.agent.slots import VariantInfo
 
 __all__ = ["Window", "WindowBuilder"]
 

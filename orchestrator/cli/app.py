@@ -8,16 +8,16 @@ from typing import Annotated
 
 import typer
 
-from orchestrator import __version__
-from orchestrator.cli import variants
-from orchestrator.cli.certs import certs_app, keys_app
-from orchestrator.cli.devices import deploy, devices_app
-from orchestrator.cli.output import console, err_console, errors_to_exit_codes, print_json, table
-from orchestrator.cli.plans import plan, profiles_app
-from orchestrator.cli.rollouts import events, rollback, rollout_app, unblock
-from orchestrator.cli.serve import serve
-from orchestrator.cli.simulate import simulate
-from orchestrator.cli.telemetry import telemetry
+from edgefleet import __version__
+from edgefleet.orchestrator.cli import variants
+from edgefleet.orchestrator.cli.certs import certs_app, keys_app
+from edgefleet.orchestrator.cli.devices import deploy, devices_app
+from edgefleet.orchestrator.cli.output import console, err_console, errors_to_exit_codes, print_json, table
+from edgefleet.orchestrator.cli.plans import plan, profiles_app
+from edgefleet.orchestrator.cli.rollouts import events, rollback, rollout_app, unblock
+from edgefleet.orchestrator.cli.serve import serve
+from edgefleet.orchestrator.cli.simulate import simulate
+from edgefleet.orchestrator.cli.telemetry import telemetry
 
 app = typer.Typer(
     name="edgefleet",
@@ -49,7 +49,7 @@ app.command("serve")(serve)
 @app.command()
 def version(json_out: JsonFlag = False) -> None:
     """Print the edgefleet version and the inference runtime found here."""
-    from agent.runtime import runtime_info
+    from edgefleet.agent.runtime import runtime_info
 
     with errors_to_exit_codes():
         info = {"edgefleet": __version__, "runtime": str(runtime_info("litert"))}
@@ -70,7 +70,7 @@ def demo(
 ) -> None:
     """The main job: an orchestrator and three agents, variants built and planned, a rollout in waves
     with live telemetry, then a tightened energy budget rolled back automatically."""
-    from orchestrator.fleet_demo import DemoSettings, run_demo
+    from edgefleet.orchestrator.fleet_demo import DemoSettings, run_demo
 
     with errors_to_exit_codes():
         # with --json, people's output goes to stderr and stdout stays machine-readable
@@ -87,7 +87,7 @@ def reference(
     json_out: JsonFlag = False,
 ) -> None:
     """Real inference of each reference model through the runtime wrapper, on LiteRT and TFLite Micro."""
-    from orchestrator.reference_run import run_reference_models
+    from edgefleet.orchestrator.reference_run import run_reference_models
 
     with errors_to_exit_codes(), console().status("running the reference models"):
         runs = run_reference_models(threads=threads)

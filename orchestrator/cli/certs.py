@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from orchestrator.cli.common import JsonFlag
-from orchestrator.cli.output import console, errors_to_exit_codes, print_json
+from edgefleet.orchestrator.cli.common import JsonFlag
+from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, print_json
 
 certs_app = typer.Typer(help="Device identity: the CA that signs device certificates (mTLS).")
 
@@ -28,7 +28,7 @@ def init(
     json_out: JsonFlag = False,
 ) -> None:
     """Create the CA, the orchestrator's certificate and the admin token under DATA_DIR/tls."""
-    from orchestrator.security import default_hosts, init_tls
+    from edgefleet.orchestrator.security import default_hosts, init_tls
 
     hosts = tuple(host or ()) or default_hosts()
     with errors_to_exit_codes():
@@ -55,7 +55,7 @@ DataDir = Annotated[
 @keys_app.command("list")
 def keys_list(data_dir: DataDir = Path(".edgefleet"), json_out: JsonFlag = False) -> None:
     """The active signing key and every key agents still trust."""
-    from orchestrator.registry.signing import Signer
+    from edgefleet.orchestrator.registry.signing import Signer
 
     with errors_to_exit_codes():
         active = Signer.load_or_create(data_dir / "keys").public.key_id
@@ -71,7 +71,7 @@ def keys_list(data_dir: DataDir = Path(".edgefleet"), json_out: JsonFlag = False
 def keys_rotate(data_dir: DataDir = Path(".edgefleet"), json_out: JsonFlag = False) -> None:
     """Make a new active signing key; the old one stays trusted until `keys retire`. New bundles are
     signed with the new key after the orchestrator restarts; agents learn the set when they connect."""
-    from orchestrator.registry.signing import Signer
+    from edgefleet.orchestrator.registry.signing import Signer
 
     with errors_to_exit_codes():
         old, new = Signer.rotate(data_dir / "keys")
@@ -86,7 +86,7 @@ def keys_rotate(data_dir: DataDir = Path(".edgefleet"), json_out: JsonFlag = Fal
 @keys_app.command("retire")
 def keys_retire(key_id: str, data_dir: DataDir = Path(".edgefleet")) -> None:
     """Stop trusting an old key (after every device runs a bundle signed by the new one)."""
-    from orchestrator.registry.signing import Signer
+    from edgefleet.orchestrator.registry.signing import Signer
 
     with errors_to_exit_codes():
         Signer.retire(data_dir / "keys", key_id)

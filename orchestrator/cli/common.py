@@ -14,8 +14,8 @@ from typing import Annotated
 
 import typer
 
-from agent.errors import FailedPrecondition
-from orchestrator.client import DEFAULT_SERVER, AdminClient
+from edgefleet.core.errors import FailedPrecondition
+from edgefleet.orchestrator.client import DEFAULT_SERVER, AdminClient
 
 __all__ = ["DEFAULT_SERVER", "JsonFlag", "ServerOpt", "client", "credentials"]
 

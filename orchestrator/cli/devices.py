@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
-from orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client
-from orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
-from orchestrator.cli.render import WINDOW_COLUMNS, window_row
-from orchestrator.fleet.model import DeviceRecord
+from edgefleet.orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client
+from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
+from edgefleet.orchestrator.cli.render import WINDOW_COLUMNS, window_row
+from edgefleet.orchestrator.fleet.model import DeviceRecord
 
 devices_app = typer.Typer(help="Enrolment tokens and the fleet's devices.", no_args_is_help=True)
 

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agent.errors import EdgefleetError
+from edgefleet.core.errors import EdgefleetError
 
 __all__ = ["console", "err_console", "errors_to_exit_codes", "print_json", "table"]
 

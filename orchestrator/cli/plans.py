@@ -8,11 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
-from orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client
-from orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
-from orchestrator.cli.render import fmt_bytes, fmt_energy, fmt_seconds
-from orchestrator.profiles import Profile, load_profile_file
-from orchestrator.selection import Candidate, ProfilePlan
+from edgefleet.orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client
+from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
+from edgefleet.orchestrator.cli.render import fmt_bytes, fmt_energy, fmt_seconds
+from edgefleet.orchestrator.profiles import Profile, load_profile_file
+from edgefleet.orchestrator.selection import Candidate, ProfilePlan
 
 profiles_app = typer.Typer(help="Device profiles: hardware, power model and budgets.", no_args_is_help=True)
 

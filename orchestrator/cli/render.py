@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.fleet.model import WindowRecord
-from orchestrator.variants.card import VariantCard
+from edgefleet.orchestrator.fleet.model import WindowRecord
+from edgefleet.orchestrator.variants.card import VariantCard
 
 __all__ = ["CARD_COLUMNS", "card_dict", "card_row", "fmt_bytes", "fmt_energy", "fmt_seconds"]
 

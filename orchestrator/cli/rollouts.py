@@ -9,10 +9,10 @@ from typing import Annotated, Any
 
 import typer
 
-from agent.errors import InvalidArgument
-from orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client
-from orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
-from orchestrator.rollout.model import Event, RolloutRecord
+from edgefleet.core.errors import InvalidArgument
+from edgefleet.orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client
+from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
+from edgefleet.orchestrator.rollout.model import Event, RolloutRecord
 
 rollout_app = typer.Typer(help="Roll a model out in waves, with automatic rollback.", no_args_is_help=True)
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from orchestrator.cli.output import console, errors_to_exit_codes
+from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes
 
 
 def serve(
@@ -33,8 +33,8 @@ def serve(
     """Run the orchestrator (FleetAdmin for the CLI, health) until SIGTERM or Ctrl-C."""
     import os
 
-    from orchestrator.config import load_config
-    from orchestrator.server.app import OrchestratorServer, run_server
+    from edgefleet.orchestrator.config import load_config
+    from edgefleet.orchestrator.server.app import OrchestratorServer, run_server
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with errors_to_exit_codes():

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client, credentials
-from orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
+from edgefleet.orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client, credentials
+from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
 
 
 def simulate(
@@ -30,8 +30,8 @@ def simulate(
     json_out: JsonFlag = False,
 ) -> None:
     """Real streams, enrolment, telemetry, artifact downloads and deploy acks; synthetic figures."""
-    from orchestrator.simulate import Endpoints
-    from orchestrator.simulate import simulate as run
+    from edgefleet.orchestrator.simulate import Endpoints
+    from edgefleet.orchestrator.simulate import simulate as run
 
     with errors_to_exit_codes(), client(server) as api:
         ca_pem, _ = credentials()

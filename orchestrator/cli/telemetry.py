@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client
-from orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
-from orchestrator.cli.render import fmt_energy, fmt_seconds
+from edgefleet.orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client
+from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
+from edgefleet.orchestrator.cli.render import fmt_energy, fmt_seconds
 
 
 def telemetry(

@@ -8,12 +8,12 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from agent.errors import InvalidArgument
-from orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client
-from orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
-from orchestrator.cli.render import CARD_COLUMNS, card_dict, card_row
-from orchestrator.service.variants import BuildResult
-from orchestrator.service.variants import Progress as BuildProgress
+from edgefleet.core.errors import InvalidArgument
+from edgefleet.orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client
+from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
+from edgefleet.orchestrator.cli.render import CARD_COLUMNS, card_dict, card_row
+from edgefleet.orchestrator.service.variants import BuildResult
+from edgefleet.orchestrator.service.variants import Progress as BuildProgress
 
 app = typer.Typer(help="Build, analyse and register compressed variants of a model.", no_args_is_help=True)
 
@@ -52,7 +52,7 @@ def build(
     """Build every recipe for each base, analyse, evaluate, sign and register the variants."""
     with errors_to_exit_codes():
         if reference:
-            from orchestrator.reference import reference_family
+            from edgefleet.orchestrator.reference import reference_family
 
             fam = reference_family()
             bases, eval_set = [m.path for m in fam.models], fam.eval_path

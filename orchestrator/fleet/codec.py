@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from orchestrator.fleet.model import Desired, DeviceRecord, Report, SlotReport
+from edgefleet.orchestrator.fleet.model import Desired, DeviceRecord, Report, SlotReport
 
 __all__ = ["device_from_json", "device_to_json"]
 

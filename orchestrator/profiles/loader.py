@@ -10,9 +10,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from agent.errors import InvalidArgument, NotFound
-from orchestrator.profiles.model import Budgets, Hardware, PowerModel, Profile
-from orchestrator.service.names import check_name
+from edgefleet.core.errors import InvalidArgument, NotFound
+from edgefleet.orchestrator.profiles.model import Budgets, Hardware, PowerModel, Profile
+from edgefleet.orchestrator.service.names import check_name
 
 __all__ = ["ProfileRegistry", "load_profile_file", "parse_profile"]
 

@@ -13,7 +13,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from agent.errors import InvalidArgument, NotFound
+from edgefleet.core.errors import InvalidArgument, NotFound
 
 __all__ = ["ArtifactStore", "sha256_hex"]
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.errors import FailedPrecondition
-from agent.trust import key_id_of, verify_digest
+from edgefleet.core.errors import FailedPrecondition
+from edgefleet.core.trust import key_id_of, verify_digest
 
 __all__ = ["PublicKey", "Signer", "key_id_of", "verify_digest"]
 

@@ -7,9 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from orchestrator.fleet.model import WindowRecord
-from orchestrator.rollout.analysis import Status, Verdict, accuracy_verdict, combine, log_bound_verdict
-from orchestrator.rollout.policy import Policy
+from edgefleet.orchestrator.fleet.model import WindowRecord
+from edgefleet.orchestrator.rollout.analysis import (
+    Status,
+    Verdict,
+    accuracy_verdict,
+    combine,
+    log_bound_verdict,
+)
+from edgefleet.orchestrator.rollout.policy import Policy
 
 __all__ = ["DeviceAssessment", "WindowAssessment", "assess_device"]
 

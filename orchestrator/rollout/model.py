@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from orchestrator.rollout.policy import Policy
+from edgefleet.orchestrator.rollout.policy import Policy
 
 __all__ = ["DeviceRolloutState", "Event", "RolloutRecord", "RolloutState"]
 

@@ -8,8 +8,8 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from agent.errors import InvalidArgument
-from orchestrator.rollout.analysis import AnalysisDefaults
+from edgefleet.core.errors import InvalidArgument
+from edgefleet.orchestrator.rollout.analysis import AnalysisDefaults
 
 __all__ = ["Policy"]
 

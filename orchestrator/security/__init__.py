@@ -1,5 +1,11 @@
 """Device identity (certificate authority) and credentials."""
 
-from orchestrator.security.ca import CertificateAuthority, ServerTls, default_hosts, init_tls, load_server_tls
+from edgefleet.orchestrator.security.ca import (
+    CertificateAuthority,
+    ServerTls,
+    default_hosts,
+    init_tls,
+    load_server_tls,
+)
 
 __all__ = ["CertificateAuthority", "ServerTls", "default_hosts", "init_tls", "load_server_tls"]

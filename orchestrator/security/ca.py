@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from agent.errors import AlreadyExists, FailedPrecondition, InvalidArgument
-from agent.fsutil import atomic_write
+from edgefleet.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from edgefleet.core.fsutil import atomic_write
 
 __all__ = ["CertificateAuthority", "ServerTls", "default_hosts", "init_tls", "load_server_tls"]
 

@@ -6,8 +6,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from orchestrator.profiles.model import Profile
-from orchestrator.variants.card import VariantCard
+from edgefleet.orchestrator.profiles.model import Profile
+from edgefleet.orchestrator.variants.card import VariantCard
 
 __all__ = [
     "MIN_WINDOWS",

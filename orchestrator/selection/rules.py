@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from orchestrator.profiles.model import Profile
-from orchestrator.selection.figures import Figures
-from orchestrator.variants.card import VariantCard
+from edgefleet.orchestrator.profiles.model import Profile
+from edgefleet.orchestrator.selection.figures import Figures
+from edgefleet.orchestrator.variants.card import VariantCard
 
 __all__ = ["HARD", "Verdict", "check"]
 

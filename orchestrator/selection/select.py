@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from agent.errors import InvalidArgument
-from orchestrator.profiles.model import Profile
-from orchestrator.selection.figures import Figures, MeasuredFigures, figures_for, learn_correction
-from orchestrator.selection.rules import check
-from orchestrator.variants.card import VariantCard, VariantKey
+from edgefleet.core.errors import InvalidArgument
+from edgefleet.orchestrator.profiles.model import Profile
+from edgefleet.orchestrator.selection.figures import Figures, MeasuredFigures, figures_for, learn_correction
+from edgefleet.orchestrator.selection.rules import check
+from edgefleet.orchestrator.variants.card import VariantCard, VariantKey
 
 __all__ = ["OBJECTIVES", "Candidate", "ProfilePlan", "select"]
 

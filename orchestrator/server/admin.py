@@ -10,18 +10,18 @@ from typing import Any, TypeAlias
 
 import grpc
 
-from orchestrator.convert import build_result_to_pb, card_to_pb, progress_to_pb
-from orchestrator.convert_plans import plan_to_pb, profile_to_pb
-from orchestrator.server.admin_fleet import FleetAdminDevices
-from orchestrator.server.admin_rollouts import FleetAdminRollouts
-from orchestrator.server.errors import translate_errors, translate_stream_errors
-from orchestrator.server.sessions import Sessions
-from orchestrator.service.fleet import Assignment, FleetService
-from orchestrator.service.plans import PlanService
-from orchestrator.service.rollouts import RolloutService
-from orchestrator.service.telemetry import TelemetryService
-from orchestrator.service.variants import BuildRequest, Progress, VariantService
-from protos.edgefleet.v1 import admin_pb2, admin_pb2_grpc
+from edgefleet.orchestrator.convert import build_result_to_pb, card_to_pb, progress_to_pb
+from edgefleet.orchestrator.convert_plans import plan_to_pb, profile_to_pb
+from edgefleet.orchestrator.server.admin_fleet import FleetAdminDevices
+from edgefleet.orchestrator.server.admin_rollouts import FleetAdminRollouts
+from edgefleet.orchestrator.server.errors import translate_errors, translate_stream_errors
+from edgefleet.orchestrator.server.sessions import Sessions
+from edgefleet.orchestrator.service.fleet import Assignment, FleetService
+from edgefleet.orchestrator.service.plans import PlanService
+from edgefleet.orchestrator.service.rollouts import RolloutService
+from edgefleet.orchestrator.service.telemetry import TelemetryService
+from edgefleet.orchestrator.service.variants import BuildRequest, Progress, VariantService
+from edgefleet.v1 import admin_pb2, admin_pb2_grpc
 
 __all__ = ["FleetAdminServicer"]
 

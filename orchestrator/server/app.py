@@ -14,27 +14,27 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from prometheus_client import CollectorRegistry
 
-from orchestrator.config import ServerConfig
-from orchestrator.convert_fleet import desired_to_pb
-from orchestrator.metrics import OrchestratorMetrics
-from orchestrator.profiles import ProfileRegistry
-from orchestrator.registry.artifacts import ArtifactStore
-from orchestrator.registry.signing import Signer
-from orchestrator.security import CertificateAuthority, load_server_tls
-from orchestrator.server.admin import FleetAdminServicer
-from orchestrator.server.auth import AdminAuth, DeviceAuth
-from orchestrator.server.control import FleetControlServicer
-from orchestrator.server.ingest import TelemetryIngest
-from orchestrator.server.sessions import Sessions
-from orchestrator.server.wire_guard import MalformedRequests
-from orchestrator.service.bundles import BundleService
-from orchestrator.service.fleet import Assignment, FleetService
-from orchestrator.service.plans import PlanService, StoreBlocks
-from orchestrator.service.rollouts import RolloutService
-from orchestrator.service.telemetry import TelemetryService
-from orchestrator.service.variants import VariantService
-from orchestrator.store import SqliteStore, Store
-from protos.edgefleet.v1 import admin_pb2, admin_pb2_grpc, control_pb2, control_pb2_grpc
+from edgefleet.orchestrator.config import ServerConfig
+from edgefleet.orchestrator.convert_fleet import desired_to_pb
+from edgefleet.orchestrator.metrics import OrchestratorMetrics
+from edgefleet.orchestrator.profiles import ProfileRegistry
+from edgefleet.orchestrator.registry.artifacts import ArtifactStore
+from edgefleet.orchestrator.registry.signing import Signer
+from edgefleet.orchestrator.security import CertificateAuthority, load_server_tls
+from edgefleet.orchestrator.server.admin import FleetAdminServicer
+from edgefleet.orchestrator.server.auth import AdminAuth, DeviceAuth
+from edgefleet.orchestrator.server.control import FleetControlServicer
+from edgefleet.orchestrator.server.ingest import TelemetryIngest
+from edgefleet.orchestrator.server.sessions import Sessions
+from edgefleet.orchestrator.server.wire_guard import MalformedRequests
+from edgefleet.orchestrator.service.bundles import BundleService
+from edgefleet.orchestrator.service.fleet import Assignment, FleetService
+from edgefleet.orchestrator.service.plans import PlanService, StoreBlocks
+from edgefleet.orchestrator.service.rollouts import RolloutService
+from edgefleet.orchestrator.service.telemetry import TelemetryService
+from edgefleet.orchestrator.service.variants import VariantService
+from edgefleet.orchestrator.store import SqliteStore, Store
+from edgefleet.v1 import admin_pb2, admin_pb2_grpc, control_pb2, control_pb2_grpc
 
 __all__ = ["OrchestratorServer", "Services", "open_services", "run_server"]
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import grpc
 
-from agent.errors import PermissionDenied, Unauthenticated
-from orchestrator.fleet.model import DeviceRecord
-from orchestrator.server.wire_guard import Continuation, Handler
-from orchestrator.service.fleet import FleetService
+from edgefleet.core.errors import PermissionDenied, Unauthenticated
+from edgefleet.orchestrator.fleet.model import DeviceRecord
+from edgefleet.orchestrator.server.wire_guard import Continuation, Handler
+from edgefleet.orchestrator.service.fleet import FleetService
 
 __all__ = ["AdminAuth", "DeviceAuth", "bearer"]
 

@@ -10,24 +10,29 @@ from typing import Any, TypeAlias
 import grpc
 from google.protobuf.json_format import MessageToDict
 
-from agent.errors import (
+from edgefleet.core.errors import (
     InvalidArgument,
     NotFound,
     OutOfRange,
     PermissionDenied,
     ResourceExhausted,
 )
-from orchestrator.convert_fleet import PHASE_FROM_PB, desired_to_pb, report_from_hello, window_from_pb
-from orchestrator.metrics import OrchestratorMetrics
-from orchestrator.profiles import ProfileRegistry
-from orchestrator.registry.artifacts import ArtifactStore
-from orchestrator.server.auth import DeviceAuth
-from orchestrator.server.errors import translate_errors, translate_stream_errors
-from orchestrator.server.ingest import TelemetryIngest
-from orchestrator.server.sessions import Outbound, Sessions
-from orchestrator.service.fleet import FleetService
-from orchestrator.service.telemetry import TelemetryService
-from protos.edgefleet.v1 import control_pb2, control_pb2_grpc
+from edgefleet.orchestrator.convert_fleet import (
+    PHASE_FROM_PB,
+    desired_to_pb,
+    report_from_hello,
+    window_from_pb,
+)
+from edgefleet.orchestrator.metrics import OrchestratorMetrics
+from edgefleet.orchestrator.profiles import ProfileRegistry
+from edgefleet.orchestrator.registry.artifacts import ArtifactStore
+from edgefleet.orchestrator.server.auth import DeviceAuth
+from edgefleet.orchestrator.server.errors import translate_errors, translate_stream_errors
+from edgefleet.orchestrator.server.ingest import TelemetryIngest
+from edgefleet.orchestrator.server.sessions import Outbound, Sessions
+from edgefleet.orchestrator.service.fleet import FleetService
+from edgefleet.orchestrator.service.telemetry import TelemetryService
+from edgefleet.v1 import control_pb2, control_pb2_grpc
 
 __all__ = ["MAX_AGENT_MESSAGE", "FleetControlServicer"]
 

@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 import grpc
 
-from agent.errors import EdgefleetError
-from agent.rpc_errors import status_of
+from edgefleet.core.errors import EdgefleetError
+from edgefleet.core.rpc import status_of
 
 __all__ = ["translate_errors", "translate_stream_errors"]
 

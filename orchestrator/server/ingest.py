@@ -16,12 +16,12 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from agent.errors import ResourceExhausted
-from orchestrator.fleet.model import WindowRecord
-from orchestrator.metrics import OrchestratorMetrics
-from orchestrator.server.sessions import Outbound
-from orchestrator.service.telemetry import TelemetryService
-from protos.edgefleet.v1 import control_pb2
+from edgefleet.core.errors import ResourceExhausted
+from edgefleet.orchestrator.fleet.model import WindowRecord
+from edgefleet.orchestrator.metrics import OrchestratorMetrics
+from edgefleet.orchestrator.server.sessions import Outbound
+from edgefleet.orchestrator.service.telemetry import TelemetryService
+from edgefleet.v1 import control_pb2
 
 __all__ = ["TelemetryIngest"]
 

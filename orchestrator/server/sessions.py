@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from protos.edgefleet.v1 import control_pb2
+from edgefleet.v1 import control_pb2
 
 __all__ = ["Sessions"]
 

@@ -15,7 +15,7 @@ from typing import Any, TypeAlias
 
 import grpc
 
-from agent.errors import InvalidArgument
+from edgefleet.core.errors import InvalidArgument
 
 __all__ = ["Continuation", "Handler", "MalformedRequests"]
 

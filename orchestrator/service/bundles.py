@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from agent.bundle import Manifest, write_bundle
-from agent.runtime import load_model
-from orchestrator.fleet.model import BundleRecord
-from orchestrator.registry.artifacts import ArtifactStore
-from orchestrator.registry.signing import Signer
-from orchestrator.service.variants import VariantService
-from orchestrator.store.base import Store
+from edgefleet.agent.runtime import load_model
+from edgefleet.core.bundle import Manifest, write_bundle
+from edgefleet.orchestrator.fleet.model import BundleRecord
+from edgefleet.orchestrator.registry.artifacts import ArtifactStore
+from edgefleet.orchestrator.registry.signing import Signer
+from edgefleet.orchestrator.service.variants import VariantService
+from edgefleet.orchestrator.store.base import Store
 
 __all__ = ["MIN_AGREEMENT", "SELFTEST_SAMPLES", "BundleService"]
 

@@ -9,16 +9,22 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from agent.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
-from orchestrator.fleet.model import Desired, DeviceRecord, EnrollmentToken, Report
-from orchestrator.registry.signing import PublicKey, Signer
-from orchestrator.security.ca import CertificateAuthority
-from orchestrator.service.bundles import BundleService
-from orchestrator.service.names import check_name
-from orchestrator.service.plans import PlanService
-from orchestrator.service.variants import VariantService
-from orchestrator.store.base import Store
-from orchestrator.variants.card import VariantCard
+from edgefleet.core.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
+from edgefleet.orchestrator.fleet.model import Desired, DeviceRecord, EnrollmentToken, Report
+from edgefleet.orchestrator.registry.signing import PublicKey, Signer
+from edgefleet.orchestrator.security.ca import CertificateAuthority
+from edgefleet.orchestrator.service.bundles import BundleService
+from edgefleet.orchestrator.service.names import check_name
+from edgefleet.orchestrator.service.plans import PlanService
+from edgefleet.orchestrator.service.variants import VariantService
+from edgefleet.orchestrator.store.base import Store
+from edgefleet.orchestrator.variants.card import VariantCard
 
 __all__ = ["Assignment", "Enrollment", "FleetService"]
 

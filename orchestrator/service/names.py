@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from agent.errors import InvalidArgument
+from edgefleet.core.errors import InvalidArgument
 
 __all__ = ["check_name"]
 

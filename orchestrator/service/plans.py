@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from agent.errors import NotFound
-from orchestrator.profiles import Profile, ProfileRegistry
-from orchestrator.selection import MeasuredFigures, ProfilePlan, select
-from orchestrator.service.names import check_name
-from orchestrator.service.variants import VariantService
-from orchestrator.store.base import Store
+from edgefleet.core.errors import NotFound
+from edgefleet.orchestrator.profiles import Profile, ProfileRegistry
+from edgefleet.orchestrator.selection import MeasuredFigures, ProfilePlan, select
+from edgefleet.orchestrator.service.names import check_name
+from edgefleet.orchestrator.service.variants import VariantService
+from edgefleet.orchestrator.store.base import Store
 
 __all__ = [
     "BlockSource",

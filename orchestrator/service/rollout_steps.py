@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING
 
-from orchestrator.rollout.decide import assess_device
-from orchestrator.rollout.model import DeviceRolloutState, RolloutRecord
-from orchestrator.service.fleet import Assignment
+from edgefleet.orchestrator.rollout.decide import assess_device
+from edgefleet.orchestrator.rollout.model import DeviceRolloutState, RolloutRecord
+from edgefleet.orchestrator.service.fleet import Assignment
 
 if TYPE_CHECKING:
-    from orchestrator.service.rollouts import RolloutService
+    from edgefleet.orchestrator.service.rollouts import RolloutService
 
 __all__ = ["roll_back_all", "step"]
 

@@ -10,15 +10,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from agent.errors import FailedPrecondition, InvalidArgument, NotFound
-from orchestrator.fleet.model import DeviceRecord
-from orchestrator.rollout.model import ACTIVE, DeviceRolloutState, Event, RolloutRecord
-from orchestrator.rollout.policy import Policy
-from orchestrator.service.fleet import Assignment, FleetService
-from orchestrator.service.names import check_name
-from orchestrator.service.plans import PlanService
-from orchestrator.service.variants import VariantService
-from orchestrator.store.base import Store
+from edgefleet.core.errors import FailedPrecondition, InvalidArgument, NotFound
+from edgefleet.orchestrator.fleet.model import DeviceRecord
+from edgefleet.orchestrator.rollout.model import ACTIVE, DeviceRolloutState, Event, RolloutRecord
+from edgefleet.orchestrator.rollout.policy import Policy
+from edgefleet.orchestrator.service.fleet import Assignment, FleetService
+from edgefleet.orchestrator.service.names import check_name
+from edgefleet.orchestrator.service.plans import PlanService
+from edgefleet.orchestrator.service.variants import VariantService
+from edgefleet.orchestrator.store.base import Store
 
 __all__ = ["RolloutService"]
 
@@ -174,7 +174,7 @@ class RolloutService:
         return self._fleet.assign(device, self._variants.get(variant_id), reason)
 
     def _step(self, r: RolloutRecord) -> tuple[RolloutRecord, list[Assignment]]:
-        from orchestrator.service.rollout_steps import step
+        from edgefleet.orchestrator.service.rollout_steps import step
 
         return step(self, r)
 
@@ -182,7 +182,7 @@ class RolloutService:
     def _control_unlocked(
         self, rollout_id: str, action: str, reason: str = ""
     ) -> tuple[RolloutRecord, list[Assignment]]:
-        from orchestrator.service.rollout_steps import roll_back_all
+        from edgefleet.orchestrator.service.rollout_steps import roll_back_all
 
         r = self.get(rollout_id)
         now = self._clock()

@@ -12,12 +12,12 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from orchestrator.fleet.model import WindowRecord
-from orchestrator.profiles import ProfileRegistry
-from orchestrator.selection import MeasuredFigures
-from orchestrator.selection.figures import estimate
-from orchestrator.service.variants import VariantService
-from orchestrator.store.base import Store
+from edgefleet.orchestrator.fleet.model import WindowRecord
+from edgefleet.orchestrator.profiles import ProfileRegistry
+from edgefleet.orchestrator.selection import MeasuredFigures
+from edgefleet.orchestrator.selection.figures import estimate
+from edgefleet.orchestrator.service.variants import VariantService
+from edgefleet.orchestrator.store.base import Store
 
 __all__ = ["MIN_INFERENCES", "TelemetryService", "VariantTelemetry"]
 

@@ -6,17 +6,23 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from agent.errors import InvalidArgument, NotFound
-from agent.evalset import EvalSet, load_eval_set
-from orchestrator.registry.artifacts import ArtifactStore, sha256_hex
-from orchestrator.registry.signing import Signer
-from orchestrator.service.names import check_name
-from orchestrator.store.base import Family, Store
-from orchestrator.variants.analyser import StaticFacts, analyse
-from orchestrator.variants.builder import Built, RecipeNotApplicable, Skipped, build_variant, check_float_base
-from orchestrator.variants.card import VariantCard, ops_energy_of
-from orchestrator.variants.evaluator import check_eval_matches, evaluate
-from orchestrator.variants.recipes import resolve_recipes
+from edgefleet.core.errors import InvalidArgument, NotFound
+from edgefleet.core.evalset import EvalSet, load_eval_set
+from edgefleet.orchestrator.registry.artifacts import ArtifactStore, sha256_hex
+from edgefleet.orchestrator.registry.signing import Signer
+from edgefleet.orchestrator.service.names import check_name
+from edgefleet.orchestrator.store.base import Family, Store
+from edgefleet.orchestrator.variants.analyser import StaticFacts, analyse
+from edgefleet.orchestrator.variants.builder import (
+    Built,
+    RecipeNotApplicable,
+    Skipped,
+    build_variant,
+    check_float_base,
+)
+from edgefleet.orchestrator.variants.card import VariantCard, ops_energy_of
+from edgefleet.orchestrator.variants.evaluator import check_eval_matches, evaluate
+from edgefleet.orchestrator.variants.recipes import resolve_recipes
 
 __all__ = ["BuildRequest", "BuildResult", "Progress", "VariantService"]
 

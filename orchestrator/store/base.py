@@ -6,9 +6,9 @@ import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orchestrator.fleet.model import BundleRecord, DeviceRecord, EnrollmentToken, WindowRecord
-from orchestrator.rollout.model import Event, RolloutRecord
-from orchestrator.variants.card import VariantCard
+from edgefleet.orchestrator.fleet.model import BundleRecord, DeviceRecord, EnrollmentToken, WindowRecord
+from edgefleet.orchestrator.rollout.model import Event, RolloutRecord
+from edgefleet.orchestrator.variants.card import VariantCard
 
 __all__ = ["Family", "Store"]
 

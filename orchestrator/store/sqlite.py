@@ -10,12 +10,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from agent.errors import EdgefleetError, FailedPrecondition, Unavailable
-from orchestrator.fleet.codec import device_from_json, device_to_json
-from orchestrator.fleet.model import BundleRecord, DeviceRecord, EnrollmentToken, WindowRecord
-from orchestrator.rollout.model import Event, RolloutRecord
-from orchestrator.store.base import Family, Store
-from orchestrator.variants.card import VariantCard
+from edgefleet.core.errors import EdgefleetError, FailedPrecondition, Unavailable
+from edgefleet.orchestrator.fleet.codec import device_from_json, device_to_json
+from edgefleet.orchestrator.fleet.model import BundleRecord, DeviceRecord, EnrollmentToken, WindowRecord
+from edgefleet.orchestrator.rollout.model import Event, RolloutRecord
+from edgefleet.orchestrator.store.base import Family, Store
+from edgefleet.orchestrator.variants.card import VariantCard
 
 __all__ = ["SqliteStore"]
 

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.errors import EdgefleetError, InvalidArgument, ModelLoadError
-from agent.runtime import load_model
-from agent.runtime.micro import ArenaUsage, MicroModel
-from orchestrator.variants.graph import Graph, Op, Tensor, read_graph
-from orchestrator.variants.isolation import isolated
-from orchestrator.variants.planner import Buffer, max_live_bytes, plan_greedy
+from edgefleet.agent.runtime import load_model
+from edgefleet.agent.runtime.micro import ArenaUsage, MicroModel
+from edgefleet.core.errors import EdgefleetError, InvalidArgument, ModelLoadError
+from edgefleet.orchestrator.variants.graph import Graph, Op, Tensor, read_graph
+from edgefleet.orchestrator.variants.isolation import isolated
+from edgefleet.orchestrator.variants.planner import Buffer, max_live_bytes, plan_greedy
 
 __all__ = ["MAC_CLASSES", "StaticFacts", "analyse", "analyse_graph", "tflm_check"]
 

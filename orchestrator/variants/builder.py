@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from agent.errors import InvalidArgument
-from agent.evalset import EvalSet
-from orchestrator.variants.analyser import analyse_graph
-from orchestrator.variants.graph import read_graph
-from orchestrator.variants.recipes import Recipe
-from orchestrator.variants.signatures import ensure_signature
+from edgefleet.core.errors import InvalidArgument
+from edgefleet.core.evalset import EvalSet
+from edgefleet.orchestrator.variants.analyser import analyse_graph
+from edgefleet.orchestrator.variants.graph import read_graph
+from edgefleet.orchestrator.variants.recipes import Recipe
+from edgefleet.orchestrator.variants.signatures import ensure_signature
 
 __all__ = ["Built", "RecipeNotApplicable", "Skipped", "build_variant", "check_float_base"]
 

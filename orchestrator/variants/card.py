@@ -7,9 +7,9 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from agent.runtime.micro import ArenaUsage
-from orchestrator.energy.opcount import OpCountEstimate, estimate_ops_energy
-from orchestrator.variants.analyser import StaticFacts
+from edgefleet.agent.runtime.micro import ArenaUsage
+from edgefleet.orchestrator.energy.opcount import OpCountEstimate, estimate_ops_energy
+from edgefleet.orchestrator.variants.analyser import StaticFacts
 
 __all__ = ["HostFigures", "VariantCard", "VariantKey", "ops_energy_of"]
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from agent.errors import InvalidArgument
-from agent.evalset import EvalSet
-from agent.runtime import load_model
-from agent.runtime.measure import measure_accuracy, measure_latency
-from orchestrator.variants.card import HostFigures
+from edgefleet.agent.runtime import load_model
+from edgefleet.agent.runtime.measure import measure_accuracy, measure_latency
+from edgefleet.core.errors import InvalidArgument
+from edgefleet.core.evalset import EvalSet
+from edgefleet.orchestrator.variants.card import HostFigures
 
 __all__ = ["check_eval_matches", "evaluate"]
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from agent.errors import InvalidArgument
+from edgefleet.core.errors import InvalidArgument
 
 __all__ = ["Graph", "Op", "Tensor", "read_graph"]
 

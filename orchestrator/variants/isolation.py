@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
-from agent.errors import ModelLoadError
+from edgefleet.core.errors import ModelLoadError
 
 __all__ = ["IsolatedRunner", "isolated"]
 

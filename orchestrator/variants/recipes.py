@@ -40,7 +40,7 @@ DEFAULT_RECIPES: tuple[str, ...] = (
 
 def resolve_recipes(names: list[str] | tuple[str, ...]) -> tuple[Recipe, ...]:
     """Recipes by name (empty: the default set). Unknown names are an error that lists the known ones."""
-    from agent.errors import InvalidArgument
+    from edgefleet.core.errors import InvalidArgument
 
     if not names:
         names = DEFAULT_RECIPES

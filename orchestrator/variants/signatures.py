@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.variants.graph import _schema
+from edgefleet.orchestrator.variants.graph import _schema
 
 __all__ = ["DEFAULT_SIGNATURE", "ensure_signature", "strip_signatures"]
 

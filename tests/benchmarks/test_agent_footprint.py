@@ -9,7 +9,7 @@ from pathlib import Path
 import psutil
 from typer.testing import CliRunner
 
-from orchestrator.cli.app import app
+from edgefleet.orchestrator.cli.app import app
 from tests.helpers.processes import agent, orchestrator
 
 

@@ -15,16 +15,16 @@ from typing import Any
 import grpc
 import numpy as np
 
-from agent.bundle import Manifest, write_bundle
-from agent.engine import Engine
-from agent.evalset import EvalSet
-from agent.inference_server import InferenceServer
-from agent.replay import replay
-from agent.runtime import load_model
-from agent.slots import VariantInfo
-from orchestrator.reference import ReferenceFamily
-from orchestrator.registry.artifacts import sha256_hex
-from protos.edgefleet.v1 import inference_pb2, inference_pb2_grpc
+from edgefleet.agent.engine import Engine
+from edgefleet.agent.inference_server import InferenceServer
+from edgefleet.agent.replay import replay
+from edgefleet.agent.runtime import load_model
+from edgefleet.agent.slots import VariantInfo
+from edgefleet.core.bundle import Manifest, write_bundle
+from edgefleet.core.evalset import EvalSet
+from edgefleet.orchestrator.reference import ReferenceFamily
+from edgefleet.orchestrator.registry.artifacts import sha256_hex
+from edgefleet.v1 import inference_pb2, inference_pb2_grpc
 
 N = 2000
 

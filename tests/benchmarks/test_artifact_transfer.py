@@ -23,10 +23,10 @@ from pathlib import Path
 import grpc
 import pytest
 
-from agent.download import CHUNK, ArtifactSpec, Downloader
-from orchestrator.config import ServerConfig
-from orchestrator.server.app import open_services
-from protos.edgefleet.v1 import control_pb2, control_pb2_grpc
+from edgefleet.agent.download import CHUNK, ArtifactSpec, Downloader
+from edgefleet.orchestrator.config import ServerConfig
+from edgefleet.orchestrator.server.app import open_services
+from edgefleet.v1 import control_pb2, control_pb2_grpc
 from tests.helpers import processes
 
 SIZE = 20 * 1024 * 1024

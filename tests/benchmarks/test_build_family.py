@@ -9,13 +9,13 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from agent.evalset import load_eval_set
-from orchestrator.reference import ReferenceFamily
-from orchestrator.service.variants import BuildRequest
-from orchestrator.variants.analyser import analyse
-from orchestrator.variants.builder import build_variant
-from orchestrator.variants.evaluator import evaluate
-from orchestrator.variants.recipes import DEFAULT_RECIPES, RECIPES
+from edgefleet.core.evalset import load_eval_set
+from edgefleet.orchestrator.reference import ReferenceFamily
+from edgefleet.orchestrator.service.variants import BuildRequest
+from edgefleet.orchestrator.variants.analyser import analyse
+from edgefleet.orchestrator.variants.builder import build_variant
+from edgefleet.orchestrator.variants.evaluator import evaluate
+from edgefleet.orchestrator.variants.recipes import DEFAULT_RECIPES, RECIPES
 from tests.helpers.services import variant_service
 
 

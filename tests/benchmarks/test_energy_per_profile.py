@@ -17,17 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.energy.meters import Meter, WindowContext
-from agent.energy.probe import probe_meters
-from agent.energy.sysfs import Sysfs
-from agent.evalset import EvalSet, load_eval_set
-from agent.runtime import load_model
-from orchestrator.profiles.loader import ProfileRegistry
-from orchestrator.profiles.model import Profile
-from orchestrator.reference import ReferenceFamily
-from orchestrator.selection.select import Candidate
-from orchestrator.service.plans import PlanService
-from orchestrator.service.variants import BuildRequest, VariantService
+from edgefleet.agent.energy.meters import Meter, WindowContext
+from edgefleet.agent.energy.probe import probe_meters
+from edgefleet.agent.energy.sysfs import Sysfs
+from edgefleet.agent.runtime import load_model
+from edgefleet.core.evalset import EvalSet, load_eval_set
+from edgefleet.orchestrator.profiles.loader import ProfileRegistry
+from edgefleet.orchestrator.profiles.model import Profile
+from edgefleet.orchestrator.reference import ReferenceFamily
+from edgefleet.orchestrator.selection.select import Candidate
+from edgefleet.orchestrator.service.plans import PlanService
+from edgefleet.orchestrator.service.variants import BuildRequest, VariantService
 from tests.helpers.services import variant_service
 
 INFERENCES = {"litert": 4000, "tflite-micro": 600}
@@ -66,7 +66,7 @@ def _host_energy(
 
 
 def _estimator(profile: Profile) -> Meter:
-    from agent.energy.estimators import CpuTimeEstimator
+    from edgefleet.agent.energy.estimators import CpuTimeEstimator
 
     return CpuTimeEstimator(
         idle_watts=profile.power.idle_watts,

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from agent.evalset import EvalSet
-from orchestrator.cli.app import app
-from protos.edgefleet.v1 import inference_pb2, inference_pb2_grpc
+from edgefleet.core.evalset import EvalSet
+from edgefleet.orchestrator.cli.app import app
+from edgefleet.v1 import inference_pb2, inference_pb2_grpc
 from tests.helpers.processes import Served, agent, orchestrator, stop
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 
-from agent.runtime.micro import ArenaUsage
-from orchestrator.energy.opcount import OpCountEstimate
-from orchestrator.variants.analyser import StaticFacts
-from orchestrator.variants.card import HostFigures, VariantCard
+from edgefleet.agent.runtime.micro import ArenaUsage
+from edgefleet.orchestrator.energy.opcount import OpCountEstimate
+from edgefleet.orchestrator.variants.analyser import StaticFacts
+from edgefleet.orchestrator.variants.card import HostFigures, VariantCard
 
 
 def card(

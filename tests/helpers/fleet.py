@@ -15,15 +15,15 @@ from typing import Any
 import grpc
 import numpy as np
 
-from agent.config import AgentConfig
-from agent.daemon import Agent
-from orchestrator.client import AdminClient
-from orchestrator.config import ServerConfig
-from orchestrator.reference import reference_family
-from orchestrator.security import init_tls
-from orchestrator.server.app import OrchestratorServer, open_services
-from orchestrator.service.variants import BuildRequest
-from protos.edgefleet.v1 import inference_pb2, inference_pb2_grpc
+from edgefleet.agent.config import AgentConfig
+from edgefleet.agent.daemon import Agent
+from edgefleet.orchestrator.client import AdminClient
+from edgefleet.orchestrator.config import ServerConfig
+from edgefleet.orchestrator.reference import reference_family
+from edgefleet.orchestrator.security import init_tls
+from edgefleet.orchestrator.server.app import OrchestratorServer, open_services
+from edgefleet.orchestrator.service.variants import BuildRequest
+from edgefleet.v1 import inference_pb2, inference_pb2_grpc
 
 RECIPES = ("fp32", "dynamic_wi8_afp32", "static_wi8_ai8")
 
@@ -193,7 +193,7 @@ def orchestrator_in_thread(template: Path, root: Path, **kw: Any) -> Iterator[Or
 
 def hello_message(device_id: str, **overrides: Any) -> Any:
     """A Hello as an rpi4 agent on LiteRT sends it, for hand-made streams."""
-    from protos.edgefleet.v1 import common_pb2, control_pb2
+    from edgefleet.v1 import common_pb2, control_pb2
 
     fields: dict[str, Any] = {
         "device_id": device_id,

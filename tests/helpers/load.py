@@ -17,9 +17,9 @@ from pathlib import Path
 import psutil
 from typer.testing import CliRunner
 
-from orchestrator.cli.app import app
-from orchestrator.client import AdminClient
-from orchestrator.simulate import Endpoints, SimulationReport, simulate
+from edgefleet.orchestrator.cli.app import app
+from edgefleet.orchestrator.client import AdminClient
+from edgefleet.orchestrator.simulate import Endpoints, SimulationReport, simulate
 from tests.helpers.processes import orchestrator
 
 POLICY = {

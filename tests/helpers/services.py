@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.registry.artifacts import ArtifactStore
-from orchestrator.registry.signing import Signer
-from orchestrator.service.variants import VariantService
-from orchestrator.store import SqliteStore
+from edgefleet.orchestrator.registry.artifacts import ArtifactStore
+from edgefleet.orchestrator.registry.signing import Signer
+from edgefleet.orchestrator.service.variants import VariantService
+from edgefleet.orchestrator.store import SqliteStore
 
 
 def variant_service(root: Path, *, latency_runs: int = 20) -> VariantService:

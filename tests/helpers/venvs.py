@@ -6,7 +6,8 @@ import subprocess
 import venv
 from pathlib import Path
 
-CACHE = Path(__file__).resolve().parents[2] / ".cache" / "venvs"
+REPO = Path(__file__).resolve().parents[2]
+CACHE = REPO / ".cache" / "venvs"
 
 
 def cached_venv(name: str, requirements: list[str]) -> Path:
@@ -27,11 +28,31 @@ def cached_venv(name: str, requirements: list[str]) -> Path:
     return python
 
 
+def install_project(python: Path) -> None:
+    """Build and install this checkout's wheel into the venv (no dependencies: the venv has its own)."""
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--force-reinstall",
+            str(REPO),
+        ],
+        check=True,
+        timeout=600,
+        capture_output=True,
+    )
+
+
 def run_python(python: Path, code: str, *, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(python), "-c", code],
         cwd=cwd,
-        env={"PYTHONPATH": str(cwd), "PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=300,
@@ -39,4 +60,4 @@ def run_python(python: Path, code: str, *, cwd: Path) -> subprocess.CompletedPro
     )
 
 
-__all__ = ["cached_venv", "run_python"]
+__all__ = ["cached_venv", "install_project", "run_python"]

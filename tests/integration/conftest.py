@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator.cli.app import app
+from edgefleet.orchestrator.cli.app import app
 from tests.helpers.processes import Served, orchestrator
 
 runner = CliRunner()

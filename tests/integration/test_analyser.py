@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from agent.errors import InvalidArgument, ModelLoadError
-from orchestrator.variants.analyser import analyse
-from orchestrator.variants.builder import build_variant
-from orchestrator.variants.recipes import RECIPES
-from orchestrator.variants.signatures import ensure_signature, strip_signatures
+from edgefleet.core.errors import InvalidArgument, ModelLoadError
+from edgefleet.orchestrator.variants.analyser import analyse
+from edgefleet.orchestrator.variants.builder import build_variant
+from edgefleet.orchestrator.variants.recipes import RECIPES
+from edgefleet.orchestrator.variants.signatures import ensure_signature, strip_signatures
 from tests.helpers.tflite_builder import conv_fc_model, depthwise_model
 
 

@@ -15,8 +15,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from agent.tls import new_key_and_csr
-from protos.edgefleet.v1 import common_pb2, control_pb2, control_pb2_grpc
+from edgefleet.agent.tls import new_key_and_csr
+from edgefleet.v1 import common_pb2, control_pb2, control_pb2_grpc
 from tests.helpers.fleet import (
     agent_config,
     agent_in_process,

@@ -5,9 +5,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from agent.cli import app as agent_app
-from orchestrator.cli.app import app
-from orchestrator.reference import ReferenceFamily
+from edgefleet.agent.cli import app as agent_app
+from edgefleet.orchestrator.cli.app import app
+from edgefleet.orchestrator.reference import ReferenceFamily
 
 runner = CliRunner()
 

@@ -101,7 +101,9 @@ def test_profiles_validate(tmp_path: Path) -> None:
     from importlib import resources
 
     good = tmp_path / "good.toml"
-    good.write_text((resources.files("orchestrator.profiles") / "builtin" / "rpi4.toml").read_text())
+    good.write_text(
+        (resources.files("edgefleet.orchestrator.profiles") / "builtin" / "rpi4.toml").read_text()
+    )
     code, out, _ = cli(None, "profiles", "validate", str(good))
     assert code == 0
     assert "ok (profile rpi4" in out

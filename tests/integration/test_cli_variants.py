@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from orchestrator.reference import ReferenceFamily
-from orchestrator.variants.signatures import strip_signatures
+from edgefleet.orchestrator.reference import ReferenceFamily
+from edgefleet.orchestrator.variants.signatures import strip_signatures
 from tests.helpers.processes import Served
 from tests.integration.conftest import cli
 

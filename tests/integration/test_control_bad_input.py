@@ -9,8 +9,8 @@ from typing import Any
 import grpc
 import pytest
 
-from agent.evalset import EvalSet
-from protos.edgefleet.v1 import admin_pb2, admin_pb2_grpc, common_pb2, control_pb2, control_pb2_grpc
+from edgefleet.core.evalset import EvalSet
+from edgefleet.v1 import admin_pb2, admin_pb2_grpc, common_pb2, control_pb2, control_pb2_grpc
 from tests.helpers.fleet import (
     agent_config,
     agent_in_process,

@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agent.bundle import Manifest, write_bundle
-from agent.evalset import EvalSet
-from agent.runtime import load_model
-from orchestrator.fleet.model import BundleRecord
-from orchestrator.server.app import OrchestratorServer, open_services
-from orchestrator.service.bundles import SELFTEST_SAMPLES
+from edgefleet.agent.runtime import load_model
+from edgefleet.core.bundle import Manifest, write_bundle
+from edgefleet.core.evalset import EvalSet
+from edgefleet.orchestrator.fleet.model import BundleRecord
+from edgefleet.orchestrator.server.app import OrchestratorServer, open_services
+from edgefleet.orchestrator.service.bundles import SELFTEST_SAMPLES
 from tests.helpers.fleet import (
     admin_client,
     agent_config,
@@ -258,7 +258,7 @@ async def test_trial_interrupted_rolls_back_without_an_orchestrator(template: Pa
 
 
 def _desired_pb(assignment: Any) -> Any:
-    from orchestrator.convert_fleet import desired_to_pb
+    from edgefleet.orchestrator.convert_fleet import desired_to_pb
 
     return desired_to_pb(assignment.desired)
 

@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from agent.config import AgentConfig
-from agent.errors import FailedPrecondition, Unavailable
-from orchestrator.client import AdminClient
-from orchestrator.store import SqliteStore
+from edgefleet.agent.config import AgentConfig
+from edgefleet.core.errors import FailedPrecondition, Unavailable
+from edgefleet.orchestrator.client import AdminClient
+from edgefleet.orchestrator.store import SqliteStore
 from tests.helpers.fleet import (
     agent_config,
     agent_in_process,
@@ -292,7 +292,7 @@ def test_store_locked_by_another_process_is_unavailable_then_works(tmp_path: Pat
         # opening and reading work while another process holds a write lock (WAL)
         SqliteStore(path, busy_timeout_s=0.3).close()
     store = SqliteStore(path, busy_timeout_s=0.3)
-    from orchestrator.fleet.model import EnrollmentToken
+    from edgefleet.orchestrator.fleet.model import EnrollmentToken
 
     store.put_token(EnrollmentToken("h" * 64, "", 9e9, 1))
     # locked mid-life: a write is refused with UNAVAILABLE, nothing half-written, and then succeeds
@@ -307,7 +307,7 @@ def test_store_locked_by_another_process_is_unavailable_then_works(tmp_path: Pat
 def test_corrupt_store_is_a_clear_error_and_is_left_untouched(tmp_path: Path) -> None:
     data = tmp_path / "orch"
     store = SqliteStore(data / "edgefleet.sqlite")
-    from orchestrator.fleet.model import EnrollmentToken
+    from edgefleet.orchestrator.fleet.model import EnrollmentToken
 
     for i in range(200):
         store.put_token(EnrollmentToken(f"{i:064d}", "", 9e9, 1))
@@ -418,7 +418,7 @@ async def test_agent_sigkill_during_activation_comes_back_on_a_consistent_slot(
 async def _predict_at(address: str, x: Any) -> Any:
     import grpc
 
-    from protos.edgefleet.v1 import inference_pb2, inference_pb2_grpc
+    from edgefleet.v1 import inference_pb2, inference_pb2_grpc
 
     async with grpc.aio.insecure_channel(address) as channel:
         tensor = inference_pb2.Tensor(

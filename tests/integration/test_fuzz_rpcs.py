@@ -17,9 +17,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.tls import new_key_and_csr
-from orchestrator.server.app import OrchestratorServer
-from protos.edgefleet.v1 import admin_pb2, control_pb2, control_pb2_grpc
+from edgefleet.agent.tls import new_key_and_csr
+from edgefleet.orchestrator.server.app import OrchestratorServer
+from edgefleet.v1 import admin_pb2, control_pb2, control_pb2_grpc
 from tests.helpers.fleet import build_template, orchestrator_in_thread
 
 #: Hand-made malformed encodings: truncated varint, bad wire type, a length far past the end, deep groups.

@@ -13,10 +13,10 @@ from typing import Any
 import grpc
 import pytest
 
-from agent.errors import InvalidArgument
-from agent.tls import new_key_and_csr
-from orchestrator.reference import reference_family
-from protos.edgefleet.v1 import common_pb2, control_pb2, control_pb2_grpc
+from edgefleet.agent.tls import new_key_and_csr
+from edgefleet.core.errors import InvalidArgument
+from edgefleet.orchestrator.reference import reference_family
+from edgefleet.v1 import common_pb2, control_pb2, control_pb2_grpc
 from tests.helpers.fleet import admin_client, build_template, hello_message, orchestrator_in_process
 from tests.helpers.services import object_count
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.evalset import EvalSet
-from agent.runtime import RuntimeName, load_model
-from agent.runtime.measure import measure_accuracy, measure_latency
-from orchestrator.reference import ReferenceFamily
+from edgefleet.agent.runtime import RuntimeName, load_model
+from edgefleet.agent.runtime.measure import measure_accuracy, measure_latency
+from edgefleet.core.evalset import EvalSet
+from edgefleet.orchestrator.reference import ReferenceFamily
 
 
 def test_family_metadata_is_consistent(family: ReferenceFamily, evalset: EvalSet) -> None:
@@ -56,7 +56,7 @@ def test_latency_is_measured_per_invoke(family: ReferenceFamily, evalset: EvalSe
 
 
 def test_tflm_reports_its_arena(family: ReferenceFamily) -> None:
-    from agent.runtime import MicroModel
+    from edgefleet.agent.runtime import MicroModel
 
     narrow, _, wide = (load_model(m.path, runtime="tflite-micro") for m in family.models)
     assert isinstance(narrow, MicroModel)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.server.app import OrchestratorServer
+from edgefleet.orchestrator.server.app import OrchestratorServer
 from tests.helpers.fleet import (
     agent_config,
     agent_in_process,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import InvalidArgument, ModelLoadError
-from agent.runtime import load_model
-from orchestrator.reference import ReferenceFamily
+from edgefleet.agent.runtime import load_model
+from edgefleet.core.errors import InvalidArgument, ModelLoadError
+from edgefleet.orchestrator.reference import ReferenceFamily
 
 
 @pytest.fixture

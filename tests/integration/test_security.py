@@ -19,10 +19,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from agent.tls import new_key_and_csr
-from orchestrator.security import init_tls
-from orchestrator.server.app import OrchestratorServer
-from protos.edgefleet.v1 import admin_pb2, admin_pb2_grpc, control_pb2, control_pb2_grpc
+from edgefleet.agent.tls import new_key_and_csr
+from edgefleet.orchestrator.security import init_tls
+from edgefleet.orchestrator.server.app import OrchestratorServer
+from edgefleet.v1 import admin_pb2, admin_pb2_grpc, control_pb2, control_pb2_grpc
 from tests.helpers.fleet import (
     admin_client,
     agent_config,
@@ -250,7 +250,7 @@ async def test_revocation_cuts_the_stream_and_refuses_reconnects(template: Path,
 async def test_signing_key_rotation_and_retirement(template: Path, tmp_path: Path) -> None:
     """Rotate: agents learn the new key on connect and still trust old bundles; retire: the old key's
     bundles are refused from then on."""
-    from orchestrator.registry.signing import Signer
+    from edgefleet.orchestrator.registry.signing import Signer
 
     keys_dir = tmp_path / "orch" / "keys"
     variants = {}
@@ -304,8 +304,8 @@ async def test_signing_key_rotation_and_retirement(template: Path, tmp_path: Pat
 async def test_device_certificates_are_renewed_before_they_expire(template: Path, tmp_path: Path) -> None:
     """Certificates of 2 minutes: the agent renews at once (a third of the validity is left), keeps its
     device id, and its next connection uses the new certificate."""
-    from agent.errors import Unavailable
-    from agent.tls import DeviceTls
+    from edgefleet.agent.tls import DeviceTls
+    from edgefleet.core.errors import Unavailable
 
     async with orchestrator_in_process(template, tmp_path, device_cert_days=120 / 86400) as server:
         cfg = agent_config(server, tmp_path / "a", "rpi4", server.services.fleet.create_token()[0])

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.fleet.model import WindowRecord
-from orchestrator.server.app import OrchestratorServer
+from edgefleet.orchestrator.fleet.model import WindowRecord
+from edgefleet.orchestrator.server.app import OrchestratorServer
 from tests.helpers import fakesys
 from tests.helpers.fleet import (
     agent_config,

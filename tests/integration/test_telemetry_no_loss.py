@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.server.app import OrchestratorServer
+from edgefleet.orchestrator.server.app import OrchestratorServer
 from tests.helpers.fleet import build_template, orchestrator_in_process, push_desired, wait_for
 from tests.helpers.processes import Served
 

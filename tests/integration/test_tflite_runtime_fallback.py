@@ -11,16 +11,16 @@ import json
 import pytest
 
 from tests.conftest import REPO
-from tests.helpers.venvs import cached_venv, run_python
+from tests.helpers.venvs import cached_venv, install_project, run_python
 
 pytestmark = pytest.mark.slow
 
 SCRIPT = """
 import json, pathlib, importlib.util
-from agent.evalset import load_eval_set
-from agent.runtime import load_model, runtime_info
-from agent.runtime.measure import measure_accuracy
-from orchestrator.reference import reference_family
+from edgefleet.core.evalset import load_eval_set
+from edgefleet.agent.runtime import load_model, runtime_info
+from edgefleet.agent.runtime.measure import measure_accuracy
+from edgefleet.orchestrator.reference import reference_family
 fam = reference_family()
 ev = load_eval_set(fam.eval_path)
 out = {"litert_importable": importlib.util.find_spec("ai_edge_litert") is not None,
@@ -38,7 +38,9 @@ print(json.dumps(out))
 
 @pytest.fixture(scope="module")
 def old_image_python():  # type: ignore[no-untyped-def]
-    return cached_venv("tflite-runtime-2.14", ["tflite-runtime==2.14.0", "numpy<2"])
+    python = cached_venv("tflite-runtime-2.14", ["tflite-runtime==2.14.0", "numpy<2"])
+    install_project(python)  # as a device image would: the wheel, without its (LiteRT) dependencies
+    return python
 
 
 def test_tflite_runtime_fallback_runs_the_reference_family(old_image_python) -> None:  # type: ignore[no-untyped-def]

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.errors import InvalidArgument, ModelLoadError
-from agent.runtime import load_model
-from agent.trust import verify_digest
-from orchestrator.reference import ReferenceFamily
-from orchestrator.registry.artifacts import sha256_hex
-from orchestrator.service.variants import BuildRequest, BuildResult, Progress, VariantService
-from orchestrator.variants.signatures import strip_signatures
+from edgefleet.agent.runtime import load_model
+from edgefleet.core.errors import InvalidArgument, ModelLoadError
+from edgefleet.core.trust import verify_digest
+from edgefleet.orchestrator.reference import ReferenceFamily
+from edgefleet.orchestrator.registry.artifacts import sha256_hex
+from edgefleet.orchestrator.service.variants import BuildRequest, BuildResult, Progress, VariantService
+from edgefleet.orchestrator.variants.signatures import strip_signatures
 from tests.helpers.services import object_count, variant_service
 from tests.helpers.tflite_builder import depthwise_only_model
 

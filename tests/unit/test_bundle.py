@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.bundle import Manifest, open_bundle, run_self_test, write_bundle
-from agent.errors import InvalidArgument
-from agent.evalset import EvalSet
+from edgefleet.core.bundle import Manifest, open_bundle, run_self_test, write_bundle
+from edgefleet.core.errors import InvalidArgument
+from edgefleet.core.evalset import EvalSet
 
 MODEL = b"pretend this is a tflite model"
 SAMPLES = EvalSet(np.zeros((4, 2), np.float32), np.array([0, 1, 0, 1]), ("no", "yes"), "t")

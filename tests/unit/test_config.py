@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import load_agent_config
-from agent.errors import InvalidArgument
-from orchestrator.config import load_config
+from edgefleet.agent.config import load_agent_config
+from edgefleet.core.errors import InvalidArgument
+from edgefleet.orchestrator.config import load_config
 
 
 def test_layers_file_then_env_then_flags(tmp_path: Path) -> None:

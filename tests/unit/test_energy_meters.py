@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.energy.estimators import CpuTimeEstimator
-from agent.energy.meters import SampledMeter, WindowContext, trapezoid
-from agent.energy.probe import probe_meters
-from agent.energy.sensors import BatteryMeter, HwmonPowerMeter, Ina3221Meter, PmicMeter, RaplMeter
-from agent.energy.sysfs import SensorError, Sysfs
+from edgefleet.agent.energy.estimators import CpuTimeEstimator
+from edgefleet.agent.energy.meters import SampledMeter, WindowContext, trapezoid
+from edgefleet.agent.energy.probe import probe_meters
+from edgefleet.agent.energy.sensors import BatteryMeter, HwmonPowerMeter, Ina3221Meter, PmicMeter, RaplMeter
+from edgefleet.agent.energy.sysfs import SensorError, Sysfs
 from tests.helpers import fakesys
 
 S = 1_000_000_000  # ns per second

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.errors import InvalidArgument
-from agent.evalset import load_eval_set
+from edgefleet.core.errors import InvalidArgument
+from edgefleet.core.evalset import load_eval_set
 
 
 def npz(**arrays: np.ndarray) -> bytes:

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.errors import EdgefleetError
-from orchestrator.reference import reference_family
-from orchestrator.variants.analyser import analyse
+from edgefleet.core.errors import EdgefleetError
+from edgefleet.orchestrator.reference import reference_family
+from edgefleet.orchestrator.variants.analyser import analyse
 
 
 @functools.cache

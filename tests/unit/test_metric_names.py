@@ -7,10 +7,10 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent.metrics import AgentMetrics
-from orchestrator.config import ServerConfig
-from orchestrator.metrics import OrchestratorMetrics
-from orchestrator.server.app import open_services
+from edgefleet.agent.metrics import AgentMetrics
+from edgefleet.orchestrator.config import ServerConfig
+from edgefleet.orchestrator.metrics import OrchestratorMetrics
+from edgefleet.orchestrator.server.app import open_services
 
 AGENT = {
     "edgefleet_agent_inferences": "counter",

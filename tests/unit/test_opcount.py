@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.energy.opcount import PJ, estimate_ops_energy
+from edgefleet.orchestrator.energy.opcount import PJ, estimate_ops_energy
 
 
 def test_table_one_constants_are_pinned() -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.telemetry.outbox import Outbox
+from edgefleet.agent.telemetry.outbox import Outbox
 
 
 def test_sequences_grow_across_restarts_and_acks_delete(tmp_path: Path) -> None:

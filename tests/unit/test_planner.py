@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from orchestrator.variants.planner import Buffer, max_live_bytes, plan_greedy
+from edgefleet.orchestrator.variants.planner import Buffer, max_live_bytes, plan_greedy
 
 
 def test_empty_plan() -> None:

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from agent.errors import InvalidArgument, NotFound
-from orchestrator.profiles import ProfileRegistry, load_profile_file, parse_profile
+from edgefleet.core.errors import InvalidArgument, NotFound
+from edgefleet.orchestrator.profiles import ProfileRegistry, load_profile_file, parse_profile
 
 
 def builtin_doc(name: str) -> dict[str, Any]:
-    text = (resources.files("orchestrator.profiles") / "builtin" / f"{name}.toml").read_text()
+    text = (resources.files("edgefleet.orchestrator.profiles") / "builtin" / f"{name}.toml").read_text()
     return tomllib.loads(text)
 
 
@@ -87,7 +87,7 @@ def test_tflite_micro_profile_needs_sram_and_flash() -> None:
 
 
 def test_user_profiles_from_a_directory(tmp_path: Path) -> None:
-    text = (resources.files("orchestrator.profiles") / "builtin" / "rpi4.toml").read_text()
+    text = (resources.files("edgefleet.orchestrator.profiles") / "builtin" / "rpi4.toml").read_text()
     (tmp_path / "pi-zero.toml").write_text(text.replace('name = "rpi4"', 'name = "pi-zero"'))
     (tmp_path / "rpi4.toml").write_text(text.replace("accuracy_floor = 0.93", "accuracy_floor = 0.97"))
     reg = ProfileRegistry.load([tmp_path])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protos.edgefleet.v1 import admin_pb2, common_pb2, control_pb2, control_pb2_grpc, inference_pb2_grpc
+from edgefleet.v1 import admin_pb2, common_pb2, control_pb2, control_pb2_grpc, inference_pb2_grpc
 
 
 def test_agent_message_round_trip() -> None:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from orchestrator.rollout.analysis import (
+from edgefleet.orchestrator.rollout.analysis import (
     AnalysisDefaults,
     accuracy_verdict,
     combine,
@@ -97,7 +97,7 @@ def test_energy_fail_reports_its_statistics_and_critical_breach() -> None:
 
 
 def test_combine() -> None:
-    from orchestrator.rollout.analysis import Verdict
+    from edgefleet.orchestrator.rollout.analysis import Verdict
 
     def v(s: str) -> Verdict:
         return Verdict("m", s, "r")  # type: ignore[arg-type]

@@ -7,9 +7,9 @@ import statistics
 
 import numpy as np
 
-from orchestrator.fleet.model import WindowRecord
-from orchestrator.rollout.decide import assess_device
-from orchestrator.rollout.policy import Policy
+from edgefleet.orchestrator.fleet.model import WindowRecord
+from edgefleet.orchestrator.rollout.decide import assess_device
+from edgefleet.orchestrator.rollout.policy import Policy
 
 POLICY = Policy(accuracy_floor=0.93, max_energy_joules=1e-3, max_latency_p95_seconds=0.01)
 WINDOWS = 40

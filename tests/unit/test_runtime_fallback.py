@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from agent.errors import RuntimeUnavailable
-from agent.runtime import litert
+from edgefleet.agent.runtime import litert
+from edgefleet.core.errors import RuntimeUnavailable
 
 
 def test_litert_is_preferred_when_present() -> None:

@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from agent.errors import InvalidArgument
-from orchestrator.profiles import ProfileRegistry
-from orchestrator.profiles.model import Budgets, Profile
-from orchestrator.selection import MeasuredFigures, select
+from edgefleet.core.errors import InvalidArgument
+from edgefleet.orchestrator.profiles import ProfileRegistry
+from edgefleet.orchestrator.profiles.model import Budgets, Profile
+from edgefleet.orchestrator.selection import MeasuredFigures, select
 from tests.helpers.cards import card
 
 REGISTRY = ProfileRegistry.load()

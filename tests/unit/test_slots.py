@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import FailedPrecondition
-from agent.slots import SlotManager, VariantInfo
+from edgefleet.agent.slots import SlotManager, VariantInfo
+from edgefleet.core.errors import FailedPrecondition
 
 A = VariantInfo("a" * 64, "m", "fp32")
 B = VariantInfo("b" * 64, "m", "static_wi8_ai8")

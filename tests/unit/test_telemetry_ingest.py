@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.fleet.model import WindowRecord
-from orchestrator.profiles import ProfileRegistry
-from orchestrator.service.telemetry import MIN_INFERENCES, TelemetryService
+from edgefleet.orchestrator.fleet.model import WindowRecord
+from edgefleet.orchestrator.profiles import ProfileRegistry
+from edgefleet.orchestrator.service.telemetry import MIN_INFERENCES, TelemetryService
 from tests.helpers.services import variant_service
 
 GOOD = WindowRecord(
@@ -102,7 +102,7 @@ def test_the_dynamic_figure_is_preferred_when_there_is_a_baseline(service: Telem
 
 def test_measured_figures_use_only_the_newest_windows_per_variant(service: TelemetryService) -> None:
     """Memory and time per plan or scrape stay bounded: older windows beyond the horizon do not count."""
-    from orchestrator.service.telemetry import AGGREGATE_WINDOWS
+    from edgefleet.orchestrator.service.telemetry import AGGREGATE_WINDOWS
 
     old = [
         dataclasses.replace(GOOD, seq=i, gross_j=9e-3, dynamic_j=None, start=float(i), end=float(i) + 1)

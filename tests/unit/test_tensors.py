@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.errors import InvalidArgument
-from agent.runtime.tensors import TensorSpec, spec_from_details
+from edgefleet.agent.runtime.tensors import TensorSpec, spec_from_details
+from edgefleet.core.errors import InvalidArgument
 
 
 def int8_spec() -> TensorSpec:

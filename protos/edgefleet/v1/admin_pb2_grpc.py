@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from protos.edgefleet.v1 import admin_pb2 as protos_dot_edgefleet_dot_v1_dot_admin__pb2
+from edgefleet.v1 import admin_pb2 as edgefleet_dot_v1_dot_admin__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in protos/edgefleet/v1/admin_pb2_grpc.py depends on'
+        + ' but the generated code in edgefleet/v1/admin_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -36,103 +36,103 @@ class FleetAdminStub:
         """
         self.BuildVariants = channel.unary_stream(
                 '/edgefleet.v1.FleetAdmin/BuildVariants',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.BuildVariantsRequest.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.BuildProgress.FromString,
+                request_serializer=edgefleet_dot_v1_dot_admin__pb2.BuildVariantsRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_admin__pb2.BuildProgress.FromString,
                 _registered_method=True)
         self.AddVariant = channel.unary_unary(
                 '/edgefleet.v1.FleetAdmin/AddVariant',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.AddVariantRequest.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.VariantCard.FromString,
+                request_serializer=edgefleet_dot_v1_dot_admin__pb2.AddVariantRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_admin__pb2.VariantCard.FromString,
                 _registered_method=True)
         self.ListVariants = channel.unary_unary(
                 '/edgefleet.v1.FleetAdmin/ListVariants',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListVariantsRequest.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListVariantsResponse.FromString,
+                request_serializer=edgefleet_dot_v1_dot_admin__pb2.ListVariantsRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_admin__pb2.ListVariantsResponse.FromString,
                 _registered_method=True)
         self.GetVariant = channel.unary_unary(
                 '/edgefleet.v1.FleetAdmin/GetVariant',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.GetVariantRequest.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.VariantCard.FromString,
+                request_serializer=edgefleet_dot_v1_dot_admin__pb2.GetVariantRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_admin__pb2.VariantCard.FromString,
                 _registered_method=True)
         self.ListProfiles = channel.unary_unary(
                 '/edgefleet.v1.FleetAdmin/ListProfiles',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListProfilesRequest.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListProfilesResponse.FromString,
+                request_serializer=edgefleet_dot_v1_dot_admin__pb2.ListProfilesRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_admin__pb2.ListProfilesResponse.FromString,
                 _registered_method=True)
         self.GetProfile = channel.unary_unary(
                 '/edgefleet.v1.FleetAdmin/GetProfile',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.GetProfileRequest.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.Profile.FromString,
+                request_serializer=edgefleet_dot_v1_dot_admin__pb2.GetProfileRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_admin__pb2.Profile.FromString,
                 _registered_method=True)
         self.Plan = channel.unary_unary(
                 '/edgefleet.v1.FleetAdmin/Plan',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.PlanRequest.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.PlanResponse.FromString,
+                request_serializer=edgefleet_dot_v1_dot_admin__pb2.PlanRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_admin__pb2.PlanResponse.FromString,
                 _registered_method=True)
         self.ListDevices = channel.unary_unary(
                 '/edgefleet.v1.FleetAdmin/ListDevices',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListDevicesRequest.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListDevicesResponse.FromString,
+                request_serializer=edgefleet_dot_v1_dot_admin__pb2.ListDevicesRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_admin__pb2.ListDevicesResponse.FromString,
                 _registered_method=True)
         self.GetDevice = channel.unary_unary(
                 '/edgefleet.v1.FleetAdmin/GetDevice',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.GetDeviceRequest.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.Device.FromString,
+                request_serializer=edgefleet_dot_v1_dot_admin__pb2.GetDeviceRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_admin__pb2.Device.FromString,
                 _registered_method=True)
         self.CreateEnrollmentToken = channel.unary_unary(
                 '/edgefleet.v1.FleetAdmin/CreateEnrollmentToken',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.CreateEnrollmentTokenRequest.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.EnrollmentToken.FromString,
+                request_serializer=edgefleet_dot_v1_dot_admin__pb2.CreateEnrollmentTokenRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_admin__pb2.EnrollmentToken.FromString,
                 _registered_method=True)
         self.RevokeDevice = channel.unary_unary(
                 '/edgefleet.v1.FleetAdmin/RevokeDevice',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.RevokeDeviceRequest.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.Device.FromString,
+                request_serializer=edgefleet_dot_v1_dot_admin__pb2.RevokeDeviceRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_admin__pb2.Device.FromString,
                 _registered_method=True)
         self.Deploy = channel.unary_unary(
                 '/edgefleet.v1.FleetAdmin/Deploy',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.DeployRequest.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.DeployResponse.FromString,
+                request_serializer=edgefleet_dot_v1_dot_admin__pb2.DeployRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_admin__pb2.DeployResponse.FromString,
                 _registered_method=True)
         self.StartRollout = channel.unary_unary(
                 '/edgefleet.v1.FleetAdmin/StartRollout',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.StartRolloutRequest.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.Rollout.FromString,
+                request_serializer=edgefleet_dot_v1_dot_admin__pb2.StartRolloutRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_admin__pb2.Rollout.FromString,
                 _registered_method=True)
         self.GetRollout = channel.unary_unary(
                 '/edgefleet.v1.FleetAdmin/GetRollout',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.GetRolloutRequest.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.Rollout.FromString,
+                request_serializer=edgefleet_dot_v1_dot_admin__pb2.GetRolloutRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_admin__pb2.Rollout.FromString,
                 _registered_method=True)
         self.ListRollouts = channel.unary_unary(
                 '/edgefleet.v1.FleetAdmin/ListRollouts',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListRolloutsRequest.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListRolloutsResponse.FromString,
+                request_serializer=edgefleet_dot_v1_dot_admin__pb2.ListRolloutsRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_admin__pb2.ListRolloutsResponse.FromString,
                 _registered_method=True)
         self.ControlRollout = channel.unary_unary(
                 '/edgefleet.v1.FleetAdmin/ControlRollout',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.ControlRolloutRequest.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.Rollout.FromString,
+                request_serializer=edgefleet_dot_v1_dot_admin__pb2.ControlRolloutRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_admin__pb2.Rollout.FromString,
                 _registered_method=True)
         self.Rollback = channel.unary_unary(
                 '/edgefleet.v1.FleetAdmin/Rollback',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.RollbackRequest.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.RollbackResponse.FromString,
+                request_serializer=edgefleet_dot_v1_dot_admin__pb2.RollbackRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_admin__pb2.RollbackResponse.FromString,
                 _registered_method=True)
         self.Unblock = channel.unary_unary(
                 '/edgefleet.v1.FleetAdmin/Unblock',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.UnblockRequest.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.UnblockResponse.FromString,
+                request_serializer=edgefleet_dot_v1_dot_admin__pb2.UnblockRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_admin__pb2.UnblockResponse.FromString,
                 _registered_method=True)
         self.ListEvents = channel.unary_unary(
                 '/edgefleet.v1.FleetAdmin/ListEvents',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListEventsRequest.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListEventsResponse.FromString,
+                request_serializer=edgefleet_dot_v1_dot_admin__pb2.ListEventsRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_admin__pb2.ListEventsResponse.FromString,
                 _registered_method=True)
         self.GetTelemetry = channel.unary_unary(
                 '/edgefleet.v1.FleetAdmin/GetTelemetry',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.GetTelemetryRequest.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.GetTelemetryResponse.FromString,
+                request_serializer=edgefleet_dot_v1_dot_admin__pb2.GetTelemetryRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_admin__pb2.GetTelemetryResponse.FromString,
                 _registered_method=True)
 
 
@@ -273,103 +273,103 @@ def add_FleetAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'BuildVariants': grpc.unary_stream_rpc_method_handler(
                     servicer.BuildVariants,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.BuildVariantsRequest.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.BuildProgress.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_admin__pb2.BuildVariantsRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_admin__pb2.BuildProgress.SerializeToString,
             ),
             'AddVariant': grpc.unary_unary_rpc_method_handler(
                     servicer.AddVariant,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.AddVariantRequest.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.VariantCard.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_admin__pb2.AddVariantRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_admin__pb2.VariantCard.SerializeToString,
             ),
             'ListVariants': grpc.unary_unary_rpc_method_handler(
                     servicer.ListVariants,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListVariantsRequest.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListVariantsResponse.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_admin__pb2.ListVariantsRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_admin__pb2.ListVariantsResponse.SerializeToString,
             ),
             'GetVariant': grpc.unary_unary_rpc_method_handler(
                     servicer.GetVariant,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.GetVariantRequest.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.VariantCard.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_admin__pb2.GetVariantRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_admin__pb2.VariantCard.SerializeToString,
             ),
             'ListProfiles': grpc.unary_unary_rpc_method_handler(
                     servicer.ListProfiles,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListProfilesRequest.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListProfilesResponse.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_admin__pb2.ListProfilesRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_admin__pb2.ListProfilesResponse.SerializeToString,
             ),
             'GetProfile': grpc.unary_unary_rpc_method_handler(
                     servicer.GetProfile,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.GetProfileRequest.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.Profile.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_admin__pb2.GetProfileRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_admin__pb2.Profile.SerializeToString,
             ),
             'Plan': grpc.unary_unary_rpc_method_handler(
                     servicer.Plan,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.PlanRequest.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.PlanResponse.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_admin__pb2.PlanRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_admin__pb2.PlanResponse.SerializeToString,
             ),
             'ListDevices': grpc.unary_unary_rpc_method_handler(
                     servicer.ListDevices,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListDevicesRequest.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListDevicesResponse.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_admin__pb2.ListDevicesRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_admin__pb2.ListDevicesResponse.SerializeToString,
             ),
             'GetDevice': grpc.unary_unary_rpc_method_handler(
                     servicer.GetDevice,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.GetDeviceRequest.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.Device.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_admin__pb2.GetDeviceRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_admin__pb2.Device.SerializeToString,
             ),
             'CreateEnrollmentToken': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateEnrollmentToken,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.CreateEnrollmentTokenRequest.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.EnrollmentToken.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_admin__pb2.CreateEnrollmentTokenRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_admin__pb2.EnrollmentToken.SerializeToString,
             ),
             'RevokeDevice': grpc.unary_unary_rpc_method_handler(
                     servicer.RevokeDevice,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.RevokeDeviceRequest.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.Device.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_admin__pb2.RevokeDeviceRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_admin__pb2.Device.SerializeToString,
             ),
             'Deploy': grpc.unary_unary_rpc_method_handler(
                     servicer.Deploy,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.DeployRequest.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.DeployResponse.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_admin__pb2.DeployRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_admin__pb2.DeployResponse.SerializeToString,
             ),
             'StartRollout': grpc.unary_unary_rpc_method_handler(
                     servicer.StartRollout,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.StartRolloutRequest.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.Rollout.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_admin__pb2.StartRolloutRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_admin__pb2.Rollout.SerializeToString,
             ),
             'GetRollout': grpc.unary_unary_rpc_method_handler(
                     servicer.GetRollout,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.GetRolloutRequest.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.Rollout.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_admin__pb2.GetRolloutRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_admin__pb2.Rollout.SerializeToString,
             ),
             'ListRollouts': grpc.unary_unary_rpc_method_handler(
                     servicer.ListRollouts,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListRolloutsRequest.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListRolloutsResponse.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_admin__pb2.ListRolloutsRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_admin__pb2.ListRolloutsResponse.SerializeToString,
             ),
             'ControlRollout': grpc.unary_unary_rpc_method_handler(
                     servicer.ControlRollout,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.ControlRolloutRequest.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.Rollout.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_admin__pb2.ControlRolloutRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_admin__pb2.Rollout.SerializeToString,
             ),
             'Rollback': grpc.unary_unary_rpc_method_handler(
                     servicer.Rollback,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.RollbackRequest.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.RollbackResponse.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_admin__pb2.RollbackRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_admin__pb2.RollbackResponse.SerializeToString,
             ),
             'Unblock': grpc.unary_unary_rpc_method_handler(
                     servicer.Unblock,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.UnblockRequest.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.UnblockResponse.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_admin__pb2.UnblockRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_admin__pb2.UnblockResponse.SerializeToString,
             ),
             'ListEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListEvents,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListEventsRequest.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListEventsResponse.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_admin__pb2.ListEventsRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_admin__pb2.ListEventsResponse.SerializeToString,
             ),
             'GetTelemetry': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTelemetry,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.GetTelemetryRequest.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_admin__pb2.GetTelemetryResponse.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_admin__pb2.GetTelemetryRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_admin__pb2.GetTelemetryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -397,8 +397,8 @@ class FleetAdmin:
             request,
             target,
             '/edgefleet.v1.FleetAdmin/BuildVariants',
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.BuildVariantsRequest.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.BuildProgress.FromString,
+            edgefleet_dot_v1_dot_admin__pb2.BuildVariantsRequest.SerializeToString,
+            edgefleet_dot_v1_dot_admin__pb2.BuildProgress.FromString,
             options,
             channel_credentials,
             insecure,
@@ -424,8 +424,8 @@ class FleetAdmin:
             request,
             target,
             '/edgefleet.v1.FleetAdmin/AddVariant',
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.AddVariantRequest.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.VariantCard.FromString,
+            edgefleet_dot_v1_dot_admin__pb2.AddVariantRequest.SerializeToString,
+            edgefleet_dot_v1_dot_admin__pb2.VariantCard.FromString,
             options,
             channel_credentials,
             insecure,
@@ -451,8 +451,8 @@ class FleetAdmin:
             request,
             target,
             '/edgefleet.v1.FleetAdmin/ListVariants',
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListVariantsRequest.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListVariantsResponse.FromString,
+            edgefleet_dot_v1_dot_admin__pb2.ListVariantsRequest.SerializeToString,
+            edgefleet_dot_v1_dot_admin__pb2.ListVariantsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -478,8 +478,8 @@ class FleetAdmin:
             request,
             target,
             '/edgefleet.v1.FleetAdmin/GetVariant',
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.GetVariantRequest.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.VariantCard.FromString,
+            edgefleet_dot_v1_dot_admin__pb2.GetVariantRequest.SerializeToString,
+            edgefleet_dot_v1_dot_admin__pb2.VariantCard.FromString,
             options,
             channel_credentials,
             insecure,
@@ -505,8 +505,8 @@ class FleetAdmin:
             request,
             target,
             '/edgefleet.v1.FleetAdmin/ListProfiles',
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListProfilesRequest.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListProfilesResponse.FromString,
+            edgefleet_dot_v1_dot_admin__pb2.ListProfilesRequest.SerializeToString,
+            edgefleet_dot_v1_dot_admin__pb2.ListProfilesResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -532,8 +532,8 @@ class FleetAdmin:
             request,
             target,
             '/edgefleet.v1.FleetAdmin/GetProfile',
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.GetProfileRequest.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.Profile.FromString,
+            edgefleet_dot_v1_dot_admin__pb2.GetProfileRequest.SerializeToString,
+            edgefleet_dot_v1_dot_admin__pb2.Profile.FromString,
             options,
             channel_credentials,
             insecure,
@@ -559,8 +559,8 @@ class FleetAdmin:
             request,
             target,
             '/edgefleet.v1.FleetAdmin/Plan',
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.PlanRequest.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.PlanResponse.FromString,
+            edgefleet_dot_v1_dot_admin__pb2.PlanRequest.SerializeToString,
+            edgefleet_dot_v1_dot_admin__pb2.PlanResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -586,8 +586,8 @@ class FleetAdmin:
             request,
             target,
             '/edgefleet.v1.FleetAdmin/ListDevices',
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListDevicesRequest.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListDevicesResponse.FromString,
+            edgefleet_dot_v1_dot_admin__pb2.ListDevicesRequest.SerializeToString,
+            edgefleet_dot_v1_dot_admin__pb2.ListDevicesResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -613,8 +613,8 @@ class FleetAdmin:
             request,
             target,
             '/edgefleet.v1.FleetAdmin/GetDevice',
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.GetDeviceRequest.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.Device.FromString,
+            edgefleet_dot_v1_dot_admin__pb2.GetDeviceRequest.SerializeToString,
+            edgefleet_dot_v1_dot_admin__pb2.Device.FromString,
             options,
             channel_credentials,
             insecure,
@@ -640,8 +640,8 @@ class FleetAdmin:
             request,
             target,
             '/edgefleet.v1.FleetAdmin/CreateEnrollmentToken',
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.CreateEnrollmentTokenRequest.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.EnrollmentToken.FromString,
+            edgefleet_dot_v1_dot_admin__pb2.CreateEnrollmentTokenRequest.SerializeToString,
+            edgefleet_dot_v1_dot_admin__pb2.EnrollmentToken.FromString,
             options,
             channel_credentials,
             insecure,
@@ -667,8 +667,8 @@ class FleetAdmin:
             request,
             target,
             '/edgefleet.v1.FleetAdmin/RevokeDevice',
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.RevokeDeviceRequest.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.Device.FromString,
+            edgefleet_dot_v1_dot_admin__pb2.RevokeDeviceRequest.SerializeToString,
+            edgefleet_dot_v1_dot_admin__pb2.Device.FromString,
             options,
             channel_credentials,
             insecure,
@@ -694,8 +694,8 @@ class FleetAdmin:
             request,
             target,
             '/edgefleet.v1.FleetAdmin/Deploy',
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.DeployRequest.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.DeployResponse.FromString,
+            edgefleet_dot_v1_dot_admin__pb2.DeployRequest.SerializeToString,
+            edgefleet_dot_v1_dot_admin__pb2.DeployResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -721,8 +721,8 @@ class FleetAdmin:
             request,
             target,
             '/edgefleet.v1.FleetAdmin/StartRollout',
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.StartRolloutRequest.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.Rollout.FromString,
+            edgefleet_dot_v1_dot_admin__pb2.StartRolloutRequest.SerializeToString,
+            edgefleet_dot_v1_dot_admin__pb2.Rollout.FromString,
             options,
             channel_credentials,
             insecure,
@@ -748,8 +748,8 @@ class FleetAdmin:
             request,
             target,
             '/edgefleet.v1.FleetAdmin/GetRollout',
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.GetRolloutRequest.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.Rollout.FromString,
+            edgefleet_dot_v1_dot_admin__pb2.GetRolloutRequest.SerializeToString,
+            edgefleet_dot_v1_dot_admin__pb2.Rollout.FromString,
             options,
             channel_credentials,
             insecure,
@@ -775,8 +775,8 @@ class FleetAdmin:
             request,
             target,
             '/edgefleet.v1.FleetAdmin/ListRollouts',
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListRolloutsRequest.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListRolloutsResponse.FromString,
+            edgefleet_dot_v1_dot_admin__pb2.ListRolloutsRequest.SerializeToString,
+            edgefleet_dot_v1_dot_admin__pb2.ListRolloutsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -802,8 +802,8 @@ class FleetAdmin:
             request,
             target,
             '/edgefleet.v1.FleetAdmin/ControlRollout',
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.ControlRolloutRequest.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.Rollout.FromString,
+            edgefleet_dot_v1_dot_admin__pb2.ControlRolloutRequest.SerializeToString,
+            edgefleet_dot_v1_dot_admin__pb2.Rollout.FromString,
             options,
             channel_credentials,
             insecure,
@@ -829,8 +829,8 @@ class FleetAdmin:
             request,
             target,
             '/edgefleet.v1.FleetAdmin/Rollback',
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.RollbackRequest.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.RollbackResponse.FromString,
+            edgefleet_dot_v1_dot_admin__pb2.RollbackRequest.SerializeToString,
+            edgefleet_dot_v1_dot_admin__pb2.RollbackResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -856,8 +856,8 @@ class FleetAdmin:
             request,
             target,
             '/edgefleet.v1.FleetAdmin/Unblock',
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.UnblockRequest.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.UnblockResponse.FromString,
+            edgefleet_dot_v1_dot_admin__pb2.UnblockRequest.SerializeToString,
+            edgefleet_dot_v1_dot_admin__pb2.UnblockResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -883,8 +883,8 @@ class FleetAdmin:
             request,
             target,
             '/edgefleet.v1.FleetAdmin/ListEvents',
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListEventsRequest.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.ListEventsResponse.FromString,
+            edgefleet_dot_v1_dot_admin__pb2.ListEventsRequest.SerializeToString,
+            edgefleet_dot_v1_dot_admin__pb2.ListEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -910,8 +910,8 @@ class FleetAdmin:
             request,
             target,
             '/edgefleet.v1.FleetAdmin/GetTelemetry',
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.GetTelemetryRequest.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_admin__pb2.GetTelemetryResponse.FromString,
+            edgefleet_dot_v1_dot_admin__pb2.GetTelemetryRequest.SerializeToString,
+            edgefleet_dot_v1_dot_admin__pb2.GetTelemetryResponse.FromString,
             options,
             channel_credentials,
             insecure,

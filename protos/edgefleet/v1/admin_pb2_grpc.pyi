@@ -7,8 +7,8 @@ server runs with --insecure.
 """
 
 from collections import abc as _abc
+from edgefleet.v1 import admin_pb2 as _admin_pb2
 from grpc import aio as _aio
-from protos.edgefleet.v1 import admin_pb2 as _admin_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys

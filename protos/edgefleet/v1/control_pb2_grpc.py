@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from protos.edgefleet.v1 import control_pb2 as protos_dot_edgefleet_dot_v1_dot_control__pb2
+from edgefleet.v1 import control_pb2 as edgefleet_dot_v1_dot_control__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in protos/edgefleet/v1/control_pb2_grpc.py depends on'
+        + ' but the generated code in edgefleet/v1/control_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -36,23 +36,23 @@ class FleetControlStub:
         """
         self.Enroll = channel.unary_unary(
                 '/edgefleet.v1.FleetControl/Enroll',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_control__pb2.EnrollRequest.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_control__pb2.EnrollResponse.FromString,
+                request_serializer=edgefleet_dot_v1_dot_control__pb2.EnrollRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_control__pb2.EnrollResponse.FromString,
                 _registered_method=True)
         self.Connect = channel.stream_stream(
                 '/edgefleet.v1.FleetControl/Connect',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_control__pb2.AgentMessage.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_control__pb2.OrchestratorMessage.FromString,
+                request_serializer=edgefleet_dot_v1_dot_control__pb2.AgentMessage.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_control__pb2.OrchestratorMessage.FromString,
                 _registered_method=True)
         self.FetchArtifact = channel.unary_stream(
                 '/edgefleet.v1.FleetControl/FetchArtifact',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_control__pb2.FetchArtifactRequest.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_control__pb2.ArtifactChunk.FromString,
+                request_serializer=edgefleet_dot_v1_dot_control__pb2.FetchArtifactRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_control__pb2.ArtifactChunk.FromString,
                 _registered_method=True)
         self.RenewCertificate = channel.unary_unary(
                 '/edgefleet.v1.FleetControl/RenewCertificate',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_control__pb2.RenewCertificateRequest.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_control__pb2.RenewCertificateResponse.FromString,
+                request_serializer=edgefleet_dot_v1_dot_control__pb2.RenewCertificateRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_control__pb2.RenewCertificateResponse.FromString,
                 _registered_method=True)
 
 
@@ -101,23 +101,23 @@ def add_FleetControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Enroll': grpc.unary_unary_rpc_method_handler(
                     servicer.Enroll,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_control__pb2.EnrollRequest.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_control__pb2.EnrollResponse.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_control__pb2.EnrollRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_control__pb2.EnrollResponse.SerializeToString,
             ),
             'Connect': grpc.stream_stream_rpc_method_handler(
                     servicer.Connect,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_control__pb2.AgentMessage.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_control__pb2.OrchestratorMessage.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_control__pb2.AgentMessage.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_control__pb2.OrchestratorMessage.SerializeToString,
             ),
             'FetchArtifact': grpc.unary_stream_rpc_method_handler(
                     servicer.FetchArtifact,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_control__pb2.FetchArtifactRequest.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_control__pb2.ArtifactChunk.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_control__pb2.FetchArtifactRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_control__pb2.ArtifactChunk.SerializeToString,
             ),
             'RenewCertificate': grpc.unary_unary_rpc_method_handler(
                     servicer.RenewCertificate,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_control__pb2.RenewCertificateRequest.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_control__pb2.RenewCertificateResponse.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_control__pb2.RenewCertificateRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_control__pb2.RenewCertificateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -145,8 +145,8 @@ class FleetControl:
             request,
             target,
             '/edgefleet.v1.FleetControl/Enroll',
-            protos_dot_edgefleet_dot_v1_dot_control__pb2.EnrollRequest.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_control__pb2.EnrollResponse.FromString,
+            edgefleet_dot_v1_dot_control__pb2.EnrollRequest.SerializeToString,
+            edgefleet_dot_v1_dot_control__pb2.EnrollResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -172,8 +172,8 @@ class FleetControl:
             request_iterator,
             target,
             '/edgefleet.v1.FleetControl/Connect',
-            protos_dot_edgefleet_dot_v1_dot_control__pb2.AgentMessage.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_control__pb2.OrchestratorMessage.FromString,
+            edgefleet_dot_v1_dot_control__pb2.AgentMessage.SerializeToString,
+            edgefleet_dot_v1_dot_control__pb2.OrchestratorMessage.FromString,
             options,
             channel_credentials,
             insecure,
@@ -199,8 +199,8 @@ class FleetControl:
             request,
             target,
             '/edgefleet.v1.FleetControl/FetchArtifact',
-            protos_dot_edgefleet_dot_v1_dot_control__pb2.FetchArtifactRequest.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_control__pb2.ArtifactChunk.FromString,
+            edgefleet_dot_v1_dot_control__pb2.FetchArtifactRequest.SerializeToString,
+            edgefleet_dot_v1_dot_control__pb2.ArtifactChunk.FromString,
             options,
             channel_credentials,
             insecure,
@@ -226,8 +226,8 @@ class FleetControl:
             request,
             target,
             '/edgefleet.v1.FleetControl/RenewCertificate',
-            protos_dot_edgefleet_dot_v1_dot_control__pb2.RenewCertificateRequest.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_control__pb2.RenewCertificateResponse.FromString,
+            edgefleet_dot_v1_dot_control__pb2.RenewCertificateRequest.SerializeToString,
+            edgefleet_dot_v1_dot_control__pb2.RenewCertificateResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -6,8 +6,8 @@ FleetControl: the service agents call. The agent starts every connection
 """
 
 from collections import abc as _abc
+from edgefleet.v1 import control_pb2 as _control_pb2
 from grpc import aio as _aio
-from protos.edgefleet.v1 import control_pb2 as _control_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys

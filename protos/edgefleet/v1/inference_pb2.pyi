@@ -6,10 +6,10 @@ port or unix socket). Not exposed to the network.
 """
 
 from collections import abc as _abc
+from edgefleet.v1 import common_pb2 as _common_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
-from protos.edgefleet.v1 import common_pb2 as _common_pb2
 import builtins as _builtins
 import sys
 import typing as _typing

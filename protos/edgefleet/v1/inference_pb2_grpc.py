@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from protos.edgefleet.v1 import inference_pb2 as protos_dot_edgefleet_dot_v1_dot_inference__pb2
+from edgefleet.v1 import inference_pb2 as edgefleet_dot_v1_dot_inference__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in protos/edgefleet/v1/inference_pb2_grpc.py depends on'
+        + ' but the generated code in edgefleet/v1/inference_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -36,13 +36,13 @@ class InferenceStub:
         """
         self.Predict = channel.unary_unary(
                 '/edgefleet.v1.Inference/Predict',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_inference__pb2.PredictRequest.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_inference__pb2.PredictResponse.FromString,
+                request_serializer=edgefleet_dot_v1_dot_inference__pb2.PredictRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_inference__pb2.PredictResponse.FromString,
                 _registered_method=True)
         self.Feedback = channel.unary_unary(
                 '/edgefleet.v1.Inference/Feedback',
-                request_serializer=protos_dot_edgefleet_dot_v1_dot_inference__pb2.FeedbackRequest.SerializeToString,
-                response_deserializer=protos_dot_edgefleet_dot_v1_dot_inference__pb2.FeedbackResponse.FromString,
+                request_serializer=edgefleet_dot_v1_dot_inference__pb2.FeedbackRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_inference__pb2.FeedbackResponse.FromString,
                 _registered_method=True)
 
 
@@ -71,13 +71,13 @@ def add_InferenceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Predict': grpc.unary_unary_rpc_method_handler(
                     servicer.Predict,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_inference__pb2.PredictRequest.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_inference__pb2.PredictResponse.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_inference__pb2.PredictRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_inference__pb2.PredictResponse.SerializeToString,
             ),
             'Feedback': grpc.unary_unary_rpc_method_handler(
                     servicer.Feedback,
-                    request_deserializer=protos_dot_edgefleet_dot_v1_dot_inference__pb2.FeedbackRequest.FromString,
-                    response_serializer=protos_dot_edgefleet_dot_v1_dot_inference__pb2.FeedbackResponse.SerializeToString,
+                    request_deserializer=edgefleet_dot_v1_dot_inference__pb2.FeedbackRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_inference__pb2.FeedbackResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -105,8 +105,8 @@ class Inference:
             request,
             target,
             '/edgefleet.v1.Inference/Predict',
-            protos_dot_edgefleet_dot_v1_dot_inference__pb2.PredictRequest.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_inference__pb2.PredictResponse.FromString,
+            edgefleet_dot_v1_dot_inference__pb2.PredictRequest.SerializeToString,
+            edgefleet_dot_v1_dot_inference__pb2.PredictResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -132,8 +132,8 @@ class Inference:
             request,
             target,
             '/edgefleet.v1.Inference/Feedback',
-            protos_dot_edgefleet_dot_v1_dot_inference__pb2.FeedbackRequest.SerializeToString,
-            protos_dot_edgefleet_dot_v1_dot_inference__pb2.FeedbackResponse.FromString,
+            edgefleet_dot_v1_dot_inference__pb2.FeedbackRequest.SerializeToString,
+            edgefleet_dot_v1_dot_inference__pb2.FeedbackResponse.FromString,
             options,
             channel_credentials,
             insecure,

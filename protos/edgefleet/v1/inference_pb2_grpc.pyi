@@ -6,8 +6,8 @@ port or unix socket). Not exposed to the network.
 """
 
 from collections import abc as _abc
+from edgefleet.v1 import inference_pb2 as _inference_pb2
 from grpc import aio as _aio
-from protos.edgefleet.v1 import inference_pb2 as _inference_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys

@@ -1,7 +1,7 @@
 """The one error catalogue of edgefleet.
 
 Domain code raises these; it never imports grpc. Each error class carries an
-:class:`ErrorCode`; ``agent.rpc_errors`` maps the codes to gRPC status codes
+:class:`ErrorCode`; ``edgefleet.core.rpc`` maps the codes to gRPC status codes
 at the servicer edge, and the CLIs map them to process exit codes
 (:data:`EXIT_CODES`). Anything that is not an :class:`EdgefleetError` is an
 internal error.

@@ -11,7 +11,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from agent.errors import InvalidArgument
+from edgefleet.core.errors import InvalidArgument
 
 __all__ = ["load_layered"]
 

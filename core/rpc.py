@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from agent.errors import (
+from edgefleet.core.errors import (
     AlreadyExists,
     EdgefleetError,
     ErrorCode,

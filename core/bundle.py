@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from agent.errors import InvalidArgument
-from agent.evalset import EvalSet, load_eval_set
+from edgefleet.core.errors import InvalidArgument
+from edgefleet.core.evalset import EvalSet, load_eval_set
 
 __all__ = ["FORMAT", "Bundle", "Manifest", "SelfTestResult", "open_bundle", "run_self_test", "write_bundle"]
 

@@ -1,0 +1,36 @@
+"""The state and kind names both sides share. ``StrEnum``: each member is its own wire-stable string, so
+stored JSON and comparisons with plain strings keep working."""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["DeploymentPhase", "EnergyKind", "SlotState"]
+
+
+class EnergyKind(enum.StrEnum):
+    """How an energy figure was obtained."""
+
+    MEASURED = "measured"  # a sensor on the device
+    DERIVED = "derived"  # computed from measured quantities (V x I)
+    ESTIMATED = "estimated"  # a model (CPU time x power, operation counts)
+
+
+class SlotState(enum.StrEnum):
+    EMPTY = "empty"
+    STANDBY = "standby"
+    TRIAL = "trial"
+    COMMITTED = "committed"
+    FAILED = "failed"
+
+
+class DeploymentPhase(enum.StrEnum):
+    """Where a device is with its desired state (what DeploymentStatus reports)."""
+
+    DOWNLOADING = "downloading"
+    VERIFYING = "verifying"
+    INSTALLING = "installing"
+    TRIAL = "trial"
+    COMMITTED = "committed"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
