@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["DeploymentPhase", "EnergyKind", "SlotState"]
+__all__ = ["DeploymentPhase", "EnergyKind", "FaultDomain", "SlotState"]
 
 
 class EnergyKind(enum.StrEnum):
@@ -34,3 +34,11 @@ class DeploymentPhase(enum.StrEnum):
     COMMITTED = "committed"
     FAILED = "failed"
     ROLLED_BACK = "rolled_back"
+
+
+class FaultDomain(enum.StrEnum):
+    """Whose fault a failed deployment is: only the variant's faults block a variant for a profile."""
+
+    UNKNOWN = ""
+    VARIANT = "variant"  # does not load, self-test disagreement, inference errors
+    DEVICE = "device"  # stopped during the trial, disk full, download refused or cut

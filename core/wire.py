@@ -3,10 +3,12 @@ converters both sides use for the same message."""
 
 from __future__ import annotations
 
-from edgefleet.core.enums import DeploymentPhase, EnergyKind, SlotState
+from edgefleet.core.enums import DeploymentPhase, EnergyKind, FaultDomain, SlotState
 from edgefleet.v1 import common_pb2
 
 __all__ = [
+    "FAULT_FROM_PB",
+    "FAULT_TO_PB",
     "KIND_FROM_PB",
     "KIND_TO_PB",
     "PHASE_FROM_PB",
@@ -44,6 +46,13 @@ PHASE_TO_PB: dict[DeploymentPhase, common_pb2.DeploymentPhase.ValueType] = {
 }
 PHASE_FROM_PB = {v: k for k, v in PHASE_TO_PB.items()}
 _KINDS = frozenset(EnergyKind)
+
+FAULT_TO_PB: dict[FaultDomain, common_pb2.FaultDomain.ValueType] = {
+    FaultDomain.UNKNOWN: common_pb2.FAULT_DOMAIN_UNSPECIFIED,
+    FaultDomain.VARIANT: common_pb2.FAULT_DOMAIN_VARIANT,
+    FaultDomain.DEVICE: common_pb2.FAULT_DOMAIN_DEVICE,
+}
+FAULT_FROM_PB = {v: k for k, v in FAULT_TO_PB.items()}
 
 
 def kind_pb(kind: str) -> common_pb2.MeasurementKind.ValueType:

@@ -25,33 +25,37 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65\x64gefleet/v1/common.proto\x12\x0c\x65\x64gefleet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"?\n\nVariantRef\x12\x12\n\nvariant_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0e\n\x06recipe\x18\x03 \x01(\t\",\n\x0bRuntimeInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\x81\x01\n\rHardwareFacts\x12\x11\n\tcpu_count\x18\x01 \x01(\r\x12\x14\n\x0cmemory_bytes\x18\x02 \x01(\x04\x12\x15\n\rstorage_bytes\x18\x03 \x01(\x04\x12\x0f\n\x07machine\x18\x04 \x01(\t\x12\x10\n\x08platform\x18\x05 \x01(\t\x12\r\n\x05\x62oard\x18\x06 \x01(\t\"\xba\x01\n\x04Slot\x12$\n\x04name\x18\x01 \x01(\x0e\x32\x16.edgefleet.v1.SlotName\x12&\n\x05state\x18\x02 \x01(\x0e\x32\x17.edgefleet.v1.SlotState\x12)\n\x07variant\x18\x03 \x01(\x0b\x32\x18.edgefleet.v1.VariantRef\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12)\n\x05since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd1\x01\n\x0c\x45nergyFigure\x12\"\n\x1agross_joules_per_inference\x18\x01 \x01(\x01\x12)\n\x1c\x64ynamic_joules_per_inference\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x14\n\x0csigma_joules\x18\x03 \x01(\x01\x12+\n\x04kind\x18\x04 \x01(\x0e\x32\x1d.edgefleet.v1.MeasurementKind\x12\x0e\n\x06method\x18\x05 \x01(\tB\x1f\n\x1d_dynamic_joules_per_inference\"e\n\x0eLatencySummary\x12\x13\n\x0bp50_seconds\x18\x01 \x01(\x01\x12\x13\n\x0bp95_seconds\x18\x02 \x01(\x01\x12\x13\n\x0bp99_seconds\x18\x03 \x01(\x01\x12\x14\n\x0cmean_seconds\x18\x04 \x01(\x01\"\xc1\x03\n\x0fTelemetryWindow\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12)\n\x07variant\x18\x02 \x01(\x0b\x32\x18.edgefleet.v1.VariantRef\x12)\n\x05start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ninferences\x18\x05 \x01(\x04\x12-\n\x07latency\x18\x06 \x01(\x0b\x32\x1c.edgefleet.v1.LatencySummary\x12*\n\x06\x65nergy\x18\x07 \x01(\x0b\x32\x1a.edgefleet.v1.EnergyFigure\x12\x10\n\x08labelled\x18\x08 \x01(\x04\x12\x0f\n\x07\x63orrect\x18\t \x01(\x04\x12\x13\n\x0b\x63pu_percent\x18\n \x01(\x01\x12\x11\n\trss_bytes\x18\x0b \x01(\x04\x12 \n\x13temperature_celsius\x18\x0c \x01(\x01H\x00\x88\x01\x01\x12\r\n\x05\x66lags\x18\r \x03(\t\x12\x1a\n\x12\x61ggregated_windows\x18\x0e \x01(\rB\x16\n\x14_temperature_celsius*\x90\x01\n\x0fMeasurementKind\x12 \n\x1cMEASUREMENT_KIND_UNSPECIFIED\x10\x00\x12\x1d\n\x19MEASUREMENT_KIND_MEASURED\x10\x01\x12\x1c\n\x18MEASUREMENT_KIND_DERIVED\x10\x02\x12\x1e\n\x1aMEASUREMENT_KIND_ESTIMATED\x10\x03*G\n\x08SlotName\x12\x19\n\x15SLOT_NAME_UNSPECIFIED\x10\x00\x12\x0f\n\x0bSLOT_NAME_A\x10\x01\x12\x0f\n\x0bSLOT_NAME_B\x10\x02*\x9c\x01\n\tSlotState\x12\x1a\n\x16SLOT_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10SLOT_STATE_EMPTY\x10\x01\x12\x16\n\x12SLOT_STATE_STANDBY\x10\x02\x12\x14\n\x10SLOT_STATE_TRIAL\x10\x03\x12\x18\n\x14SLOT_STATE_COMMITTED\x10\x04\x12\x15\n\x11SLOT_STATE_FAILED\x10\x05*\x91\x02\n\x0f\x44\x65ploymentPhase\x12 \n\x1c\x44\x45PLOYMENT_PHASE_UNSPECIFIED\x10\x00\x12 \n\x1c\x44\x45PLOYMENT_PHASE_DOWNLOADING\x10\x01\x12\x1e\n\x1a\x44\x45PLOYMENT_PHASE_VERIFYING\x10\x02\x12\x1f\n\x1b\x44\x45PLOYMENT_PHASE_INSTALLING\x10\x03\x12\x1a\n\x16\x44\x45PLOYMENT_PHASE_TRIAL\x10\x04\x12\x1e\n\x1a\x44\x45PLOYMENT_PHASE_COMMITTED\x10\x05\x12\x1b\n\x17\x44\x45PLOYMENT_PHASE_FAILED\x10\x06\x12 \n\x1c\x44\x45PLOYMENT_PHASE_ROLLED_BACK\x10\x07\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65\x64gefleet/v1/common.proto\x12\x0c\x65\x64gefleet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"U\n\tCondition\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12)\n\x05since\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"?\n\nVariantRef\x12\x12\n\nvariant_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0e\n\x06recipe\x18\x03 \x01(\t\",\n\x0bRuntimeInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\x81\x01\n\rHardwareFacts\x12\x11\n\tcpu_count\x18\x01 \x01(\r\x12\x14\n\x0cmemory_bytes\x18\x02 \x01(\x04\x12\x15\n\rstorage_bytes\x18\x03 \x01(\x04\x12\x0f\n\x07machine\x18\x04 \x01(\t\x12\x10\n\x08platform\x18\x05 \x01(\t\x12\r\n\x05\x62oard\x18\x06 \x01(\t\"\xba\x01\n\x04Slot\x12$\n\x04name\x18\x01 \x01(\x0e\x32\x16.edgefleet.v1.SlotName\x12&\n\x05state\x18\x02 \x01(\x0e\x32\x17.edgefleet.v1.SlotState\x12)\n\x07variant\x18\x03 \x01(\x0b\x32\x18.edgefleet.v1.VariantRef\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12)\n\x05since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd1\x01\n\x0c\x45nergyFigure\x12\"\n\x1agross_joules_per_inference\x18\x01 \x01(\x01\x12)\n\x1c\x64ynamic_joules_per_inference\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x14\n\x0csigma_joules\x18\x03 \x01(\x01\x12+\n\x04kind\x18\x04 \x01(\x0e\x32\x1d.edgefleet.v1.MeasurementKind\x12\x0e\n\x06method\x18\x05 \x01(\tB\x1f\n\x1d_dynamic_joules_per_inference\"e\n\x0eLatencySummary\x12\x13\n\x0bp50_seconds\x18\x01 \x01(\x01\x12\x13\n\x0bp95_seconds\x18\x02 \x01(\x01\x12\x13\n\x0bp99_seconds\x18\x03 \x01(\x01\x12\x14\n\x0cmean_seconds\x18\x04 \x01(\x01\"\xc1\x03\n\x0fTelemetryWindow\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12)\n\x07variant\x18\x02 \x01(\x0b\x32\x18.edgefleet.v1.VariantRef\x12)\n\x05start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ninferences\x18\x05 \x01(\x04\x12-\n\x07latency\x18\x06 \x01(\x0b\x32\x1c.edgefleet.v1.LatencySummary\x12*\n\x06\x65nergy\x18\x07 \x01(\x0b\x32\x1a.edgefleet.v1.EnergyFigure\x12\x10\n\x08labelled\x18\x08 \x01(\x04\x12\x0f\n\x07\x63orrect\x18\t \x01(\x04\x12\x13\n\x0b\x63pu_percent\x18\n \x01(\x01\x12\x11\n\trss_bytes\x18\x0b \x01(\x04\x12 \n\x13temperature_celsius\x18\x0c \x01(\x01H\x00\x88\x01\x01\x12\r\n\x05\x66lags\x18\r \x03(\t\x12\x1a\n\x12\x61ggregated_windows\x18\x0e \x01(\rB\x16\n\x14_temperature_celsius*\x90\x01\n\x0fMeasurementKind\x12 \n\x1cMEASUREMENT_KIND_UNSPECIFIED\x10\x00\x12\x1d\n\x19MEASUREMENT_KIND_MEASURED\x10\x01\x12\x1c\n\x18MEASUREMENT_KIND_DERIVED\x10\x02\x12\x1e\n\x1aMEASUREMENT_KIND_ESTIMATED\x10\x03*G\n\x08SlotName\x12\x19\n\x15SLOT_NAME_UNSPECIFIED\x10\x00\x12\x0f\n\x0bSLOT_NAME_A\x10\x01\x12\x0f\n\x0bSLOT_NAME_B\x10\x02*\x9c\x01\n\tSlotState\x12\x1a\n\x16SLOT_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10SLOT_STATE_EMPTY\x10\x01\x12\x16\n\x12SLOT_STATE_STANDBY\x10\x02\x12\x14\n\x10SLOT_STATE_TRIAL\x10\x03\x12\x18\n\x14SLOT_STATE_COMMITTED\x10\x04\x12\x15\n\x11SLOT_STATE_FAILED\x10\x05*\x91\x02\n\x0f\x44\x65ploymentPhase\x12 \n\x1c\x44\x45PLOYMENT_PHASE_UNSPECIFIED\x10\x00\x12 \n\x1c\x44\x45PLOYMENT_PHASE_DOWNLOADING\x10\x01\x12\x1e\n\x1a\x44\x45PLOYMENT_PHASE_VERIFYING\x10\x02\x12\x1f\n\x1b\x44\x45PLOYMENT_PHASE_INSTALLING\x10\x03\x12\x1a\n\x16\x44\x45PLOYMENT_PHASE_TRIAL\x10\x04\x12\x1e\n\x1a\x44\x45PLOYMENT_PHASE_COMMITTED\x10\x05\x12\x1b\n\x17\x44\x45PLOYMENT_PHASE_FAILED\x10\x06\x12 \n\x1c\x44\x45PLOYMENT_PHASE_ROLLED_BACK\x10\x07*^\n\x0b\x46\x61ultDomain\x12\x1c\n\x18\x46\x41ULT_DOMAIN_UNSPECIFIED\x10\x00\x12\x18\n\x14\x46\x41ULT_DOMAIN_VARIANT\x10\x01\x12\x17\n\x13\x46\x41ULT_DOMAIN_DEVICE\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'edgefleet.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MEASUREMENTKIND']._serialized_start=1276
-  _globals['_MEASUREMENTKIND']._serialized_end=1420
-  _globals['_SLOTNAME']._serialized_start=1422
-  _globals['_SLOTNAME']._serialized_end=1493
-  _globals['_SLOTSTATE']._serialized_start=1496
-  _globals['_SLOTSTATE']._serialized_end=1652
-  _globals['_DEPLOYMENTPHASE']._serialized_start=1655
-  _globals['_DEPLOYMENTPHASE']._serialized_end=1928
-  _globals['_VARIANTREF']._serialized_start=76
-  _globals['_VARIANTREF']._serialized_end=139
-  _globals['_RUNTIMEINFO']._serialized_start=141
-  _globals['_RUNTIMEINFO']._serialized_end=185
-  _globals['_HARDWAREFACTS']._serialized_start=188
-  _globals['_HARDWAREFACTS']._serialized_end=317
-  _globals['_SLOT']._serialized_start=320
-  _globals['_SLOT']._serialized_end=506
-  _globals['_ENERGYFIGURE']._serialized_start=509
-  _globals['_ENERGYFIGURE']._serialized_end=718
-  _globals['_LATENCYSUMMARY']._serialized_start=720
-  _globals['_LATENCYSUMMARY']._serialized_end=821
-  _globals['_TELEMETRYWINDOW']._serialized_start=824
-  _globals['_TELEMETRYWINDOW']._serialized_end=1273
+  _globals['_MEASUREMENTKIND']._serialized_start=1363
+  _globals['_MEASUREMENTKIND']._serialized_end=1507
+  _globals['_SLOTNAME']._serialized_start=1509
+  _globals['_SLOTNAME']._serialized_end=1580
+  _globals['_SLOTSTATE']._serialized_start=1583
+  _globals['_SLOTSTATE']._serialized_end=1739
+  _globals['_DEPLOYMENTPHASE']._serialized_start=1742
+  _globals['_DEPLOYMENTPHASE']._serialized_end=2015
+  _globals['_FAULTDOMAIN']._serialized_start=2017
+  _globals['_FAULTDOMAIN']._serialized_end=2111
+  _globals['_CONDITION']._serialized_start=76
+  _globals['_CONDITION']._serialized_end=161
+  _globals['_VARIANTREF']._serialized_start=163
+  _globals['_VARIANTREF']._serialized_end=226
+  _globals['_RUNTIMEINFO']._serialized_start=228
+  _globals['_RUNTIMEINFO']._serialized_end=272
+  _globals['_HARDWAREFACTS']._serialized_start=275
+  _globals['_HARDWAREFACTS']._serialized_end=404
+  _globals['_SLOT']._serialized_start=407
+  _globals['_SLOT']._serialized_end=593
+  _globals['_ENERGYFIGURE']._serialized_start=596
+  _globals['_ENERGYFIGURE']._serialized_end=805
+  _globals['_LATENCYSUMMARY']._serialized_start=807
+  _globals['_LATENCYSUMMARY']._serialized_end=908
+  _globals['_TELEMETRYWINDOW']._serialized_start=911
+  _globals['_TELEMETRYWINDOW']._serialized_end=1360
 # @@protoc_insertion_point(module_scope)

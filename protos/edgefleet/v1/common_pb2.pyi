@@ -137,6 +137,60 @@ DEPLOYMENT_PHASE_ROLLED_BACK: DeploymentPhase.ValueType  # 7
 """The agent returned to the previous slot on its own (trial failed)."""
 Global___DeploymentPhase: _TypeAlias = DeploymentPhase  # noqa: Y015
 
+class _FaultDomain:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FaultDomainEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FaultDomain.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FAULT_DOMAIN_UNSPECIFIED: _FaultDomain.ValueType  # 0
+    FAULT_DOMAIN_VARIANT: _FaultDomain.ValueType  # 1
+    """The variant itself: it does not load, its self-test disagrees, it raised inference errors."""
+    FAULT_DOMAIN_DEVICE: _FaultDomain.ValueType  # 2
+    """The device or its surroundings: stopped during the trial, disk full, download refused or cut."""
+
+class FaultDomain(_FaultDomain, metaclass=_FaultDomainEnumTypeWrapper):
+    """Whose fault a failed deployment is. Only the variant's faults block a variant for a profile; device
+    faults (power lost during the trial, a refused or interrupted download, a full disk) are retried.
+    """
+
+FAULT_DOMAIN_UNSPECIFIED: FaultDomain.ValueType  # 0
+FAULT_DOMAIN_VARIANT: FaultDomain.ValueType  # 1
+"""The variant itself: it does not load, its self-test disagrees, it raised inference errors."""
+FAULT_DOMAIN_DEVICE: FaultDomain.ValueType  # 2
+"""The device or its surroundings: stopped during the trial, disk full, download refused or cut."""
+Global___FaultDomain: _TypeAlias = FaultDomain  # noqa: Y015
+
+@_typing.final
+class Condition(_message.Message):
+    """A condition that degrades a device without stopping it (Kubernetes-style), e.g. type
+    "telemetry.disk_full": windows are kept in memory and the oldest dropped until space returns.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    type: _builtins.str
+    message: _builtins.str
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        type: _builtins.str = ...,
+        message: _builtins.str = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message", "since", b"since", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Condition: _TypeAlias = Condition  # noqa: Y015
+
 @_typing.final
 class VariantRef(_message.Message):
     """A variant of a model family, as the fleet knows it."""

@@ -233,6 +233,7 @@ class Hello(_message.Message):
     AGENT_VERSION_FIELD_NUMBER: _builtins.int
     APPLIED_GENERATION_FIELD_NUMBER: _builtins.int
     LAST_TELEMETRY_SEQUENCE_FIELD_NUMBER: _builtins.int
+    CONDITIONS_FIELD_NUMBER: _builtins.int
     device_id: _builtins.str
     """Required; must match the identity of the connection."""
     profile: _builtins.str
@@ -258,6 +259,10 @@ class Hello(_message.Message):
 
     @_builtins.property
     def slots(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Slot]: ...
+    @_builtins.property
+    def conditions(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Condition]:
+        """Conditions that degrade the device now (empty when healthy)."""
+
     def __init__(
         self,
         *,
@@ -271,10 +276,11 @@ class Hello(_message.Message):
         agent_version: _builtins.str = ...,
         applied_generation: _builtins.int = ...,
         last_telemetry_sequence: _builtins.int = ...,
+        conditions: _abc.Iterable[_common_pb2.Condition] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "hardware", b"hardware", "previous", b"previous", "runtime", b"runtime"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "agent_version", b"agent_version", "applied_generation", b"applied_generation", "device_id", b"device_id", "hardware", b"hardware", "last_telemetry_sequence", b"last_telemetry_sequence", "previous", b"previous", "profile", b"profile", "runtime", b"runtime", "slots", b"slots"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "agent_version", b"agent_version", "applied_generation", b"applied_generation", "conditions", b"conditions", "device_id", b"device_id", "hardware", b"hardware", "last_telemetry_sequence", b"last_telemetry_sequence", "previous", b"previous", "profile", b"profile", "runtime", b"runtime", "slots", b"slots"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -288,11 +294,19 @@ class Heartbeat(_message.Message):
     CPU_PERCENT_FIELD_NUMBER: _builtins.int
     RSS_BYTES_FIELD_NUMBER: _builtins.int
     OUTBOX_BACKLOG_FIELD_NUMBER: _builtins.int
+    CONDITIONS_FIELD_NUMBER: _builtins.int
+    WINDOWS_DROPPED_FIELD_NUMBER: _builtins.int
     cpu_percent: _builtins.float
     rss_bytes: _builtins.int
     outbox_backlog: _builtins.int
+    windows_dropped: _builtins.int
+    """Telemetry windows dropped since the agent's data directory was created (never decreases)."""
     @_builtins.property
     def sent_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def conditions(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Condition]:
+        """Conditions that degrade the device now (empty when healthy); the latest heartbeat replaces them."""
+
     def __init__(
         self,
         *,
@@ -300,10 +314,12 @@ class Heartbeat(_message.Message):
         cpu_percent: _builtins.float = ...,
         rss_bytes: _builtins.int = ...,
         outbox_backlog: _builtins.int = ...,
+        conditions: _abc.Iterable[_common_pb2.Condition] | None = ...,
+        windows_dropped: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["sent_at", b"sent_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cpu_percent", b"cpu_percent", "outbox_backlog", b"outbox_backlog", "rss_bytes", b"rss_bytes", "sent_at", b"sent_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conditions", b"conditions", "cpu_percent", b"cpu_percent", "outbox_backlog", b"outbox_backlog", "rss_bytes", b"rss_bytes", "sent_at", b"sent_at", "windows_dropped", b"windows_dropped"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -321,12 +337,15 @@ class DeploymentStatus(_message.Message):
     BYTES_TOTAL_FIELD_NUMBER: _builtins.int
     ACTIVE_FIELD_NUMBER: _builtins.int
     RUNTIME_FIELD_NUMBER: _builtins.int
+    FAULT_FIELD_NUMBER: _builtins.int
     generation: _builtins.int
     """Generation of the desired state this status answers."""
     phase: _common_pb2.DeploymentPhase.ValueType
     reason: _builtins.str
     bytes_done: _builtins.int
     bytes_total: _builtins.int
+    fault: _common_pb2.FaultDomain.ValueType
+    """With FAILED or ROLLED_BACK: whose fault it was (the variant's, or the device's)."""
     @_builtins.property
     def variant(self) -> _common_pb2.VariantRef: ...
     @_builtins.property
@@ -348,10 +367,11 @@ class DeploymentStatus(_message.Message):
         bytes_total: _builtins.int = ...,
         active: _common_pb2.VariantRef | None = ...,
         runtime: _common_pb2.RuntimeInfo | None = ...,
+        fault: _common_pb2.FaultDomain.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "runtime", b"runtime", "variant", b"variant"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "bytes_done", b"bytes_done", "bytes_total", b"bytes_total", "generation", b"generation", "phase", b"phase", "reason", b"reason", "runtime", b"runtime", "variant", b"variant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "bytes_done", b"bytes_done", "bytes_total", b"bytes_total", "fault", b"fault", "generation", b"generation", "phase", b"phase", "reason", b"reason", "runtime", b"runtime", "variant", b"variant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
