@@ -70,7 +70,7 @@ def demo(
 ) -> None:
     """The main job: an orchestrator and three agents, variants built and planned, a rollout in waves
     with live telemetry, then a tightened energy budget rolled back automatically."""
-    from edgefleet.orchestrator.fleet_demo import DemoSettings, run_demo
+    from edgefleet.orchestrator.tools.demo import DemoSettings, run_demo
 
     with errors_to_exit_codes():
         # with --json, people's output goes to stderr and stdout stays machine-readable
@@ -87,7 +87,7 @@ def reference(
     json_out: JsonFlag = False,
 ) -> None:
     """Real inference of each reference model through the runtime wrapper, on LiteRT and TFLite Micro."""
-    from edgefleet.orchestrator.reference_run import run_reference_models
+    from edgefleet.orchestrator.tools.reference import run_reference_models
 
     with errors_to_exit_codes(), console().status("running the reference models"):
         runs = run_reference_models(threads=threads)

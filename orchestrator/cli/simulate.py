@@ -30,8 +30,8 @@ def simulate(
     json_out: JsonFlag = False,
 ) -> None:
     """Real streams, enrolment, telemetry, artifact downloads and deploy acks; synthetic figures."""
-    from edgefleet.orchestrator.simulate import Endpoints
-    from edgefleet.orchestrator.simulate import simulate as run
+    from edgefleet.orchestrator.tools.simulate import Endpoints
+    from edgefleet.orchestrator.tools.simulate import simulate as run
 
     with errors_to_exit_codes(), client(server) as api:
         ca_pem, _ = credentials()

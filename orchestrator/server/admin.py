@@ -10,8 +10,6 @@ from typing import Any, TypeAlias
 
 import grpc
 
-from edgefleet.orchestrator.convert import build_result_to_pb, card_to_pb, progress_to_pb
-from edgefleet.orchestrator.convert_plans import plan_to_pb, profile_to_pb
 from edgefleet.orchestrator.server.admin_fleet import FleetAdminDevices
 from edgefleet.orchestrator.server.admin_rollouts import FleetAdminRollouts
 from edgefleet.orchestrator.server.errors import translate_errors, translate_stream_errors
@@ -21,6 +19,8 @@ from edgefleet.orchestrator.service.plans import PlanService
 from edgefleet.orchestrator.service.rollouts import RolloutService
 from edgefleet.orchestrator.service.telemetry import TelemetryService
 from edgefleet.orchestrator.service.variants import BuildRequest, Progress, VariantService
+from edgefleet.orchestrator.wire.plans import plan_to_pb, profile_to_pb
+from edgefleet.orchestrator.wire.variants import build_result_to_pb, card_to_pb, progress_to_pb
 from edgefleet.v1 import admin_pb2, admin_pb2_grpc
 
 __all__ = ["FleetAdminServicer"]

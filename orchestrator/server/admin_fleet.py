@@ -10,12 +10,12 @@ from typing import Any, TypeAlias
 import grpc
 
 from edgefleet.core.errors import Unauthenticated
-from edgefleet.orchestrator.convert_fleet import assignments_to_pb, device_to_pb, window_to_pb
 from edgefleet.orchestrator.fleet.model import DeviceRecord, WindowRecord
 from edgefleet.orchestrator.server.errors import translate_errors
 from edgefleet.orchestrator.server.sessions import Sessions
 from edgefleet.orchestrator.service.fleet import Assignment, FleetService
 from edgefleet.orchestrator.service.telemetry import TelemetryService
+from edgefleet.orchestrator.wire.fleet import assignments_to_pb, device_to_pb, window_to_pb
 from edgefleet.v1 import admin_pb2, common_pb2
 
 __all__ = ["FleetAdminDevices"]

@@ -8,11 +8,11 @@ from typing import Any, TypeAlias
 
 import grpc
 
-from edgefleet.orchestrator.convert_fleet import assignments_to_pb
-from edgefleet.orchestrator.convert_rollouts import event_to_pb, rollout_to_pb
 from edgefleet.orchestrator.server.errors import translate_errors
 from edgefleet.orchestrator.service.fleet import Assignment
 from edgefleet.orchestrator.service.rollouts import RolloutService
+from edgefleet.orchestrator.wire.fleet import assignments_to_pb
+from edgefleet.orchestrator.wire.rollouts import event_to_pb, rollout_to_pb
 from edgefleet.v1 import admin_pb2
 
 __all__ = ["FleetAdminRollouts"]

@@ -15,7 +15,6 @@ from grpc_health.v1._async import HealthServicer
 from prometheus_client import CollectorRegistry
 
 from edgefleet.orchestrator.config import ServerConfig
-from edgefleet.orchestrator.convert_fleet import desired_to_pb
 from edgefleet.orchestrator.metrics import OrchestratorMetrics
 from edgefleet.orchestrator.profiles import ProfileRegistry
 from edgefleet.orchestrator.registry.artifacts import ArtifactStore
@@ -34,6 +33,7 @@ from edgefleet.orchestrator.service.rollouts import RolloutService
 from edgefleet.orchestrator.service.telemetry import TelemetryService
 from edgefleet.orchestrator.service.variants import VariantService
 from edgefleet.orchestrator.store import SqliteStore, Store
+from edgefleet.orchestrator.wire.fleet import desired_to_pb
 from edgefleet.v1 import admin_pb2, admin_pb2_grpc, control_pb2, control_pb2_grpc
 
 __all__ = ["OrchestratorServer", "Services", "open_services", "run_server"]

@@ -17,12 +17,6 @@ from edgefleet.core.errors import (
     PermissionDenied,
     ResourceExhausted,
 )
-from edgefleet.orchestrator.convert_fleet import (
-    PHASE_FROM_PB,
-    desired_to_pb,
-    report_from_hello,
-    window_from_pb,
-)
 from edgefleet.orchestrator.metrics import OrchestratorMetrics
 from edgefleet.orchestrator.profiles import ProfileRegistry
 from edgefleet.orchestrator.registry.artifacts import ArtifactStore
@@ -32,6 +26,12 @@ from edgefleet.orchestrator.server.ingest import TelemetryIngest
 from edgefleet.orchestrator.server.sessions import Outbound, Sessions
 from edgefleet.orchestrator.service.fleet import FleetService
 from edgefleet.orchestrator.service.telemetry import TelemetryService
+from edgefleet.orchestrator.wire.fleet import (
+    PHASE_FROM_PB,
+    desired_to_pb,
+    report_from_hello,
+    window_from_pb,
+)
 from edgefleet.v1 import control_pb2, control_pb2_grpc
 
 __all__ = ["MAX_AGENT_MESSAGE", "FleetControlServicer"]

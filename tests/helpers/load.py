@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from edgefleet.orchestrator.cli.app import app
 from edgefleet.orchestrator.client import AdminClient
-from edgefleet.orchestrator.simulate import Endpoints, SimulationReport, simulate
+from edgefleet.orchestrator.tools.simulate import Endpoints, SimulationReport, simulate
 from tests.helpers.processes import orchestrator
 
 POLICY = {

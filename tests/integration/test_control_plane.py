@@ -258,7 +258,7 @@ async def test_trial_interrupted_rolls_back_without_an_orchestrator(template: Pa
 
 
 def _desired_pb(assignment: Any) -> Any:
-    from edgefleet.orchestrator.convert_fleet import desired_to_pb
+    from edgefleet.orchestrator.wire.fleet import desired_to_pb
 
     return desired_to_pb(assignment.desired)
 

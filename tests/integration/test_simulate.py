@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edgefleet.orchestrator.simulate import Endpoints, simulate
+from edgefleet.orchestrator.tools.simulate import Endpoints, simulate
 from tests.helpers.fleet import build_template, orchestrator_in_process, wait_for
 
 

@@ -8,10 +8,6 @@ from typing import Any
 import grpc
 
 from edgefleet.core.rpc import error_from_rpc
-from edgefleet.orchestrator.convert import build_result_from_pb, card_from_pb
-from edgefleet.orchestrator.convert_fleet import device_from_pb, window_from_pb
-from edgefleet.orchestrator.convert_plans import plan_from_pb, profile_from_pb
-from edgefleet.orchestrator.convert_rollouts import event_from_pb, rollout_view_from_pb
 from edgefleet.orchestrator.fleet.model import DeviceRecord, WindowRecord
 from edgefleet.orchestrator.profiles import Profile
 from edgefleet.orchestrator.rollout.model import Event, RolloutRecord
@@ -19,6 +15,10 @@ from edgefleet.orchestrator.selection import ProfilePlan
 from edgefleet.orchestrator.service.telemetry import VariantTelemetry
 from edgefleet.orchestrator.service.variants import BuildResult, Progress
 from edgefleet.orchestrator.variants.card import VariantCard
+from edgefleet.orchestrator.wire.fleet import device_from_pb, window_from_pb
+from edgefleet.orchestrator.wire.plans import plan_from_pb, profile_from_pb
+from edgefleet.orchestrator.wire.rollouts import event_from_pb, rollout_view_from_pb
+from edgefleet.orchestrator.wire.variants import build_result_from_pb, card_from_pb
 from edgefleet.v1 import admin_pb2, admin_pb2_grpc
 
 __all__ = ["DEFAULT_SERVER", "AdminClient"]
