@@ -31,7 +31,7 @@ class FleetCollector(Collector):
     def collect(self) -> Iterator[Any]:
         s = self._s
         online = self._connected()
-        devices = s.fleet.list_devices()
+        devices = s.devices.list_devices()
         by_status = GaugeMetricFamily(
             "edgefleet_devices", "Enrolled devices by profile and status.", labels=["profile", "status"]
         )

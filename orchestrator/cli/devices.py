@@ -3,33 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Annotated, Any
 
 import typer
 
 from edgefleet.orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client
 from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
-from edgefleet.orchestrator.cli.render import WINDOW_COLUMNS, window_row
-from edgefleet.orchestrator.fleet.model import DeviceRecord
+from edgefleet.orchestrator.cli.render import WINDOW_COLUMNS, fmt_when, window_row
+from edgefleet.orchestrator.client.views import DeviceView, VariantRefView
 
 devices_app = typer.Typer(help="Enrolment tokens and the fleet's devices.", no_args_is_help=True)
 
 
-def device_dict(d: DeviceRecord) -> dict[str, Any]:
-    doc = dataclasses.asdict(d)
-    doc.pop("secret_hash")
-    if d.desired is not None:
-        doc["desired"] = {k: doc["desired"][k] for k in ("generation", "variant_id", "model", "recipe")}
-    return doc
+def ref(v: VariantRefView | None) -> str:
+    return v.short if v is not None else "-"
 
 
-def _status(d: DeviceRecord) -> str:
-    return "revoked" if d.revoked else "online" if d.online else "offline"
-
-
-def _ago(t: float) -> str:
-    return "never" if not t else f"{max(0.0, time.time() - t):.0f} s ago"
+def device_dict(d: DeviceView) -> dict[str, Any]:
+    return dataclasses.asdict(d)
 
 
 @devices_app.command("token")
@@ -65,14 +56,12 @@ def list_(
         (
             d.device_id,
             d.profile,
-            _status(d),
-            _ago(d.last_seen),
-            (d.report.active_variant[:12] + " " + d.report.active_recipe)
-            if d.report and d.report.active_variant
-            else "-",
-            (f"{d.desired.variant_id[:12]} (gen {d.desired.generation})" if d.desired else "-"),
+            d.status,
+            fmt_when(d.last_seen),
+            d.active.short if d.active else "-",
+            f"{d.desired.short} (gen {d.desired_generation})" if d.desired else "-",
             (d.phase + (f": {d.phase_reason}" if d.phase_reason else "")) or "-",
-            f"{d.report.runtime_name} {d.report.runtime_version}" if d.report else "-",
+            d.runtime or "-",
         )
         for d in devices
     ]
@@ -89,22 +78,31 @@ def show(
     """One device in full: hardware, runtime, slots, desired and reported state."""
     with errors_to_exit_codes(), client(server) as api:
         d, windows = api.get_device_windows(device_id)
-    doc = device_dict(d)
-    doc["recent_windows"] = [dataclasses.asdict(w) for w in windows]
     if json_out:
-        print_json(doc)
+        print_json({**device_dict(d), "recent_windows": [dataclasses.asdict(w) for w in windows]})
         return
-    doc.pop("recent_windows")
-    rows = [(k, v) for k, v in doc.items() if k != "report"]
-    if d.report is not None:
-        rows += [
-            ("runtime", f"{d.report.runtime_name} {d.report.runtime_version}"),
-            ("hardware", d.report.hardware),
-        ]
-        rows += [
-            (f"slot {s.name}", f"{s.state} {s.variant_id[:12]} {s.recipe} {s.reason}") for s in d.report.slots
-        ]
-    console().print(table(f"device {d.device_id} ({_status(d)})", ["field", "value"], rows))
+    rows: list[tuple[str, Any]] = [
+        ("name", d.name),
+        ("profile", d.profile),
+        ("status", d.status),
+        ("labels", ", ".join(f"{k}={v}" for k, v in sorted(d.labels.items())) or "-"),
+        ("enrolled", fmt_when(d.created)),
+        ("last seen", fmt_when(d.last_seen)),
+        ("active", ref(d.active)),
+        ("previous", ref(d.previous)),
+        ("desired", f"{ref(d.desired)} (generation {d.desired_generation})" if d.desired else "-"),
+        ("applied generation", d.applied_generation),
+        ("deployment", (d.phase + (f": {d.phase_reason}" if d.phase_reason else "")) or "-"),
+        ("runtime", d.runtime or "-"),
+        ("agent", d.agent_version or "-"),
+        ("hardware", ", ".join(f"{k} {v}" for k, v in d.hardware.items()) or "-"),
+    ]
+    rows += [
+        (f"slot {s.name}", f"{s.state} {ref(s.variant)} {s.reason} (since {fmt_when(s.since)})".strip())
+        for s in d.slots
+    ]
+    rows += [(f"condition {c.type}", f"{c.message} (since {fmt_when(c.since)})") for c in d.conditions]
+    console().print(table(f"device {d.device_id} ({d.status})", ["field", "value"], rows))
     if windows:
         console().print(table("recent telemetry windows", WINDOW_COLUMNS, [window_row(w) for w in windows]))
 

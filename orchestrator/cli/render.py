@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import time
 from typing import Any
 
 from edgefleet.orchestrator.fleet.model import WindowRecord
@@ -129,3 +131,13 @@ def window_row(w: WindowRecord) -> tuple[str, ...]:
         f"{w.correct}/{w.labelled}" if w.labelled else "-",
         "; ".join(w.flags) or "",
     )
+
+
+def fmt_when(t: float | None) -> str:
+    """A moment people can read: local date and time, and how long ago ("never" when unknown)."""
+    if not t:
+        return "never"
+    stamp = datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S")
+    ago = max(0.0, time.time() - t)
+    rel = f"{ago:.0f} s" if ago < 120 else f"{ago / 60:.0f} min" if ago < 7200 else f"{ago / 3600:.1f} h"
+    return f"{stamp} ({rel} ago)"

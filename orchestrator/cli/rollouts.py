@@ -12,37 +12,26 @@ import typer
 from edgefleet.core.errors import InvalidArgument
 from edgefleet.orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client
 from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
-from edgefleet.orchestrator.rollout.model import Event, RolloutRecord
+from edgefleet.orchestrator.cli.render import fmt_when
+from edgefleet.orchestrator.client.views import RolloutView
+from edgefleet.orchestrator.rollout.model import Event
 
 rollout_app = typer.Typer(help="Roll a model out in waves, with automatic rollback.", no_args_is_help=True)
 
 
-def rollout_dict(r: RolloutRecord) -> dict[str, Any]:
-    return {
-        "rollout_id": r.rollout_id,
-        "model": r.model,
-        "state": r.state,
-        "state_reason": r.state_reason,
-        "wave": r.wave + 1,
-        "waves": r.waves,
-        "variants": r.variants,
-        "devices": {d: dataclasses.asdict(s) for d, s in r.devices.items()},
-        "created": r.created,
-        "updated": r.updated,
-    }
+def rollout_dict(r: RolloutView) -> dict[str, Any]:
+    return dataclasses.asdict(r)
 
 
-def _show(r: RolloutRecord) -> None:
+def _show(r: RolloutView) -> None:
     out = console()
     out.print(
-        f"rollout {r.rollout_id} ({r.model}): [bold]{r.state}[/] at wave {r.wave + 1}/{len(r.waves)}"
+        f"rollout {r.rollout_id} ({r.model}): [bold]{r.state}[/] at wave {r.wave}/{r.waves_total}"
         + (f" — {r.state_reason}" if r.state_reason else ""),
         highlight=False,
     )
-    rows = [
-        (i + 1, d, r.devices[d].state, r.devices[d].reason) for i, wave in enumerate(r.waves) for d in wave
-    ]
-    out.print(table("devices", ["wave", "device", "state", "reason"], rows))
+    rows = [(d.wave, d.device_id, d.state, fmt_when(d.since), d.reason) for d in r.devices]
+    out.print(table("devices", ["wave", "device", "state", "since", "reason"], rows))
 
 
 def _parse_variants(pairs: list[str]) -> dict[str, str]:
@@ -124,9 +113,7 @@ def status(
     if rollout_id:
         _show(rollouts[0])
         return
-    rows = [
-        (r.rollout_id, r.model, r.state, f"{r.wave + 1}/{len(r.waves)}", r.state_reason) for r in rollouts
-    ]
+    rows = [(r.rollout_id, r.model, r.state, f"{r.wave}/{r.waves_total}", r.state_reason) for r in rollouts]
     console().print(table(f"{len(rows)} rollouts", ["rollout", "model", "state", "wave", "reason"], rows))
 
 

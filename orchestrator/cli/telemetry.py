@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Annotated
 
 import typer
@@ -35,7 +34,7 @@ def telemetry(
             f"{r.energy_kind}: {', '.join(r.energy_methods)}",
             fmt_seconds(r.latency_p95_s),
             f"{r.correct / r.labelled:.2%} ({r.labelled})" if r.labelled else "-",
-            "-" if math.isnan(r.correction) else f"x{r.correction:.3g}",
+            "-" if r.correction is None else f"x{r.correction:.3g}",
         )
         for r in rows
     ]

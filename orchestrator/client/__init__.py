@@ -8,16 +8,17 @@ from typing import Any
 import grpc
 
 from edgefleet.core.rpc import error_from_rpc
-from edgefleet.orchestrator.fleet.model import DeviceRecord, WindowRecord
+from edgefleet.orchestrator.client.convert import device_view, rollout_view, telemetry_view
+from edgefleet.orchestrator.client.views import DeviceView, RolloutView, TelemetryView
+from edgefleet.orchestrator.fleet.model import WindowRecord
 from edgefleet.orchestrator.profiles import Profile
-from edgefleet.orchestrator.rollout.model import Event, RolloutRecord
+from edgefleet.orchestrator.rollout.model import Event
 from edgefleet.orchestrator.selection import ProfilePlan
-from edgefleet.orchestrator.service.telemetry import VariantTelemetry
 from edgefleet.orchestrator.service.variants import BuildResult, Progress
 from edgefleet.orchestrator.variants.card import VariantCard
-from edgefleet.orchestrator.wire.fleet import device_from_pb, window_from_pb
+from edgefleet.orchestrator.wire.fleet import window_from_pb
 from edgefleet.orchestrator.wire.plans import plan_from_pb, profile_from_pb
-from edgefleet.orchestrator.wire.rollouts import event_from_pb, rollout_view_from_pb
+from edgefleet.orchestrator.wire.rollouts import event_from_pb
 from edgefleet.orchestrator.wire.variants import build_result_from_pb, card_from_pb
 from edgefleet.v1 import admin_pb2, admin_pb2_grpc
 
@@ -132,46 +133,25 @@ class AdminClient:
         msg = self._call("CreateEnrollmentToken", req)
         return msg.token, msg.expires.ToNanoseconds() / 1e9
 
-    def revoke_device(self, device_id: str, reason: str = "") -> DeviceRecord:
+    def revoke_device(self, device_id: str, reason: str = "") -> DeviceView:
         msg = self._call("RevokeDevice", admin_pb2.RevokeDeviceRequest(device_id=device_id, reason=reason))
-        return device_from_pb(msg)
+        return device_view(msg)
 
-    def list_devices(self, profile: str = "") -> list[DeviceRecord]:
+    def list_devices(self, profile: str = "") -> list[DeviceView]:
         resp = self._call("ListDevices", admin_pb2.ListDevicesRequest(profile=profile))
-        return [device_from_pb(d) for d in resp.devices]
+        return [device_view(d) for d in resp.devices]
 
-    def get_device(self, device_id: str) -> DeviceRecord:
+    def get_device(self, device_id: str) -> DeviceView:
         return self.get_device_windows(device_id)[0]
 
-    def get_device_windows(self, device_id: str) -> tuple[DeviceRecord, list[WindowRecord]]:
+    def get_device_windows(self, device_id: str) -> tuple[DeviceView, list[WindowRecord]]:
         """The device and its most recent telemetry windows (newest first)."""
         msg = self._call("GetDevice", admin_pb2.GetDeviceRequest(device_id=device_id))
-        return device_from_pb(msg), [
-            window_from_pb(msg.device_id, msg.profile, w) for w in msg.recent_windows
-        ]
+        return device_view(msg), [window_from_pb(msg.device_id, msg.profile, w) for w in msg.recent_windows]
 
-    def telemetry(self, model: str, profile: str = "") -> list[VariantTelemetry]:
+    def telemetry(self, model: str, profile: str = "") -> list[TelemetryView]:
         resp = self._call("GetTelemetry", admin_pb2.GetTelemetryRequest(model=model, profile=profile))
-        return [
-            VariantTelemetry(
-                profile=v.profile,
-                variant_id=v.variant.variant_id,
-                recipe=v.variant.recipe,
-                windows=v.windows,
-                devices=v.devices,
-                inferences=v.inferences,
-                energy_j=v.energy_joules_mean,
-                dynamic_j=float("nan"),
-                energy_sigma_j=v.energy_joules_sigma,
-                energy_kind="measured" if v.energy_kind == 1 else "estimated",
-                energy_methods=tuple(v.energy_methods),
-                latency_p95_s=v.latency_p95_seconds,
-                labelled=v.labelled,
-                correct=v.correct,
-                correction=v.correction,
-            )
-            for v in resp.variants
-        ]
+        return [telemetry_view(v) for v in resp.variants]
 
     def deploy(
         self,
@@ -202,7 +182,7 @@ class AdminClient:
         policy: dict[str, Any] | None = None,
         variants: dict[str, str] | None = None,
         objective: str = "min-energy",
-    ) -> RolloutRecord:
+    ) -> RolloutView:
         p = admin_pb2.RolloutPolicy(**(policy or {}))
         req = admin_pb2.StartRolloutRequest(
             model=model,
@@ -211,20 +191,18 @@ class AdminClient:
             variants=variants or {},
             objective=objective,
         )
-        return rollout_view_from_pb(self._call("StartRollout", req, timeout=600.0))
+        return rollout_view(self._call("StartRollout", req, timeout=600.0))
 
-    def get_rollout(self, rollout_id: str) -> RolloutRecord:
-        return rollout_view_from_pb(
-            self._call("GetRollout", admin_pb2.GetRolloutRequest(rollout_id=rollout_id))
-        )
+    def get_rollout(self, rollout_id: str) -> RolloutView:
+        return rollout_view(self._call("GetRollout", admin_pb2.GetRolloutRequest(rollout_id=rollout_id)))
 
-    def list_rollouts(self, model: str = "") -> list[RolloutRecord]:
+    def list_rollouts(self, model: str = "") -> list[RolloutView]:
         resp = self._call("ListRollouts", admin_pb2.ListRolloutsRequest(model=model))
-        return [rollout_view_from_pb(r) for r in resp.rollouts]
+        return [rollout_view(r) for r in resp.rollouts]
 
-    def control_rollout(self, rollout_id: str, action: str, reason: str = "") -> RolloutRecord:
+    def control_rollout(self, rollout_id: str, action: str, reason: str = "") -> RolloutView:
         req = admin_pb2.ControlRolloutRequest(rollout_id=rollout_id, action=action, reason=reason)
-        return rollout_view_from_pb(self._call("ControlRollout", req))
+        return rollout_view(self._call("ControlRollout", req))
 
     def rollback(self, model: str, profile: str, reason: str) -> list[tuple[str, str, int]]:
         resp = self._call("Rollback", admin_pb2.RollbackRequest(model=model, profile=profile, reason=reason))

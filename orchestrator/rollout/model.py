@@ -2,22 +2,43 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from edgefleet.orchestrator.rollout.policy import Policy
 
-__all__ = ["DeviceRolloutState", "Event", "RolloutRecord", "RolloutState"]
+__all__ = ["ACTIVE", "DevicePhase", "DeviceRolloutState", "Event", "RolloutRecord", "RolloutState"]
 
-RolloutState = Literal["pending", "running", "paused", "succeeded", "rolled_back", "aborted"]
-ACTIVE: tuple[str, ...] = ("pending", "running", "paused")
+
+class RolloutState(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    PAUSED = "paused"
+    SUCCEEDED = "succeeded"
+    ROLLED_BACK = "rolled_back"
+    ABORTED = "aborted"
+
+
+#: States in which a rollout still acts on its devices.
+ACTIVE: tuple[RolloutState, ...] = (RolloutState.PENDING, RolloutState.RUNNING, RolloutState.PAUSED)
+
+
+class DevicePhase(enum.StrEnum):
+    """Where one device is in a rollout."""
+
+    WAITING = "waiting"  # its wave has not started
+    DEPLOYING = "deploying"  # desired state sent, not committed yet
+    ANALYSING = "analysing"  # committed: its windows are judged
+    PASSED = "passed"  # enough consecutive PASS windows
+    FAILED = "failed"  # deployment failed, or judged bad with no previous variant to return to
+    ROLLED_BACK = "rolled_back"  # sent back to the variant it ran before
 
 
 @dataclass(frozen=True, slots=True)
 class DeviceRolloutState:
-    #: waiting, deploying, analysing, passed, failed, rolled_back
-    state: str = "waiting"
+    state: DevicePhase = DevicePhase.WAITING
     since: float = 0.0
     reason: str = ""
 
@@ -56,7 +77,11 @@ class RolloutRecord:
     def from_json(cls, text: str) -> RolloutRecord:
         doc: dict[str, Any] = json.loads(text)
         doc["policies"] = {k: Policy.from_dict(v) for k, v in doc["policies"].items()}
-        doc["devices"] = {k: DeviceRolloutState(**v) for k, v in doc["devices"].items()}
+        doc["devices"] = {
+            k: DeviceRolloutState(DevicePhase(v["state"]), v["since"], v["reason"])
+            for k, v in doc["devices"].items()
+        }
+        doc["state"] = RolloutState(doc["state"])
         return cls(**doc)
 
 

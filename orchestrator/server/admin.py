@@ -14,8 +14,11 @@ from edgefleet.orchestrator.server.admin_fleet import FleetAdminDevices
 from edgefleet.orchestrator.server.admin_rollouts import FleetAdminRollouts
 from edgefleet.orchestrator.server.errors import translate_errors, translate_stream_errors
 from edgefleet.orchestrator.server.sessions import Sessions
-from edgefleet.orchestrator.service.fleet import Assignment, FleetService
+from edgefleet.orchestrator.service.deployments import Assignment, DeploymentService
+from edgefleet.orchestrator.service.devices import DeviceService
+from edgefleet.orchestrator.service.identity import IdentityService
 from edgefleet.orchestrator.service.plans import PlanService
+from edgefleet.orchestrator.service.rollbacks import RollbackService
 from edgefleet.orchestrator.service.rollouts import RolloutService
 from edgefleet.orchestrator.service.telemetry import TelemetryService
 from edgefleet.orchestrator.service.variants import BuildRequest, Progress, VariantService
@@ -34,18 +37,24 @@ class FleetAdminServicer(FleetAdminDevices, FleetAdminRollouts, admin_pb2_grpc.F
         *,
         variants: VariantService,
         plans: PlanService,
-        fleet: FleetService,
+        identity: IdentityService,
+        devices: DeviceService,
+        deployments: DeploymentService,
         telemetry: TelemetryService,
         rollouts: RolloutService,
+        rollbacks: RollbackService,
         sessions: Sessions,
         push: Callable[[Sequence[Assignment]], None],
         build_executor: Executor,
     ) -> None:
         self._variants = variants
         self._plans = plans
-        self._fleet = fleet
+        self._identity = identity
+        self._devices = devices
+        self._deployments = deployments
         self._telemetry = telemetry
         self._rollouts = rollouts
+        self._rollbacks = rollbacks
         self._sessions = sessions
         self._push = push
         self._build_executor = build_executor

@@ -13,7 +13,9 @@ from edgefleet.core.errors import Unauthenticated
 from edgefleet.orchestrator.fleet.model import DeviceRecord, WindowRecord
 from edgefleet.orchestrator.server.errors import translate_errors
 from edgefleet.orchestrator.server.sessions import Sessions
-from edgefleet.orchestrator.service.fleet import Assignment, FleetService
+from edgefleet.orchestrator.service.deployments import Assignment, DeploymentService
+from edgefleet.orchestrator.service.devices import DeviceService
+from edgefleet.orchestrator.service.identity import IdentityService
 from edgefleet.orchestrator.service.telemetry import TelemetryService
 from edgefleet.orchestrator.wire.fleet import assignments_to_pb, device_to_pb, window_to_pb
 from edgefleet.v1 import admin_pb2, common_pb2
@@ -24,7 +26,9 @@ Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
 class FleetAdminDevices:
-    _fleet: FleetService
+    _identity: IdentityService
+    _devices: DeviceService
+    _deployments: DeploymentService
     _telemetry: TelemetryService
     _sessions: Sessions
     _push: Callable[[Sequence[Assignment]], None]
@@ -40,7 +44,7 @@ class FleetAdminDevices:
         self, request: admin_pb2.CreateEnrollmentTokenRequest, context: Ctx
     ) -> admin_pb2.EnrollmentToken:
         token, expires = await asyncio.to_thread(
-            lambda: self._fleet.create_token(
+            lambda: self._identity.create_token(
                 ttl_seconds=request.ttl_seconds or 3600.0, profile=request.profile, uses=request.uses or 1
             )
         )
@@ -52,19 +56,19 @@ class FleetAdminDevices:
     async def ListDevices(
         self, request: admin_pb2.ListDevicesRequest, context: Ctx
     ) -> admin_pb2.ListDevicesResponse:
-        devices = await asyncio.to_thread(self._fleet.list_devices, request.profile)
+        devices = await asyncio.to_thread(self._devices.list_devices, request.profile)
         return admin_pb2.ListDevicesResponse(devices=[self._with_status(d) for d in devices])
 
     @translate_errors
     async def GetDevice(self, request: admin_pb2.GetDeviceRequest, context: Ctx) -> admin_pb2.Device:
-        device = await asyncio.to_thread(self._fleet.get_device, request.device_id)
+        device = await asyncio.to_thread(self._devices.get, request.device_id)
         recent = await asyncio.to_thread(self._telemetry.recent, device.device_id, 10)
         return self._with_status(device, recent)
 
     @translate_errors
     async def RevokeDevice(self, request: admin_pb2.RevokeDeviceRequest, context: Ctx) -> admin_pb2.Device:
         reason = request.reason or "revoked by an operator"
-        device = await asyncio.to_thread(self._fleet.revoke, request.device_id, reason)
+        device = await asyncio.to_thread(self._identity.revoke, request.device_id, reason)
         # Cut the live stream now; reconnects are refused by authentication.
         self._sessions.kick(device.device_id, Unauthenticated(f"device {device.device_id} revoked: {reason}"))
         return self._with_status(device)
@@ -99,7 +103,7 @@ class FleetAdminDevices:
     @translate_errors
     async def Deploy(self, request: admin_pb2.DeployRequest, context: Ctx) -> admin_pb2.DeployResponse:
         assignments = await asyncio.to_thread(
-            self._fleet.deploy,
+            self._deployments.deploy,
             model=request.model,
             profiles=tuple(request.target.profiles),
             device_ids=tuple(request.target.device_ids),

@@ -9,7 +9,8 @@ from typing import Any, TypeAlias
 import grpc
 
 from edgefleet.orchestrator.server.errors import translate_errors
-from edgefleet.orchestrator.service.fleet import Assignment
+from edgefleet.orchestrator.service.deployments import Assignment
+from edgefleet.orchestrator.service.rollbacks import RollbackService
 from edgefleet.orchestrator.service.rollouts import RolloutService
 from edgefleet.orchestrator.wire.fleet import assignments_to_pb
 from edgefleet.orchestrator.wire.rollouts import event_to_pb, rollout_to_pb
@@ -22,6 +23,7 @@ Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 class FleetAdminRollouts:
     _rollouts: RolloutService
+    _rollbacks: RollbackService
     _push: Callable[[Sequence[Assignment]], None]
 
     @translate_errors
@@ -74,14 +76,14 @@ class FleetAdminRollouts:
     @translate_errors
     async def Rollback(self, request: admin_pb2.RollbackRequest, context: Ctx) -> admin_pb2.RollbackResponse:
         assignments = await asyncio.to_thread(
-            self._rollouts.manual_rollback, request.model, request.profile, request.reason
+            self._rollbacks.manual_rollback, request.model, request.profile, request.reason
         )
         self._push(assignments)
         return admin_pb2.RollbackResponse(assignments=assignments_to_pb(assignments))
 
     @translate_errors
     async def Unblock(self, request: admin_pb2.UnblockRequest, context: Ctx) -> admin_pb2.UnblockResponse:
-        await asyncio.to_thread(self._rollouts.unblock, request.model, request.profile, request.variant_id)
+        await asyncio.to_thread(self._rollbacks.unblock, request.model, request.profile, request.variant_id)
         return admin_pb2.UnblockResponse()
 
     @translate_errors

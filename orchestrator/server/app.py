@@ -27,8 +27,13 @@ from edgefleet.orchestrator.server.ingest import TelemetryIngest
 from edgefleet.orchestrator.server.sessions import Sessions
 from edgefleet.orchestrator.server.wire_guard import MalformedRequests
 from edgefleet.orchestrator.service.bundles import BundleService
-from edgefleet.orchestrator.service.fleet import Assignment, FleetService
+from edgefleet.orchestrator.service.deployments import Assignment, DeploymentService
+from edgefleet.orchestrator.service.devices import DeviceService
+from edgefleet.orchestrator.service.identity import IdentityService
 from edgefleet.orchestrator.service.plans import PlanService, StoreBlocks
+from edgefleet.orchestrator.service.resolver import VariantResolver
+from edgefleet.orchestrator.service.rollbacks import RollbackService
+from edgefleet.orchestrator.service.rollout_effects import RolloutEffects
 from edgefleet.orchestrator.service.rollouts import RolloutService
 from edgefleet.orchestrator.service.telemetry import TelemetryService
 from edgefleet.orchestrator.service.variants import VariantService
@@ -48,9 +53,13 @@ class Services:
     signer: Signer
     variants: VariantService
     plans: PlanService
-    fleet: FleetService
+    bundles: BundleService
+    identity: IdentityService
+    devices: DeviceService
+    deployments: DeploymentService
     telemetry: TelemetryService
     rollouts: RolloutService
+    rollbacks: RollbackService
 
     def close(self) -> None:
         self.store.close()
@@ -69,18 +78,38 @@ def open_services(config: ServerConfig) -> Services:
         variants=variants, profiles=profiles, measurements=telemetry, blocks=StoreBlocks(store)
     )
     bundles = BundleService(store=store, artifacts=artifacts, signer=signer, variants=variants)
-    fleet = FleetService(
+    identity = IdentityService(
+        store=store, signer=signer, profiles=profiles, ca=ca, device_cert_days=config.device_cert_days
+    )
+    devices = DeviceService(store=store)
+    resolver = VariantResolver(variants=variants, plans=plans)
+    deployments = DeploymentService(
         store=store,
-        signer=signer,
-        variants=variants,
-        plans=plans,
+        devices=devices,
+        profiles=profiles,
+        resolver=resolver,
         bundles=bundles,
         trial_seconds=config.trial_seconds,
-        ca=ca,
-        device_cert_days=config.device_cert_days,
     )
-    rollouts = RolloutService(store=store, fleet=fleet, plans=plans, variants=variants)
-    return Services(store, artifacts, signer, variants, plans, fleet, telemetry, rollouts)
+    effects = RolloutEffects(store=store, devices=devices, deployments=deployments, variants=variants)
+    rollouts = RolloutService(
+        store=store, devices=devices, deployments=deployments, plans=plans, resolver=resolver, effects=effects
+    )
+    rollbacks = RollbackService(store=store, devices=devices, plans=plans, variants=variants, effects=effects)
+    return Services(
+        store,
+        artifacts,
+        signer,
+        variants,
+        plans,
+        bundles,
+        identity,
+        devices,
+        deployments,
+        telemetry,
+        rollouts,
+        rollbacks,
+    )
 
 
 class OrchestratorServer:
@@ -105,9 +134,12 @@ class OrchestratorServer:
         admin = FleetAdminServicer(
             variants=services.variants,
             plans=services.plans,
-            fleet=services.fleet,
+            identity=services.identity,
+            devices=services.devices,
+            deployments=services.deployments,
             telemetry=services.telemetry,
             rollouts=services.rollouts,
+            rollbacks=services.rollbacks,
             sessions=self.sessions,
             push=self.push,
             build_executor=self._builds,
@@ -118,12 +150,13 @@ class OrchestratorServer:
         )
         self.metrics.telemetry_queue.set_function(lambda: self.ingest.pending)
         control = FleetControlServicer(
-            fleet=services.fleet,
+            identity=services.identity,
+            devices=services.devices,
             telemetry=services.telemetry,
             profiles=services.plans.profiles,
             artifacts=services.artifacts,
             sessions=self.sessions,
-            auth=DeviceAuth(services.fleet, mtls=self.tls is not None),
+            auth=DeviceAuth(services.identity, mtls=self.tls is not None),
             ingest=self.ingest,
             heartbeat_seconds=config.heartbeat_seconds,
             window_seconds=config.window_seconds,
@@ -165,7 +198,7 @@ class OrchestratorServer:
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
         for service in ("edgefleet.v1.FleetAdmin", "edgefleet.v1.FleetControl"):
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
-        if self.config.bootstrap_token and self.services.fleet.ensure_bootstrap_token(
+        if self.config.bootstrap_token and self.services.identity.ensure_bootstrap_token(
             self.config.bootstrap_token
         ):
             log.warning("a multi-use bootstrap enrolment token is configured: fine for labs, not for a fleet")

@@ -10,6 +10,7 @@ Admin API: every FleetAdmin method needs ``authorization: Bearer <admin token>``
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Any
 
@@ -18,7 +19,7 @@ import grpc
 from edgefleet.core.errors import PermissionDenied, Unauthenticated
 from edgefleet.orchestrator.fleet.model import DeviceRecord
 from edgefleet.orchestrator.server.wire_guard import Continuation, Handler
-from edgefleet.orchestrator.service.fleet import FleetService
+from edgefleet.orchestrator.service.identity import IdentityService
 
 __all__ = ["AdminAuth", "DeviceAuth", "bearer"]
 
@@ -35,18 +36,19 @@ def bearer(pairs: Any) -> str:
 
 
 class DeviceAuth:
-    def __init__(self, fleet: FleetService, *, mtls: bool) -> None:
-        self._fleet = fleet
+    def __init__(self, identity: IdentityService, *, mtls: bool) -> None:
+        self._identity = identity
         self.mtls = mtls
 
-    def device(self, context: grpc.aio.ServicerContext[Any, Any]) -> DeviceRecord:
-        """The calling device. The lookup is a primary-key read and stays on the event loop: moving it to
-        the executor measured worse under 1,000 agents (health p99 250-309 ms vs 157 ms, 370 vs 277 MiB
-        RSS), since every FetchArtifact and Connect then queued behind telemetry writes."""
+    async def device(self, context: grpc.aio.ServicerContext[Any, Any]) -> DeviceRecord:
+        """The calling device. A device authenticated in the last seconds comes from memory (revocation
+        clears it); otherwise the store is read on a worker thread, never on the event loop, so a
+        database writer holding its lock cannot stall every stream."""
         md = _metadata(context.invocation_metadata())
         claimed = md.get("x-edgefleet-device", "")
         if not self.mtls:
-            return self._fleet.authenticate(claimed, bearer(context.invocation_metadata()))
+            secret = bearer(context.invocation_metadata())
+            return await asyncio.to_thread(self._identity.authenticate, claimed, secret)
         names = list(context.auth_context().get("x509_common_name") or ())
         if not names:
             raise Unauthenticated(
@@ -55,7 +57,10 @@ class DeviceAuth:
         device_id = names[0].decode("utf-8", "replace")
         if claimed and claimed != device_id:
             raise PermissionDenied(f"this certificate belongs to {device_id}, not {claimed[:80]!r}")
-        return self._fleet.device_for_certificate(device_id)
+        cached = self._identity.cached(device_id)
+        if cached is not None:
+            return cached
+        return await asyncio.to_thread(self._identity.device_for_certificate, device_id)
 
 
 class AdminAuth(grpc.aio.ServerInterceptor):

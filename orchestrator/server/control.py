@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
 import grpc
-from google.protobuf.json_format import MessageToDict
 
 from edgefleet.core.errors import (
     InvalidArgument,
@@ -24,12 +23,13 @@ from edgefleet.orchestrator.server.auth import DeviceAuth
 from edgefleet.orchestrator.server.errors import translate_errors, translate_stream_errors
 from edgefleet.orchestrator.server.ingest import TelemetryIngest
 from edgefleet.orchestrator.server.sessions import Outbound, Sessions
-from edgefleet.orchestrator.service.fleet import FleetService
+from edgefleet.orchestrator.service.devices import DeviceService
+from edgefleet.orchestrator.service.identity import IdentityService
 from edgefleet.orchestrator.service.telemetry import TelemetryService
 from edgefleet.orchestrator.wire.fleet import (
-    PHASE_FROM_PB,
     desired_to_pb,
     report_from_hello,
+    status_from_pb,
     window_from_pb,
 )
 from edgefleet.v1 import control_pb2, control_pb2_grpc
@@ -55,7 +55,8 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
     def __init__(
         self,
         *,
-        fleet: FleetService,
+        identity: IdentityService,
+        devices: DeviceService,
         telemetry: TelemetryService,
         profiles: ProfileRegistry,
         artifacts: ArtifactStore,
@@ -68,7 +69,8 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         metrics: OrchestratorMetrics | None = None,
     ) -> None:
         self._metrics = metrics
-        self._fleet = fleet
+        self._identity = identity
+        self._devices = devices
         self._telemetry = telemetry
         self._profiles = profiles
         self._artifacts = artifacts
@@ -82,11 +84,10 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
     @translate_errors
     async def Enroll(self, request: control_pb2.EnrollRequest, context: Ctx) -> control_pb2.EnrollResponse:
         enrolled = await asyncio.to_thread(
-            self._fleet.enroll,
+            self._identity.enroll,
             token=request.token,
             profile=request.profile,
             name=request.name,
-            hardware=MessageToDict(request.hardware, preserving_proto_field_name=True),
             labels=dict(request.labels),
             csr_pem=request.csr_pem,
         )
@@ -104,7 +105,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
     async def Connect(
         self, request_iterator: AsyncIterator[control_pb2.AgentMessage], context: Ctx
     ) -> AsyncIterator[control_pb2.OrchestratorMessage]:
-        device = self._auth.device(context)
+        device = await self._auth.device(context)
         try:
             first = _bounded(await asyncio.wait_for(anext(request_iterator), timeout=HELLO_TIMEOUT))
         except StopAsyncIteration:
@@ -133,7 +134,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
                 f"this connection belongs to {device.device_id}, not {hello.device_id[:80]!r}"
             )
         device = await asyncio.to_thread(
-            self._fleet.hello, device.device_id, hello.profile, report_from_hello(hello)
+            self._devices.hello, device.device_id, hello.profile, report_from_hello(hello)
         )
         queue = self._sessions.open(device.device_id)
         if self._metrics is not None:
@@ -150,7 +151,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
                 cores=profile.hardware.cores,
                 signing_keys=[
                     control_pb2.SigningKey(key_id=k.key_id, public_key=k.raw)
-                    for k in self._fleet.trusted_keys()
+                    for k in self._identity.trusted_keys()
                 ],
             )
             yield control_pb2.OrchestratorMessage(config=config)
@@ -176,23 +177,10 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
             async for msg in requests:
                 kind = _bounded(msg).WhichOneof("body")
                 if kind == "heartbeat":
-                    self._fleet.seen(device_id)
+                    self._devices.seen(device_id)
                 elif kind == "deployment_status":
-                    st = msg.deployment_status
-                    phase = PHASE_FROM_PB.get(st.phase)
-                    if phase is None:
-                        raise InvalidArgument(f"deployment status with unknown phase {st.phase}")
-                    await asyncio.to_thread(
-                        self._fleet.record_status,
-                        device_id,
-                        generation=st.generation,
-                        phase=phase,
-                        reason=st.reason,
-                        done=st.bytes_done,
-                        total=st.bytes_total,
-                        active=(st.active.variant_id, st.active.recipe) if st.HasField("active") else None,
-                        runtime=(st.runtime.name, st.runtime.version) if st.HasField("runtime") else None,
-                    )
+                    status = status_from_pb(msg.deployment_status)
+                    await asyncio.to_thread(self._devices.record_status, device_id, status)
                 elif kind == "telemetry":
                     records = [window_from_pb(device_id, profile, w) for w in msg.telemetry.windows]
                     self._ingest.offer(device_id, records, queue)  # stored off the loop, or back-pressure
@@ -210,15 +198,15 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
     async def RenewCertificate(
         self, request: control_pb2.RenewCertificateRequest, context: Ctx
     ) -> control_pb2.RenewCertificateResponse:
-        device = self._auth.device(context)
-        pem = await asyncio.to_thread(self._fleet.renew_certificate, device.device_id, request.csr_pem)
+        device = await self._auth.device(context)
+        pem = await asyncio.to_thread(self._identity.renew_certificate, device.device_id, request.csr_pem)
         return control_pb2.RenewCertificateResponse(certificate_pem=pem)
 
     @translate_stream_errors
     async def FetchArtifact(
         self, request: control_pb2.FetchArtifactRequest, context: Ctx
     ) -> AsyncIterator[control_pb2.ArtifactChunk]:
-        self._auth.device(context)
+        await self._auth.device(context)
         path = self._artifacts.path(request.sha256.lower())
         if not path.is_file():
             raise NotFound(f"no artifact {request.sha256[:64]}")

@@ -6,9 +6,11 @@ import re
 
 from edgefleet.core.errors import InvalidArgument
 
-__all__ = ["check_name"]
+__all__ = ["MAX_LABELS", "check_labels", "check_name"]
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+#: Labels a device may carry (rollout and deploy targeting).
+MAX_LABELS = 32
 
 
 def check_name(kind: str, value: str) -> str:
@@ -20,3 +22,16 @@ def check_name(kind: str, value: str) -> str:
             "letter or digit"
         )
     return value
+
+
+def check_labels(labels: dict[str, str]) -> dict[str, str]:
+    """Label keys follow the name rules; values are at most 63 printable characters."""
+    if len(labels) > MAX_LABELS:
+        raise InvalidArgument(f"{len(labels)} labels; at most {MAX_LABELS}")
+    for key, value in labels.items():
+        check_name("label key", key)
+        if len(value) > 63:
+            raise InvalidArgument(f"label {key!r}: value longer than 63 characters")
+        if not value.isprintable():
+            raise InvalidArgument(f"label {key!r}: value has non-printable characters")
+    return labels

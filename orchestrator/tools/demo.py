@@ -127,7 +127,7 @@ def run_demo(s: DemoSettings, out: Console) -> dict[str, Any]:
                     ],
                     {},
                 )
-            _wait("3 agents online", lambda: sum(d.online for d in api.list_devices()) == 3, 60)
+            _wait("3 agents online", lambda: sum(d.status == "online" for d in api.list_devices()) == 3, 60)
             out.print(
                 "[bold]3 agents connected[/] (rpi4, phone, mcu-gateway), each replaying labelled samples",
                 highlight=False,
@@ -258,7 +258,7 @@ def _baseline(api: AdminClient, out: Console) -> None:
     _wait(
         "the float32 baseline",
         lambda: all(
-            d.phase == "committed" and d.report and d.report.active_variant == base.variant_id
+            d.phase == "committed" and d.active is not None and d.active.variant_id == base.variant_id
             for d in api.list_devices()
         ),
         90,
@@ -298,8 +298,8 @@ def _follow(api: AdminClient, rollout_id: str, out: Console, timeout: float) -> 
         if r.state not in ("pending", "running"):
             return r
         if time.monotonic() - shown > 8:
-            states = ", ".join(f"{d.split('-')[0]}:{st.state}" for d, st in sorted(r.devices.items()))
-            out.print(f"  {rollout_id} wave {r.wave + 1}/{len(r.waves)}: {states}", highlight=False)
+            states = ", ".join(f"{d.device_id.split('-')[0]}:{d.state}" for d in r.devices)
+            out.print(f"  {rollout_id} wave {r.wave}/{r.waves_total}: {states}", highlight=False)
             shown = time.monotonic()
         time.sleep(0.5)
     raise FailedPrecondition(f"demo: rollout {rollout_id} did not finish in {timeout:.0f} s")

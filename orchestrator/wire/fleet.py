@@ -6,47 +6,38 @@ from collections.abc import Sequence
 
 from google.protobuf.json_format import MessageToDict, ParseDict
 
-from edgefleet.core.wire import KIND_FROM_PB, energy_pb
+from edgefleet.core.enums import DeploymentPhase, EnergyKind, FaultDomain, SlotState
+from edgefleet.core.errors import InvalidArgument
+from edgefleet.core.wire import (
+    FAULT_FROM_PB,
+    KIND_FROM_PB,
+    PHASE_FROM_PB,
+    PHASE_TO_PB,
+    SLOT_STATE_FROM_PB,
+    SLOT_STATE_TO_PB,
+    energy_pb,
+)
 from edgefleet.orchestrator.fleet.model import Desired, DeviceRecord, Report, SlotReport, WindowRecord
-from edgefleet.orchestrator.service.fleet import Assignment
+from edgefleet.orchestrator.service.deployments import Assignment
+from edgefleet.orchestrator.service.devices import StatusReport
 from edgefleet.v1 import admin_pb2, common_pb2, control_pb2
 
 __all__ = [
-    "PHASE_FROM_PB",
     "assignments_to_pb",
     "desired_to_pb",
-    "device_from_pb",
     "device_to_pb",
     "report_from_hello",
+    "status_from_pb",
     "window_from_pb",
     "window_to_pb",
 ]
-
-PHASE_FROM_PB = {
-    common_pb2.DEPLOYMENT_PHASE_DOWNLOADING: "downloading",
-    common_pb2.DEPLOYMENT_PHASE_VERIFYING: "verifying",
-    common_pb2.DEPLOYMENT_PHASE_INSTALLING: "installing",
-    common_pb2.DEPLOYMENT_PHASE_TRIAL: "trial",
-    common_pb2.DEPLOYMENT_PHASE_COMMITTED: "committed",
-    common_pb2.DEPLOYMENT_PHASE_FAILED: "failed",
-    common_pb2.DEPLOYMENT_PHASE_ROLLED_BACK: "rolled_back",
-}
-_PHASE_TO_PB = {v: k for k, v in PHASE_FROM_PB.items()}
-_SLOT_STATE = {
-    common_pb2.SLOT_STATE_EMPTY: "empty",
-    common_pb2.SLOT_STATE_STANDBY: "standby",
-    common_pb2.SLOT_STATE_TRIAL: "trial",
-    common_pb2.SLOT_STATE_COMMITTED: "committed",
-    common_pb2.SLOT_STATE_FAILED: "failed",
-}
-_SLOT_STATE_TO_PB = {v: k for k, v in _SLOT_STATE.items()}
 
 
 def report_from_hello(h: control_pb2.Hello) -> Report:
     slots = tuple(
         SlotReport(
             name="a" if s.name == common_pb2.SLOT_NAME_A else "b",
-            state=_SLOT_STATE.get(s.state, "empty"),
+            state=SLOT_STATE_FROM_PB.get(s.state, SlotState.EMPTY),
             variant_id=s.variant.variant_id,
             recipe=s.variant.recipe,
             reason=s.reason[:1000],
@@ -63,6 +54,27 @@ def report_from_hello(h: control_pb2.Hello) -> Report:
         slots=slots,
         agent_version=h.agent_version[:64],
         applied_generation=h.applied_generation,
+    )
+
+
+def _phase_pb(phase: str) -> common_pb2.DeploymentPhase.ValueType:
+    known = phase in DeploymentPhase.__members__.values()
+    return PHASE_TO_PB[DeploymentPhase(phase)] if known else common_pb2.DEPLOYMENT_PHASE_UNSPECIFIED
+
+
+def status_from_pb(st: control_pb2.DeploymentStatus) -> StatusReport:
+    phase = PHASE_FROM_PB.get(st.phase)
+    if phase is None:
+        raise InvalidArgument(f"deployment status with unknown phase {st.phase}")
+    return StatusReport(
+        generation=st.generation,
+        phase=phase,
+        reason=st.reason,
+        done=st.bytes_done,
+        total=st.bytes_total,
+        active=(st.active.variant_id, st.active.recipe) if st.HasField("active") else None,
+        runtime=(st.runtime.name, st.runtime.version) if st.HasField("runtime") else None,
+        fault=FAULT_FROM_PB.get(st.fault, FaultDomain.UNKNOWN),
     )
 
 
@@ -94,11 +106,15 @@ def device_to_pb(d: DeviceRecord) -> admin_pb2.Device:
         else admin_pb2.DEVICE_STATUS_ONLINE
         if d.online
         else admin_pb2.DEVICE_STATUS_OFFLINE,
-        phase=_PHASE_TO_PB.get(d.phase, common_pb2.DEPLOYMENT_PHASE_UNSPECIFIED),
+        phase=PHASE_TO_PB.get(DeploymentPhase(d.phase), common_pb2.DEPLOYMENT_PHASE_UNSPECIFIED)
+        if d.phase
+        else common_pb2.DEPLOYMENT_PHASE_UNSPECIFIED,
         phase_reason=d.phase_reason,
     )
     if d.last_seen:
         msg.last_seen.FromNanoseconds(int(d.last_seen * 1e9))
+    if d.created:
+        msg.created.FromNanoseconds(int(d.created * 1e9))
     r = d.report
     if r is not None:
         ParseDict(r.hardware, msg.hardware, ignore_unknown_fields=True)
@@ -111,7 +127,7 @@ def device_to_pb(d: DeviceRecord) -> admin_pb2.Device:
         for s in r.slots:
             slot = msg.slots.add(
                 name=common_pb2.SLOT_NAME_A if s.name == "a" else common_pb2.SLOT_NAME_B,
-                state=_SLOT_STATE_TO_PB.get(s.state, common_pb2.SLOT_STATE_EMPTY),
+                state=SLOT_STATE_TO_PB.get(SlotState(s.state), common_pb2.SLOT_STATE_EMPTY),
                 reason=s.reason,
             )
             if s.variant_id:
@@ -126,62 +142,6 @@ def device_to_pb(d: DeviceRecord) -> admin_pb2.Device:
         )
         msg.desired_generation = d.desired.generation
     return msg
-
-
-def device_from_pb(m: admin_pb2.Device) -> DeviceRecord:
-    report = None
-    if m.HasField("runtime"):
-        report = Report(
-            hardware=MessageToDict(m.hardware, preserving_proto_field_name=True),
-            runtime_name=m.runtime.name,
-            runtime_version=m.runtime.version,
-            active_variant=m.active.variant_id,
-            active_recipe=m.active.recipe,
-            previous_variant=m.previous.variant_id,
-            slots=tuple(
-                SlotReport(
-                    "a" if s.name == common_pb2.SLOT_NAME_A else "b",
-                    _SLOT_STATE.get(s.state, "empty"),
-                    s.variant.variant_id,
-                    s.variant.recipe,
-                    s.reason,
-                )
-                for s in m.slots
-            ),
-            agent_version=m.agent_version,
-            applied_generation=m.applied_generation,
-        )
-    desired = None
-    if m.HasField("desired"):
-        desired = Desired(
-            m.desired_generation,
-            m.desired.variant_id,
-            m.desired.model,
-            m.desired.recipe,
-            "",
-            "",
-            0,
-            b"",
-            "",
-            "",
-            0.0,
-            "",
-        )
-    return DeviceRecord(
-        device_id=m.device_id,
-        name=m.name,
-        profile=m.profile,
-        labels=dict(m.labels),
-        secret_hash="",
-        created=0.0,
-        revoked=m.status == admin_pb2.DEVICE_STATUS_REVOKED,
-        last_seen=m.last_seen.ToNanoseconds() / 1e9 if m.HasField("last_seen") else 0.0,
-        report=report,
-        desired=desired,
-        phase=PHASE_FROM_PB.get(m.phase, ""),
-        phase_reason=m.phase_reason,
-        online=m.status == admin_pb2.DEVICE_STATUS_ONLINE,
-    )
 
 
 def window_from_pb(device_id: str, profile: str, w: common_pb2.TelemetryWindow) -> WindowRecord:
@@ -201,7 +161,7 @@ def window_from_pb(device_id: str, profile: str, w: common_pb2.TelemetryWindow) 
         if has_energy and w.energy.HasField("dynamic_joules_per_inference")
         else None,
         sigma_j=w.energy.sigma_joules,
-        energy_kind=KIND_FROM_PB.get(w.energy.kind, "estimated") if has_energy else "",
+        energy_kind=str(KIND_FROM_PB.get(w.energy.kind, EnergyKind.ESTIMATED)) if has_energy else "",
         energy_method=w.energy.method[:128],
         latency_p50_s=w.latency.p50_seconds,
         latency_p95_s=w.latency.p95_seconds,

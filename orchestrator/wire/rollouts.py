@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import json
 
-from edgefleet.orchestrator.rollout.model import DeviceRolloutState, Event, RolloutRecord, RolloutState
-from edgefleet.orchestrator.rollout.policy import Policy
+from edgefleet.orchestrator.rollout.model import Event, RolloutRecord, RolloutState
 from edgefleet.v1 import admin_pb2, common_pb2
 
-__all__ = ["event_from_pb", "event_to_pb", "rollout_to_pb", "rollout_view_from_pb"]
+__all__ = ["event_from_pb", "event_to_pb", "rollout_to_pb"]
 
 _STATES: dict[RolloutState, admin_pb2.RolloutState.ValueType] = {
-    "pending": admin_pb2.ROLLOUT_STATE_PENDING,
-    "running": admin_pb2.ROLLOUT_STATE_RUNNING,
-    "paused": admin_pb2.ROLLOUT_STATE_PAUSED,
-    "succeeded": admin_pb2.ROLLOUT_STATE_SUCCEEDED,
-    "rolled_back": admin_pb2.ROLLOUT_STATE_ROLLED_BACK,
-    "aborted": admin_pb2.ROLLOUT_STATE_ABORTED,
+    RolloutState.PENDING: admin_pb2.ROLLOUT_STATE_PENDING,
+    RolloutState.RUNNING: admin_pb2.ROLLOUT_STATE_RUNNING,
+    RolloutState.PAUSED: admin_pb2.ROLLOUT_STATE_PAUSED,
+    RolloutState.SUCCEEDED: admin_pb2.ROLLOUT_STATE_SUCCEEDED,
+    RolloutState.ROLLED_BACK: admin_pb2.ROLLOUT_STATE_ROLLED_BACK,
+    RolloutState.ABORTED: admin_pb2.ROLLOUT_STATE_ABORTED,
 }
-_STATES_BACK: dict[int, RolloutState] = {v: k for k, v in _STATES.items()}
 
 
 def rollout_to_pb(r: RolloutRecord) -> admin_pb2.Rollout:
@@ -44,40 +42,10 @@ def rollout_to_pb(r: RolloutRecord) -> admin_pb2.Rollout:
     for i, wave in enumerate(r.waves):
         for device_id in wave:
             st = r.devices[device_id]
-            msg.devices.add(device_id=device_id, wave=i + 1, state=st.state, reason=st.reason)
+            row = msg.devices.add(device_id=device_id, wave=i + 1, state=str(st.state), reason=st.reason)
+            if st.since:
+                row.since.FromNanoseconds(int(st.since * 1e9))
     return msg
-
-
-def rollout_view_from_pb(m: admin_pb2.Rollout) -> RolloutRecord:
-    """What the CLI shows; budgets stay on the server (the policy hash names them)."""
-    waves: list[list[str]] = [[] for _ in range(m.waves_total)]
-    devices = {}
-    for d in m.devices:
-        waves[d.wave - 1].append(d.device_id)
-        devices[d.device_id] = DeviceRolloutState(d.state, 0.0, d.reason)
-    timing = Policy(
-        accuracy_floor=1.0,
-        max_energy_joules=1.0,
-        max_latency_p95_seconds=1.0,
-        waves=tuple(m.policy.waves) or (1.0,),
-        bake_seconds=m.policy.bake_seconds,
-        max_failing_share=m.policy.max_failing_share,
-    )
-    return RolloutRecord(
-        rollout_id=m.rollout_id,
-        model=m.model,
-        policies={"*": timing},
-        variants={p: v.variant_id for p, v in m.variants.items()},
-        previous={},
-        waves=waves,
-        wave=m.wave - 1,
-        wave_started=0.0,
-        state=_STATES_BACK.get(m.state, "pending"),
-        state_reason=m.state_reason,
-        created=m.created.ToNanoseconds() / 1e9,
-        updated=m.updated.ToNanoseconds() / 1e9,
-        devices=devices,
-    )
 
 
 def event_to_pb(e: Event) -> admin_pb2.Event:

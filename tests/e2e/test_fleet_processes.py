@@ -56,14 +56,15 @@ def test_serve_and_three_agents_deploy_the_reference_family(tmp_path: Path, eval
         def all_committed() -> list[dict[str, Any]] | None:
             devices = cli(served, "devices", "list")
             ok = all(
-                d["phase"] == "committed" and d["report"]["active_variant"] == d["desired"]["variant_id"]
+                d["phase"] == "committed"
+                and (d["active"] or {}).get("variant_id") == d["desired"]["variant_id"]
                 for d in devices
             )
             return devices if ok else None
 
         devices = {d["profile"]: d for d in wait_until(all_committed)}
-        assert devices["mcu-gateway"]["report"]["runtime_name"] == "tflite-micro"
-        assert devices["rpi4"]["report"]["runtime_name"] == "ai-edge-litert"
+        assert devices["mcu-gateway"]["runtime_name"] == "tflite-micro"
+        assert devices["rpi4"]["runtime_name"] == "ai-edge-litert"
         for profile in PROFILES:
             address_file = tmp_path / profile / "predict.addr"
             with grpc.insecure_channel(address_file.read_text().strip()) as channel:

@@ -46,7 +46,7 @@ async def test_a_stalled_store_means_back_off_advice_and_no_loss(template: Path,
         template, tmp_path, window_seconds=0.1, telemetry_queue_batches=QUEUE
     ) as server:
         agents = []
-        token = server.services.fleet.create_token(uses=4)[0]
+        token = server.services.identity.create_token(uses=4)[0]
         async with AsyncExitStack() as stack:
             for i in range(4):
                 cfg = agent_config(
@@ -91,7 +91,7 @@ async def test_a_device_ignoring_the_advice_loses_its_stream(template: Path, tmp
         assert server.tls is not None
         api = grpc.aio.secure_channel(server.api_address, grpc.ssl_channel_credentials(server.tls.ca_pem))
         key, csr = new_key_and_csr("pusher")
-        token = server.services.fleet.create_token()[0]
+        token = server.services.identity.create_token()[0]
         reply = await control_pb2_grpc.FleetControlStub(api).Enroll(
             control_pb2.EnrollRequest(token=token, profile="rpi4", csr_pem=csr)
         )

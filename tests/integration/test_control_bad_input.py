@@ -46,11 +46,11 @@ async def stream_status(
 
 async def test_bad_agent_traffic(template: Path, tmp_path: Path, evalset: EvalSet) -> None:
     async with orchestrator_in_process(template, tmp_path, secure=False) as server:
-        fleet = server.services.fleet
-        good_cfg = agent_config(server, tmp_path / "good", "rpi4", fleet.create_token()[0])
+        svc = server.services
+        good_cfg = agent_config(server, tmp_path / "good", "rpi4", svc.identity.create_token()[0])
         async with agent_in_process(good_cfg) as good:
             await wait_for(good.connected.is_set, what="healthy agent")
-            [a] = fleet.deploy(model="digits", profiles=["rpi4"])
+            [a] = svc.deployments.deploy(model="digits", profiles=["rpi4"])
             push_desired(server, a)
             await wait_for(
                 lambda: good.slots.active is not None and good.slots.active.state == "committed",
@@ -66,7 +66,7 @@ async def test_bad_agent_traffic(template: Path, tmp_path: Path, evalset: EvalSe
                 assert "unknown, used up or expired" in (info.value.details() or "")
                 # a real device to misbehave with
                 reply = await stub.Enroll(
-                    control_pb2.EnrollRequest(token=fleet.create_token()[0], profile="rpi4")
+                    control_pb2.EnrollRequest(token=svc.identity.create_token()[0], profile="rpi4")
                 )
                 me = (
                     ("x-edgefleet-device", reply.device_id),
@@ -139,14 +139,14 @@ async def test_bad_agent_traffic(template: Path, tmp_path: Path, evalset: EvalSe
             assert good.connected.is_set()
             assert (await predict(good, evalset.x[:1])).classes[0] in range(10)
             assert good.identity is not None
-            assert fleet.get_device(good.identity.device_id).phase == "committed"
+            assert svc.devices.get(good.identity.device_id).phase == "committed"
 
 
 async def test_a_bootstrap_token_enrols_several_devices(template: Path, tmp_path: Path) -> None:
     async with orchestrator_in_process(template, tmp_path, secure=False) as server:
-        fleet = server.services.fleet
-        assert fleet.ensure_bootstrap_token("lab-token-0123456789")
-        assert not fleet.ensure_bootstrap_token("lab-token-0123456789")  # idempotent across restarts
+        svc = server.services
+        assert svc.identity.ensure_bootstrap_token("lab-token-0123456789")
+        assert not svc.identity.ensure_bootstrap_token("lab-token-0123456789")  # idempotent across restarts
         async with grpc.aio.insecure_channel(server.address) as channel:
             stub: Any = control_pb2_grpc.FleetControlStub(channel)
             ids = {

@@ -35,7 +35,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def token(server: OrchestratorServer, uses: int = 5) -> str:
-    return server.services.fleet.create_token(uses=uses)[0]
+    return server.services.identity.create_token(uses=uses)[0]
 
 
 def variant(server: OrchestratorServer, base: str, recipe: str) -> Any:
@@ -51,15 +51,15 @@ async def test_enrol_connect_deploy_and_predict(template: Path, tmp_path: Path, 
         cfg = agent_config(server, tmp_path / "agent", "rpi4", token(server))
         async with agent_in_process(cfg) as agent:
             await wait_for(agent.connected.is_set, what="connection")
-            device = server.services.fleet.get_device(agent.identity.device_id)  # type: ignore[union-attr]
+            device = server.services.devices.get(agent.identity.device_id)  # type: ignore[union-attr]
             assert device.report is not None
             assert device.report.runtime_name == "ai-edge-litert"
             assert device.report.hardware["cpu_count"] >= 1
-            [assignment] = server.services.fleet.deploy(model="digits", profiles=["rpi4"])
+            [assignment] = server.services.deployments.deploy(model="digits", profiles=["rpi4"])
             push_desired(server, assignment)  # what the admin RPC does after calling the service
             await wait_for(lambda: committed(agent, assignment.desired.variant_id), what="commit")
             await wait_for(
-                lambda: server.services.fleet.get_device(assignment.device_id).phase == "committed",
+                lambda: server.services.devices.get(assignment.device_id).phase == "committed",
                 what="reported commit",
             )
 
@@ -109,7 +109,7 @@ async def test_restart_keeps_the_active_variant(template: Path, tmp_path: Path, 
         cfg = agent_config(server, tmp_path / "agent", "mcu-gateway", token(server))
         async with agent_in_process(cfg) as agent:
             await wait_for(agent.connected.is_set, what="connection")
-            [a] = server.services.fleet.deploy(model="digits", profiles=["mcu-gateway"])
+            [a] = server.services.deployments.deploy(model="digits", profiles=["mcu-gateway"])
             push_desired(server, a)
             await wait_for(lambda: committed(agent, a.desired.variant_id), what="commit")
             assert agent.engine.current is not None
@@ -130,43 +130,47 @@ async def test_corrupt_or_badly_signed_artifacts_are_refused(
     template: Path, tmp_path: Path, evalset: EvalSet
 ) -> None:
     async with orchestrator_in_process(template, tmp_path) as server:
-        fleet, store = server.services.fleet, server.services.store
+        deployments, devices, store = (
+            server.services.deployments,
+            server.services.devices,
+            server.services.store,
+        )
         async with agent_in_process(agent_config(server, tmp_path / "a", "rpi4", token(server))) as agent:
             await wait_for(agent.connected.is_set, what="connection")
             good = variant(server, "w1.0", "fp32")
-            [a] = fleet.deploy(model="digits", profiles=["rpi4"], variant_id=good.variant_id)
+            [a] = deployments.deploy(model="digits", profiles=["rpi4"], variant_id=good.variant_id)
             push_desired(server, a)
             await wait_for(lambda: committed(agent, good.variant_id), what="first commit")
 
             # 1. a corrupt artifact: the bytes on the orchestrator's disk no longer match the digest
             bad = variant(server, "w0.5", "fp32")
-            bundle = server.services.fleet._bundles.ensure(bad.variant_id)
+            bundle = server.services.bundles.ensure(bad.variant_id)
             path = server.services.artifacts.path(bundle.sha256)
             raw = bytearray(path.read_bytes())
             raw[len(raw) // 2] ^= 0xFF  # one flipped byte inside the model
             path.write_bytes(bytes(raw))
 
-            [b] = fleet.deploy(model="digits", profiles=["rpi4"], variant_id=bad.variant_id)
+            [b] = deployments.deploy(model="digits", profiles=["rpi4"], variant_id=bad.variant_id)
             push_desired(server, b)
             device_id = b.device_id
-            await wait_for(lambda: fleet.get_device(device_id).phase == "failed", what="refusal")
-            assert "refused: SHA-256" in fleet.get_device(device_id).phase_reason
+            await wait_for(lambda: devices.get(device_id).phase == "failed", what="refusal")
+            assert "refused: SHA-256" in devices.get(device_id).phase_reason
             assert committed(agent, good.variant_id)
             assert (await predict(agent, evalset.x[:1])).variant.variant_id == good.variant_id
 
             # 2. a correct artifact with a signature that does not verify
             other = variant(server, "w2.0", "fp32")
-            signed = server.services.fleet._bundles.ensure(other.variant_id)
+            signed = server.services.bundles.ensure(other.variant_id)
             device = store.get_device(device_id)
             assert device is not None
-            [c] = fleet.deploy(model="digits", profiles=["rpi4"], variant_id=other.variant_id)
+            [c] = deployments.deploy(model="digits", profiles=["rpi4"], variant_id=other.variant_id)
             forged = dataclasses.replace(c.desired, signature=bytes(64))
             store.put_device(dataclasses.replace(store.get_device(device_id), desired=forged))  # type: ignore[arg-type]
             push_desired(server, dataclasses.replace(c, desired=forged))
             await wait_for(
                 lambda: (
-                    fleet.get_device(device_id).phase_reason.endswith("nothing was installed")
-                    and "signature" in fleet.get_device(device_id).phase_reason
+                    devices.get(device_id).phase_reason.endswith("nothing was installed")
+                    and "signature" in devices.get(device_id).phase_reason
                 ),
                 what="signature refusal",
             )
@@ -201,15 +205,13 @@ async def test_a_failing_self_test_keeps_the_old_variant(template: Path, tmp_pat
         )
         async with agent_in_process(agent_config(server, tmp_path / "a", "rpi4", token(server))) as agent:
             await wait_for(agent.connected.is_set, what="connection")
-            [a] = s.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=good.variant_id)
+            [a] = s.deployments.deploy(model="digits", profiles=["rpi4"], variant_id=good.variant_id)
             push_desired(server, a)
             await wait_for(lambda: committed(agent, good.variant_id), what="commit")
-            [b] = s.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=broken.variant_id)
+            [b] = s.deployments.deploy(model="digits", profiles=["rpi4"], variant_id=broken.variant_id)
             push_desired(server, b)
-            await wait_for(
-                lambda: s.fleet.get_device(b.device_id).phase == "failed", what="self-test failure"
-            )
-            reason = s.fleet.get_device(b.device_id).phase_reason
+            await wait_for(lambda: s.devices.get(b.device_id).phase == "failed", what="self-test failure")
+            reason = s.devices.get(b.device_id).phase_reason
             assert "self-test failed" in reason
             assert committed(agent, good.variant_id)
             failed = [slot for slot in agent.slots.slots() if slot.state == "failed"]
@@ -224,11 +226,13 @@ async def test_trial_interrupted_rolls_back_without_an_orchestrator(template: Pa
         cfg = agent_config(server, tmp_path / "a", "rpi4", token(server))
         async with agent_in_process(cfg) as agent:
             await wait_for(agent.connected.is_set, what="connection")
-            [a] = s.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=first.variant_id)
+            [a] = s.deployments.deploy(model="digits", profiles=["rpi4"], variant_id=first.variant_id)
             push_desired(server, a)
             await wait_for(lambda: committed(agent, first.variant_id), what="first commit")
-            s.fleet._trial_seconds = 60.0  # the second variant stays on trial...
-            [b] = s.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=second.variant_id)
+            # the second variant stays on trial...
+            [b] = s.deployments.deploy(
+                model="digits", profiles=["rpi4"], variant_id=second.variant_id, trial_seconds=60.0
+            )
             push_desired(server, b)
 
             def on_trial() -> bool:
@@ -267,7 +271,7 @@ async def test_an_interrupted_download_resumes_from_its_offset(template: Path, t
     async with orchestrator_in_process(template, tmp_path) as server:
         s = server.services
         target = variant(server, "w2.0", "fp32")
-        bundle = s.fleet._bundles.ensure(target.variant_id)
+        bundle = s.bundles.ensure(target.variant_id)
         data = s.artifacts.read(bundle.sha256)
         cfg = agent_config(server, tmp_path / "a", "rpi4", token(server))
         # what a killed download leaves behind: the first 40% of the file
@@ -277,7 +281,7 @@ async def test_an_interrupted_download_resumes_from_its_offset(template: Path, t
         part.write_bytes(data[:kept])
         async with agent_in_process(cfg) as agent:
             await wait_for(agent.connected.is_set, what="connection")
-            [a] = s.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=target.variant_id)
+            [a] = s.deployments.deploy(model="digits", profiles=["rpi4"], variant_id=target.variant_id)
             push_desired(server, a)
             await wait_for(lambda: committed(agent, target.variant_id), what="commit")
             assert agent.downloader.bytes_received == len(data) - kept

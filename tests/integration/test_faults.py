@@ -50,22 +50,20 @@ async def test_disk_full_during_download(template: Path, tmp_path: Path, evalset
     """ENOSPC while writing the artifact (a real kernel ENOSPC: the partial file is /dev/full): a clear
     failure reported to the orchestrator, the partial file removed, the old variant keeps serving."""
     async with orchestrator_in_process(template, tmp_path) as server:
-        cfg = agent_config(server, tmp_path / "a", "rpi4", server.services.fleet.create_token()[0])
+        cfg = agent_config(server, tmp_path / "a", "rpi4", server.services.identity.create_token()[0])
         async with agent_in_process(cfg) as agent:
             await wait_for(agent.connected.is_set, what="stream")
             old, new = variant_id(server, "w0.5", "fp32"), variant_id(server, "w1.0", "fp32")
-            [a] = server.services.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=old)
+            [a] = server.services.deployments.deploy(model="digits", profiles=["rpi4"], variant_id=old)
             push_desired(server, a)
             await wait_for(lambda: committed(agent, old), what="old variant")
-            [b] = server.services.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=new)
+            [b] = server.services.deployments.deploy(model="digits", profiles=["rpi4"], variant_id=new)
             assert b.desired is not None
             part = cfg.data_dir / "downloads" / f"{b.desired.bundle_sha256}.part"
             part.symlink_to("/dev/full")
             push_desired(server, b)
-            await wait_for(
-                lambda: server.services.fleet.get_device(b.device_id).phase == "failed", what="failure"
-            )
-            reason = server.services.fleet.get_device(b.device_id).phase_reason
+            await wait_for(lambda: server.services.devices.get(b.device_id).phase == "failed", what="failure")
+            reason = server.services.devices.get(b.device_id).phase_reason
             assert "no space left on the device" in reason, reason
             assert not part.exists()
             assert not part.is_symlink()  # removed, space given back
@@ -103,7 +101,8 @@ async def test_agent_sigkill_during_download_resumes_and_never_activates_a_parti
         )
         try:
             await wait_for(
-                lambda: bool(admin.list_devices()) and admin.list_devices()[0].online, what="online"
+                lambda: bool(admin.list_devices()) and admin.list_devices()[0].status == "online",
+                what="online",
             )
             cards = await asyncio.to_thread(admin.list_variants, "digits")
             target = next(c for c in cards if c.base_name == "w1.0" and c.recipe == "fp32")
@@ -139,8 +138,8 @@ async def test_agent_sigkill_during_download_resumes_and_never_activates_a_parti
                 d = admin.get_device(device_id)
                 return (
                     d.phase in ("trial", "committed")
-                    and d.report is not None
-                    and (d.report.active_variant == target.variant_id)
+                    and d.active is not None
+                    and d.active.variant_id == target.variant_id
                 )
 
             await wait_for(done, what="the resumed deployment", timeout=60)
@@ -161,12 +160,12 @@ async def test_network_cut_and_slow_link(template: Path, tmp_path: Path) -> None
     async with orchestrator_in_process(template, tmp_path, window_seconds=0.3) as server:
         proxy = LinkProxy(server.address)
         await proxy.start()
-        cfg = agent_config(server, tmp_path / "a", "rpi4", server.services.fleet.create_token()[0])
+        cfg = agent_config(server, tmp_path / "a", "rpi4", server.services.identity.create_token()[0])
         cfg = dataclasses.replace(cfg, orchestrator=proxy.address, replay_rate=200.0, window_seconds=0.3)
         async with agent_in_process(cfg) as agent:
             await wait_for(agent.connected.is_set, what="stream")
             first = variant_id(server, "w0.5", "fp32")
-            [a] = server.services.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=first)
+            [a] = server.services.deployments.deploy(model="digits", profiles=["rpi4"], variant_id=first)
             push_desired(server, a)
             await wait_for(lambda: committed(agent, first), what="commit")
             await wait_for(lambda: server.services.store.count_windows(a.device_id) >= 3, what="windows")
@@ -184,7 +183,7 @@ async def test_network_cut_and_slow_link(template: Path, tmp_path: Path) -> None
             # slow link: deployment and acknowledgements over 150 ms one-way delay
             proxy.delay_s = 0.15
             second = variant_id(server, "w1.0", "fp32")
-            [b] = server.services.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=second)
+            [b] = server.services.deployments.deploy(model="digits", profiles=["rpi4"], variant_id=second)
             push_desired(server, b)
             await wait_for(lambda: committed(agent, second), what="deploy over a slow link", timeout=60)
         await proxy.stop()
@@ -245,14 +244,14 @@ async def test_orchestrator_sigkill_mid_rollout_resumes_at_the_same_wave(
 
             def canary_passed() -> bool:
                 r = admin.get_rollout(rollout.rollout_id)
-                return r.wave == 0 and any(d.state == "passed" for d in r.devices.values())
+                return r.wave == 1 and any(d.state == "passed" for d in r.devices)
 
             await wait_for(canary_passed, what="the canary passed", timeout=60)
             before = await asyncio.to_thread(admin.get_rollout, rollout.rollout_id)
             proc.send_signal(signal.SIGKILL)  # no shutdown at all
             proc.wait(timeout=10)
             admin.close()
-        assert (before.state, before.wave) == ("running", 0)
+        assert (before.state, before.wave) == ("running", 1)
         with orchestrator(data, *listen, env=env) as (proc, served):
             admin = AdminClient(served.api, ca_pem=served.ca.read_bytes(), token=served.admin_token())
             resumed = await asyncio.to_thread(admin.get_rollout, rollout.rollout_id)
@@ -375,7 +374,8 @@ async def test_agent_sigkill_during_activation_comes_back_on_a_consistent_slot(
         proc = start()
         try:
             await wait_for(
-                lambda: bool(admin.list_devices()) and admin.list_devices()[0].online, what="online"
+                lambda: bool(admin.list_devices()) and admin.list_devices()[0].status == "online",
+                what="online",
             )
             device_id = admin.list_devices()[0].device_id
             cards = await asyncio.to_thread(admin.list_variants, "digits")
@@ -384,7 +384,7 @@ async def test_agent_sigkill_during_activation_comes_back_on_a_consistent_slot(
 
             def settled() -> bool:
                 d = admin.get_device(device_id)
-                return d.online and d.phase in ("committed", "failed", "rolled_back")
+                return d.status == "online" and d.phase in ("committed", "failed", "rolled_back")
 
             await wait_for(settled, what="first variant", timeout=60)
             for i, delay in enumerate((0.0, 0.05, 0.15, 0.3, 0.6, 1.0)):
@@ -397,8 +397,8 @@ async def test_agent_sigkill_during_activation_comes_back_on_a_consistent_slot(
                 await wait_for(settled, what=f"settled after a kill at +{delay:.2f} s", timeout=60)
                 state = json.loads((agent_dir / "slots" / "state.json").read_text())
                 d = admin.get_device(device_id)
-                assert d.report is not None
-                serving = d.report.active_variant
+                assert d.active is not None
+                serving = d.active.variant_id
                 assert serving in ids, (delay, serving)
                 # what serves is what the slot file says is active, and it answers predictions
                 active = state["active"]

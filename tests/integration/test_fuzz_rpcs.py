@@ -53,7 +53,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Orchestra
         assert server.tls is not None
         api = grpc.secure_channel(server.api_address, grpc.ssl_channel_credentials(server.tls.ca_pem))
         key, csr = new_key_and_csr("fuzzer")
-        token = server.services.fleet.create_token()[0]
+        token = server.services.identity.create_token()[0]
         reply = control_pb2_grpc.FleetControlStub(api).Enroll(
             control_pb2.EnrollRequest(token=token, profile="rpi4", csr_pem=csr), timeout=10
         )

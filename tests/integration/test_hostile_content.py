@@ -71,7 +71,7 @@ async def test_hostile_agent_fields(template: Path, tmp_path: Path) -> None:
 
             async def enrol(**kw: Any) -> Any:
                 key, csr = new_key_and_csr("x")
-                token = server.services.fleet.create_token()[0]
+                token = server.services.identity.create_token()[0]
                 request = control_pb2.EnrollRequest(token=token, csr_pem=csr, **{"profile": "rpi4", **kw})
                 return key, await stub.Enroll(request, timeout=10)
 
@@ -87,7 +87,7 @@ async def test_hostile_agent_fields(template: Path, tmp_path: Path) -> None:
                 assert words in (err.value.details() or "")
             # a huge, odd device name is accepted but stored short and printable
             key, reply = await enrol(name="Ω\x1b[31m" + "n" * 100_000)
-            stored = server.services.fleet.get_device(reply.device_id).name
+            stored = server.services.devices.get(reply.device_id).name
             assert len(stored) <= 63
             assert "\x1b" not in stored
 

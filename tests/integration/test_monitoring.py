@@ -72,14 +72,14 @@ def _query(base: str, expr: str) -> dict[str, Any]:
 async def test_prometheus_scrapes_and_every_expression_is_valid(template: Path, tmp_path: Path) -> None:
     binary = system_binary("prometheus")
     async with orchestrator_in_process(template, tmp_path, window_seconds=0.5, canary_seconds=1.0) as server:
-        token = server.services.fleet.create_token(uses=2)[0]
+        token = server.services.identity.create_token(uses=2)[0]
         cfgs = [
             agent_config(server, tmp_path / p, p, token, replay_rate=200.0) for p in ("rpi4", "mcu-gateway")
         ]
         async with agent_in_process(cfgs[0]) as a1, agent_in_process(cfgs[1]) as a2:
             for agent in (a1, a2):
                 await wait_for(agent.connected.is_set, what="connection")
-            for assignment in server.services.fleet.deploy(model="digits"):
+            for assignment in server.services.deployments.deploy(model="digits"):
                 push_desired(server, assignment)
             targets = [server.metrics_address] + [
                 (c.data_dir / "metrics.addr").read_text().strip() for c in cfgs

@@ -28,7 +28,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def fleet_on_previous(
     server: OrchestratorServer, stack: AsyncExitStack, tmp_path: Path, n: int
 ) -> list[Any]:
-    token = server.services.fleet.create_token(uses=n)[0]
+    token = server.services.identity.create_token(uses=n)[0]
     agents = [
         await stack.enter_async_context(
             agent_in_process(agent_config(server, tmp_path / f"a{i}", "rpi4", token, replay_rate=300.0))
@@ -38,7 +38,7 @@ async def fleet_on_previous(
     for a in agents:
         await wait_for(a.connected.is_set, what="connection")
     previous = variant_id(server, "w1.0", "fp32")
-    server.push(server.services.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=previous))
+    server.push(server.services.deployments.deploy(model="digits", profiles=["rpi4"], variant_id=previous))
     for a in agents:
         await wait_for(lambda a=a: committed(a, previous), what="previous committed")
     return agents
@@ -88,7 +88,7 @@ async def test_an_energy_breach_rolls_back_every_targeted_device(template: Path,
         plan = server.services.plans.plan("digits", ["rpi4"])[0]
         reasons = next(c.reasons for c in plan.candidates if c.variant.variant_id == candidate)
         assert any(r.startswith("rolled back: ") for r in reasons)
-        svc.unblock("digits", "rpi4", candidate)
+        server.services.rollbacks.unblock("digits", "rpi4", candidate)
         plan = server.services.plans.plan("digits", ["rpi4"])[0]
         assert not any(r.startswith("rolled back") for c in plan.candidates for r in c.reasons)
 

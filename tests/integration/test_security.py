@@ -46,7 +46,7 @@ async def enrol(server: OrchestratorServer, csr_pem: bytes, token: str = "") -> 
     creds = grpc.ssl_channel_credentials(server.tls.ca_pem)
     async with grpc.aio.secure_channel(server.api_address, creds) as channel:
         stub: Any = control_pb2_grpc.FleetControlStub(channel)
-        token = token or server.services.fleet.create_token()[0]
+        token = token or server.services.identity.create_token()[0]
         return await stub.Enroll(control_pb2.EnrollRequest(token=token, profile="rpi4", csr_pem=csr_pem))
 
 
@@ -107,14 +107,14 @@ async def test_enrolment_issues_a_certificate_for_the_assigned_id_only(
         assert reply.ca_certificate_pem == server.tls.ca_pem  # type: ignore[union-attr]
 
         # one-time token: a second use is refused
-        token = server.services.fleet.create_token()[0]
+        token = server.services.identity.create_token()[0]
         await enrol(server, new_key_and_csr("a")[1], token)
         with pytest.raises(grpc.aio.AioRpcError) as used:
             await enrol(server, new_key_and_csr("b")[1], token)
         assert used.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
         # an expired token is refused
-        expired = server.services.fleet.create_token(ttl_seconds=0.001)[0]
+        expired = server.services.identity.create_token(ttl_seconds=0.001)[0]
         import asyncio
 
         await asyncio.sleep(0.05)
@@ -131,7 +131,7 @@ async def test_enrolment_issues_a_certificate_for_the_assigned_id_only(
             .public_bytes(serialization.Encoding.PEM)
         )
         tampered = csr_pem.replace(csr_pem[100:104], b"AAAA")
-        token = server.services.fleet.create_token()[0]
+        token = server.services.identity.create_token()[0]
         for bad, words in (
             (b"", "certificate signing request"),
             (b"-----BEGIN CERTIFICATE REQUEST-----\nnope\n-----END CERTIFICATE REQUEST-----\n", "csr_pem"),
@@ -229,7 +229,7 @@ async def test_admin_api_needs_its_token(template: Path, tmp_path: Path) -> None
 
 async def test_revocation_cuts_the_stream_and_refuses_reconnects(template: Path, tmp_path: Path) -> None:
     async with orchestrator_in_process(template, tmp_path) as server:
-        cfg = agent_config(server, tmp_path / "a", "rpi4", server.services.fleet.create_token()[0])
+        cfg = agent_config(server, tmp_path / "a", "rpi4", server.services.identity.create_token()[0])
         async with agent_in_process(cfg) as agent:
             await wait_for(agent.connected.is_set, what="mTLS stream")
             assert agent.identity is not None
@@ -238,13 +238,13 @@ async def test_revocation_cuts_the_stream_and_refuses_reconnects(template: Path,
             assert device_id in server.sessions.connected()
             with admin_client(server) as api:
                 revoked = await __import__("asyncio").to_thread(api.revoke_device, device_id, "stolen")
-            assert revoked.revoked
+            assert revoked.status == "revoked"
             await wait_for(lambda: not agent.connected.is_set(), what="the stream cut")
             reconnects = agent.reconnects
             await wait_for(lambda: agent.reconnects >= reconnects + 2, what="refused reconnects")
             assert not agent.connected.is_set()
             assert device_id not in server.sessions.connected()
-            assert server.services.fleet.targets(["rpi4"], []) == []  # never a deployment target again
+            assert server.services.deployments.targets(["rpi4"], []) == []  # never a deployment target again
 
 
 async def test_signing_key_rotation_and_retirement(template: Path, tmp_path: Path) -> None:
@@ -260,10 +260,10 @@ async def test_signing_key_rotation_and_retirement(template: Path, tmp_path: Pat
             variants[(card.base_name, card.recipe)] = card.variant_id
         first, second = variants[("w0.5", "fp32")], variants[("w1.0", "fp32")]
         old_key = server.services.signer.public.key_id
-        cfg = agent_config(server, tmp_path / "a", "rpi4", server.services.fleet.create_token()[0])
+        cfg = agent_config(server, tmp_path / "a", "rpi4", server.services.identity.create_token()[0])
         async with agent_in_process(cfg) as agent:
             await wait_for(agent.connected.is_set, what="stream")
-            [a] = server.services.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=first)
+            [a] = server.services.deployments.deploy(model="digits", profiles=["rpi4"], variant_id=first)
             push_desired(server, a)
             await wait_for(lambda: committed(agent, first), what="first variant (old key)")
     old, new = Signer.rotate(keys_dir)
@@ -277,7 +277,7 @@ async def test_signing_key_rotation_and_retirement(template: Path, tmp_path: Pat
                 ),
                 what="the rotated key set",
             )
-            [a] = server.services.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=second)
+            [a] = server.services.deployments.deploy(model="digits", profiles=["rpi4"], variant_id=second)
             push_desired(server, a)
             await wait_for(lambda: committed(agent, second), what="second variant (new key)")
             assert server.services.store.get_bundle(second).key_id == new.key_id  # type: ignore[union-attr]
@@ -291,12 +291,10 @@ async def test_signing_key_rotation_and_retirement(template: Path, tmp_path: Pat
             what="the old key dropped",
         )
         # the first variant's bundle is signed by the retired key: refused, the second keeps serving
-        [a] = server.services.fleet.deploy(model="digits", profiles=["rpi4"], variant_id=first)
+        [a] = server.services.deployments.deploy(model="digits", profiles=["rpi4"], variant_id=first)
         push_desired(server, a)
-        await wait_for(
-            lambda: server.services.fleet.get_device(a.device_id).phase == "failed", what="refusal"
-        )
-        device = server.services.fleet.get_device(a.device_id)
+        await wait_for(lambda: server.services.devices.get(a.device_id).phase == "failed", what="refusal")
+        device = server.services.devices.get(a.device_id)
         assert "untrusted key" in device.phase_reason, device.phase_reason
         assert committed(agent, second)
 
@@ -308,7 +306,7 @@ async def test_device_certificates_are_renewed_before_they_expire(template: Path
     from edgefleet.core.errors import Unavailable
 
     async with orchestrator_in_process(template, tmp_path, device_cert_days=120 / 86400) as server:
-        cfg = agent_config(server, tmp_path / "a", "rpi4", server.services.fleet.create_token()[0])
+        cfg = agent_config(server, tmp_path / "a", "rpi4", server.services.identity.create_token()[0])
         async with agent_in_process(cfg) as agent:
             await wait_for(agent.connected.is_set, what="stream")
             assert agent.identity is not None

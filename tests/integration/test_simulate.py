@@ -19,10 +19,10 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 async def test_sixty_simulated_agents_connect_deploy_and_report(template: Path, tmp_path: Path) -> None:
     async with orchestrator_in_process(template, tmp_path) as server:
-        token = server.services.fleet.create_token(uses=60)[0]
+        token = server.services.identity.create_token(uses=60)[0]
 
         async def deploy() -> None:
-            server.push(await asyncio.to_thread(server.services.fleet.deploy, model="digits"))
+            server.push(await asyncio.to_thread(server.services.deployments.deploy, model="digits"))
 
         assert server.tls is not None  # every simulated agent has its own key, certificate and connection
         report = await simulate(
@@ -38,10 +38,11 @@ async def test_sixty_simulated_agents_connect_deploy_and_report(template: Path, 
         assert report.committed == 60
         assert not math.isnan(report.connected_after_s)
         assert not math.isnan(report.committed_after_s)
-        devices = server.services.fleet.list_devices()
+        devices = server.services.devices.list_devices()
         assert len(devices) == 60
         await wait_for(
-            lambda: all(d.phase == "committed" for d in server.services.fleet.list_devices()), what="commits"
+            lambda: all(d.phase == "committed" for d in server.services.devices.list_devices()),
+            what="commits",
         )
         assert server.services.store.count_windows() >= 60
         assert report.artifacts_bytes >= 60 * 10_000  # every agent downloaded and verified its bundle

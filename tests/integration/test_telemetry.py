@@ -35,11 +35,11 @@ def windows(server: OrchestratorServer, device_id: str) -> list[WindowRecord]:
 async def test_no_sensor_here_means_estimated_energy_labelled_as_such(template: Path, tmp_path: Path) -> None:
     async with orchestrator_in_process(template, tmp_path, window_seconds=0.5) as server:
         cfg = agent_config(
-            server, tmp_path / "a", "rpi4", server.services.fleet.create_token()[0], replay_rate=400.0
+            server, tmp_path / "a", "rpi4", server.services.identity.create_token()[0], replay_rate=400.0
         )
         async with agent_in_process(cfg) as agent:
             await wait_for(agent.connected.is_set, what="connection")
-            [a] = server.services.fleet.deploy(model="digits", profiles=["rpi4"])
+            [a] = server.services.deployments.deploy(model="digits", profiles=["rpi4"])
             push_desired(server, a)
             await wait_for(lambda: committed(agent, a.desired.variant_id), what="commit")
             device = a.device_id
@@ -90,14 +90,14 @@ async def test_a_driven_ina219_is_measured_within_2_percent(template: Path, tmp_
             server,
             tmp_path / "a",
             "rpi4",
-            server.services.fleet.create_token()[0],
+            server.services.identity.create_token()[0],
             replay_rate=300.0,
             sysfs_root=sysfs,
         )
         async with agent_in_process(cfg) as agent:
             assert agent.telemetry.meter.name == "hwmon:ina219:power1_input"
             await wait_for(agent.connected.is_set, what="connection")
-            [a] = server.services.fleet.deploy(model="digits", profiles=["rpi4"])
+            [a] = server.services.deployments.deploy(model="digits", profiles=["rpi4"])
             push_desired(server, a)
             await wait_for(lambda: committed(agent, a.desired.variant_id), what="commit")
             start = time.time()
@@ -125,11 +125,11 @@ async def test_a_driven_ina219_is_measured_within_2_percent(template: Path, tmp_
 async def test_canary_accuracy_and_the_ops_estimator(template: Path, tmp_path: Path) -> None:
     async with orchestrator_in_process(template, tmp_path, window_seconds=0.5, canary_seconds=0.5) as server:
         cfg = agent_config(
-            server, tmp_path / "a", "rpi4", server.services.fleet.create_token()[0], estimator="ops"
+            server, tmp_path / "a", "rpi4", server.services.identity.create_token()[0], estimator="ops"
         )  # no replay: the canary is the only workload
         async with agent_in_process(cfg) as agent:
             await wait_for(agent.connected.is_set, what="connection")
-            [a] = server.services.fleet.deploy(model="digits", profiles=["rpi4"])
+            [a] = server.services.deployments.deploy(model="digits", profiles=["rpi4"])
             push_desired(server, a)
             await wait_for(lambda: committed(agent, a.desired.variant_id), what="commit")
 

@@ -53,13 +53,13 @@ async def test_every_window_arrives_exactly_once(template: Path, tmp_path: Path)
     agent_dir = tmp_path / "agent"
     async with orchestrator_in_process(template, tmp_path, window_seconds=0.3) as server:
         address = server.address
-        token = server.services.fleet.create_token()[0]
+        token = server.services.identity.create_token()[0]
         agent = start_agent(server, agent_dir, token)
         try:
-            await wait_for(lambda: bool(server.services.fleet.list_devices()), what="enrolment")
-            device_id = server.services.fleet.list_devices()[0].device_id
+            await wait_for(lambda: bool(server.services.devices.list_devices()), what="enrolment")
+            device_id = server.services.devices.list_devices()[0].device_id
             await wait_for(lambda: device_id in server.sessions.connected(), what="stream")
-            [a] = server.services.fleet.deploy(model="digits", profiles=["rpi4"])
+            [a] = server.services.deployments.deploy(model="digits", profiles=["rpi4"])
             push_desired(server, a)
             await wait_for(lambda: server.services.store.count_windows(device_id) >= 5, what="first windows")
         except BaseException:

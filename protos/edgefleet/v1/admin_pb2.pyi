@@ -988,6 +988,8 @@ class Device(_message.Message):
     PHASE_REASON_FIELD_NUMBER: _builtins.int
     RECENT_WINDOWS_FIELD_NUMBER: _builtins.int
     AGENT_VERSION_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    CONDITIONS_FIELD_NUMBER: _builtins.int
     device_id: _builtins.str
     name: _builtins.str
     profile: _builtins.str
@@ -1018,6 +1020,14 @@ class Device(_message.Message):
     def recent_windows(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.TelemetryWindow]:
         """Most recent telemetry windows, newest first."""
 
+    @_builtins.property
+    def created(self) -> _timestamp_pb2.Timestamp:
+        """When the device enrolled."""
+
+    @_builtins.property
+    def conditions(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Condition]:
+        """Conditions that degrade it now (from its last Hello or heartbeat)."""
+
     def __init__(
         self,
         *,
@@ -1039,10 +1049,12 @@ class Device(_message.Message):
         phase_reason: _builtins.str = ...,
         recent_windows: _abc.Iterable[_common_pb2.TelemetryWindow] | None = ...,
         agent_version: _builtins.str = ...,
+        created: _timestamp_pb2.Timestamp | None = ...,
+        conditions: _abc.Iterable[_common_pb2.Condition] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "desired", b"desired", "hardware", b"hardware", "last_seen", b"last_seen", "previous", b"previous", "runtime", b"runtime"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "created", b"created", "desired", b"desired", "hardware", b"hardware", "last_seen", b"last_seen", "previous", b"previous", "runtime", b"runtime"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "agent_version", b"agent_version", "applied_generation", b"applied_generation", "desired", b"desired", "desired_generation", b"desired_generation", "device_id", b"device_id", "hardware", b"hardware", "labels", b"labels", "last_seen", b"last_seen", "name", b"name", "phase", b"phase", "phase_reason", b"phase_reason", "previous", b"previous", "profile", b"profile", "recent_windows", b"recent_windows", "runtime", b"runtime", "slots", b"slots", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "agent_version", b"agent_version", "applied_generation", b"applied_generation", "conditions", b"conditions", "created", b"created", "desired", b"desired", "desired_generation", b"desired_generation", "device_id", b"device_id", "hardware", b"hardware", "labels", b"labels", "last_seen", b"last_seen", "name", b"name", "phase", b"phase", "phase_reason", b"phase_reason", "previous", b"previous", "profile", b"profile", "recent_windows", b"recent_windows", "runtime", b"runtime", "slots", b"slots", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1455,11 +1467,16 @@ class RolloutDeviceState(_message.Message):
     WAVE_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
     device_id: _builtins.str
     wave: _builtins.int
     state: _builtins.str
     """"waiting", "deploying", "analysing", "passed", "failed", "rolled_back"."""
     reason: _builtins.str
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """When the device entered this state."""
+
     def __init__(
         self,
         *,
@@ -1467,10 +1484,11 @@ class RolloutDeviceState(_message.Message):
         wave: _builtins.int = ...,
         state: _builtins.str = ...,
         reason: _builtins.str = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id", "reason", b"reason", "state", b"state", "wave", b"wave"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id", "reason", b"reason", "since", b"since", "state", b"state", "wave", b"wave"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,225 @@
+"""The rollout state machine, pure: ``advance(record, observations, now) -> Step``.
+
+It reads what devices report (their records and telemetry windows) and returns the next record, the
+intents for the service to carry out (assign a variant to a device, block a variant for a profile) and
+the events to record. No I/O, no clock, no randomness: the same inputs give the same step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from edgefleet.orchestrator.fleet.model import DeviceRecord, WindowRecord
+from edgefleet.orchestrator.rollout.decide import DeviceAssessment, assess_device
+from edgefleet.orchestrator.rollout.model import (
+    DevicePhase,
+    DeviceRolloutState,
+    Event,
+    RolloutRecord,
+    RolloutState,
+)
+
+__all__ = ["Assign", "Block", "Intent", "Observation", "Step", "advance", "needs_windows", "roll_back_all"]
+
+_DONE = (DevicePhase.FAILED, DevicePhase.ROLLED_BACK)
+_JUDGED = (DevicePhase.ANALYSING, DevicePhase.PASSED)
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One device as the fleet knows it now, and (while it is judged) its windows since it committed."""
+
+    device: DeviceRecord
+    windows: tuple[WindowRecord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Assign:
+    device_id: str
+    variant_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    profile: str
+    variant_id: str
+    reason: str
+
+
+Intent = Assign | Block
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    record: RolloutRecord
+    intents: tuple[Intent, ...] = ()
+    events: tuple[Event, ...] = ()
+
+
+class _Builder:
+    """Accumulates a step: the record as it changes, intents and events (all stamped ``now``)."""
+
+    def __init__(self, record: RolloutRecord, now: float) -> None:
+        self.r = record
+        self.now = now
+        self.intents: list[Intent] = []
+        self.events: list[Event] = []
+
+    def set(self, device_id: str, state: DevicePhase, since: float | None = None, reason: str = "") -> None:
+        devices = dict(self.r.devices)
+        devices[device_id] = DeviceRolloutState(state, self.now if since is None else since, reason)
+        self.r = replace(self.r, devices=devices)
+
+    def event(self, kind: str, message: str, **kw: Any) -> None:
+        self.events.append(
+            Event(
+                kind=kind,
+                message=message,
+                time=self.now,
+                rollout_id=self.r.rollout_id,
+                model=self.r.model,
+                **kw,
+            )
+        )
+
+    def step(self) -> Step:
+        return Step(replace(self.r, updated=self.now), tuple(self.intents), tuple(self.events))
+
+
+def needs_windows(r: RolloutRecord) -> dict[str, float]:
+    """Devices whose telemetry the next step judges, with the time their judging started."""
+    return {d: st.since for d, st in r.devices.items() if st.state in _JUDGED}
+
+
+def _roll_back_devices(b: _Builder, reason: str) -> None:
+    for device_id, st in b.r.devices.items():
+        if st.state in (DevicePhase.WAITING, *_DONE):
+            continue
+        previous = b.r.previous.get(device_id, "")
+        if previous:
+            b.intents.append(Assign(device_id, previous, f"rollback of {b.r.rollout_id}: {reason}"))
+            b.set(device_id, DevicePhase.ROLLED_BACK, reason=reason)
+        else:
+            b.set(device_id, DevicePhase.FAILED, reason=f"{reason} (no previous variant to return to)")
+
+
+def roll_back_all(r: RolloutRecord, reason: str, now: float) -> Step:
+    """Every device the rollout touched goes back to what it ran before (when it ran something)."""
+    b = _Builder(r, now)
+    _roll_back_devices(b, reason)
+    return b.step()
+
+
+def _budget(r: RolloutRecord, profile: str, metric: str) -> float:
+    policy = r.policies[profile]
+    name = {"energy": "max_energy_joules", "latency": "max_latency_p95_seconds"}.get(metric, "accuracy_floor")
+    return float(asdict(policy)[name])
+
+
+def _judge(b: _Builder, device: DeviceRecord, variant: str, windows: Sequence[WindowRecord]) -> None:
+    st = b.r.devices[device.device_id]
+    policy = b.r.policies[device.profile]
+    a: DeviceAssessment = assess_device([w for w in windows if w.start >= st.since], policy)
+    if a.decision == "rollback" and a.trigger is not None and a.trigger_window is not None:
+        t = a.trigger
+        reason = f"{t.rule} ({'critical, ' if t.critical else ''}{a.fail_streak} consecutive FAIL)"
+        b.event(
+            "rollout.decision",
+            f"{device.device_id}: roll back: {reason}",
+            device_id=device.device_id,
+            profile=device.profile,
+            variant_id=variant,
+            rule=t.rule,
+            details={
+                "statistics": t.stats,
+                "window": {"seq": a.trigger_window.seq, "end": a.trigger_window.end},
+                "windows": a.counts,
+                "budget": _budget(b.r, device.profile, t.metric),
+                "policy_hash": policy.hash,
+                "critical": t.critical,
+            },
+        )
+        previous = b.r.previous.get(device.device_id, "")
+        if previous:
+            b.intents.append(Assign(device.device_id, previous, f"rollback by {b.r.rollout_id}: {reason}"))
+        b.set(device.device_id, DevicePhase.ROLLED_BACK if previous else DevicePhase.FAILED, reason=reason)
+    elif a.decision == "passed" and st.state != DevicePhase.PASSED:
+        b.set(device.device_id, DevicePhase.PASSED, since=st.since)
+
+
+def _watch(b: _Builder, obs: Observation, wave_index: int) -> None:
+    device = obs.device
+    st = b.r.devices[device.device_id]
+    variant = b.r.variants[device.profile]
+    if st.state == DevicePhase.WAITING:
+        b.intents.append(Assign(device.device_id, variant, f"rollout {b.r.rollout_id} wave {wave_index + 1}"))
+        b.set(device.device_id, DevicePhase.DEPLOYING)
+    elif st.state == DevicePhase.DEPLOYING:
+        active = device.report.active_variant if device.report else ""
+        if device.phase == "failed" and device.desired and device.desired.variant_id == variant:
+            b.set(device.device_id, DevicePhase.FAILED, reason=f"deployment failed: {device.phase_reason}")
+            b.event(
+                "rollout.device_failed",
+                f"{device.device_id}: {device.phase_reason}",
+                device_id=device.device_id,
+                profile=device.profile,
+                variant_id=variant,
+            )
+        elif active == variant and device.phase == "committed":
+            b.set(device.device_id, DevicePhase.ANALYSING)
+    elif st.state in _JUDGED:
+        _judge(b, device, variant, obs.windows)
+
+
+def _decide_wave(b: _Builder, observations: Mapping[str, Observation]) -> bool:
+    """Roll the wave back, promote it, or pause; True when the next wave should start now."""
+    r, now = b.r, b.now
+    timing = r.timing
+    wave = r.waves[r.wave]
+    failing = [d for d in wave if r.devices[d].state in _DONE]
+    if failing and len(failing) / len(wave) > timing.max_failing_share:
+        reasons = sorted({r.devices[d].reason for d in failing})
+        reason = f"wave {r.wave + 1}: {len(failing)}/{len(wave)} device(s) failed ({'; '.join(reasons)})"
+        _roll_back_devices(b, reason)
+        for profile in sorted({observations[d].device.profile for d in failing}):
+            b.intents.append(Block(profile, r.variants[profile], f"{r.rollout_id}: {reason}"))
+        b.r = replace(b.r, state=RolloutState.ROLLED_BACK, state_reason=reason)
+        b.event(
+            "rollout.rolled_back",
+            reason,
+            details={"failing": failing, "wave": r.wave + 1, "max_failing_share": timing.max_failing_share},
+        )
+        return False
+    settled = all(r.devices[d].state in (DevicePhase.PASSED, *_DONE) for d in wave)
+    if settled and now - r.wave_started >= timing.bake_seconds:
+        if r.wave + 1 >= len(r.waves):
+            b.r = replace(r, state=RolloutState.SUCCEEDED, state_reason=f"all {len(r.waves)} wave(s) passed")
+            b.event("rollout.succeeded", b.r.state_reason)
+            return False
+        b.r = replace(r, wave=r.wave + 1, wave_started=now)
+        b.event("rollout.promoted", f"wave {r.wave + 1} passed its bake time; starting wave {r.wave + 2}")
+        return True
+    if now - r.wave_started >= timing.bake_seconds + timing.pause_after_seconds:
+        stuck = [d for d in wave if r.devices[d].state not in (DevicePhase.PASSED, *_DONE)]
+        reason = (
+            f"wave {r.wave + 1}: {len(stuck)} device(s) without a verdict (NODATA/INCONCLUSIVE) after "
+            f"{now - r.wave_started:.0f} s"
+        )
+        b.r = replace(r, state=RolloutState.PAUSED, state_reason=reason)
+        b.event("rollout.paused", reason, details={"devices": stuck})
+    return False
+
+
+def advance(r: RolloutRecord, observations: Mapping[str, Observation], now: float) -> Step:
+    """One step of a running rollout: deploy the current wave, watch it, judge it, then promote it, pause
+    or roll back. ``observations`` holds every device of the rollout (windows only for judged ones)."""
+    b = _Builder(r, now)
+    while True:
+        for wave_index in range(min(b.r.wave + 1, len(b.r.waves))):
+            for device_id in b.r.waves[wave_index]:
+                _watch(b, observations[device_id], wave_index)
+        if not _decide_wave(b, observations):
+            return b.step()

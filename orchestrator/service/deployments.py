@@ -1,0 +1,101 @@
+"""Desired state: which devices a target names, and what each should run (with its signed bundle)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from edgefleet.core.errors import NotFound
+from edgefleet.orchestrator.fleet.model import Desired, DeviceRecord
+from edgefleet.orchestrator.profiles import ProfileRegistry
+from edgefleet.orchestrator.service.bundles import BundleService
+from edgefleet.orchestrator.service.devices import DeviceService
+from edgefleet.orchestrator.service.resolver import VariantResolver
+from edgefleet.orchestrator.store.base import Store
+from edgefleet.orchestrator.variants.card import VariantCard
+
+__all__ = ["Assignment", "DeploymentService"]
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    device_id: str
+    profile: str
+    desired: Desired
+    changed: bool
+
+
+class DeploymentService:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        devices: DeviceService,
+        profiles: ProfileRegistry,
+        resolver: VariantResolver,
+        bundles: BundleService,
+        trial_seconds: float = 30.0,
+    ) -> None:
+        self._store = store
+        self._devices = devices
+        self._profiles = profiles
+        self._resolver = resolver
+        self._bundles = bundles
+        self._trial_seconds = trial_seconds
+
+    def targets(self, profiles: Sequence[str], device_ids: Sequence[str]) -> list[DeviceRecord]:
+        """Devices named, or of the profiles, or all; revoked devices are never targets."""
+        if device_ids:
+            devices = [self._devices.get(d) for d in device_ids]
+        else:
+            for p in profiles:
+                self._profiles.get(p)
+            pool = self._store.list_devices()
+            devices = [d for d in pool if not profiles or d.profile in profiles]
+        return [d for d in devices if not d.revoked]
+
+    def deploy(
+        self,
+        *,
+        model: str,
+        profiles: Sequence[str] = (),
+        device_ids: Sequence[str] = (),
+        variant_id: str = "",
+        objective: str = "min-energy",
+        reason: str = "",
+        trial_seconds: float | None = None,
+    ) -> list[Assignment]:
+        """Set each targeted device's desired variant; unchanged desired states keep their generation."""
+        devices = self.targets(profiles, device_ids)
+        if not devices:
+            raise NotFound("no enrolled device matches the target")
+        chosen = {
+            profile: self._resolver.resolve(model, profile, variant_id=variant_id, objective=objective)
+            for profile in sorted({d.profile for d in devices})
+        }
+        why = reason or f"deploy {model}"
+        return [self.assign(d, chosen[d.profile], why, trial_seconds=trial_seconds) for d in devices]
+
+    def assign(
+        self, device: DeviceRecord, card: VariantCard, reason: str, *, trial_seconds: float | None = None
+    ) -> Assignment:
+        current = device.desired
+        if current is not None and current.variant_id == card.variant_id:
+            return Assignment(device.device_id, device.profile, current, changed=False)
+        bundle = self._bundles.ensure(card.variant_id)
+        desired = Desired(
+            generation=(current.generation if current else 0) + 1,
+            variant_id=card.variant_id,
+            model=card.model,
+            recipe=card.recipe,
+            base_name=card.base_name,
+            bundle_sha256=bundle.sha256,
+            bundle_size=bundle.size,
+            signature=bundle.signature,
+            key_id=bundle.key_id,
+            reason=reason,
+            trial_seconds=trial_seconds or self._trial_seconds,
+            runtime=self._profiles.get(device.profile).runtime,
+        )
+        self._store.put_device(replace(device, desired=desired, phase="", phase_reason=""))
+        return Assignment(device.device_id, device.profile, desired, changed=True)

@@ -1,0 +1,99 @@
+"""Devices as they report themselves: Hello, heartbeats, deployment status, and the queries over them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from edgefleet.core.enums import DeploymentPhase, FaultDomain
+from edgefleet.core.errors import InvalidArgument, NotFound, PermissionDenied
+from edgefleet.orchestrator.fleet.model import DeviceRecord, Report
+from edgefleet.orchestrator.store.base import Store
+
+__all__ = ["DeviceService", "StatusReport"]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """One deployment step a device reported (a DeploymentStatus, as a domain object)."""
+
+    generation: int
+    phase: DeploymentPhase
+    reason: str = ""
+    done: int = 0
+    total: int = 0
+    #: What serves after this step: (variant id, recipe); None when nothing does.
+    active: tuple[str, str] | None = None
+    #: The runtime serving it: (name, version).
+    runtime: tuple[str, str] | None = None
+    #: With a failure: whose fault it was.
+    fault: FaultDomain = FaultDomain.UNKNOWN
+
+
+class DeviceService:
+    def __init__(self, *, store: Store, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._clock = clock
+        #: Heartbeats only touch memory; reads merge it with the stored record.
+        self._last_seen: dict[str, float] = {}
+
+    # ---- reports ----
+    def hello(self, device_id: str, profile: str, report: Report) -> DeviceRecord:
+        device = self.get(device_id)
+        if profile != device.profile:
+            raise PermissionDenied(f"device {device_id} enrolled as {device.profile!r}, not {profile!r}")
+        device = replace(device, report=report, last_seen=self._clock())
+        self._store.put_device(device)
+        return device
+
+    def seen(self, device_id: str) -> None:
+        self._last_seen[device_id] = self._clock()
+
+    def record_status(self, device_id: str, status: StatusReport) -> DeviceRecord:
+        """One deployment step. A status for an older generation only updates what serves."""
+        if status.phase not in DeploymentPhase.__members__.values():
+            raise InvalidArgument(f"unknown deployment phase {status.phase!r}")
+        device = self.get(device_id)
+        report = device.report
+        now_active = status.active or ("", "")
+        if report is not None and now_active[0] != report.active_variant:
+            report = replace(
+                report,
+                previous_variant=report.active_variant,
+                active_variant=now_active[0],
+                active_recipe=now_active[1],
+            )
+        if report is not None and status.runtime is not None and status.runtime[0]:
+            report = replace(
+                report, runtime_name=status.runtime[0][:64], runtime_version=status.runtime[1][:64]
+            )
+        if device.desired is not None and status.generation != device.desired.generation:
+            if report is not device.report:  # an older deployment's report still says what serves
+                self._store.put_device(replace(device, report=report))
+            return device
+        device = replace(
+            device,
+            report=report,
+            phase=str(status.phase),
+            phase_reason=status.reason[:1000],
+            bytes_done=status.done,
+            bytes_total=status.total,
+            last_seen=self._clock(),
+        )
+        self._store.put_device(device)
+        return device
+
+    # ---- queries ----
+    def _fresh(self, device: DeviceRecord) -> DeviceRecord:
+        seen = self._last_seen.get(device.device_id, 0.0)
+        return replace(device, last_seen=seen) if seen > device.last_seen else device
+
+    def get(self, device_id: str) -> DeviceRecord:
+        device = self._store.get_device(device_id)
+        if device is None:
+            raise NotFound(f"no device {device_id[:80]!r}")
+        return self._fresh(device)
+
+    def list_devices(self, profile: str = "") -> list[DeviceRecord]:
+        return [self._fresh(d) for d in self._store.list_devices(profile)]
