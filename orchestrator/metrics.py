@@ -100,7 +100,7 @@ class FleetCollector(Collector):
             "ratio base/variant on the profile).",
             labels=["model", "profile"],
         )
-        for family in s.variants._store.list_families():
+        for family in s.variants.list_families():
             cards = {c.variant_id: c for c in s.variants.list_variants(family.model)}
             bases = {c.base_name: c for c in cards.values() if c.recipe == "fp32"}
             savings: dict[str, float] = {}

@@ -105,7 +105,7 @@ class CertificateAuthority:
             raise FailedPrecondition(f"{directory / 'ca.key'}: expected an EC private key")
         return cls(key, cert)
 
-    def _issue(
+    def issue(
         self,
         subject: str,
         public_key: ec.EllipticCurvePublicKey,
@@ -158,7 +158,7 @@ class CertificateAuthority:
         key = csr.public_key()
         assert isinstance(key, ec.EllipticCurvePublicKey)  # check_csr made sure
         san = x509.SubjectAlternativeName([x509.UniformResourceIdentifier(f"edgefleet://device/{device_id}")])
-        cert = self._issue(device_id, key, days=days, usage=ExtendedKeyUsageOID.CLIENT_AUTH, san=san)
+        cert = self.issue(device_id, key, days=days, usage=ExtendedKeyUsageOID.CLIENT_AUTH, san=san)
         return _cert_pem(cert)
 
 
@@ -195,7 +195,7 @@ def init_tls(directory: Path, hosts: tuple[str, ...], *, force: bool = False) ->
     )
     ca = CertificateAuthority(ca_key, ca_cert)
     server_key = ec.generate_private_key(ec.SECP256R1())
-    server_cert = ca._issue(
+    server_cert = ca.issue(
         hosts[0], server_key.public_key(), days=SERVER_DAYS, usage=ExtendedKeyUsageOID.SERVER_AUTH, san=san
     )
     outputs = {

@@ -69,6 +69,9 @@ class VariantService:
         self._latency_runs = latency_runs
 
     # ---- queries ----
+    def list_families(self) -> list[Family]:
+        return list(self._store.list_families())
+
     def list_variants(self, model: str = "") -> list[VariantCard]:
         return list(self._store.list_variants(model))
 

@@ -4,11 +4,7 @@ planned, rolled out in waves with live telemetry, then a tightened budget rolled
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,9 +19,9 @@ from edgefleet.orchestrator.cli.output import table
 from edgefleet.orchestrator.cli.render import fmt_energy, fmt_seconds
 from edgefleet.orchestrator.client import AdminClient
 from edgefleet.orchestrator.reference import reference_family
-from edgefleet.orchestrator.security import init_tls
 from edgefleet.orchestrator.service.variants import BuildResult
 from edgefleet.orchestrator.service.variants import Progress as BuildProgress
+from edgefleet.orchestrator.tools.harness import Processes, Served, start_agent, start_orchestrator
 
 __all__ = ["DemoSettings", "run_demo"]
 
@@ -52,10 +48,6 @@ class DemoSettings:
         return 1.0 if self.short else 5.0
 
 
-def _bin(name: str) -> str:
-    return str(Path(sys.executable).with_name(name))
-
-
 def _wait(what: str, check: Callable[[], Any], timeout: float) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -66,67 +58,25 @@ def _wait(what: str, check: Callable[[], Any], timeout: float) -> Any:
     raise FailedPrecondition(f"demo: timed out after {timeout:.0f} s waiting for {what}")
 
 
-class _Processes:
-    def __init__(self, logs: Path) -> None:
-        self.logs = logs
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str, argv: list[str], env: dict[str, str]) -> Path:
-        log = self.logs / f"{name}.log"
-        with log.open("wb") as fh:
-            self.procs[name] = subprocess.Popen(
-                argv, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **env}
-            )
-        return log
-
-    def stop(self) -> None:
-        for name in [n for n in self.procs if n != "orchestrator"] + ["orchestrator"]:
-            proc = self.procs.get(name)
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-
-
 def run_demo(s: DemoSettings, out: Console) -> dict[str, Any]:
     if s.workdir.exists():
         shutil.rmtree(s.workdir)
     logs = s.workdir / "logs"
     logs.mkdir(parents=True)
-    procs = _Processes(logs)
+    procs = Processes()
     result: dict[str, Any] = {"workdir": str(s.workdir)}
     try:
-        address, api_address = _start_orchestrator(s, procs, out)
-        tls = s.workdir / "orchestrator" / "tls"
-        token = (tls / "admin.token").read_text().strip()
-        with AdminClient(api_address, ca_pem=(tls / "ca.crt").read_bytes(), token=token) as api:
+        served = _start_orchestrator(s, procs, logs, out)
+        with AdminClient(served.api, ca_pem=served.ca.read_bytes(), token=served.admin_token()) as api:
             _build(api, out)
             _plan(api, out, result)
             for profile in PROFILES:
-                procs.start(
-                    f"agent-{profile}",
-                    [
-                        _bin("edgefleet-agent"),
-                        "run",
-                        "--orchestrator",
-                        address,
-                        "--enroll-address",
-                        api_address,
-                        "--ca",
-                        str(tls / "ca.crt"),
-                        "--profile",
-                        profile,
-                        "--data-dir",
-                        str(s.workdir / "agents" / profile),
-                        "--token",
-                        TOKEN,
-                        "--replay",
-                        str(s.replay),
-                    ],
-                    {},
+                agent_dir = s.workdir / "agents" / profile
+                extra = ("--replay", str(s.replay))
+                proc = start_agent(
+                    served, agent_dir, profile, TOKEN, *extra, log=logs / f"agent-{profile}.log"
                 )
+                procs.add(f"agent-{profile}", proc)
             _wait("3 agents online", lambda: sum(d.status == "online" for d in api.list_devices()) == 3, 60)
             out.print(
                 "[bold]3 agents connected[/] (rpi4, phone, mcu-gateway), each replaying labelled samples",
@@ -139,7 +89,7 @@ def run_demo(s: DemoSettings, out: Console) -> dict[str, Any]:
         if s.keep:
             out.print(
                 f"[bold]--keep[/]: still running; orchestrator metrics on http://127.0.0.1:9464/metrics. "
-                f"Stop with: kill {' '.join(str(p.pid) for p in procs.procs.values())}",
+                f"Stop with: kill {' '.join(str(pid) for pid in procs.alive().values())}",
                 highlight=False,
             )
         else:
@@ -148,9 +98,8 @@ def run_demo(s: DemoSettings, out: Console) -> dict[str, Any]:
     return result
 
 
-def _start_orchestrator(s: DemoSettings, procs: _Processes, out: Console) -> tuple[str, str]:
-    """`edgefleet certs init`, then `edgefleet serve` with mTLS; returns (agents' port, API port)."""
-    init_tls(s.workdir / "orchestrator" / "tls", ("127.0.0.1", "localhost"))
+def _start_orchestrator(s: DemoSettings, procs: Processes, logs: Path, out: Console) -> Served:
+    """`edgefleet certs init`, then `edgefleet serve` with mTLS on free ports."""
     env = {
         "EDGEFLEET_TRIAL_SECONDS": "1",
         "EDGEFLEET_WINDOW_SECONDS": str(s.window_s),
@@ -158,38 +107,15 @@ def _start_orchestrator(s: DemoSettings, procs: _Processes, out: Console) -> tup
         "EDGEFLEET_ROLLOUT_TICK_SECONDS": "0.5",
         "EDGEFLEET_BOOTSTRAP_TOKEN": TOKEN,
         "EDGEFLEET_METRICS_LISTEN": "127.0.0.1:9464" if s.keep else "127.0.0.1:0",
-        "COLUMNS": "200",
     }
-    log = procs.start(
-        "orchestrator",
-        [
-            _bin("edgefleet"),
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--api-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            str(s.workdir / "orchestrator"),
-        ],
-        env,
-    )
-
-    def address() -> tuple[str, str] | None:
-        for line in log.read_text(errors="replace").splitlines():
-            if "listening on " in line and "API on " in line:
-                return line.split("listening on ")[1].split()[0], line.split("API on ")[1].split()[0]
-        if procs.procs["orchestrator"].poll() is not None:
-            raise FailedPrecondition(f"demo: the orchestrator exited; see {log}")
-        return None
-
-    addr: tuple[str, str] = _wait("the orchestrator", address, 60)
+    proc, served = start_orchestrator(s.workdir / "orchestrator", log=logs / "orchestrator.log", env=env)
+    procs.add("orchestrator", proc)
     out.print(
-        f"[bold]orchestrator[/] agents on {addr[0]} (mTLS: device certificates from its own CA), "
-        f"API on {addr[1]} (SQLite store in {s.workdir / 'orchestrator'})",
+        f"[bold]orchestrator[/] agents on {served.agents} (mTLS: device certificates from its own CA), "
+        f"API on {served.api} (SQLite store in {s.workdir / 'orchestrator'})",
         highlight=False,
     )
-    return addr
+    return served
 
 
 def _build(api: AdminClient, out: Console) -> None:

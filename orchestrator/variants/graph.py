@@ -37,7 +37,7 @@ _ITEMSIZE = {
 
 
 @cache
-def _schema() -> Any:
+def tflite_schema() -> Any:
     from ai_edge_litert import schema_py_generated
 
     return schema_py_generated
@@ -45,7 +45,7 @@ def _schema() -> Any:
 
 @cache
 def _enum_names(enum_name: str) -> dict[int, str]:
-    enum = getattr(_schema(), enum_name)
+    enum = getattr(tflite_schema(), enum_name)
     return {v: k for k, v in vars(enum).items() if not k.startswith("_") and isinstance(v, int)}
 
 
@@ -112,7 +112,7 @@ def read_graph(data: bytes, *, source: str = "<model>") -> Graph:
     """Parse a .tflite flatbuffer. Raises InvalidArgument naming ``source`` when it is not one."""
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise InvalidArgument(f"{source}: not a TFLite flatbuffer (file identifier {data[4:8]!r} != b'TFL3')")
-    schema = _schema()
+    schema = tflite_schema()
     try:
         model = schema.ModelT.InitFromPackedBuf(data, 0)
     except Exception as exc:  # the flatbuffers runtime raises a zoo of errors on corrupt input

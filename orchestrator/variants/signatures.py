@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgefleet.orchestrator.variants.graph import _schema
+from edgefleet.orchestrator.variants.graph import tflite_schema
 
 __all__ = ["DEFAULT_SIGNATURE", "ensure_signature", "strip_signatures"]
 
@@ -26,7 +26,7 @@ def _pack(model: Any) -> bytes:
 
 def ensure_signature(data: bytes) -> tuple[bytes, bool]:
     """The model with a SignatureDef; ``True`` when one had to be added."""
-    schema = _schema()
+    schema = tflite_schema()
     model = schema.ModelT.InitFromPackedBuf(data, 0)
     if model.signatureDefs:
         return data, False
@@ -50,6 +50,6 @@ def ensure_signature(data: bytes) -> tuple[bytes, bool]:
 
 def strip_signatures(data: bytes) -> bytes:
     """The model without SignatureDefs (what many published models look like)."""
-    model = _schema().ModelT.InitFromPackedBuf(data, 0)
+    model = tflite_schema().ModelT.InitFromPackedBuf(data, 0)
     model.signatureDefs = []
     return _pack(model)

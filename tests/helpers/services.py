@@ -7,12 +7,16 @@ from pathlib import Path
 from edgefleet.orchestrator.registry.artifacts import ArtifactStore
 from edgefleet.orchestrator.registry.signing import Signer
 from edgefleet.orchestrator.service.variants import VariantService
-from edgefleet.orchestrator.store import SqliteStore
+from edgefleet.orchestrator.store import SqliteStore, Store
 
 
-def variant_service(root: Path, *, latency_runs: int = 20) -> VariantService:
+def open_store(root: Path) -> Store:
+    return SqliteStore(root / "edgefleet.sqlite")
+
+
+def variant_service(root: Path, *, latency_runs: int = 20, store: Store | None = None) -> VariantService:
     return VariantService(
-        store=SqliteStore(root / "edgefleet.sqlite"),
+        store=store or open_store(root),
         artifacts=ArtifactStore(root),
         signer=Signer.load_or_create(root / "keys"),
         latency_runs=latency_runs,

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from edgefleet.orchestrator.cli.app import app
+from tests.helpers.fleet import build_template
 from tests.helpers.processes import Served, orchestrator
 
 runner = CliRunner()
@@ -39,3 +41,9 @@ def built(server: Served) -> dict[str, Any]:
     code, out, err = cli(server, "variants", "build", "--reference", "--json")
     assert code == 0, err
     return json.loads(out)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An orchestrator data directory with the reference family built; tests copy it (one build per worker)."""
+    return build_template(tmp_path_factory.mktemp("orch-template"))

@@ -20,18 +20,12 @@ from edgefleet.v1 import common_pb2, control_pb2, control_pb2_grpc
 from tests.helpers.fleet import (
     agent_config,
     agent_in_process,
-    build_template,
     hello_message,
     orchestrator_in_process,
     wait_for,
 )
 
 QUEUE = 2
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("orch-template-bp"))
 
 
 def _lock(db: Path) -> sqlite3.Connection:

@@ -11,12 +11,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from edgefleet.orchestrator.reference import ReferenceFamily
 from edgefleet.orchestrator.variants.signatures import strip_signatures
-from tests.helpers.processes import Served
+from tests.helpers.processes import Served, api_channel
 from tests.integration.conftest import cli
 
 
 def test_health_is_serving(server: Served) -> None:
-    with server.api_channel() as channel:
+    with api_channel(server) as channel:
         reply = health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(service=""), timeout=10
         )

@@ -14,18 +14,12 @@ from edgefleet.v1 import admin_pb2, admin_pb2_grpc, common_pb2, control_pb2, con
 from tests.helpers.fleet import (
     agent_config,
     agent_in_process,
-    build_template,
     hello_message,
     orchestrator_in_process,
     predict,
     push_desired,
     wait_for,
 )
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("orch-template-bad"))
 
 
 async def stream_status(

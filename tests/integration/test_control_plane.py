@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 from edgefleet.agent.runtime import load_model
 from edgefleet.core.bundle import Manifest, write_bundle
@@ -20,18 +19,12 @@ from tests.helpers.fleet import (
     admin_client,
     agent_config,
     agent_in_process,
-    build_template,
     committed,
     orchestrator_in_process,
     predict,
     push_desired,
     wait_for,
 )
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("orch-template"))
 
 
 def token(server: OrchestratorServer, uses: int = 5) -> str:

@@ -27,7 +27,6 @@ from edgefleet.orchestrator.store import SqliteStore
 from tests.helpers.fleet import (
     agent_config,
     agent_in_process,
-    build_template,
     committed,
     orchestrator_in_process,
     predict,
@@ -39,11 +38,6 @@ from tests.helpers.netproxy import LinkProxy
 from tests.helpers.processes import BIN, orchestrator, read_until, stop
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("orch-template-faults"))
 
 
 async def test_disk_full_during_download(template: Path, tmp_path: Path, evalset: Any) -> None:

@@ -17,15 +17,10 @@ from edgefleet.agent.tls import new_key_and_csr
 from edgefleet.core.errors import InvalidArgument
 from edgefleet.orchestrator.reference import reference_family
 from edgefleet.v1 import common_pb2, control_pb2, control_pb2_grpc
-from tests.helpers.fleet import admin_client, build_template, hello_message, orchestrator_in_process
+from tests.helpers.fleet import admin_client, hello_message, orchestrator_in_process
 from tests.helpers.services import object_count
 
 CRASHING_MODEL = Path(__file__).parents[1] / "data" / "tflm_crash.tflite"
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("orch-template-hostile"))
 
 
 async def test_hostile_variants_and_names(template: Path, tmp_path: Path) -> None:

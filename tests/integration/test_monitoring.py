@@ -21,7 +21,6 @@ import yaml
 from tests.helpers.fleet import (
     agent_config,
     agent_in_process,
-    build_template,
     orchestrator_in_process,
     push_desired,
     wait_for,
@@ -42,11 +41,6 @@ MAIN = (
     "edgefleet_agent_inference_latency_seconds_bucket",
     "edgefleet_agent_energy_joules_total",
 )
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("orch-template-mon"))
 
 
 def _free_port() -> int:

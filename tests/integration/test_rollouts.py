@@ -6,23 +6,15 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from edgefleet.orchestrator.server.app import OrchestratorServer
 from tests.helpers.fleet import (
     agent_config,
     agent_in_process,
-    build_template,
     committed,
     orchestrator_in_process,
     variant_id,
     wait_for,
 )
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("orch-template-rollouts"))
 
 
 async def fleet_on_previous(

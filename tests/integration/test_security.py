@@ -27,18 +27,12 @@ from tests.helpers.fleet import (
     admin_client,
     agent_config,
     agent_in_process,
-    build_template,
     committed,
     hello_message,
     orchestrator_in_process,
     push_desired,
     wait_for,
 )
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("orch-template-sec"))
 
 
 async def enrol(server: OrchestratorServer, csr_pem: bytes, token: str = "") -> control_pb2.EnrollResponse:

@@ -6,15 +6,8 @@ import asyncio
 import math
 from pathlib import Path
 
-import pytest
-
 from edgefleet.orchestrator.tools.simulate import Endpoints, simulate
-from tests.helpers.fleet import build_template, orchestrator_in_process, wait_for
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("orch-template-sim"))
+from tests.helpers.fleet import orchestrator_in_process, wait_for
 
 
 async def test_sixty_simulated_agents_connect_deploy_and_report(template: Path, tmp_path: Path) -> None:

@@ -15,17 +15,11 @@ from tests.helpers import fakesys
 from tests.helpers.fleet import (
     agent_config,
     agent_in_process,
-    build_template,
     committed,
     orchestrator_in_process,
     push_desired,
     wait_for,
 )
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("orch-template-tel"))
 
 
 def windows(server: OrchestratorServer, device_id: str) -> list[WindowRecord]:

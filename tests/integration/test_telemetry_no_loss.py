@@ -12,15 +12,10 @@ from pathlib import Path
 import pytest
 
 from edgefleet.orchestrator.server.app import OrchestratorServer
-from tests.helpers.fleet import build_template, orchestrator_in_process, push_desired, wait_for
-from tests.helpers.processes import Served
+from tests.helpers.fleet import orchestrator_in_process, push_desired, wait_for
+from tests.helpers.processes import served_of
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("orch-template-noloss"))
 
 
 def outbox_last_seq(data_dir: Path) -> int:
@@ -41,7 +36,7 @@ def outbox_backlog(data_dir: Path) -> int:
 def start_agent(server: OrchestratorServer, data_dir: Path, token: str) -> subprocess.Popen[str]:
     log = (data_dir.parent / "agent.log").open("a")
     return subprocess.Popen(
-        Served.of(server).agent_command(data_dir, "rpi4", token, "--replay", "100"),
+        served_of(server).agent_command(data_dir, "rpi4", token, "--replay", "100"),
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,

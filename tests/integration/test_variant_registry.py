@@ -14,6 +14,7 @@ from edgefleet.core.errors import InvalidArgument, ModelLoadError
 from edgefleet.core.trust import verify_digest
 from edgefleet.orchestrator.reference import ReferenceFamily
 from edgefleet.orchestrator.registry.artifacts import sha256_hex
+from edgefleet.orchestrator.registry.signing import Signer
 from edgefleet.orchestrator.service.variants import BuildRequest, BuildResult, Progress, VariantService
 from edgefleet.orchestrator.variants.signatures import strip_signatures
 from tests.helpers.services import object_count, variant_service
@@ -45,7 +46,8 @@ def built(
 
 
 def test_reference_family_yields_a_grid_of_variants(built, evalset) -> None:  # type: ignore[no-untyped-def]
-    service, _, results = built
+    service, root, results = built
+    public = Signer.load_or_create(root / "keys").public.raw
     cards = service.list_variants("digits")
     assert len(cards) == 18  # 6 recipes x 3 widths
     assert Counter(c.base_name for c in cards) == {"w0.5": 6, "w1.0": 6, "w2.0": 6}
@@ -54,7 +56,7 @@ def test_reference_family_yields_a_grid_of_variants(built, evalset) -> None:  # 
     for card in cards:
         data = service.artifact(card.variant_id)
         assert sha256_hex(data) == card.variant_id
-        assert verify_digest(service._signer.public.raw, card.variant_id, card.signature)
+        assert verify_digest(public, card.variant_id, card.signature)
         model = load_model(data)  # every variant loads and runs
         assert model.classify(evalset.x[:4]).shape == (4,)
         assert card.host.accuracy is not None

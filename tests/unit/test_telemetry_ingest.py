@@ -10,7 +10,8 @@ import pytest
 from edgefleet.orchestrator.fleet.model import WindowRecord
 from edgefleet.orchestrator.profiles import ProfileRegistry
 from edgefleet.orchestrator.service.telemetry import MIN_INFERENCES, TelemetryService
-from tests.helpers.services import variant_service
+from edgefleet.orchestrator.store import Store
+from tests.helpers.services import open_store, variant_service
 
 GOOD = WindowRecord(
     device_id="rpi4-1",
@@ -40,9 +41,14 @@ GOOD = WindowRecord(
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> TelemetryService:
-    variants = variant_service(tmp_path)
-    return TelemetryService(store=variants._store, variants=variants, profiles=ProfileRegistry.load())
+def store(tmp_path: Path) -> Store:
+    return open_store(tmp_path)
+
+
+@pytest.fixture
+def service(tmp_path: Path, store: Store) -> TelemetryService:
+    variants = variant_service(tmp_path, store=store)
+    return TelemetryService(store=store, variants=variants, profiles=ProfileRegistry.load())
 
 
 @pytest.mark.parametrize(
@@ -57,20 +63,22 @@ def service(tmp_path: Path) -> TelemetryService:
         ({"end": 90.0}, "window ends before it starts"),
     ],
 )
-def test_unsound_windows_are_flagged_and_left_out(service: TelemetryService, change: dict, flag: str) -> None:  # type: ignore[type-arg]
+def test_unsound_windows_are_flagged_and_left_out(
+    service: TelemetryService, store: Store, change: dict, flag: str
+) -> None:  # type: ignore[type-arg]
     service.ingest([dataclasses.replace(GOOD, seq=1, **change)])
-    [stored] = service._store.windows(device_id="rpi4-1")
+    [stored] = store.windows(device_id="rpi4-1")
     assert flag in stored.flags
     assert service.measured("digits", "rpi4") == {}
 
 
-def test_replayed_sequence_is_stored_once(service: TelemetryService) -> None:
+def test_replayed_sequence_is_stored_once(service: TelemetryService, store: Store) -> None:
     assert service.ingest([GOOD, dataclasses.replace(GOOD, seq=2)]) == (2, 0)
     assert service.ingest([GOOD, dataclasses.replace(GOOD, gross_j=9.0)]) == (
         0,
         2,
     )  # same (device, seq): ignored
-    assert service._store.count_windows("rpi4-1") == 2
+    assert store.count_windows("rpi4-1") == 2
     assert service.acked_up_to("rpi4-1") == 2
 
 
