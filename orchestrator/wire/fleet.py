@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from google.protobuf.json_format import MessageToDict, ParseDict
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from edgefleet.core.enums import DeploymentPhase, EnergyKind, FaultDomain, SlotState
 from edgefleet.core.errors import InvalidArgument
@@ -144,8 +145,21 @@ def device_to_pb(d: DeviceRecord) -> admin_pb2.Device:
     return msg
 
 
+def _seconds(stamp: Timestamp, name: str, flags: list[str]) -> float:
+    """A Timestamp in seconds; one outside protobuf's valid range flags the window instead of failing."""
+    try:
+        return stamp.ToNanoseconds() / 1e9
+    except ValueError:
+        flags.append(f"invalid {name} timestamp ({stamp.seconds} s, {stamp.nanos} ns)")
+        return 0.0
+
+
 def window_from_pb(device_id: str, profile: str, w: common_pb2.TelemetryWindow) -> WindowRecord:
+    """A window as received; what cannot be taken at face value is flagged (stored, acknowledged, and left
+    out of every figure), never an error for the stream."""
     has_energy = w.HasField("energy")
+    flags = [f[:300] for f in w.flags[:20]]
+    start, end = _seconds(w.start, "start", flags), _seconds(w.end, "end", flags)
     return WindowRecord(
         device_id=device_id,
         profile=profile,
@@ -153,8 +167,8 @@ def window_from_pb(device_id: str, profile: str, w: common_pb2.TelemetryWindow) 
         variant_id=w.variant.variant_id[:64],
         model=w.variant.model[:64],
         recipe=w.variant.recipe[:64],
-        start=w.start.ToNanoseconds() / 1e9,
-        end=w.end.ToNanoseconds() / 1e9,
+        start=start,
+        end=end,
         inferences=w.inferences,
         gross_j=w.energy.gross_joules_per_inference if has_energy else None,
         dynamic_j=w.energy.dynamic_joules_per_inference
@@ -171,7 +185,7 @@ def window_from_pb(device_id: str, profile: str, w: common_pb2.TelemetryWindow) 
         cpu_percent=w.cpu_percent,
         rss_bytes=w.rss_bytes,
         temperature_c=w.temperature_celsius if w.HasField("temperature_celsius") else None,
-        flags=tuple(f[:300] for f in w.flags[:20]),
+        flags=tuple(flags),
     )
 
 
