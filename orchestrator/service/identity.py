@@ -114,7 +114,7 @@ class IdentityService:
         # the request is checked in full before the (one-time) token is spent on it
         csr = self._ca.check_csr(csr_pem) if self._ca is not None else None
         display = "".join(c for c in (name or "device").strip().lower()[:63] if c.isprintable()) or "device"
-        grant = self._store.use_token(_hash(token), self._clock())
+        grant = self._store.use_token(_hash(token), self._clock(), profile=profile)
         if grant is None:
             raise PermissionDenied("the enrolment token is unknown, used up or expired")
         if grant.profile and grant.profile != profile:

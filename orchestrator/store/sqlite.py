@@ -256,7 +256,7 @@ class SqliteStore(Store):
     def token_exists(self, token_hash: str) -> bool:
         return bool(self._query("SELECT 1 FROM tokens WHERE token_hash = ?", (token_hash,)))
 
-    def use_token(self, token_hash: str, now: float) -> EnrollmentToken | None:
+    def use_token(self, token_hash: str, now: float, *, profile: str = "") -> EnrollmentToken | None:
         with self._tx() as db:
             row = db.execute(
                 "SELECT * FROM tokens WHERE token_hash = ? AND expires > ? AND uses_left > 0",
@@ -264,8 +264,11 @@ class SqliteStore(Store):
             ).fetchone()
             if row is None:
                 return None
+            token = EnrollmentToken(str(row[0]), str(row[1]), float(row[2]), int(row[3]))
+            if token.profile and token.profile != profile:
+                return token
             db.execute("UPDATE tokens SET uses_left = uses_left - 1 WHERE token_hash = ?", (token_hash,))
-        return EnrollmentToken(str(row[0]), str(row[1]), float(row[2]), int(row[3]) - 1)
+        return dataclasses.replace(token, uses_left=token.uses_left - 1)
 
     def put_device(self, device: DeviceRecord) -> None:
         with self._tx() as db:

@@ -35,13 +35,15 @@ from tests.helpers.fleet import (
 )
 
 
-async def enrol(server: OrchestratorServer, csr_pem: bytes, token: str = "") -> control_pb2.EnrollResponse:
+async def enrol(
+    server: OrchestratorServer, csr_pem: bytes, token: str = "", profile: str = "rpi4"
+) -> control_pb2.EnrollResponse:
     assert server.tls is not None
     creds = grpc.ssl_channel_credentials(server.tls.ca_pem)
     async with grpc.aio.secure_channel(server.api_address, creds) as channel:
         stub: Any = control_pb2_grpc.FleetControlStub(channel)
         token = token or server.services.identity.create_token()[0]
-        return await stub.Enroll(control_pb2.EnrollRequest(token=token, profile="rpi4", csr_pem=csr_pem))
+        return await stub.Enroll(control_pb2.EnrollRequest(token=token, profile=profile, csr_pem=csr_pem))
 
 
 async def status_of(call: Any) -> grpc.StatusCode:
@@ -139,6 +141,14 @@ async def test_enrolment_issues_a_certificate_for_the_assigned_id_only(
             assert words in (err.value.details() or "")
         await enrol(server, new_key_and_csr("d")[1], token)  # still usable after the refusals
         del key_pem
+
+        # a token for another profile is refused, and the refusal does not spend it (issue 15 item 15)
+        phone_only = server.services.identity.create_token(profile="phone")[0]
+        with pytest.raises(grpc.aio.AioRpcError) as other:
+            await enrol(server, new_key_and_csr("e")[1], phone_only, profile="rpi4")
+        assert other.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "for profile 'phone'" in (other.value.details() or "")
+        await enrol(server, new_key_and_csr("f")[1], phone_only, profile="phone")
 
 
 async def test_agent_port_needs_our_certificate_and_its_own_identity(template: Path, tmp_path: Path) -> None:
