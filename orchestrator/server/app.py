@@ -240,9 +240,8 @@ class OrchestratorServer:
 
     def push(self, assignments: Sequence[Assignment]) -> None:
         for a in assignments:
-            if a.changed:
-                message = control_pb2.OrchestratorMessage(desired_state=desired_to_pb(a.desired))
-                self.sessions.push(a.device_id, message)
+            message = control_pb2.OrchestratorMessage(desired_state=desired_to_pb(a.desired))
+            self.sessions.push(a.device_id, message)
 
     async def stop(self, grace: float = 5.0) -> None:
         if self._ticker is not None:

@@ -22,7 +22,6 @@ class Assignment:
     device_id: str
     profile: str
     desired: Desired
-    changed: bool
 
 
 class DeploymentService:
@@ -65,7 +64,7 @@ class DeploymentService:
         reason: str = "",
         trial_seconds: float | None = None,
     ) -> list[Assignment]:
-        """Set each targeted device's desired variant; unchanged desired states keep their generation."""
+        """Set each targeted device's desired variant (a new generation each)."""
         devices = self.targets(profiles, device_ids)
         if not devices:
             raise NotFound("no enrolled device matches the target")
@@ -79,9 +78,10 @@ class DeploymentService:
     def assign(
         self, device: DeviceRecord, card: VariantCard, reason: str, *, trial_seconds: float | None = None
     ) -> Assignment:
+        """A new desired state, always with a new generation: a deploy or rollout acts now, even with the
+        variant the device already runs (it acknowledges without reinstalling) or one it failed before (it
+        tries again); its deployment status starts afresh."""
         current = device.desired
-        if current is not None and current.variant_id == card.variant_id:
-            return Assignment(device.device_id, device.profile, current, changed=False)
         bundle = self._bundles.ensure(card.variant_id)
         desired = Desired(
             generation=(current.generation if current else 0) + 1,
@@ -98,4 +98,4 @@ class DeploymentService:
             runtime=self._profiles.get(device.profile).runtime,
         )
         self._store.put_device(replace(device, desired=desired, phase="", phase_reason=""))
-        return Assignment(device.device_id, device.profile, desired, changed=True)
+        return Assignment(device.device_id, device.profile, desired)

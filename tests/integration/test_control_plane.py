@@ -77,8 +77,12 @@ async def test_admin_deploy_is_level_triggered_and_idempotent(template: Path, tm
             first = await asyncio.to_thread(api.deploy, "digits", profiles=("phone",))
             again = await asyncio.to_thread(api.deploy, "digits", profiles=("phone",))
         assert [a[3] for a in first] == [1]
-        assert again == first  # same desired state: same generation, nothing changes
+        # a new deploy is a new generation (issue 15 item 7), of the same variant: the agent already serves
+        # it and only acknowledges it, nothing is reinstalled
+        assert [(a[0], a[2], a[3]) for a in again] == [(first[0][0], first[0][2], 2)]
         await wait_for(lambda: committed(agent, first[0][2]), what="commit")
+        await wait_for(lambda: agent.slots.applied_generation == 2, what="generation 2 acknowledged")
+        installed = [s.since for s in agent.slots.slots()]
         generation = agent.slots.applied_generation
         # an orchestrator restart: the agent reconnects, the desired state is re-sent, nothing changes
         reconnects = agent.reconnects
@@ -93,6 +97,7 @@ async def test_admin_deploy_is_level_triggered_and_idempotent(template: Path, tm
             await asyncio.sleep(0.5)
             assert committed(agent, first[0][2])
             assert agent.slots.applied_generation == generation
+            assert [s.since for s in agent.slots.slots()] == installed
         finally:
             await restarted.stop(0.1)
 
@@ -151,6 +156,15 @@ async def test_corrupt_or_badly_signed_artifacts_are_refused(
             assert committed(agent, good.variant_id)
             assert (await predict(agent, evalset.x[:1])).variant.variant_id == good.variant_id
 
+            # 1b. the refused variant again once its artifact is whole: a new deploy is a new generation, so
+            # the device tries again and installs it (issue 15 item 7: it stayed failed for good before)
+            raw[len(raw) // 2] ^= 0xFF
+            path.write_bytes(bytes(raw))
+            [again] = deployments.deploy(model="digits", profiles=["rpi4"], variant_id=bad.variant_id)
+            assert again.desired.generation == b.desired.generation + 1
+            push_desired(server, again)
+            await wait_for(lambda: committed(agent, bad.variant_id), what="the retried variant committed")
+
             # 2. a correct artifact with a signature that does not verify
             other = variant(server, "w2.0", "fp32")
             signed = server.services.bundles.ensure(other.variant_id)
@@ -167,9 +181,9 @@ async def test_corrupt_or_badly_signed_artifacts_are_refused(
                 ),
                 what="signature refusal",
             )
-            assert committed(agent, good.variant_id)
+            assert committed(agent, bad.variant_id)
             assert signed.sha256 not in [p.stem for p in (agent.config.data_dir / "downloads").iterdir()]
-            assert (await predict(agent, evalset.x[:1])).variant.variant_id == good.variant_id
+            assert (await predict(agent, evalset.x[:1])).variant.variant_id == bad.variant_id
 
 
 async def test_a_failing_self_test_keeps_the_old_variant(template: Path, tmp_path: Path) -> None:
