@@ -70,7 +70,10 @@ class _Builder:
 
     def set(self, device_id: str, state: DevicePhase, since: float | None = None, reason: str = "") -> None:
         devices = dict(self.r.devices)
-        devices[device_id] = DeviceRolloutState(state, self.now if since is None else since, reason)
+        generation = devices[device_id].generation
+        devices[device_id] = DeviceRolloutState(
+            state, self.now if since is None else since, reason, generation
+        )
         self.r = replace(self.r, devices=devices)
 
     def event(self, kind: str, message: str, **kw: Any) -> None:
@@ -159,7 +162,10 @@ def _watch(b: _Builder, obs: Observation, wave_index: int) -> None:
         b.set(device.device_id, DevicePhase.DEPLOYING)
     elif st.state == DevicePhase.DEPLOYING:
         active = device.report.active_variant if device.report else ""
-        if device.phase == "failed" and device.desired and device.desired.variant_id == variant:
+        ours = device.desired is not None and device.desired.generation == st.generation
+        if not ours:
+            return  # a report about another deployment (older, or not this rollout's) says nothing here
+        if device.phase == "failed":
             b.set(device.device_id, DevicePhase.FAILED, reason=f"deployment failed: {device.phase_reason}")
             b.event(
                 "rollout.device_failed",

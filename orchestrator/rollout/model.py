@@ -41,6 +41,8 @@ class DeviceRolloutState:
     state: DevicePhase = DevicePhase.WAITING
     since: float = 0.0
     reason: str = ""
+    #: The desired-state generation this rollout gave the device: only that deployment's reports count.
+    generation: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +80,7 @@ class RolloutRecord:
         doc: dict[str, Any] = json.loads(text)
         doc["policies"] = {k: Policy.from_dict(v) for k, v in doc["policies"].items()}
         doc["devices"] = {
-            k: DeviceRolloutState(DevicePhase(v["state"]), v["since"], v["reason"])
+            k: DeviceRolloutState(DevicePhase(v["state"]), v["since"], v["reason"], v.get("generation", 0))
             for k, v in doc["devices"].items()
         }
         doc["state"] = RolloutState(doc["state"])

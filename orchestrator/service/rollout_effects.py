@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from edgefleet.orchestrator.rollout.machine import Assign, Block, Step
@@ -51,19 +52,23 @@ class RolloutEffects:
             )
         )
 
-    def apply(self, step: Step) -> list[Assignment]:
-        """Persist the record and its events, block what the step blocked, then send the assignments."""
+    def apply(self, step: Step) -> tuple[RolloutRecord, list[Assignment]]:
+        """Make the assignments (noting each device's new generation in the record), block what the step
+        blocked, then persist the record and its events. Returns the record as stored and the assignments
+        to push."""
         r = step.record
-        self._store.put_rollout(r)
-        for e in step.events:
-            self._store.add_event(e)
         out: list[Assignment] = []
+        devices = dict(r.devices)
         for intent in step.intents:
             if isinstance(intent, Block):
                 self._store.block(r.model, intent.profile, intent.variant_id, intent.reason, r.updated)
             elif isinstance(intent, Assign):
-                out.append(self.assign(intent.device_id, intent.variant_id, intent.reason))
-        return out
-
-    def apply_all(self, steps: Sequence[Step]) -> list[Assignment]:
-        return [a for s in steps for a in self.apply(s)]
+                a = self.assign(intent.device_id, intent.variant_id, intent.reason)
+                if intent.device_id in devices:
+                    devices[a.device_id] = replace(devices[a.device_id], generation=a.desired.generation)
+                out.append(a)
+        r = replace(r, devices=devices)
+        self._store.put_rollout(r)
+        for e in step.events:
+            self._store.add_event(e)
+        return r, out

@@ -184,7 +184,7 @@ class RolloutService:
 
     def _advance(self, r: RolloutRecord) -> tuple[RolloutRecord, list[Assignment]]:
         step = advance(r, self._observe(r), self._effects.clock())
-        return step.record, self._effects.apply(step)
+        return self._effects.apply(step)
 
     def _tick(self) -> list[Assignment]:
         out: list[Assignment] = []
@@ -213,8 +213,7 @@ class RolloutService:
                 step.record, state=RolloutState.ABORTED, state_reason=reason or "aborted by an operator"
             )
             step = replace(step, record=aborted)
-        out = self._effects.apply(replace(step, record=replace(step.record, updated=now)))
-        r = step.record
+        r, out = self._effects.apply(replace(step, record=replace(step.record, updated=now)))
         self._effects.event(f"rollout.{action}", r.state_reason or action, r)
         if action == "resume":
             r, out = self._advance(r)

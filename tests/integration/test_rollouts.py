@@ -162,3 +162,31 @@ async def test_lasting_nodata_pauses_and_a_new_rollout_supersedes(template: Path
         first = svc.get(rollout.rollout_id)
         assert first.state == "aborted"
         assert first.state_reason == f"superseded by {second.rollout_id}"
+
+
+async def test_a_rollout_ignores_failures_from_before_it_began(template: Path, tmp_path: Path) -> None:
+    """Issue 15 item 8: a rollout rolled back in 1 s on a failed deployment from before it started, and
+    blocked a healthy variant for the whole profile."""
+    async with (
+        orchestrator_in_process(template, tmp_path, window_seconds=0.3) as server,
+        AsyncExitStack() as stack,
+    ):
+        [agent] = await fleet_on_previous(server, stack, tmp_path, 1)
+        candidate = variant_id(server, "w1.0", "static_wi8_ai8")
+        services = server.services
+        path = services.artifacts.path(services.bundles.ensure(candidate).sha256)
+        whole = path.read_bytes()
+        path.write_bytes(whole[:-1] + bytes([whole[-1] ^ 0xFF]))  # a transfer the device refuses
+        server.push(services.deployments.deploy(model="digits", profiles=["rpi4"], variant_id=candidate))
+        device_id = agent.identity.device_id  # type: ignore[union-attr]
+        await wait_for(lambda: services.devices.get(device_id).phase == "failed", what="the old failure")
+        path.write_bytes(whole)  # repaired before the rollout starts
+
+        rollout, _ = start_candidate(server, waves=(0.0, 1.0), bake_seconds=0.5, **HEALTHY)
+        await wait_for(
+            lambda: services.rollouts.get(rollout.rollout_id).state != "running", what="the end", timeout=90
+        )
+        final = services.rollouts.get(rollout.rollout_id)
+        assert (final.state, final.state_reason) == ("succeeded", "all 1 wave(s) passed")
+        assert committed(agent, candidate)
+        assert services.store.blocked("digits", "rpi4") == {}
