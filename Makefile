@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed
 PROTO_DIR := protos/edgefleet/v1
 PROTOS := $(wildcard $(PROTO_DIR)/*.proto)
 PYTEST_ARGS ?=
+# Extra arguments for the editable install (tests/integration/test_packaging.py passes --no-deps).
 PIP_ARGS ?=
 # Recent pip (26.3 here) re-prints the build backend's warnings, and setuptools emits one on every editable
 # install whose packages live under mapped folders (package-dir, as here): an "Editable installation" notice

@@ -72,15 +72,14 @@ def shared_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def as_image_user(*argv: str, **kw: object) -> subprocess.CompletedProcess[str]:
+def as_image_user(*argv: str) -> subprocess.CompletedProcess[str]:
     """Run as the images' `edgefleet` uid/gid (no supplementary groups), like the orchestrator container."""
     setpriv = system_binary("setpriv")
-    return subprocess.run(  # type: ignore[call-overload, no-any-return]
+    return subprocess.run(
         [setpriv, f"--reuid={IMAGE_UID}", f"--regid={IMAGE_UID}", "--clear-groups", *argv],
         capture_output=True,
         text=True,
         check=False,
-        **kw,
     )
 
 
