@@ -8,6 +8,13 @@ STAMP := $(VENV)/.installed
 PROTO_DIR := protos/edgefleet/v1
 PROTOS := $(wildcard $(PROTO_DIR)/*.proto)
 PYTEST_ARGS ?=
+# Extra arguments for the editable install (tests/integration/test_packaging.py passes --no-deps).
+PIP_ARGS ?=
+# Recent pip (26.3 here) re-prints the build backend's warnings, and setuptools emits one on every editable
+# install whose packages live under mapped folders (package-dir, as here): an "Editable installation" notice
+# (InformationOnly, not a deprecation). It is ignored by its exact text, for the install command only; every
+# other warning still shows.
+EDITABLE_NOTICE := ignore:Editable installation:UserWarning
 
 .PHONY: help setup system-deps demo test test-fast bench lint fmt typecheck protos check-protos clean
 
@@ -22,7 +29,7 @@ help:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	PYTHONWARNINGS="$(EDITABLE_NOTICE)" $(PY) -m pip install --quiet $(PIP_ARGS) -e '.[dev]'
 	@touch $(STAMP)
 
 setup: $(STAMP)

@@ -114,15 +114,15 @@ def run(
 ) -> None:
     """Run the device daemon: enrol once, keep one stream to the orchestrator, serve the active variant."""
     import asyncio
-    import logging
     import os
     import signal
 
     from edgefleet.agent.config import load_agent_config
     from edgefleet.agent.daemon import Agent
+    from edgefleet.core.logs import configure_logging
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        configure_logging(log_level)
         rate = None if replay is None else (float("inf") if replay == "max" else float(replay))
         cfg = load_agent_config(
             config,

@@ -63,9 +63,15 @@ class Agent:
         self._desired: control_pb2.DesiredState | None = None
         self._apply_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
-        self.metrics = AgentMetrics(CollectorRegistry())
+        self.metrics = AgentMetrics(CollectorRegistry(), identity=self._metric_labels)
         self.engine.stats.on_latencies = self.metrics.observe_latencies
         self.telemetry = TelemetryPipeline(config, self.engine, self._active_variant, self.metrics)
+
+    def _metric_labels(self) -> dict[str, str]:
+        """``device`` and ``profile`` on every agent series, once enrolled."""
+        if self.identity is None:
+            return {}
+        return {"device": self.identity.device_id, "profile": self.identity.profile or self.config.profile}
 
     def _slots_metric(self) -> None:
         self.metrics.set_slots([(s.name, s.state) for s in self.slots.slots()])

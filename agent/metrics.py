@@ -2,14 +2,18 @@
 
 Names follow Prometheus conventions: base units (seconds, joules), ``_total`` for counters.
 Label sets are bounded: ``method`` and ``kind`` come from the meter (one per device), ``slot``
-is a or b, ``state`` one of five slot states.
+is a or b, ``state`` one of five slot states. Once the device is enrolled every series also carries
+``device`` and ``profile`` (constant per process), so dashboards can filter agent series by profile.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 from edgefleet.core.metrics import serve_metrics
 
@@ -36,9 +40,39 @@ LATENCY_BUCKETS = (
 SLOT_STATES = ("empty", "standby", "trial", "committed", "failed")
 
 
+class _IdentityLabels(Collector):
+    """Exposes ``inner``'s families with the device's identity labels added to every sample (scrape time)."""
+
+    def __init__(self, inner: CollectorRegistry, identity: Callable[[], Mapping[str, str]]) -> None:
+        self._inner = inner
+        self._identity = identity
+
+    def collect(self) -> Iterator[Metric]:
+        extra = dict(self._identity())
+        for family in self._inner.collect():
+            if not extra:
+                yield family
+                continue
+            labelled = Metric(family.name, family.documentation, family.type, family.unit)
+            labelled.samples = [
+                Sample(s.name, {**extra, **s.labels}, s.value, s.timestamp, s.exemplar, s.native_histogram)
+                for s in family.samples
+            ]
+            yield labelled
+
+
 class AgentMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    """The agent's series. ``identity`` returns the constant labels (``device``, ``profile``) once the device
+    is enrolled, and nothing before."""
+
+    def __init__(
+        self, registry: CollectorRegistry, identity: Callable[[], Mapping[str, str]] | None = None
+    ) -> None:
         self.registry = registry
+        # The series live in a registry of their own; the injected one exposes them with the identity labels.
+        own = CollectorRegistry()
+        registry.register(_IdentityLabels(own, identity or dict))
+        registry = own
         self.inferences = Counter(
             "edgefleet_agent_inferences", "Inferences run on this device.", registry=registry
         )

@@ -3,7 +3,9 @@
 Cardinality at 10,000 devices: ``edgefleet_device_info`` has one series per device (10,000);
 ``edgefleet_devices`` one per (profile, status) (3 x 3 built in); per-variant series are one per
 (model, profile, variant) that devices ran (18 for the reference family on 3 profiles, whatever the
-fleet size); rollout series one per state or rule. No series is labelled by window, request or time.
+fleet size); rollout series one per state or rule, budgets one per (active rollout, profile);
+``edgefleet_variant_serving_devices`` one per (profile, variant) that devices run now. No series is labelled
+by window, request or time.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from edgefleet.core.metrics import serve_metrics
+from edgefleet.orchestrator.rollout.model import ACTIVE
 from edgefleet.orchestrator.selection.figures import estimate
 
 __all__ = ["FleetCollector", "OrchestratorMetrics"]
@@ -41,10 +44,13 @@ class FleetCollector(Collector):
             labels=["device", "profile", "variant", "recipe", "runtime", "phase"],
         )
         tally: Tally[tuple[str, str]] = Tally()
+        serving: Tally[tuple[str, str]] = Tally()
         for d in devices:
             status = "revoked" if d.revoked else "online" if d.device_id in online else "offline"
             tally[(d.profile, status)] += 1
             r = d.report
+            if r is not None and r.active_variant and not d.revoked:
+                serving[(d.profile, r.active_variant[:12])] += 1
             info.add_metric(
                 [
                     d.device_id,
@@ -69,9 +75,17 @@ class FleetCollector(Collector):
                 ("max_latency_p95_seconds", b.max_latency_p95_seconds),
             ):
                 budgets.add_metric([profile.name, name], value)
+        runs = GaugeMetricFamily(
+            "edgefleet_variant_serving_devices",
+            "Devices (not revoked) whose last report says they run this variant now.",
+            labels=["profile", "variant"],
+        )
+        for (profile_name, variant), n in sorted(serving.items()):
+            runs.add_metric([profile_name, variant], n)
         yield by_status
         yield budgets
         yield info
+        yield runs
         yield GaugeMetricFamily("edgefleet_connected_streams", "Agent streams open now.", value=len(online))
         yield from self._variants()
         yield from self._rollouts()
@@ -128,11 +142,25 @@ class FleetCollector(Collector):
 
     def _rollouts(self) -> Iterator[Any]:
         s = self._s
-        states = Tally(r.state for r in s.rollouts.list_rollouts())
+        rollouts = s.rollouts.list_rollouts()
+        states = Tally(r.state for r in rollouts)
         by_state = GaugeMetricFamily("edgefleet_rollouts", "Rollouts by state.", labels=["state"])
         for state in ("pending", "running", "paused", "succeeded", "rolled_back", "aborted"):
             by_state.add_metric([state], states.get(state, 0))
         yield by_state
+        # The budget a rollout judges its variant by (overrides included), while the rollout is active: the
+        # energy alert compares the devices' measurements with it.
+        budget = GaugeMetricFamily(
+            "edgefleet_rollout_energy_budget_joules",
+            "Energy per inference budget of each active rollout, per profile and the variant it rolls out.",
+            labels=["rollout", "model", "profile", "variant"],
+        )
+        for r in rollouts:
+            if r.state in ACTIVE:
+                for profile, policy in sorted(r.policies.items()):
+                    variant = r.variants.get(profile, "")[:12]
+                    budget.add_metric([r.rollout_id, r.model, profile, variant], policy.max_energy_joules)
+        yield budget
         decisions = CounterMetricFamily(
             "edgefleet_rollout_decisions", "Rollback decisions by rule.", labels=["rule"]
         )

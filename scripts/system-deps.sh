@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# System packages the suites use, as COMMAND=DEBIAN_PACKAGE pairs (default: Debian's prometheus, for the
-# monitoring tests; `make bench` asks for nginx and curl). Installs only what is missing; needs root (CI
-# runs as root) or sudo. Where it cannot install, it says so and the suites that need them skip.
+# System packages the suites use, as COMMAND=DEBIAN_PACKAGE pairs. Default: Debian's prometheus (a real
+# Prometheus and promtool for the monitoring and alert-rule tests), docker-compose (validates
+# docker-compose.yml without a Docker engine; it brings python3-docker, whose .dockerignore matcher the
+# deploy tests use) and systemd (systemd-analyze verify/security for the agent's unit). `make bench` asks
+# for nginx and curl. Installs only what is missing; needs root (CI runs as root) or sudo. Where it cannot
+# install, it says so and the suites that need them skip (in CI they fail).
 set -euo pipefail
-[ "$#" -gt 0 ] || set -- prometheus=prometheus promtool=prometheus
+[ "$#" -gt 0 ] || set -- prometheus=prometheus promtool=prometheus docker-compose=docker-compose \
+  systemd-analyze=systemd
 missing=()
 for pair in "$@"; do
   command -v "${pair%%=*}" >/dev/null || missing+=("${pair#*=}")

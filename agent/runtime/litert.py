@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -17,10 +19,13 @@ from typing import Any
 import numpy.typing as npt
 
 from edgefleet.agent.runtime.model import Model
+from edgefleet.agent.runtime.stderr_capture import captured_stderr
 from edgefleet.agent.runtime.tensors import RuntimeInfo, spec_from_details
 from edgefleet.core.errors import ModelLoadError, RuntimeUnavailable
 
 __all__ = ["CANDIDATES", "LiteRTModel", "import_interpreter", "load_litert"]
+
+log = logging.getLogger("edgefleet.agent.runtime")
 
 #: Tried in order: (import path of the interpreter module, distribution name).
 CANDIDATES: tuple[tuple[str, str], ...] = (
@@ -97,9 +102,29 @@ def load_litert(
     resolver = getattr(interp.module, "OpResolverType", None)
     if not default_delegates and resolver is not None:
         kwargs["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    native: list[str] = []
     try:
-        interpreter = interp.module.Interpreter(**kwargs)
-        interpreter.allocate_tensors()
+        # LiteRT's native logger writes INFO lines to fd 2 ("Created TensorFlow Lite XNNPACK delegate for
+        # CPU."), which TF_CPP_MIN_LOG_LEVEL does not quiet: capture fd 2 around the load.
+        with captured_stderr() as native:
+            interpreter = interp.module.Interpreter(**kwargs)
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise ModelLoadError(f"{where}: {interp.info} cannot load the model: {exc}") from exc
+    finally:
+        _route_native_output("".join(native), where)
     return LiteRTModel(interpreter, interp.info)
+
+
+def _route_native_output(text: str, where: str) -> None:
+    """LiteRT's INFO lines go to the debug log; anything else fd 2 received meanwhile (a native warning or
+    error, another thread's line) goes back to stderr as it was."""
+    others = []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("INFO: "):
+            log.debug("%s: %s", where, line.rstrip())
+        else:
+            others.append(line)
+    if others:
+        sys.stderr.write("".join(others))
+        sys.stderr.flush()

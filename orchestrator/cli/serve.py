@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -33,11 +32,12 @@ def serve(
     """Run the orchestrator (FleetAdmin for the CLI, health) until SIGTERM or Ctrl-C."""
     import os
 
+    from edgefleet.core.logs import configure_logging
     from edgefleet.orchestrator.config import load_config
     from edgefleet.orchestrator.server.app import OrchestratorServer, run_server
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with errors_to_exit_codes():
+        configure_logging(log_level)
         cfg = load_config(
             config,
             env=os.environ,

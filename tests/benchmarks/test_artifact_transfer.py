@@ -58,8 +58,8 @@ def test_fetch_artifact_vs_http(tmp_path: Path) -> None:
     )
     services = open_services(config)
     digest = services.artifacts.put(os.urandom(SIZE))
-    enrolled = services.fleet.enroll(
-        token=services.identity.create_token()[0], profile="rpi4", name="bench", hardware={}, labels={}
+    enrolled = services.identity.enroll(
+        token=services.identity.create_token()[0], profile="rpi4", name="bench", labels={}
     )
     device, secret, keys = enrolled.device, enrolled.secret, enrolled.signing_keys
     spec = ArtifactSpec(digest, SIZE, services.signer.sign_digest(digest), services.signer.public.key_id)

@@ -40,6 +40,8 @@ ORCHESTRATOR = {
     "edgefleet_inferences": "counter",
     "edgefleet_energy_saved_joules": "counter",
     "edgefleet_rollouts": "gauge",
+    "edgefleet_rollout_energy_budget_joules": "gauge",
+    "edgefleet_variant_serving_devices": "gauge",
     "edgefleet_rollout_decisions": "counter",
     "edgefleet_rollbacks": "counter",
 }
@@ -71,6 +73,26 @@ def test_agent_metric_names() -> None:
     found = families(registry)
     assert found == AGENT
     check_conventions(found, generate_latest(registry).decode())
+
+
+def test_agent_series_carry_the_device_and_profile_once_enrolled() -> None:
+    identity: dict[str, str] = {}
+    registry = CollectorRegistry()
+    m = AgentMetrics(registry, identity=lambda: identity)
+    m.observe_latencies([2e-4])
+    m.set_slots([("a", "committed")])
+    before = list(text_string_to_metric_families(generate_latest(registry).decode()))
+    assert all("device" not in s.labels for f in before for s in f.samples)
+    identity.update(device="rpi4-0a1b", profile="rpi4")
+    after = list(text_string_to_metric_families(generate_latest(registry).decode()))
+    samples = [s for f in after for s in f.samples]
+    assert samples
+    assert all(s.labels["device"] == "rpi4-0a1b" and s.labels["profile"] == "rpi4" for s in samples)
+    # the metric's own labels are kept, and the families are the same
+    assert {"slot": "a", "state": "committed"}.items() <= next(
+        s.labels for s in samples if s.name == "edgefleet_agent_slot_state" and s.value == 1
+    ).items()
+    assert {f.name for f in after} == {f.name for f in before}
 
 
 def test_orchestrator_metric_names(tmp_path: Path) -> None:
