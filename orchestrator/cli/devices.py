@@ -93,6 +93,7 @@ def show(
         ("desired", f"{ref(d.desired)} (generation {d.desired_generation})" if d.desired else "-"),
         ("applied generation", d.applied_generation),
         ("deployment", (d.phase + (f": {d.phase_reason}" if d.phase_reason else "")) or "-"),
+        ("fault", d.phase_fault or "-"),
         ("runtime", d.runtime or "-"),
         ("agent", d.agent_version or "-"),
         ("hardware", ", ".join(f"{k} {v}" for k, v in d.hardware.items()) or "-"),

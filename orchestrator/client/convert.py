@@ -8,7 +8,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from edgefleet.core.enums import SlotState
-from edgefleet.core.wire import KIND_FROM_PB, PHASE_FROM_PB, SLOT_STATE_FROM_PB
+from edgefleet.core.wire import FAULT_FROM_PB, KIND_FROM_PB, PHASE_FROM_PB, SLOT_STATE_FROM_PB
 from edgefleet.orchestrator.client.views import (
     ConditionView,
     DeviceView,
@@ -72,6 +72,7 @@ def device_view(m: admin_pb2.Device) -> DeviceView:
         last_seen=_time(m, "last_seen"),
         phase=str(PHASE_FROM_PB.get(m.phase, "")),
         phase_reason=m.phase_reason,
+        phase_fault=str(FAULT_FROM_PB.get(m.phase_fault, "")),
         active=_ref(m, "active"),
         previous=_ref(m, "previous"),
         desired=_ref(m, "desired"),

@@ -57,6 +57,8 @@ class DeviceView:
     #: Last deployment status reported ("" when none) and its reason.
     phase: str
     phase_reason: str
+    #: With a failure: "variant", "device", or "" when the agent did not say.
+    phase_fault: str
     active: VariantRefView | None
     previous: VariantRefView | None
     desired: VariantRefView | None

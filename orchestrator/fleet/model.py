@@ -72,6 +72,8 @@ class DeviceRecord:
     desired: Desired | None = None
     phase: str = ""
     phase_reason: str = ""
+    #: With a failure: whose fault it was ("variant", "device", or "" when the agent did not say).
+    phase_fault: str = ""
     bytes_done: int = 0
     bytes_total: int = 0
     online: bool = field(default=False, compare=False)

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from edgefleet.core.enums import DeploymentPhase, FaultDomain
 from edgefleet.orchestrator.fleet.model import DeviceRecord, WindowRecord
 from edgefleet.orchestrator.rollout.decide import DeviceAssessment, assess_device
 from edgefleet.orchestrator.rollout.model import (
@@ -153,6 +154,39 @@ def _judge(b: _Builder, device: DeviceRecord, variant: str, windows: Sequence[Wi
         b.set(device.device_id, DevicePhase.PASSED, since=st.since)
 
 
+def _failed(b: _Builder, device: DeviceRecord, variant: str, noted: str) -> None:
+    """A failed deployment of this rollout's generation. The variant's faults fail the device; the device's
+    own (power lost during the trial, a full disk, a refused download) do not: it retries by itself, and a
+    wave that never gets a verdict pauses with the reason."""
+    details = {"reason": device.phase_reason, "fault": device.phase_fault or "unknown", "phase": device.phase}
+    common = {"device_id": device.device_id, "profile": device.profile, "variant_id": variant}
+    if device.phase_fault == FaultDomain.DEVICE:
+        note = f"device fault, the device retries: {device.phase_reason}"
+        if note != noted:  # one event per distinct report
+            b.set(
+                device.device_id,
+                DevicePhase.DEPLOYING,
+                since=b.r.devices[device.device_id].since,
+                reason=note,
+            )
+            b.event(
+                "rollout.device_fault",
+                f"{device.device_id}: {device.phase_reason} (not the variant's fault; retrying)",
+                rule="deployment.device_fault",
+                details=details,
+                **common,
+            )
+        return
+    b.set(device.device_id, DevicePhase.FAILED, reason=f"deployment failed: {device.phase_reason}")
+    b.event(
+        "rollout.device_failed",
+        f"{device.device_id}: {device.phase_reason}",
+        rule="deployment.variant_fault",
+        details=details,
+        **common,
+    )
+
+
 def _watch(b: _Builder, obs: Observation, wave_index: int) -> None:
     device = obs.device
     st = b.r.devices[device.device_id]
@@ -165,19 +199,23 @@ def _watch(b: _Builder, obs: Observation, wave_index: int) -> None:
         ours = device.desired is not None and device.desired.generation == st.generation
         if not ours:
             return  # a report about another deployment (older, or not this rollout's) says nothing here
-        if device.phase == "failed":
-            b.set(device.device_id, DevicePhase.FAILED, reason=f"deployment failed: {device.phase_reason}")
-            b.event(
-                "rollout.device_failed",
-                f"{device.device_id}: {device.phase_reason}",
-                device_id=device.device_id,
-                profile=device.profile,
-                variant_id=variant,
-            )
+        if device.phase in (DeploymentPhase.FAILED, DeploymentPhase.ROLLED_BACK):
+            _failed(b, device, variant, st.reason)
         elif active == variant and device.phase == "committed":
             b.set(device.device_id, DevicePhase.ANALYSING)
     elif st.state in _JUDGED:
         _judge(b, device, variant, obs.windows)
+
+
+def _wave_details(r: RolloutRecord, now: float) -> dict[str, Any]:
+    wave = r.waves[r.wave]
+    return {
+        "wave": r.wave + 1,
+        "devices": len(wave),
+        "passed": sum(r.devices[d].state == DevicePhase.PASSED for d in wave),
+        "baked_seconds": round(now - r.wave_started, 1),
+        "bake_seconds": r.timing.bake_seconds,
+    }
 
 
 def _decide_wave(b: _Builder, observations: Mapping[str, Observation]) -> bool:
@@ -196,17 +234,30 @@ def _decide_wave(b: _Builder, observations: Mapping[str, Observation]) -> bool:
         b.event(
             "rollout.rolled_back",
             reason,
-            details={"failing": failing, "wave": r.wave + 1, "max_failing_share": timing.max_failing_share},
+            rule="wave.failing_share_exceeded",
+            details={
+                "failing": {d: r.devices[d].reason for d in failing},
+                "wave": r.wave + 1,
+                "failing_share": len(failing) / len(wave),
+                "max_failing_share": timing.max_failing_share,
+            },
         )
         return False
     settled = all(r.devices[d].state in (DevicePhase.PASSED, *_DONE) for d in wave)
     if settled and now - r.wave_started >= timing.bake_seconds:
         if r.wave + 1 >= len(r.waves):
             b.r = replace(r, state=RolloutState.SUCCEEDED, state_reason=f"all {len(r.waves)} wave(s) passed")
-            b.event("rollout.succeeded", b.r.state_reason)
+            b.event(
+                "rollout.succeeded", b.r.state_reason, rule="wave.all_passed", details=_wave_details(r, now)
+            )
             return False
         b.r = replace(r, wave=r.wave + 1, wave_started=now)
-        b.event("rollout.promoted", f"wave {r.wave + 1} passed its bake time; starting wave {r.wave + 2}")
+        b.event(
+            "rollout.promoted",
+            f"wave {r.wave + 1} passed its bake time; starting wave {r.wave + 2}",
+            rule="wave.passed_and_baked",
+            details=_wave_details(r, now),
+        )
         return True
     if now - r.wave_started >= timing.bake_seconds + timing.pause_after_seconds:
         stuck = [d for d in wave if r.devices[d].state not in (DevicePhase.PASSED, *_DONE)]
@@ -215,7 +266,15 @@ def _decide_wave(b: _Builder, observations: Mapping[str, Observation]) -> bool:
             f"{now - r.wave_started:.0f} s"
         )
         b.r = replace(r, state=RolloutState.PAUSED, state_reason=reason)
-        b.event("rollout.paused", reason, details={"devices": stuck})
+        b.event(
+            "rollout.paused",
+            reason,
+            rule="wave.no_verdict",
+            details={
+                **_wave_details(r, now),
+                "devices": {d: f"{r.devices[d].state}: {r.devices[d].reason}" for d in stuck},
+            },
+        )
     return False
 
 

@@ -97,5 +97,5 @@ class DeploymentService:
             trial_seconds=trial_seconds or self._trial_seconds,
             runtime=self._profiles.get(device.profile).runtime,
         )
-        self._store.put_device(replace(device, desired=desired, phase="", phase_reason=""))
+        self._store.put_device(replace(device, desired=desired, phase="", phase_reason="", phase_fault=""))
         return Assignment(device.device_id, device.profile, desired)

@@ -77,6 +77,7 @@ class DeviceService:
             report=report,
             phase=str(status.phase),
             phase_reason=status.reason[:1000],
+            phase_fault=str(status.fault),
             bytes_done=status.done,
             bytes_total=status.total,
             last_seen=self._clock(),

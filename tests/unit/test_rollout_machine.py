@@ -131,3 +131,40 @@ def test_advance_is_pure() -> None:
 def test_a_record_survives_its_json_round_trip() -> None:
     r = with_state(record(), "rpi4-0", DevicePhase.DEPLOYING, generation=7)
     assert RolloutRecord.from_json(r.to_json()) == r
+
+
+def test_a_device_fault_is_retried_not_blamed_on_the_variant() -> None:
+    """Issue 15 item 9: power lost on the canary during its trial blocked a healthy variant for the
+    profile, with an event whose rule was empty. The device's own faults never fail it."""
+    r = with_state(record(), "rpi4-0", DevicePhase.DEPLOYING)
+    lost = dataclasses.replace(
+        device("rpi4-0", variant=CANDIDATE, generation=2, phase="rolled_back"),
+        phase_reason="the agent stopped during the trial (crash or restart)",
+        phase_fault="device",
+    )
+    step = advance(r, observe(r, rpi4_0=lost), 101.0)
+    assert step.record.state == RolloutState.RUNNING
+    assert step.record.devices["rpi4-0"].state == DevicePhase.DEPLOYING
+    assert not any(isinstance(i, Block) for i in step.intents)
+    [event] = step.events
+    assert (event.kind, event.rule) == ("rollout.device_fault", "deployment.device_fault")
+    assert event.details["reason"].startswith("the agent stopped during the trial")
+    again = advance(step.record, observe(step.record, rpi4_0=lost), 102.0)
+    assert again.events == ()  # the same report is noted once
+    # a variant fault fails the device, and the wave's rollback names its rule and evidence
+    broken = dataclasses.replace(
+        lost, phase="failed", phase_reason="self-test: 40% agreement", phase_fault="variant"
+    )
+    step = advance(r, observe(r, rpi4_0=broken), 103.0)
+    assert [(e.kind, e.rule) for e in step.events] == [
+        ("rollout.device_failed", "deployment.variant_fault"),
+        ("rollout.rolled_back", "wave.failing_share_exceeded"),
+    ]
+    assert step.events[1].details["failing"] == {"rpi4-0": "deployment failed: self-test: 40% agreement"}
+
+
+def test_every_event_carries_a_rule() -> None:
+    r = with_state(record(), "rpi4-0", DevicePhase.PASSED)
+    promoted = advance(r, observe(r), 111.0)
+    paused = advance(with_state(record(), "rpi4-0", DevicePhase.ANALYSING), observe(r), 1e6)
+    assert all(e.rule for e in (*promoted.events, *paused.events))
