@@ -11,7 +11,6 @@ from edgefleet.core.enums import DeploymentPhase, EnergyKind, FaultDomain, SlotS
 from edgefleet.core.errors import InvalidArgument
 from edgefleet.core.wire import (
     FAULT_FROM_PB,
-    FAULT_TO_PB,
     KIND_FROM_PB,
     PHASE_FROM_PB,
     PHASE_TO_PB,
