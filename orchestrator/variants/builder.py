@@ -15,6 +15,7 @@ from edgefleet.core.errors import InvalidArgument
 from edgefleet.core.evalset import EvalSet
 from edgefleet.orchestrator.variants.analyser import analyse_graph
 from edgefleet.orchestrator.variants.graph import read_graph
+from edgefleet.orchestrator.variants.opcodes import NORMALISED_NOTE, normalise_opcodes
 from edgefleet.orchestrator.variants.recipes import Recipe
 from edgefleet.orchestrator.variants.signatures import ensure_signature
 
@@ -113,6 +114,7 @@ def build_variant(recipe: Recipe, base: bytes, samples: EvalSet | None = None, *
         raise RecipeNotApplicable("needs labelled samples to calibrate on")
     if recipe.name == "fp32":
         return Built("fp32", base, ("the float32 base",))
+    base, normalised = normalise_opcodes(base)
     notes: tuple[str, ...] = ()
     try:
         if recipe.name == "fp16":
@@ -139,4 +141,4 @@ def build_variant(recipe: Recipe, base: bytes, samples: EvalSet | None = None, *
     after = read_graph(data).tensors
     if data == base or sorted(t.dtype for t in before) == sorted(t.dtype for t in after):
         raise RecipeNotApplicable("the recipe quantized no tensor of this model (no supported op)")
-    return Built(recipe.name, data, notes)
+    return Built(recipe.name, data, ((NORMALISED_NOTE,) if normalised else ()) + notes)

@@ -16,9 +16,10 @@ from edgefleet.orchestrator.reference import ReferenceFamily
 from edgefleet.orchestrator.registry.artifacts import sha256_hex
 from edgefleet.orchestrator.registry.signing import Signer
 from edgefleet.orchestrator.service.variants import BuildRequest, BuildResult, Progress, VariantService
+from edgefleet.orchestrator.variants.opcodes import NORMALISED_NOTE
 from edgefleet.orchestrator.variants.signatures import strip_signatures
 from tests.helpers.services import object_count, variant_service
-from tests.helpers.tflite_builder import depthwise_only_model
+from tests.helpers.tflite_builder import conv_fc_model, depthwise_only_model
 
 
 def build_request(family: ReferenceFamily, index: int, **kw: object) -> BuildRequest:
@@ -156,6 +157,34 @@ def test_a_recipe_that_does_not_apply_is_skipped_with_its_reason(tmp_path: Path)
         ("dynamic_wi4_afp32", "the recipe quantized no tensor of this model (no supported op)")
     ]
     assert [p.done for p in progress] == [0, 1, 2]
+
+
+def test_a_base_with_only_deprecated_operator_codes_quantizes(tmp_path: Path) -> None:
+    """Older converters' output (e.g. MLPerf Tiny's anomaly detector): ai-edge-quantizer read ADD for every
+    op and quantized nothing ("no supported op") until the codes were normalised."""
+    service = variant_service(tmp_path)
+    rng = np.random.default_rng(0)
+    eval_npz = _npz(rng.random((40, 4, 4, 2), dtype=np.float32), [i % 5 for i in range(40)])
+    recipes = ("fp32", "fp16", "dynamic_wi8_afp32", "weight_only_wi8_afp32", "static_wi8_ai8")
+    result = service.build(
+        BuildRequest(
+            model="legacy",
+            base=conv_fc_model(legacy_opcodes=True),
+            eval_npz=eval_npz,
+            base_name="b",
+            recipes=recipes,
+        )
+    )
+    assert result.skipped == ()
+    assert sorted(c.recipe for c in result.variants) == sorted(recipes)
+    for card in result.variants:
+        assert {"CONV_2D", "FULLY_CONNECTED"} <= set(card.facts.ops), card.recipe
+        assert "ADD" not in card.facts.ops
+        assert (NORMALISED_NOTE in card.notes) == (card.recipe != "fp32"), card.recipe
+    by_recipe = {c.recipe: c for c in result.variants}
+    assert by_recipe["dynamic_wi8_afp32"].facts.hybrid
+    assert by_recipe["static_wi8_ai8"].facts.full_integer
+    assert by_recipe["static_wi8_ai8"].facts.tflm_arena is not None
 
 
 @pytest.mark.parametrize(
