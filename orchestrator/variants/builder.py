@@ -111,7 +111,10 @@ def _calibrated(name: str, base: bytes, samples: EvalSet, threads: int) -> tuple
 def build_variant(recipe: Recipe, base: bytes, samples: EvalSet | None = None, *, threads: int = 1) -> Built:
     """One variant. Raises RecipeNotApplicable (with the reason) when the recipe does not apply."""
     if recipe.calibrated and (samples is None or len(samples) == 0):
-        raise RecipeNotApplicable("needs labelled samples to calibrate on")
+        raise RecipeNotApplicable(
+            "needs labelled samples to calibrate on and the family has no evaluation set: give one with "
+            "--eval FILE (under a new model name if this family was registered without one)"
+        )
     if recipe.name == "fp32":
         return Built("fp32", base, ("the float32 base",))
     base, normalised = normalise_opcodes(base)

@@ -162,3 +162,15 @@ def depthwise_only_model() -> bytes:
     y = b.tensor("y", [1, 3, 3, 4])
     b.depthwise(x, b.weights("dw", [1, 3, 3, 4]), b.weights("dw_b", [4], 1), y)
     return b.finish([x], [y])
+
+
+def autoencoder_model(*, features: int = 640, code: int = 8, legacy_opcodes: bool = False) -> bytes:
+    """[1,640] -FC-> [1,8] -FC-> [1,640]: a reconstruction model like MLPerf Tiny's anomaly detector (its
+    output is the input rebuilt, not one score per class)."""
+    b = ModelBuilder()
+    x = b.tensor("x", [1, features])
+    h = b.tensor("h", [1, code])
+    y = b.tensor("y", [1, features])
+    b.fully_connected(x, b.weights("enc_w", [code, features]), b.weights("enc_b", [code], 1), h)
+    b.fully_connected(h, b.weights("dec_w", [features, code], 2), b.weights("dec_b", [features], 3), y)
+    return b.finish([x], [y], legacy_opcodes=legacy_opcodes)
