@@ -57,13 +57,15 @@ def check(
 
     from edgefleet.agent.runtime import load_model
     from edgefleet.agent.runtime.measure import measure_accuracy, measure_latency
-    from edgefleet.core.evalset import load_eval_set
+    from edgefleet.core.evalset import check_classifier, load_eval_set
 
     try:
         loaded = load_model(
             model, runtime="tflite-micro" if kind == "tflite-micro" else "litert", threads=threads
         )
         samples = load_eval_set(eval_set) if eval_set else None
+        if samples is not None:
+            check_classifier(loaded.output.sample_shape, samples, model=str(model))
         sample = samples.x[0] if samples else np.zeros(loaded.input.sample_shape, dtype=np.float32)
         lat = measure_latency(loaded, sample, threads=threads)
         acc = measure_accuracy(loaded, samples.x, samples.y) if samples else None

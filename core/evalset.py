@@ -7,6 +7,7 @@ self-test samples bundled with a variant on a device.
 from __future__ import annotations
 
 import io
+import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy.typing as npt
 
 from edgefleet.core.errors import InvalidArgument
 
-__all__ = ["EvalSet", "load_eval_set"]
+__all__ = ["EvalSet", "check_classifier", "load_eval_set"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -34,6 +35,11 @@ class EvalSet:
     @property
     def sample_shape(self) -> tuple[int, ...]:
         return tuple(self.x.shape[1:])
+
+    @property
+    def classes(self) -> int:
+        """Classes of the task: the ``labels`` array's length, or the largest label + 1."""
+        return len(self.labels)
 
     def head(self, n: int) -> EvalSet:
         """The first ``n`` samples (eval sets are stored shuffled)."""
@@ -82,3 +88,17 @@ def load_eval_set(data: Path | bytes, *, source: str = "") -> EvalSet:
         labels = tuple(str(i) for i in range(int(y.max()) + 1))
     x = x if x.dtype.kind in "iu" else x.astype(np.float32, copy=False)
     return EvalSet(x, y.astype(np.int64), labels, where)
+
+
+def check_classifier(output_shape: tuple[int, ...], evalset: EvalSet, *, model: str) -> None:
+    """edgefleet evaluates classifiers: accuracy is the argmax of one score per class. A model whose output
+    per sample (``output_shape``, the batch dimension dropped) is not one score per class of ``evalset``
+    (an autoencoder's reconstruction, a regression) would be scored as nonsense: refused, naming both."""
+    scores = math.prod(output_shape)
+    if scores == evalset.classes:
+        return
+    raise InvalidArgument(
+        f"{model} outputs {scores} values per sample (shape {list(output_shape)}), not one score for each "
+        f"of the {evalset.classes} classes of {evalset.source}: edgefleet evaluates classifiers only "
+        "(accuracy = argmax of the scores); if some classes have no sample, name them all in 'labels'"
+    )

@@ -45,5 +45,7 @@ def errors_to_exit_codes() -> Iterator[None]:
     try:
         yield
     except EdgefleetError as exc:
-        err_console().print(f"[bold red]error[/] ({exc.code.value}): {exc.message}", highlight=False)
+        err_console().print(
+            f"[bold red]error[/] ({exc.code.value}): {exc.message}", highlight=False, soft_wrap=True
+        )
         raise typer.Exit(exc.exit_code) from exc

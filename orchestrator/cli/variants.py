@@ -36,7 +36,12 @@ def _names(path: Path, model: str | None) -> tuple[str, str]:
 def build(
     bases: Annotated[list[Path], typer.Argument(help="Float base models (.tflite); one per width.")] = [],  # noqa: B006
     eval_set: Annotated[
-        Path | None, typer.Option("--eval", help="Labelled evaluation set (.npz: x, y).")
+        Path | None,
+        typer.Option(
+            "--eval",
+            help="Labelled evaluation set (.npz: x, y). Default: the family's; a new family without one "
+            "gets no accuracy figures and no calibrated (static) recipes.",
+        ),
     ] = None,
     model: Annotated[
         str | None, typer.Option(help="Model family name (default: file name up to '_').")
@@ -56,9 +61,9 @@ def build(
 
             fam = reference_family()
             bases, eval_set = [m.path for m in fam.models], fam.eval_path
-        if not bases or eval_set is None:
-            raise InvalidArgument("give base model file(s) and --eval EVAL.npz (or --reference)")
-        eval_npz = _read(eval_set, "evaluation set")
+        if not bases:
+            raise InvalidArgument("give base model file(s) (with --eval EVAL.npz), or --reference")
+        eval_npz = _read(eval_set, "evaluation set") if eval_set else b""
         wanted = tuple(r.strip() for r in recipes.split(",") if r.strip())
         results: list[BuildResult] = []
         with (
@@ -148,7 +153,12 @@ def add(
     model: Annotated[str, typer.Option(help="Model family it belongs to.")],
     recipe: Annotated[str, typer.Option(help="Label for the recipe column.")] = "user",
     eval_set: Annotated[
-        Path | None, typer.Option("--eval", help="Evaluation set (default: the family's).")
+        Path | None,
+        typer.Option(
+            "--eval",
+            help="Labelled evaluation set (.npz: x, y). Default: the family's; a new family without one "
+            "gets no accuracy figure.",
+        ),
     ] = None,
     server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,

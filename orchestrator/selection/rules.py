@@ -62,7 +62,10 @@ def check(card: VariantCard, figures: Figures, profile: Profile, *, blocked_reas
         exceeds("tflm arena", facts.tflm_arena.total, "sram", hw.sram_bytes, _b)
     exceeds("model", facts.size_bytes, "flash", hw.flash_bytes, _b)
     if figures.accuracy is None:
-        hard.append("no accuracy figure (the family has no evaluation set)")
+        hard.append(
+            "no accuracy figure: the family has no evaluation set, so accuracy cannot be judged; "
+            "register the variant with one (edgefleet variants add FILE --model NAME --eval FILE)"
+        )
     else:
         if figures.accuracy < budgets.accuracy_floor:
             gap = (budgets.accuracy_floor - figures.accuracy) / budgets.accuracy_floor

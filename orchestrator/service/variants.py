@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from edgefleet.core.errors import InvalidArgument, NotFound
+from edgefleet.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from edgefleet.core.evalset import EvalSet, load_eval_set
 from edgefleet.orchestrator.registry.artifacts import ArtifactStore, sha256_hex
 from edgefleet.orchestrator.registry.signing import Signer
@@ -21,7 +21,7 @@ from edgefleet.orchestrator.variants.builder import (
     check_float_base,
 )
 from edgefleet.orchestrator.variants.card import VariantCard, ops_energy_of
-from edgefleet.orchestrator.variants.evaluator import check_eval_matches, evaluate
+from edgefleet.orchestrator.variants.evaluator import check_eval_matches, evaluate, input_sample_shape
 from edgefleet.orchestrator.variants.recipes import resolve_recipes
 
 __all__ = ["BuildRequest", "BuildResult", "Progress", "VariantService"]
@@ -31,6 +31,7 @@ __all__ = ["BuildRequest", "BuildResult", "Progress", "VariantService"]
 class BuildRequest:
     model: str
     base: bytes
+    #: Empty: the family's evaluation set, or none for a new family (no accuracy, no calibrated recipes).
     eval_npz: bytes
     base_name: str
     recipes: tuple[str, ...] = ()
@@ -94,6 +95,11 @@ class VariantService:
 
     def family_eval(self, model: str) -> EvalSet:
         family = self.family(model)
+        if not family.eval_sha256:
+            raise FailedPrecondition(
+                f"model {model!r} was registered without an evaluation set (--eval FILE): "
+                "it has no labelled samples"
+            )
         return load_eval_set(self._artifacts.read(family.eval_sha256), source=f"{model} evaluation set")
 
     def artifact(self, digest: str) -> bytes:
@@ -106,11 +112,10 @@ class VariantService:
         check_name("model", req.model)
         check_name("base name", req.base_name)
         recipes = resolve_recipes(req.recipes)
-        evalset = load_eval_set(req.eval_npz, source=req.eval_source)
+        eval_npz, evalset = self._eval_for(req.model, req.eval_npz, req.eval_source)
         base_facts = analyse(req.base, source=req.base_source)  # parse; runtimes in an isolated process
-        check_eval_matches(req.base, evalset, source=req.base_source)
+        shape = self._check_fits(req.model, req.base, evalset, source=req.base_source)
         check_float_base(req.base, source=req.base_source)
-        self._check_family(req.model, req.eval_npz, evalset)
         built: list[tuple[VariantCard, bytes]] = []
         skipped: list[Skipped] = []
         for done, recipe in enumerate(recipes):
@@ -123,7 +128,7 @@ class VariantService:
             except RecipeNotApplicable as exc:
                 skipped.append(Skipped(recipe.name, str(exc)))
         report(Progress(f"{req.base_name}: registering", len(recipes), len(recipes)))
-        stored = self._register(req.model, req.eval_npz, evalset, built)
+        stored = self._register(req.model, eval_npz, evalset, shape, built)
         return BuildResult(tuple(stored), tuple(skipped))
 
     def add(
@@ -134,25 +139,23 @@ class VariantService:
         recipe: str = "user",
         eval_npz: bytes = b"",
         source: str = "model.tflite",
+        eval_source: str = "the evaluation set",
     ) -> VariantCard:
-        """Register a user's own .tflite (any dtype) as a variant of ``model``."""
+        """Register a user's own .tflite (any dtype) as a variant of ``model``. Without ``eval_npz`` the
+        family's evaluation set is used; a new family without one gets none (the card's accuracy is
+        unknown, and plans say so)."""
         check_name("model", model)
         check_name("recipe", recipe)
+        eval_npz, evalset = self._eval_for(model, eval_npz, eval_source)
         facts = analyse(data, source=source)  # parse, then the runtimes in an isolated process
-        if eval_npz:
-            evalset = load_eval_set(eval_npz, source="eval set")
-            self._check_family(model, eval_npz, evalset)
-        else:
-            evalset = self.family_eval(model)
-            eval_npz = self._artifacts.read(self.family(model).eval_sha256)
-        check_eval_matches(data, evalset, source=source)
+        shape = self._check_fits(model, data, evalset, source=source)
         try:
             card = self._card(
                 model, "user", Built(recipe, data), evalset, threads=1, source=source, facts=facts
             )
         except RecipeNotApplicable as exc:
             raise InvalidArgument(f"{source}: {exc}") from exc
-        return self._register(model, eval_npz, evalset, [(card, data)])[0]
+        return self._register(model, eval_npz, evalset, shape, [(card, data)])[0]
 
     # ---- internals ----
     def _card(
@@ -160,7 +163,7 @@ class VariantService:
         model: str,
         base_name: str,
         built: Built,
-        evalset: EvalSet,
+        evalset: EvalSet | None,
         threads: int,
         source: str = "",
         facts: StaticFacts | None = None,
@@ -189,10 +192,29 @@ class VariantService:
             notes=built.notes,
         )
 
-    def _check_family(self, model: str, eval_npz: bytes, evalset: EvalSet) -> None:
+    def _eval_for(self, model: str, eval_npz: bytes, source: str) -> tuple[bytes, EvalSet | None]:
+        """The evaluation set to use: the one given (checked against the family's), else the family's,
+        else none (a new family registered without one)."""
         family = self._store.get_family(model)
-        if family is None:
-            return
+        if eval_npz:
+            evalset = load_eval_set(eval_npz, source=source)
+            if family is not None:
+                self._check_family(family, eval_npz, evalset)
+            return eval_npz, evalset
+        if family is not None and family.eval_sha256:
+            npz = self._artifacts.read(family.eval_sha256)
+            return npz, load_eval_set(npz, source=f"{model} evaluation set")
+        return b"", None
+
+    @staticmethod
+    def _check_family(family: Family, eval_npz: bytes, evalset: EvalSet) -> None:
+        model = family.model
+        if not family.eval_sha256:
+            raise InvalidArgument(
+                f"model {model!r} was registered without an evaluation set, so its variants have no "
+                "accuracy to compare with; register under a new model name with --eval FILE, "
+                "or leave out --eval"
+            )
         if family.eval_sha256 != sha256_hex(eval_npz):
             raise InvalidArgument(
                 f"model {model!r} was registered with another evaluation set "
@@ -202,21 +224,41 @@ class VariantService:
         if family.sample_shape != evalset.sample_shape:
             raise InvalidArgument(f"model {model!r} takes samples of shape {list(family.sample_shape)}")
 
+    def _check_fits(
+        self, model: str, data: bytes, evalset: EvalSet | None, *, source: str
+    ) -> tuple[int, ...]:
+        """The model takes the family's samples (and, with an evaluation set, classifies its classes);
+        returns the sample shape."""
+        if evalset is not None:
+            check_eval_matches(data, evalset, source=source)
+            return evalset.sample_shape
+        shape = input_sample_shape(data, source=source)
+        family = self._store.get_family(model)
+        if family is not None and family.sample_shape != shape:
+            raise InvalidArgument(
+                f"{source} takes samples of shape {list(shape)} but model {model!r} takes "
+                f"{list(family.sample_shape)}"
+            )
+        return shape
+
     def _register(
         self,
         model: str,
         eval_npz: bytes,
-        evalset: EvalSet,
+        evalset: EvalSet | None,
+        sample_shape: tuple[int, ...],
         built: Sequence[tuple[VariantCard, bytes]],
     ) -> list[VariantCard]:
-        """Blobs first (atomic renames, content-addressed), then the cards in one transaction."""
-        eval_digest = self._artifacts.put(eval_npz)
+        """Blobs first (atomic renames, content-addressed), then the cards in one transaction. Nothing
+        built: nothing written (no family without a variant)."""
+        if not built:
+            return []
+        eval_digest = self._artifacts.put(eval_npz) if evalset is not None else ""
         unique: dict[str, VariantCard] = {}
         for card, data in built:
             if card.variant_id not in unique:  # two recipes can yield identical bytes
                 self._artifacts.put(data)
                 unique[card.variant_id] = card
-        self._store.put_family(
-            Family(model, eval_digest, evalset.labels, evalset.sample_shape, self._clock())
-        )
+        labels = evalset.labels if evalset is not None else ()
+        self._store.put_family(Family(model, eval_digest, labels, sample_shape, self._clock()))
         return self._store.put_variants(list(unique.values()))

@@ -15,6 +15,7 @@ from edgefleet.core.errors import InvalidArgument
 from edgefleet.core.evalset import EvalSet
 from edgefleet.orchestrator.variants.analyser import analyse_graph
 from edgefleet.orchestrator.variants.graph import read_graph
+from edgefleet.orchestrator.variants.opcodes import NORMALISED_NOTE, normalise_opcodes
 from edgefleet.orchestrator.variants.recipes import Recipe
 from edgefleet.orchestrator.variants.signatures import ensure_signature
 
@@ -110,9 +111,13 @@ def _calibrated(name: str, base: bytes, samples: EvalSet, threads: int) -> tuple
 def build_variant(recipe: Recipe, base: bytes, samples: EvalSet | None = None, *, threads: int = 1) -> Built:
     """One variant. Raises RecipeNotApplicable (with the reason) when the recipe does not apply."""
     if recipe.calibrated and (samples is None or len(samples) == 0):
-        raise RecipeNotApplicable("needs labelled samples to calibrate on")
+        raise RecipeNotApplicable(
+            "needs labelled samples to calibrate on and the family has no evaluation set: give one with "
+            "--eval FILE (under a new model name if this family was registered without one)"
+        )
     if recipe.name == "fp32":
         return Built("fp32", base, ("the float32 base",))
+    base, normalised = normalise_opcodes(base)
     notes: tuple[str, ...] = ()
     try:
         if recipe.name == "fp16":
@@ -139,4 +144,4 @@ def build_variant(recipe: Recipe, base: bytes, samples: EvalSet | None = None, *
     after = read_graph(data).tensors
     if data == base or sorted(t.dtype for t in before) == sorted(t.dtype for t in after):
         raise RecipeNotApplicable("the recipe quantized no tensor of this model (no supported op)")
-    return Built(recipe.name, data, notes)
+    return Built(recipe.name, data, ((NORMALISED_NOTE,) if normalised else ()) + notes)

@@ -5,27 +5,27 @@ from __future__ import annotations
 from edgefleet.agent.runtime import load_model
 from edgefleet.agent.runtime.measure import measure_accuracy, measure_latency
 from edgefleet.core.errors import InvalidArgument
-from edgefleet.core.evalset import EvalSet
+from edgefleet.core.evalset import EvalSet, check_classifier
 from edgefleet.orchestrator.variants.card import HostFigures
 
-__all__ = ["check_eval_matches", "evaluate"]
+__all__ = ["check_eval_matches", "evaluate", "input_sample_shape"]
 
 
 def check_eval_matches(data: bytes, evalset: EvalSet, *, source: str) -> None:
-    """The evaluation set's samples must fit the model's input; the error names both."""
+    """The evaluation set's samples must fit the model's input, and the model must be a classifier of the
+    set's classes (one score per class); the error names both."""
     model = load_model(data, source=source)
     if evalset.sample_shape != model.input.sample_shape:
         raise InvalidArgument(
             f"{evalset.source}: samples have shape {list(evalset.sample_shape)} but the model "
             f"{source} takes {list(model.input.sample_shape)} (input '{model.input.name}')"
         )
-    out = model.output.sample_shape
-    classes = out[-1] if out else 1
-    if int(evalset.y.max()) >= classes:
-        raise InvalidArgument(
-            f"{evalset.source}: label {int(evalset.y.max())} is out of range for the model's "
-            f"{classes} outputs"
-        )
+    check_classifier(model.output.sample_shape, evalset, model=source)
+
+
+def input_sample_shape(data: bytes, *, source: str) -> tuple[int, ...]:
+    """The shape of one sample the model takes (the batch dimension dropped)."""
+    return load_model(data, source=source).input.sample_shape
 
 
 def evaluate(

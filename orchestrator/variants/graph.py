@@ -13,7 +13,7 @@ from typing import Any
 
 from edgefleet.core.errors import InvalidArgument
 
-__all__ = ["Graph", "Op", "Tensor", "read_graph"]
+__all__ = ["Graph", "Op", "Tensor", "builtin_code", "pack_model", "read_graph", "tflite_schema"]
 
 _ITEMSIZE = {
     "float32": 4,
@@ -41,6 +41,23 @@ def tflite_schema() -> Any:
     from ai_edge_litert import schema_py_generated
 
     return schema_py_generated
+
+
+def builtin_code(code: Any) -> int:
+    """An OperatorCode's real builtin operator. Newer files carry it in ``builtin_code`` (int32); older
+    converters wrote only ``deprecated_builtin_code`` (int8), and ``builtin_code`` then reads 0 (ADD).
+    Codes from 127 up keep 127 (PLACEHOLDER_FOR_GREATER_OP_CODES) in the deprecated field. The schema's
+    rule covers every case: the larger of the two."""
+    return max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
+
+
+def pack_model(model: Any) -> bytes:
+    """A ModelT (the schema's object API) written back as .tflite bytes."""
+    import flatbuffers
+
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
 
 
 @cache
@@ -123,7 +140,7 @@ def read_graph(data: bytes, *, source: str = "<model>") -> Graph:
 
     def op_name(opcode_index: int) -> str:
         code = model.operatorCodes[opcode_index]
-        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+        builtin = builtin_code(code)
         if builtin == schema.BuiltinOperator.CUSTOM:
             return f"CUSTOM:{(code.customCode or b'').decode(errors='replace')}"
         return builtins.get(builtin, f"BUILTIN_{builtin}")

@@ -9,19 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgefleet.orchestrator.variants.graph import tflite_schema
+from edgefleet.orchestrator.variants.graph import pack_model, tflite_schema
 
 __all__ = ["DEFAULT_SIGNATURE", "ensure_signature", "strip_signatures"]
 
 DEFAULT_SIGNATURE = "serving_default"
-
-
-def _pack(model: Any) -> bytes:
-    import flatbuffers
-
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
 
 
 def ensure_signature(data: bytes) -> tuple[bytes, bool]:
@@ -45,11 +37,11 @@ def ensure_signature(data: bytes) -> tuple[bytes, bool]:
     sig.inputs = [tensor_map(i, f"input_{n}") for n, i in enumerate(sg.inputs)]
     sig.outputs = [tensor_map(i, f"output_{n}") for n, i in enumerate(sg.outputs)]
     model.signatureDefs = [sig]
-    return _pack(model), True
+    return pack_model(model), True
 
 
 def strip_signatures(data: bytes) -> bytes:
     """The model without SignatureDefs (what many published models look like)."""
     model = tflite_schema().ModelT.InitFromPackedBuf(data, 0)
     model.signatureDefs = []
-    return _pack(model)
+    return pack_model(model)

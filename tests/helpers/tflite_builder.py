@@ -91,14 +91,18 @@ class ModelBuilder:
             opts,
         )
 
-    def finish(self, inputs: list[int], outputs: list[int], *, signature: bool = True) -> bytes:
+    def finish(
+        self, inputs: list[int], outputs: list[int], *, signature: bool = True, legacy_opcodes: bool = False
+    ) -> bytes:
+        """``legacy_opcodes``: operator codes only in ``deprecated_builtin_code`` (``builtin_code`` left at
+        its default 0, ADD), as older converters wrote them."""
         model = fb.ModelT()
         model.version = 3
         model.description = "edgefleet test model"
         codes = []
         for builtin in self.opcodes:
             c = fb.OperatorCodeT()
-            c.builtinCode = builtin
+            c.builtinCode = 0 if legacy_opcodes else builtin
             c.deprecatedBuiltinCode = min(builtin, 127)
             c.version = 1
             codes.append(c)
@@ -125,7 +129,7 @@ def _tensor_map(name: str, index: int) -> Any:
     return m
 
 
-def conv_fc_model(*, signature: bool = True) -> bytes:
+def conv_fc_model(*, signature: bool = True, legacy_opcodes: bool = False) -> bytes:
     """[1,4,4,2] -CONV_2D 3x3 SAME, 3 filters-> [1,4,4,3] -FC 48->5-> [1,5]."""
     b = ModelBuilder()
     x = b.tensor("x", [1, 4, 4, 2])
@@ -133,7 +137,7 @@ def conv_fc_model(*, signature: bool = True) -> bytes:
     y = b.tensor("y", [1, 5])
     b.conv2d(x, b.weights("conv_w", [3, 3, 3, 2]), b.weights("conv_b", [3], 1), h)
     b.fully_connected(h, b.weights("fc_w", [5, 48], 2), b.weights("fc_b", [5], 3), y)
-    return b.finish([x], [y], signature=signature)
+    return b.finish([x], [y], signature=signature, legacy_opcodes=legacy_opcodes)
 
 
 def depthwise_model() -> bytes:
@@ -158,3 +162,15 @@ def depthwise_only_model() -> bytes:
     y = b.tensor("y", [1, 3, 3, 4])
     b.depthwise(x, b.weights("dw", [1, 3, 3, 4]), b.weights("dw_b", [4], 1), y)
     return b.finish([x], [y])
+
+
+def autoencoder_model(*, features: int = 640, code: int = 8, legacy_opcodes: bool = False) -> bytes:
+    """[1,640] -FC-> [1,8] -FC-> [1,640]: a reconstruction model like MLPerf Tiny's anomaly detector (its
+    output is the input rebuilt, not one score per class)."""
+    b = ModelBuilder()
+    x = b.tensor("x", [1, features])
+    h = b.tensor("h", [1, code])
+    y = b.tensor("y", [1, features])
+    b.fully_connected(x, b.weights("enc_w", [code, features]), b.weights("enc_b", [code], 1), h)
+    b.fully_connected(h, b.weights("dec_w", [features, code], 2), b.weights("dec_b", [features], 3), y)
+    return b.finish([x], [y], legacy_opcodes=legacy_opcodes)

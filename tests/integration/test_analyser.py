@@ -7,6 +7,7 @@ import pytest
 from edgefleet.core.errors import InvalidArgument, ModelLoadError
 from edgefleet.orchestrator.variants.analyser import analyse
 from edgefleet.orchestrator.variants.builder import build_variant
+from edgefleet.orchestrator.variants.opcodes import normalise_opcodes
 from edgefleet.orchestrator.variants.recipes import RECIPES
 from edgefleet.orchestrator.variants.signatures import ensure_signature, strip_signatures
 from tests.helpers.tflite_builder import conv_fc_model, depthwise_model
@@ -29,6 +30,19 @@ def test_conv_fc_model_by_hand() -> None:
     assert facts.has_signature
     assert facts.tflm_arena is not None
     assert facts.tflm_arena.head == 320  # TFLM's own planner agrees
+
+
+def test_operator_codes_only_in_the_deprecated_field_are_read_as_the_real_ops() -> None:
+    """Older converters' output: builtin_code is 0 (ADD), deprecated_builtin_code holds the op."""
+    legacy = conv_fc_model(legacy_opcodes=True)
+    assert legacy != conv_fc_model()
+    facts = analyse(legacy, source="legacy")
+    assert facts.ops == ("CONV_2D", "FULLY_CONNECTED")
+    assert facts.macs == analyse(conv_fc_model(), source="modern").macs
+    normalised, changed = normalise_opcodes(legacy)
+    assert changed
+    assert analyse(normalised, source="normalised").ops == facts.ops
+    assert normalise_opcodes(conv_fc_model()) == (conv_fc_model(), False)  # nothing to do: same bytes
 
 
 def test_depthwise_pool_model_by_hand() -> None:

@@ -3,11 +3,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 from typer.testing import CliRunner
 
 from edgefleet.agent.cli import app as agent_app
 from edgefleet.orchestrator.cli.app import app
 from edgefleet.orchestrator.reference import ReferenceFamily
+from tests.helpers.tflite_builder import autoencoder_model
 
 runner = CliRunner()
 
@@ -32,6 +34,23 @@ def test_agent_check_measures_a_model(family: ReferenceFamily) -> None:
     assert out["runtime"]["name"] == "ai-edge-litert"
     assert out["accuracy"] == ref.recorded_accuracy
     assert out["samples"] == 360
+
+
+def test_agent_check_refuses_to_score_a_non_classifier(tmp_path: Path) -> None:
+    """An autoencoder's 640 reconstructed values were scored by argmax as if they were classes."""
+    model = tmp_path / "ad01.tflite"
+    model.write_bytes(autoencoder_model())
+    samples = tmp_path / "ad_eval.npz"
+    np.savez(samples, x=np.zeros((6, 640), np.float32), y=np.arange(6) % 2)
+    result = runner.invoke(agent_app, ["check", str(model), "--eval", str(samples), "--json"])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert f"{model} outputs 640 values per sample (shape [640]), not one score for each of the 2" in line
+    assert "edgefleet evaluates classifiers only" in line
+    result = runner.invoke(agent_app, ["check", str(model), "--json"])  # timing alone is fine
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["accuracy"] is None
 
 
 def test_agent_check_refuses_garbage_with_exit_code_2(tmp_path: Path) -> None:

@@ -19,11 +19,12 @@ def plans(server: Served, built: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {p["profile"]: p for p in json.loads(out)["plans"]}
 
 
-def test_a_plan_for_every_builtin_profile(plans: dict[str, dict[str, Any]]) -> None:
+def test_a_plan_for_every_builtin_profile(plans: dict[str, dict[str, Any]], built: dict[str, Any]) -> None:
     assert set(plans) == {"rpi4", "phone", "mcu-gateway"}
     for plan in plans.values():
         assert plan["chosen"] is not None, plan["summary"]
-        assert len(plan["candidates"]) == 18
+        # the 18 built, and any a test on the same shared server added (test_cli_variants adds one)
+        assert {v["variant_id"] for v in built["variants"]} <= {c["variant_id"] for c in plan["candidates"]}
         assert any(c["pareto"] for c in plan["candidates"])
         rejected = [c for c in plan["candidates"] if not c["feasible"]]
         assert rejected

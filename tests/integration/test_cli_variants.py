@@ -6,12 +6,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from edgefleet.orchestrator.reference import ReferenceFamily
 from edgefleet.orchestrator.variants.signatures import strip_signatures
 from tests.helpers.processes import Served, api_channel
+from tests.helpers.services import object_count
+from tests.helpers.tflite_builder import autoencoder_model, conv_fc_model
 from tests.integration.conftest import cli
 
 
@@ -60,6 +63,63 @@ def test_add_a_users_model(
     assert card["recipe"] == "nosig"
     assert card["has_signature"] is False
     assert card["host"]["accuracy"] == pytest.approx(family.models[0].recorded_accuracy, abs=1 / 360)
+
+
+def test_add_to_a_new_family_without_an_evaluation_set(server: Served, tmp_path: Path) -> None:
+    """Issue 15 item 19: it said not_found. Now: registered, accuracy unknown, and the plan says why."""
+    mine = tmp_path / "mine.tflite"
+    mine.write_bytes(conv_fc_model())
+    code, out, err = cli(server, "variants", "add", str(mine), "--model", "noeval", "--json")
+    assert code == 0, err
+    card = json.loads(out)
+    assert card["model"] == "noeval"
+    assert card["host"]["accuracy"] is None
+    code, out, err = cli(server, "plan", "noeval", "--profile", "rpi4", "--json")
+    assert code == 0, err
+    (candidate,) = json.loads(out)["plans"][0]["candidates"]
+    assert not candidate["feasible"]
+    assert any(
+        r.startswith("no accuracy figure: the family has no evaluation set") and "--eval FILE" in r
+        for r in candidate["reasons"]
+    ), candidate["reasons"]
+    # building into it: the calibrated recipe is skipped naming the missing option
+    base = tmp_path / "noeval_w1.tflite"
+    base.write_bytes(conv_fc_model())
+    code, out, err = cli(
+        server, "variants", "build", str(base), "--recipes", "dynamic_wi8_afp32,static_wi8_ai8", "--json"
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert [v["recipe"] for v in result["variants"]] == ["dynamic_wi8_afp32"]
+    (skipped,) = result["skipped"]
+    assert skipped["recipe"] == "static_wi8_ai8"
+    assert "--eval FILE" in skipped["reason"]
+
+
+def test_a_non_classifier_is_refused_in_one_line_and_nothing_is_written(
+    server: Served, tmp_path: Path
+) -> None:
+    model = tmp_path / "ad01.tflite"
+    model.write_bytes(autoencoder_model(legacy_opcodes=True))  # like MLPerf Tiny's anomaly detector
+    samples = tmp_path / "ad_eval.npz"
+    rng = np.random.default_rng(0)
+    np.savez(samples, x=rng.random((20, 640), dtype=np.float32), y=np.arange(20) % 2)
+    objects = object_count(server.data_dir)
+    for command in (
+        ("variants", "add", str(model), "--model", "anomaly", "--eval", str(samples)),
+        ("variants", "build", str(model), "--model", "anomaly", "--eval", str(samples)),
+    ):
+        code, out, err = cli(server, *command)
+        assert code == 2, (command, out, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, err
+        assert (
+            "outputs 640 values per sample (shape [640]), not one score for each of the 2 classes" in lines[0]
+        )
+        assert "edgefleet evaluates classifiers only (accuracy = argmax of the scores)" in lines[0]
+    code, out, _ = cli(server, "variants", "list", "--model", "anomaly", "--json")
+    assert (code, json.loads(out)) == (0, [])
+    assert object_count(server.data_dir) == objects
 
 
 def test_errors_map_to_exit_codes(server: Served, family: ReferenceFamily, tmp_path: Path) -> None:

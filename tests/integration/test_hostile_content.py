@@ -45,6 +45,12 @@ async def test_hostile_variants_and_names(template: Path, tmp_path: Path) -> Non
             await refused("", model="digits", data=good[: len(good) // 2])
             # a model that crashes TFLite Micro (SIGFPE found by fuzzing): refused, and we are still up
             await refused("crashed the runtime", model="digits", data=CRASHING_MODEL.read_bytes())
+            # the same into a family that does not exist yet, without an evaluation set (now allowed for
+            # real models): refused alike, and no family is left behind
+            await refused("not a TFLite flatbuffer", model="fresh", data=b"not a flatbuffer" * 10)
+            await refused("", model="fresh", data=good[: len(good) // 2])
+            await refused("crashed the runtime", model="fresh", data=CRASHING_MODEL.read_bytes())
+            assert "fresh" not in {f.model for f in server.services.variants.list_families()}
             # names that would become paths, or are absurdly long
             for name in ("../../etc/passwd", "digits/../../x", "a" * 10_000, "", "Digits", "x\x00y"):
                 await refused("invalid model", model=name, data=good)

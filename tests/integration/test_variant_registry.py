@@ -10,15 +10,16 @@ import numpy as np
 import pytest
 
 from edgefleet.agent.runtime import load_model
-from edgefleet.core.errors import InvalidArgument, ModelLoadError
+from edgefleet.core.errors import FailedPrecondition, InvalidArgument, ModelLoadError
 from edgefleet.core.trust import verify_digest
 from edgefleet.orchestrator.reference import ReferenceFamily
 from edgefleet.orchestrator.registry.artifacts import sha256_hex
 from edgefleet.orchestrator.registry.signing import Signer
 from edgefleet.orchestrator.service.variants import BuildRequest, BuildResult, Progress, VariantService
+from edgefleet.orchestrator.variants.opcodes import NORMALISED_NOTE
 from edgefleet.orchestrator.variants.signatures import strip_signatures
 from tests.helpers.services import object_count, variant_service
-from tests.helpers.tflite_builder import depthwise_only_model
+from tests.helpers.tflite_builder import autoencoder_model, conv_fc_model, depthwise_only_model
 
 
 def build_request(family: ReferenceFamily, index: int, **kw: object) -> BuildRequest:
@@ -137,15 +138,12 @@ def test_signature_less_base_builds_every_recipe(tmp_path: Path, family: Referen
 
 def test_a_recipe_that_does_not_apply_is_skipped_with_its_reason(tmp_path: Path) -> None:
     service = variant_service(tmp_path)
-    buf = io.BytesIO()
-    rng = np.random.default_rng(0)
-    np.savez(buf, x=rng.random((20, 5, 5, 4), dtype=np.float32), y=rng.integers(0, 4, 20))
     progress: list[Progress] = []
     result = service.build(
         BuildRequest(
             model="dw",
-            base=depthwise_only_model(),
-            eval_npz=buf.getvalue(),
+            base=depthwise_only_model(),  # not a classifier: registered without an evaluation set
+            eval_npz=b"",
             base_name="b",
             recipes=("fp32", "dynamic_wi4_afp32"),
         ),
@@ -156,6 +154,129 @@ def test_a_recipe_that_does_not_apply_is_skipped_with_its_reason(tmp_path: Path)
         ("dynamic_wi4_afp32", "the recipe quantized no tensor of this model (no supported op)")
     ]
     assert [p.done for p in progress] == [0, 1, 2]
+
+
+def test_a_new_family_without_an_evaluation_set(tmp_path: Path) -> None:
+    """Issue 15 item 19: `variants add` for a new family without --eval said not_found. Now the family is
+    created without a set, the card has no accuracy, calibrated recipes say which option is missing."""
+    service = variant_service(tmp_path)
+    card = service.add(model="fresh", data=conv_fc_model(), source="mine.tflite")
+    assert card.host.accuracy is None
+    assert card.host.samples == 0
+    assert card.host.latency_p50_s > 0
+    family = service.family("fresh")
+    assert (family.eval_sha256, family.labels, family.sample_shape) == ("", (), (4, 4, 2))
+    assert object_count(tmp_path) == 1  # the model; no evaluation set stored
+    with pytest.raises(FailedPrecondition, match="registered without an evaluation set"):
+        service.family_eval("fresh")
+    # building into it: uncalibrated recipes build, the calibrated one names the missing option
+    result = service.build(
+        BuildRequest(
+            model="fresh",
+            base=conv_fc_model(),
+            eval_npz=b"",
+            base_name="b",
+            recipes=("dynamic_wi8_afp32", "static_wi8_ai8"),
+        )
+    )
+    assert [c.recipe for c in result.variants] == ["dynamic_wi8_afp32"]
+    assert result.variants[0].host.accuracy is None
+    assert [s.recipe for s in result.skipped] == ["static_wi8_ai8"]
+    assert "--eval FILE" in result.skipped[0].reason
+    # a set given later cannot be compared with the accuracies the family lacks: refused, named
+    eval_npz = _npz(np.zeros((5, 4, 4, 2), np.float32), [0, 1, 2, 3, 4])
+    with pytest.raises(InvalidArgument, match=r"registered without an evaluation set.*--eval FILE"):
+        service.add(model="fresh", data=conv_fc_model(), eval_npz=eval_npz)
+    # a model taking other samples is not a variant of it
+    with pytest.raises(InvalidArgument, match="takes samples of shape \\[640\\] but model 'fresh' takes"):
+        service.add(model="fresh", data=autoencoder_model(), source="ae.tflite")
+
+
+def test_a_build_whose_every_recipe_is_skipped_writes_nothing(tmp_path: Path) -> None:
+    service = variant_service(tmp_path)
+    result = service.build(
+        BuildRequest(
+            model="none", base=conv_fc_model(), eval_npz=b"", base_name="b", recipes=("static_wi8_ai8",)
+        )
+    )
+    assert result.variants == ()
+    assert [s.recipe for s in result.skipped] == ["static_wi8_ai8"]
+    assert service.list_families() == []
+    assert object_count(tmp_path) == 0
+
+
+@pytest.mark.parametrize("how", ["add", "build"])
+def test_a_non_classifier_is_refused_and_nothing_is_written(tmp_path: Path, how: str) -> None:
+    """An autoencoder's 640 reconstructed values were scored by argmax as if they were 640 classes."""
+    service = variant_service(tmp_path)
+    rng = np.random.default_rng(0)
+    eval_npz = _npz(rng.random((20, 640), dtype=np.float32), [i % 2 for i in range(20)])  # normal/anomalous
+    model = autoencoder_model()
+    expected = (
+        "ae.tflite outputs 640 values per sample \\(shape \\[640\\]\\), not one score for each of the 2 "
+        "classes of eval.npz: edgefleet evaluates classifiers only \\(accuracy = argmax of the scores\\)"
+    )
+    request = BuildRequest(
+        model="ae",
+        base=model,
+        eval_npz=eval_npz,
+        base_name="b",
+        base_source="ae.tflite",
+        eval_source="eval.npz",
+    )
+
+    def attempt() -> object:
+        if how == "add":
+            return service.add(
+                model="ae", data=model, eval_npz=eval_npz, source="ae.tflite", eval_source="eval.npz"
+            )
+        return service.build(request)
+
+    with pytest.raises(InvalidArgument, match=expected):
+        attempt()
+    assert service.list_families() == []
+    assert service.list_variants() == []
+    assert object_count(tmp_path) == 0
+
+
+def test_a_classifier_whose_set_lacks_a_class_is_accepted_when_the_labels_name_it(tmp_path: Path) -> None:
+    service = variant_service(tmp_path)
+    x = np.zeros((4, 4, 4, 2), np.float32)
+    partial = _npz(x, [0, 1, 2, 3])  # five outputs, four classes seen, none named: refused with the hint
+    with pytest.raises(InvalidArgument, match="if some classes have no sample, name them all in 'labels'"):
+        service.add(model="c", data=conv_fc_model(), eval_npz=partial)
+    buf = io.BytesIO()
+    np.savez(buf, x=x, y=np.array([0, 1, 2, 3]), labels=np.array(["a", "b", "c", "d", "e"]))
+    card = service.add(model="c", data=conv_fc_model(), eval_npz=buf.getvalue())
+    assert card.host.samples == 4
+
+
+def test_a_base_with_only_deprecated_operator_codes_quantizes(tmp_path: Path) -> None:
+    """Older converters' output (e.g. MLPerf Tiny's anomaly detector): ai-edge-quantizer read ADD for every
+    op and quantized nothing ("no supported op") until the codes were normalised."""
+    service = variant_service(tmp_path)
+    rng = np.random.default_rng(0)
+    eval_npz = _npz(rng.random((40, 4, 4, 2), dtype=np.float32), [i % 5 for i in range(40)])
+    recipes = ("fp32", "fp16", "dynamic_wi8_afp32", "weight_only_wi8_afp32", "static_wi8_ai8")
+    result = service.build(
+        BuildRequest(
+            model="legacy",
+            base=conv_fc_model(legacy_opcodes=True),
+            eval_npz=eval_npz,
+            base_name="b",
+            recipes=recipes,
+        )
+    )
+    assert result.skipped == ()
+    assert sorted(c.recipe for c in result.variants) == sorted(recipes)
+    for card in result.variants:
+        assert {"CONV_2D", "FULLY_CONNECTED"} <= set(card.facts.ops), card.recipe
+        assert "ADD" not in card.facts.ops
+        assert (NORMALISED_NOTE in card.notes) == (card.recipe != "fp32"), card.recipe
+    by_recipe = {c.recipe: c for c in result.variants}
+    assert by_recipe["dynamic_wi8_afp32"].facts.hybrid
+    assert by_recipe["static_wi8_ai8"].facts.full_integer
+    assert by_recipe["static_wi8_ai8"].facts.tflm_arena is not None
 
 
 @pytest.mark.parametrize(

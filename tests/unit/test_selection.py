@@ -160,7 +160,13 @@ def test_device_accuracy_replaces_host_accuracy_with_enough_labels() -> None:
         ),
         ({"size": 70_000}, "rpi4", {"max_model_bytes": 50_000}, "size 70000 B > max 50000 B"),
         ({"peak": 9_000}, "rpi4", {"max_peak_memory_bytes": 12_000}, "peak memory 13000 B > max 12000 B"),
-        ({"accuracy": None}, "rpi4", {}, "no accuracy figure (the family has no evaluation set)"),
+        (
+            {"accuracy": None},
+            "rpi4",
+            {},
+            "no accuracy figure: the family has no evaluation set, so accuracy cannot be judged; "
+            "register the variant with one (edgefleet variants add FILE --model NAME --eval FILE)",
+        ),
     ],
 )
 def test_each_rule_rejects_with_its_numbers(kwargs: dict, prof: str, budget: dict, reason: str) -> None:  # type: ignore[type-arg]

@@ -86,7 +86,9 @@ class BuildVariantsRequest(_message.Message):
     base_tflite: _builtins.bytes
     """Float base model, .tflite bytes (bounded by the server's max message size)."""
     eval_npz: _builtins.bytes
-    """Labelled evaluation set, .npz with arrays "x" and "y" (and optional "labels")."""
+    """Labelled evaluation set, .npz with arrays "x" and "y" (and optional "labels"). Empty: the family's
+    set; a new family then has none (no accuracy figures, calibrated recipes skipped with the reason).
+    """
     base_name: _builtins.str
     """Width tag of this base within the family, e.g. "w1.0"; informational."""
     threads: _builtins.int
@@ -206,7 +208,9 @@ class AddVariantRequest(_message.Message):
     recipe: _builtins.str
     """Label for the variant's recipe column; "user" when empty."""
     eval_npz: _builtins.bytes
-    """Labelled evaluation set for accuracy; the family's set is used when empty."""
+    """Labelled evaluation set for accuracy; the family's set is used when empty (a new family then has
+    none: the card's accuracy is unknown).
+    """
     def __init__(
         self,
         *,
