@@ -14,12 +14,30 @@ from typing import Annotated
 
 import typer
 
-from edgefleet.core.errors import FailedPrecondition
+from edgefleet.core.errors import FailedPrecondition, InvalidArgument
 from edgefleet.orchestrator.client import DEFAULT_SERVER, AdminClient
 
-__all__ = ["DEFAULT_SERVER", "JsonFlag", "ServerOpt", "client", "credentials"]
+__all__ = [
+    "DEFAULT_SERVER",
+    "ForceFlag",
+    "JsonFlag",
+    "LabelOpt",
+    "ServerOpt",
+    "client",
+    "credentials",
+    "parse_labels",
+]
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+LabelOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--label", "-l", help="KEY=VALUE: only devices carrying this label (repeatable; all must match)."
+    ),
+]
+ForceFlag = Annotated[
+    bool, typer.Option("--force", help="Use a named variant even where the plan rejects it (recorded).")
+]
 ServerOpt = Annotated[
     str,
     typer.Option("--server", envvar="EDGEFLEET_SERVER", help="Orchestrator API address HOST:PORT."),
@@ -54,3 +72,14 @@ def credentials() -> tuple[bytes | None, str]:
 def client(server: str = DEFAULT_SERVER) -> AdminClient:
     ca_pem, token = credentials()
     return AdminClient(server, ca_pem=ca_pem, token=token)
+
+
+def parse_labels(pairs: list[str], option: str = "--label") -> dict[str, str]:
+    """``KEY=VALUE`` pairs (the server checks the label rules)."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidArgument(f"{option} expects KEY=VALUE, got {pair!r}")
+        out[key] = value
+    return out

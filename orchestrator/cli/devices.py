@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 import typer
 
-from edgefleet.orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client
+from edgefleet.orchestrator.cli.common import (
+    DEFAULT_SERVER,
+    ForceFlag,
+    JsonFlag,
+    LabelOpt,
+    ServerOpt,
+    client,
+    parse_labels,
+)
 from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
 from edgefleet.orchestrator.cli.render import WINDOW_COLUMNS, fmt_when, window_row
 from edgefleet.orchestrator.client.views import DeviceView, VariantRefView
@@ -108,6 +116,26 @@ def show(
         console().print(table("recent telemetry windows", WINDOW_COLUMNS, [window_row(w) for w in windows]))
 
 
+@devices_app.command("label")
+def label(
+    device_id: Annotated[str, typer.Argument()],
+    changes: Annotated[list[str], typer.Argument(help="KEY=VALUE to set, KEY- to remove.")],
+    server: ServerOpt = DEFAULT_SERVER,
+    json_out: JsonFlag = False,
+) -> None:
+    """Set or remove a device's labels (deploy, rollout and plan select devices by them)."""
+    with errors_to_exit_codes():
+        remove = tuple(c[:-1] for c in changes if c.endswith("-") and "=" not in c)
+        set_ = parse_labels([c for c in changes if not (c.endswith("-") and "=" not in c)], "a label")
+        with client(server) as api:
+            d = api.label_device(device_id, set_, remove)
+    if json_out:
+        print_json(device_dict(d))
+    else:
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(d.labels.items())) or "none"
+        console().print(f"{d.device_id}: labels {shown}", highlight=False)
+
+
 @devices_app.command("revoke")
 def revoke(
     device_id: Annotated[str, typer.Argument()],
@@ -128,15 +156,23 @@ def deploy(
     model: Annotated[str, typer.Argument(help="Model family.")],
     profile: Annotated[list[str], typer.Option("--profile", "-p", help="Target profile(s).")] = [],  # noqa: B006
     device: Annotated[list[str], typer.Option("--device", "-d", help="Target device id(s).")] = [],  # noqa: B006
-    variant: Annotated[str, typer.Option(help="Force this variant instead of the plan's choice.")] = "",
+    variant: Annotated[str, typer.Option(help="This variant instead of the plan's choice.")] = "",
     objective: Annotated[str, typer.Option(help="min-energy or max-accuracy.")] = "min-energy",
+    label: LabelOpt = [],  # noqa: B006
+    force: ForceFlag = False,
     server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,
 ) -> None:
     """Set the desired variant of the targeted devices (all devices when no target is given)."""
     with errors_to_exit_codes(), client(server) as api:
         result = api.deploy(
-            model, profiles=tuple(profile), device_ids=tuple(device), variant_id=variant, objective=objective
+            model,
+            profiles=tuple(profile),
+            device_ids=tuple(device),
+            variant_id=variant,
+            objective=objective,
+            labels=parse_labels(label),
+            force=force,
         )
     if json_out:
         print_json(

@@ -8,7 +8,14 @@ from typing import Annotated, Any
 
 import typer
 
-from edgefleet.orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client
+from edgefleet.orchestrator.cli.common import (
+    DEFAULT_SERVER,
+    JsonFlag,
+    LabelOpt,
+    ServerOpt,
+    client,
+    parse_labels,
+)
 from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
 from edgefleet.orchestrator.cli.render import fmt_bytes, fmt_energy, fmt_seconds
 from edgefleet.orchestrator.profiles import Profile, load_profile_file
@@ -68,12 +75,13 @@ def plan(
     model: Annotated[str, typer.Argument(help="Model family.")],
     profile: Annotated[list[str], typer.Option("--profile", "-p", help="Profile(s); default: all.")] = [],  # noqa: B006
     objective: Annotated[str, typer.Option(help="min-energy (default) or max-accuracy.")] = "min-energy",
+    label: LabelOpt = [],  # noqa: B006
     server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,
 ) -> None:
     """The best variant per profile, the Pareto front (★) and why every other variant lost."""
     with errors_to_exit_codes(), client(server) as api:
-        plans = api.plan(model, tuple(profile), objective)
+        plans = api.plan(model, tuple(profile), objective, labels=parse_labels(label))
     if json_out:
         print_json({"model": model, "plans": [plan_dict(p) for p in plans]})
         return

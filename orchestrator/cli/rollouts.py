@@ -10,7 +10,15 @@ from typing import Annotated, Any
 import typer
 
 from edgefleet.core.errors import InvalidArgument
-from edgefleet.orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client
+from edgefleet.orchestrator.cli.common import (
+    DEFAULT_SERVER,
+    ForceFlag,
+    JsonFlag,
+    LabelOpt,
+    ServerOpt,
+    client,
+    parse_labels,
+)
 from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
 from edgefleet.orchestrator.cli.render import fmt_when
 from edgefleet.orchestrator.client.views import RolloutView
@@ -66,6 +74,8 @@ def start(
         float | None, typer.Option(help="p95 latency budget, s (default: the profile's).")
     ] = None,
     max_failing_share: Annotated[float | None, typer.Option(help="Share of a wave that may fail.")] = None,
+    label: LabelOpt = [],  # noqa: B006
+    force: ForceFlag = False,
     server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,
 ) -> None:
@@ -93,6 +103,8 @@ def start(
                 device_ids=tuple(device),
                 policy=policy,
                 variants=_parse_variants(variant),
+                labels=parse_labels(label),
+                force=force,
             )
     print_json(rollout_dict(r)) if json_out else _show(r)
 

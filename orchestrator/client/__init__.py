@@ -120,9 +120,13 @@ class AdminClient:
         return profile_from_pb(self._call("GetProfile", admin_pb2.GetProfileRequest(name=name)))
 
     def plan(
-        self, model: str, profiles: tuple[str, ...] = (), objective: str = "min-energy"
+        self,
+        model: str,
+        profiles: tuple[str, ...] = (),
+        objective: str = "min-energy",
+        labels: dict[str, str] | None = None,
     ) -> list[ProfilePlan]:
-        req = admin_pb2.PlanRequest(model=model, profiles=profiles, objective=objective)
+        req = admin_pb2.PlanRequest(model=model, profiles=profiles, objective=objective, labels=labels or {})
         return [plan_from_pb(p) for p in self._call("Plan", req).plans]
 
     # ---- devices and deployments ----
@@ -136,6 +140,10 @@ class AdminClient:
     def revoke_device(self, device_id: str, reason: str = "") -> DeviceView:
         msg = self._call("RevokeDevice", admin_pb2.RevokeDeviceRequest(device_id=device_id, reason=reason))
         return device_view(msg)
+
+    def label_device(self, device_id: str, set_: dict[str, str], remove: tuple[str, ...] = ()) -> DeviceView:
+        req = admin_pb2.LabelDeviceRequest(device_id=device_id, set=set_, remove=remove)
+        return device_view(self._call("LabelDevice", req))
 
     def list_devices(self, profile: str = "") -> list[DeviceView]:
         resp = self._call("ListDevices", admin_pb2.ListDevicesRequest(profile=profile))
@@ -161,13 +169,16 @@ class AdminClient:
         device_ids: tuple[str, ...] = (),
         variant_id: str = "",
         objective: str = "min-energy",
+        labels: dict[str, str] | None = None,
+        force: bool = False,
     ) -> list[tuple[str, str, str, int]]:
         """(device id, profile, variant id, generation) per targeted device."""
         req = admin_pb2.DeployRequest(
             model=model,
-            target=admin_pb2.DeviceTarget(profiles=profiles, device_ids=device_ids),
+            target=admin_pb2.DeviceTarget(profiles=profiles, device_ids=device_ids, labels=labels or {}),
             variant_id=variant_id,
             objective=objective,
+            force=force,
         )
         resp = self._call("Deploy", req, timeout=600.0)
         return [(a.device_id, a.profile, a.variant.variant_id, a.generation) for a in resp.assignments]
@@ -182,14 +193,17 @@ class AdminClient:
         policy: dict[str, Any] | None = None,
         variants: dict[str, str] | None = None,
         objective: str = "min-energy",
+        labels: dict[str, str] | None = None,
+        force: bool = False,
     ) -> RolloutView:
         p = admin_pb2.RolloutPolicy(**(policy or {}))
         req = admin_pb2.StartRolloutRequest(
             model=model,
-            target=admin_pb2.DeviceTarget(profiles=profiles, device_ids=device_ids),
+            target=admin_pb2.DeviceTarget(profiles=profiles, device_ids=device_ids, labels=labels or {}),
             policy=p,
             variants=variants or {},
             objective=objective,
+            force=force,
         )
         return rollout_view(self._call("StartRollout", req, timeout=600.0))
 

@@ -10,6 +10,7 @@ from typing import Any, TypeAlias
 
 import grpc
 
+from edgefleet.core.errors import NotFound
 from edgefleet.orchestrator.server.admin_fleet import FleetAdminDevices
 from edgefleet.orchestrator.server.admin_rollouts import FleetAdminRollouts
 from edgefleet.orchestrator.server.errors import translate_errors, translate_stream_errors
@@ -130,7 +131,13 @@ class FleetAdminServicer(FleetAdminDevices, FleetAdminRollouts, admin_pb2_grpc.F
 
     @translate_errors
     async def Plan(self, request: admin_pb2.PlanRequest, context: Ctx) -> admin_pb2.PlanResponse:
+        profiles = tuple(request.profiles)
+        if request.labels:  # the profiles of the devices that carry the labels
+            devices = await asyncio.to_thread(self._deployments.targets, profiles, (), dict(request.labels))
+            if not devices:
+                raise NotFound(f"no enrolled device carries the labels {dict(request.labels)}")
+            profiles = tuple(sorted({d.profile for d in devices}))
         plans = await asyncio.to_thread(
-            self._plans.plan, request.model, tuple(request.profiles), request.objective or "min-energy"
+            self._plans.plan, request.model, profiles, request.objective or "min-energy"
         )
         return admin_pb2.PlanResponse(model=request.model, plans=[plan_to_pb(p) for p in plans])

@@ -74,6 +74,13 @@ class FleetAdminDevices:
         return self._with_status(device)
 
     @translate_errors
+    async def LabelDevice(self, request: admin_pb2.LabelDeviceRequest, context: Ctx) -> admin_pb2.Device:
+        device = await asyncio.to_thread(
+            self._devices.label, request.device_id, dict(request.set), tuple(request.remove)
+        )
+        return self._with_status(device)
+
+    @translate_errors
     async def GetTelemetry(
         self, request: admin_pb2.GetTelemetryRequest, context: Ctx
     ) -> admin_pb2.GetTelemetryResponse:
@@ -109,6 +116,8 @@ class FleetAdminDevices:
             device_ids=tuple(request.target.device_ids),
             variant_id=request.variant_id,
             objective=request.objective or "min-energy",
+            labels=dict(request.target.labels),
+            force=request.force,
         )
         self._push(assignments)  # connected devices hear about it now; others on their next Hello
         return admin_pb2.DeployResponse(assignments=assignments_to_pb(assignments))

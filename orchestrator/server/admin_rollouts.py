@@ -47,6 +47,8 @@ class FleetAdminRollouts:
                 overrides=overrides,
                 variants=dict(request.variants),
                 objective=request.objective or "min-energy",
+                labels=dict(request.target.labels),
+                force=request.force,
             )
         )
         self._push(assignments)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from edgefleet.core.errors import NotFound
 from edgefleet.orchestrator.fleet.model import Desired, DeviceRecord
 from edgefleet.orchestrator.profiles import ProfileRegistry
+from edgefleet.orchestrator.rollout.model import Event
 from edgefleet.orchestrator.service.bundles import BundleService
 from edgefleet.orchestrator.service.devices import DeviceService
 from edgefleet.orchestrator.service.resolver import VariantResolver
@@ -34,7 +36,9 @@ class DeploymentService:
         resolver: VariantResolver,
         bundles: BundleService,
         trial_seconds: float = 30.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self._clock = clock
         self._store = store
         self._devices = devices
         self._profiles = profiles
@@ -42,8 +46,11 @@ class DeploymentService:
         self._bundles = bundles
         self._trial_seconds = trial_seconds
 
-    def targets(self, profiles: Sequence[str], device_ids: Sequence[str]) -> list[DeviceRecord]:
-        """Devices named, or of the profiles, or all; revoked devices are never targets."""
+    def targets(
+        self, profiles: Sequence[str], device_ids: Sequence[str], labels: Mapping[str, str] | None = None
+    ) -> list[DeviceRecord]:
+        """Devices named, or of the profiles, or all; of those, the ones carrying every label in ``labels``.
+        Revoked devices are never targets."""
         if device_ids:
             devices = [self._devices.get(d) for d in device_ids]
         else:
@@ -51,7 +58,8 @@ class DeploymentService:
                 self._profiles.get(p)
             pool = self._store.list_devices()
             devices = [d for d in pool if not profiles or d.profile in profiles]
-        return [d for d in devices if not d.revoked]
+        wanted = dict(labels or {})
+        return [d for d in devices if not d.revoked and wanted.items() <= d.labels.items()]
 
     def deploy(
         self,
@@ -63,17 +71,50 @@ class DeploymentService:
         objective: str = "min-energy",
         reason: str = "",
         trial_seconds: float | None = None,
+        labels: Mapping[str, str] | None = None,
+        force: bool = False,
     ) -> list[Assignment]:
-        """Set each targeted device's desired variant (a new generation each)."""
-        devices = self.targets(profiles, device_ids)
+        """Set each targeted device's desired variant (a new generation each), and record the deploy."""
+        devices = self.targets(profiles, device_ids, labels)
         if not devices:
             raise NotFound("no enrolled device matches the target")
         chosen = {
-            profile: self._resolver.resolve(model, profile, variant_id=variant_id, objective=objective)
+            profile: self._resolver.resolve(
+                model, profile, variant_id=variant_id, objective=objective, force=force
+            )
             for profile in sorted({d.profile for d in devices})
         }
         why = reason or f"deploy {model}"
-        return [self.assign(d, chosen[d.profile], why, trial_seconds=trial_seconds) for d in devices]
+        out = [self.assign(d, chosen[d.profile].card, why, trial_seconds=trial_seconds) for d in devices]
+        for profile, resolved in chosen.items():
+            count = sum(a.profile == profile for a in out)
+            forced = bool(resolved.overridden)
+            self._store.add_event(
+                Event(
+                    kind="deploy.forced" if forced else "deploy.manual",
+                    message=f"{resolved.card.short_id} ({resolved.card.base_name} {resolved.card.recipe}) "
+                    f"to {count} {profile} device(s)"
+                    + (" despite: " + "; ".join(resolved.overridden) if forced else ""),
+                    time=self._clock(),
+                    model=model,
+                    profile=profile,
+                    variant_id=resolved.card.variant_id,
+                    rule="deploy.forced" if forced else "deploy.manual",
+                    details={
+                        "devices": [a.device_id for a in out if a.profile == profile],
+                        "generation": {
+                            a.device_id: a.desired.generation for a in out if a.profile == profile
+                        },
+                        "overridden": list(resolved.overridden),
+                        "target": {
+                            "profiles": list(profiles),
+                            "device_ids": list(device_ids),
+                            "labels": dict(labels or {}),
+                        },
+                    },
+                )
+            )
+        return out
 
     def assign(
         self, device: DeviceRecord, card: VariantCard, reason: str, *, trial_seconds: float | None = None

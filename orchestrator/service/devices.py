@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from edgefleet.core.enums import DeploymentPhase, FaultDomain
 from edgefleet.core.errors import InvalidArgument, NotFound, PermissionDenied
 from edgefleet.orchestrator.fleet.model import DeviceRecord, Report
+from edgefleet.orchestrator.service.names import check_labels
 from edgefleet.orchestrator.store.base import Store
 
 __all__ = ["DeviceService", "StatusReport"]
@@ -82,6 +83,15 @@ class DeviceService:
             bytes_total=status.total,
             last_seen=self._clock(),
         )
+        self._store.put_device(device)
+        return device
+
+    def label(self, device_id: str, set_: Mapping[str, str], remove: Sequence[str]) -> DeviceRecord:
+        """Set and remove labels; the result must follow the label rules as a whole."""
+        device = self.get(device_id)
+        labels = {k: v for k, v in device.labels.items() if k not in set(remove)}
+        labels.update(set_)
+        device = replace(device, labels=check_labels(labels))
         self._store.put_device(device)
         return device
 

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from edgefleet.core.errors import FailedPrecondition, InvalidArgument
 from edgefleet.orchestrator.service.plans import PlanService
 from edgefleet.orchestrator.service.variants import VariantService
 from edgefleet.orchestrator.variants.card import VariantCard
 
-__all__ = ["VariantResolver"]
+__all__ = ["Resolved", "VariantResolver"]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    card: VariantCard
+    #: Why the plan rejects it (non-empty only when it was forced).
+    overridden: tuple[str, ...]
 
 
 class VariantResolver:
@@ -16,18 +25,32 @@ class VariantResolver:
         self._plans = plans
 
     def resolve(
-        self, model: str, profile: str, *, variant_id: str = "", objective: str = "min-energy"
-    ) -> VariantCard:
-        """The named variant (it must belong to ``model``), or the plan's choice for the profile; a plan
-        with nothing feasible refuses with its summary (never a silent deploy)."""
+        self,
+        model: str,
+        profile: str,
+        *,
+        variant_id: str = "",
+        objective: str = "min-energy",
+        force: bool = False,
+    ) -> Resolved:
+        """The named variant (it must belong to ``model`` and pass the profile's rules, unless ``force``), or
+        the plan's choice for the profile; a plan with nothing feasible refuses with its summary (never a
+        silent deploy)."""
+        plan = self._plans.plan(model, [profile], objective)[0]
         if variant_id:
             card = self._variants.get(variant_id)
             if card.model != model:
                 raise InvalidArgument(
                     f"variant {card.short_id} belongs to model {card.model!r}, not {model!r}"
                 )
-            return card
-        plan = self._plans.plan(model, [profile], objective)[0]
+            reasons = next(c.reasons for c in plan.candidates if c.variant.variant_id == card.variant_id)
+            if reasons and not force:
+                what = f"variant {card.short_id} ({card.base_name} {card.recipe})"
+                why = "; ".join(reasons)
+                raise FailedPrecondition(
+                    f"{what} does not pass {profile}'s rules: {why}; --force deploys it anyway"
+                )
+            return Resolved(card, tuple(reasons))
         if plan.chosen is None:
             raise FailedPrecondition(f"nothing to deploy to {profile}: {plan.summary}")
-        return self._variants.get(plan.chosen.variant.variant_id)
+        return Resolved(self._variants.get(plan.chosen.variant.variant_id), ())

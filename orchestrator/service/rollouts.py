@@ -125,20 +125,27 @@ class RolloutService:
         overrides: Mapping[str, Any] | None = None,
         variants: Mapping[str, str] | None = None,
         objective: str = "min-energy",
+        labels: Mapping[str, str] | None = None,
+        force: bool = False,
     ) -> tuple[RolloutRecord, list[Assignment]]:
         check_name("model", model)
         unknown = set(overrides or {}) - set(OVERRIDABLE)
         if unknown:
             raise InvalidArgument(f"unknown policy setting(s) {sorted(unknown)}; known: {list(OVERRIDABLE)}")
-        devices = sorted(self._deployments.targets(profiles, device_ids), key=lambda d: d.device_id)
+        devices = sorted(self._deployments.targets(profiles, device_ids, labels), key=lambda d: d.device_id)
         if not devices:
             raise NotFound("no enrolled device matches the rollout's target")
         chosen: dict[str, str] = {}
+        forced: dict[str, list[str]] = {}
         policies: dict[str, Policy] = {}
         for profile in sorted({d.profile for d in devices}):
             named = (variants or {}).get(profile, "")
-            card = self._resolver.resolve(model, profile, variant_id=named, objective=objective)
-            chosen[profile] = card.variant_id
+            resolved = self._resolver.resolve(
+                model, profile, variant_id=named, objective=objective, force=force
+            )
+            chosen[profile] = resolved.card.variant_id
+            if resolved.overridden:
+                forced[profile] = list(resolved.overridden)
             policies[profile] = self._policy(profile, overrides or {})
         r = self._new_record(model, devices, chosen, policies)
         for other in self._store.list_rollouts(model, ACTIVE):
@@ -158,10 +165,17 @@ class RolloutService:
             "rollout.started",
             f"{len(devices)} device(s) in {len(r.waves)} wave(s)",
             r,
+            rule="rollout.forced" if forced else "rollout.planned",
             details={
                 "variants": chosen,
                 "waves": r.waves,
                 "policy_hash": {p: pol.hash for p, pol in policies.items()},
+                "forced_despite": forced,
+                "target": {
+                    "profiles": list(profiles),
+                    "device_ids": list(device_ids),
+                    "labels": dict(labels or {}),
+                },
             },
         )
         return self._advance(r)

@@ -758,9 +758,30 @@ Global___GetProfileRequest: _TypeAlias = GetProfileRequest  # noqa: Y015
 class PlanRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     MODEL_FIELD_NUMBER: _builtins.int
     PROFILES_FIELD_NUMBER: _builtins.int
     OBJECTIVE_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     objective: _builtins.str
     """"min-energy" (default) or "max-accuracy"."""
@@ -768,16 +789,21 @@ class PlanRequest(_message.Message):
     def profiles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Empty: every profile."""
 
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Only the profiles of the devices carrying all of these labels (with `profiles`: both must hold)."""
+
     def __init__(
         self,
         *,
         model: _builtins.str = ...,
         profiles: _abc.Iterable[_builtins.str] | None = ...,
         objective: _builtins.str = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "objective", b"objective", "profiles", b"profiles"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["labels", b"labels", "model", b"model", "objective", b"objective", "profiles", b"profiles"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1200,7 +1226,62 @@ class RevokeDeviceRequest(_message.Message):
 Global___RevokeDeviceRequest: _TypeAlias = RevokeDeviceRequest  # noqa: Y015
 
 @_typing.final
+class LabelDeviceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class SetEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    SET_FIELD_NUMBER: _builtins.int
+    REMOVE_FIELD_NUMBER: _builtins.int
+    device_id: _builtins.str
+    @_builtins.property
+    def set(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Labels to set (added or replaced)."""
+
+    @_builtins.property
+    def remove(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Label keys to remove."""
+
+    def __init__(
+        self,
+        *,
+        device_id: _builtins.str = ...,
+        set: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        remove: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id", "remove", b"remove", "set", b"set"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LabelDeviceRequest: _TypeAlias = LabelDeviceRequest  # noqa: Y015
+
+@_typing.final
 class DeviceTarget(_message.Message):
+    """Which devices: the named ones, else those of the profiles, else all; in every case only the devices
+    whose labels include all of `labels`. Revoked devices are never targets.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     @_typing.final
@@ -1257,10 +1338,15 @@ class DeployRequest(_message.Message):
     TARGET_FIELD_NUMBER: _builtins.int
     VARIANT_ID_FIELD_NUMBER: _builtins.int
     OBJECTIVE_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     variant_id: _builtins.str
-    """Force this variant instead of the selection's choice."""
+    """Deploy this variant instead of the selection's choice. It must pass the profile's rules (not rolled
+    back there, runnable on its runtime, within its budgets) unless `force` is set.
+    """
     objective: _builtins.str
+    force: _builtins.bool
+    """Deploy a named variant the plan rejects (the reasons are recorded in a deploy.forced event)."""
     @_builtins.property
     def target(self) -> Global___DeviceTarget: ...
     def __init__(
@@ -1270,10 +1356,11 @@ class DeployRequest(_message.Message):
         target: Global___DeviceTarget | None = ...,
         variant_id: _builtins.str = ...,
         objective: _builtins.str = ...,
+        force: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["target", b"target"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "objective", b"objective", "target", b"target", "variant_id", b"variant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "model", b"model", "objective", b"objective", "target", b"target", "variant_id", b"variant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1531,15 +1618,18 @@ class StartRolloutRequest(_message.Message):
     POLICY_FIELD_NUMBER: _builtins.int
     VARIANTS_FIELD_NUMBER: _builtins.int
     OBJECTIVE_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     objective: _builtins.str
+    force: _builtins.bool
+    """Roll out named variants the plan rejects (the reasons are recorded with the rollout's start)."""
     @_builtins.property
     def target(self) -> Global___DeviceTarget: ...
     @_builtins.property
     def policy(self) -> Global___RolloutPolicy: ...
     @_builtins.property
     def variants(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
-        """Profile -> forced variant id."""
+        """Profile -> variant id instead of the plan's choice (it must pass the profile's rules unless `force`)."""
 
     def __init__(
         self,
@@ -1549,10 +1639,11 @@ class StartRolloutRequest(_message.Message):
         policy: Global___RolloutPolicy | None = ...,
         variants: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         objective: _builtins.str = ...,
+        force: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy", "target", b"target"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "objective", b"objective", "policy", b"policy", "target", b"target", "variants", b"variants"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "model", b"model", "objective", b"objective", "policy", b"policy", "target", b"target", "variants", b"variants"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -89,6 +89,11 @@ class FleetAdminStub:
                 request_serializer=edgefleet_dot_v1_dot_admin__pb2.RevokeDeviceRequest.SerializeToString,
                 response_deserializer=edgefleet_dot_v1_dot_admin__pb2.Device.FromString,
                 _registered_method=True)
+        self.LabelDevice = channel.unary_unary(
+                '/edgefleet.v1.FleetAdmin/LabelDevice',
+                request_serializer=edgefleet_dot_v1_dot_admin__pb2.LabelDeviceRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_admin__pb2.Device.FromString,
+                _registered_method=True)
         self.Deploy = channel.unary_unary(
                 '/edgefleet.v1.FleetAdmin/Deploy',
                 request_serializer=edgefleet_dot_v1_dot_admin__pb2.DeployRequest.SerializeToString,
@@ -209,6 +214,14 @@ class FleetAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LabelDevice(self, request, context):
+        """Set or remove a device's labels (deploy, rollout and plan targets select by them).
+        Errors: NOT_FOUND, INVALID_ARGUMENT (a key or value that breaks the label rules).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Deploy(self, request, context):
         """Set the desired variant of targeted devices directly (no waves).
         """
@@ -324,6 +337,11 @@ def add_FleetAdminServicer_to_server(servicer, server):
             'RevokeDevice': grpc.unary_unary_rpc_method_handler(
                     servicer.RevokeDevice,
                     request_deserializer=edgefleet_dot_v1_dot_admin__pb2.RevokeDeviceRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_admin__pb2.Device.SerializeToString,
+            ),
+            'LabelDevice': grpc.unary_unary_rpc_method_handler(
+                    servicer.LabelDevice,
+                    request_deserializer=edgefleet_dot_v1_dot_admin__pb2.LabelDeviceRequest.FromString,
                     response_serializer=edgefleet_dot_v1_dot_admin__pb2.Device.SerializeToString,
             ),
             'Deploy': grpc.unary_unary_rpc_method_handler(
@@ -668,6 +686,33 @@ class FleetAdmin:
             target,
             '/edgefleet.v1.FleetAdmin/RevokeDevice',
             edgefleet_dot_v1_dot_admin__pb2.RevokeDeviceRequest.SerializeToString,
+            edgefleet_dot_v1_dot_admin__pb2.Device.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LabelDevice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/edgefleet.v1.FleetAdmin/LabelDevice',
+            edgefleet_dot_v1_dot_admin__pb2.LabelDeviceRequest.SerializeToString,
             edgefleet_dot_v1_dot_admin__pb2.Device.FromString,
             options,
             channel_credentials,

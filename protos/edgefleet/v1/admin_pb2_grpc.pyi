@@ -50,6 +50,10 @@ class FleetAdminStub:
     GetDevice: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetDeviceRequest, _admin_pb2.Device]
     CreateEnrollmentToken: _grpc.UnaryUnaryMultiCallable[_admin_pb2.CreateEnrollmentTokenRequest, _admin_pb2.EnrollmentToken]
     RevokeDevice: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RevokeDeviceRequest, _admin_pb2.Device]
+    LabelDevice: _grpc.UnaryUnaryMultiCallable[_admin_pb2.LabelDeviceRequest, _admin_pb2.Device]
+    """Set or remove a device's labels (deploy, rollout and plan targets select by them).
+    Errors: NOT_FOUND, INVALID_ARGUMENT (a key or value that breaks the label rules).
+    """
     Deploy: _grpc.UnaryUnaryMultiCallable[_admin_pb2.DeployRequest, _admin_pb2.DeployResponse]
     """Set the desired variant of targeted devices directly (no waves)."""
     StartRollout: _grpc.UnaryUnaryMultiCallable[_admin_pb2.StartRolloutRequest, _admin_pb2.Rollout]
@@ -84,6 +88,10 @@ class FleetAdminAsyncStub(FleetAdminStub):
     GetDevice: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetDeviceRequest, _admin_pb2.Device]  # type: ignore[assignment]
     CreateEnrollmentToken: _aio.UnaryUnaryMultiCallable[_admin_pb2.CreateEnrollmentTokenRequest, _admin_pb2.EnrollmentToken]  # type: ignore[assignment]
     RevokeDevice: _aio.UnaryUnaryMultiCallable[_admin_pb2.RevokeDeviceRequest, _admin_pb2.Device]  # type: ignore[assignment]
+    LabelDevice: _aio.UnaryUnaryMultiCallable[_admin_pb2.LabelDeviceRequest, _admin_pb2.Device]  # type: ignore[assignment]
+    """Set or remove a device's labels (deploy, rollout and plan targets select by them).
+    Errors: NOT_FOUND, INVALID_ARGUMENT (a key or value that breaks the label rules).
+    """
     Deploy: _aio.UnaryUnaryMultiCallable[_admin_pb2.DeployRequest, _admin_pb2.DeployResponse]  # type: ignore[assignment]
     """Set the desired variant of targeted devices directly (no waves)."""
     StartRollout: _aio.UnaryUnaryMultiCallable[_admin_pb2.StartRolloutRequest, _admin_pb2.Rollout]  # type: ignore[assignment]
@@ -181,6 +189,16 @@ class FleetAdminServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.RevokeDeviceRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.Device, _abc.Awaitable[_admin_pb2.Device]]: ...
+
+    @_abc_1.abstractmethod
+    def LabelDevice(
+        self,
+        request: _admin_pb2.LabelDeviceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.Device, _abc.Awaitable[_admin_pb2.Device]]:
+        """Set or remove a device's labels (deploy, rollout and plan targets select by them).
+        Errors: NOT_FOUND, INVALID_ARGUMENT (a key or value that breaks the label rules).
+        """
 
     @_abc_1.abstractmethod
     def Deploy(
