@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["DeploymentPhase", "EnergyKind", "FaultDomain", "SlotState"]
+__all__ = ["DeploymentPhase", "EnergyKind", "FaultDomain", "FigureKind", "SlotState"]
 
 
 class EnergyKind(enum.StrEnum):
@@ -14,6 +14,15 @@ class EnergyKind(enum.StrEnum):
     MEASURED = "measured"  # a sensor on the device
     DERIVED = "derived"  # computed from measured quantities (V x I)
     ESTIMATED = "estimated"  # a model (CPU time x power, operation counts)
+
+
+class FigureKind(enum.StrEnum):
+    """Where a plan's figure for a variant on a profile comes from, most trusted first."""
+
+    MEASURED = "measured"  # devices of the profile measured this variant with a sensor
+    ESTIMATED_ON_DEVICE = "estimated-on-device"  # devices ran it; energy from their CPU-time estimator
+    LEARNT = "learnt"  # the profile's model fitted on the variants its devices measured
+    PRIOR = "prior"  # the operation-count or per-MAC model (scaled to whatever was measured)
 
 
 class SlotState(enum.StrEnum):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,15 +17,16 @@ from edgefleet.orchestrator.cli.common import (
     client,
     parse_labels,
 )
+from edgefleet.orchestrator.cli.estimators import estimators_dict, print_estimators
 from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
 from edgefleet.orchestrator.cli.render import fmt_bytes, fmt_energy, fmt_seconds
 from edgefleet.orchestrator.profiles import Profile, load_profile_file
-from edgefleet.orchestrator.selection import Candidate, ProfilePlan
+from edgefleet.orchestrator.selection import Candidate, Figures, ProfilePlan
 
 profiles_app = typer.Typer(help="Device profiles: hardware, power model and budgets.", no_args_is_help=True)
 
 
-def plan_dict(plan: ProfilePlan) -> dict[str, Any]:
+def plan_dict(plan: ProfilePlan, *, explain: bool = False) -> dict[str, Any]:
     def cand(c: Candidate) -> dict[str, Any]:
         return {
             **dataclasses.asdict(c.variant),
@@ -35,14 +37,34 @@ def plan_dict(plan: ProfilePlan) -> dict[str, Any]:
             "violation": c.violation,
         }
 
-    return {
+    out = {
         "profile": plan.profile,
         "objective": plan.objective,
         "chosen": None if plan.chosen is None else cand(plan.chosen),
         "least_violating": None if plan.least_violating is None else cand(plan.least_violating),
         "summary": plan.summary,
+        "compared_kinds": list(plan.compared_kinds),
+        "comparison": plan.comparison,
         "candidates": [cand(c) for c in plan.candidates],
     }
+    if explain:
+        out["estimators"] = None if plan.estimators is None else estimators_dict(plan.estimators)
+    return out
+
+
+_KIND_LABEL = {
+    "measured": "measured",
+    "estimated-on-device": "on-device est.",
+    "learnt": "learnt",
+    "prior": "prior",
+}
+
+
+def _energy_cell(f: Figures) -> str:
+    label = _KIND_LABEL.get(f.energy_figure, f.energy_figure)
+    if f.energy_error is not None:
+        label += f" ±{math.expm1(f.energy_error):.0%}"
+    return f"{fmt_energy(f.energy_j)} ({label})"
 
 
 def _row(plan: ProfilePlan, c: Candidate) -> tuple[str, ...]:
@@ -53,14 +75,13 @@ def _row(plan: ProfilePlan, c: Candidate) -> tuple[str, ...]:
         status = "feasible"
     else:
         status = "[red]" + "; ".join(c.reasons) + "[/]"
-    kind = "measured" if f.energy_kind == "measured" else "est."
     return (
         c.variant.short_id,
         c.variant.base_name,
         c.variant.recipe,
-        f"{fmt_energy(f.energy_j)} ({kind})",
+        _energy_cell(f),
         "-" if f.accuracy is None else f"{f.accuracy:.2%}",
-        fmt_seconds(f.latency_p95_s),
+        f"{fmt_seconds(f.latency_p95_s)} ({_KIND_LABEL.get(f.latency_figure, f.latency_figure)})",
         fmt_bytes(f.size_bytes),
         fmt_bytes(f.peak_memory_bytes),
         "★" if c.pareto else "",
@@ -76,14 +97,26 @@ def plan(
     profile: Annotated[list[str], typer.Option("--profile", "-p", help="Profile(s); default: all.")] = [],  # noqa: B006
     objective: Annotated[str, typer.Option(help="min-energy (default) or max-accuracy.")] = "min-energy",
     label: LabelOpt = [],  # noqa: B006
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Also show each profile's estimators: fitted coefficients, residual, leave-one-out error "
+            "and rank correlation before (the prior) and after learning.",
+        ),
+    ] = False,
     server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,
 ) -> None:
-    """The best variant per profile, the Pareto front (★) and why every other variant lost."""
+    """The best variant per profile, the Pareto front (★) and why every other variant lost.
+
+    Each figure says where it comes from: measured on devices of the profile, estimated on them (no
+    sensor: CPU time x power), learnt (the profile's model fitted on what was measured, with its
+    held-out error), or the prior (op count / energy per MAC)."""
     with errors_to_exit_codes(), client(server) as api:
         plans = api.plan(model, tuple(profile), objective, labels=parse_labels(label))
     if json_out:
-        print_json({"model": model, "plans": [plan_dict(p) for p in plans]})
+        print_json({"model": model, "plans": [plan_dict(p, explain=explain) for p in plans]})
         return
     out = console()
     for p in plans:
@@ -92,8 +125,11 @@ def plan(
         )
         out.print(table(title, _PLAN_COLS, [_row(p, c) for c in p.candidates]))
         out.print(p.summary, highlight=False)
+        out.print(f"  figures: {p.comparison}", highlight=False)
         if p.chosen:
             out.print(f"  energy source: {p.chosen.figures.energy_source}", highlight=False)
+        if explain and p.estimators is not None:
+            print_estimators(out, p.profile, p.estimators)
         out.print()
 
 

@@ -1,22 +1,27 @@
-"""The figures selection compares: measured on devices of the profile when enough exist, else estimated."""
+"""The figures selection compares, in order of trust: measured on devices of the profile, then the
+profile's learnt estimate, then the prior (learned.py, prior.py)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from edgefleet.core.enums import EnergyKind, FigureKind
 from edgefleet.orchestrator.profiles.model import Profile
+from edgefleet.orchestrator.selection.learned import Point, TargetFit, fit_target, predict
+from edgefleet.orchestrator.selection.prior import estimate
 from edgefleet.orchestrator.variants.card import VariantCard
 
 __all__ = [
+    "MIN_LABELLED",
     "MIN_WINDOWS",
-    "Correction",
+    "Estimators",
     "Figures",
     "MeasuredFigures",
     "estimate",
     "figures_for",
-    "learn_correction",
+    "learn",
+    "measured_kind",
 ]
 
 #: Measured figures replace estimates once this many telemetry windows exist for (profile, variant).
@@ -41,11 +46,11 @@ class MeasuredFigures:
 
 
 @dataclass(frozen=True, slots=True)
-class Correction:
-    """Measured / estimated energy on this profile (geometric mean over measured variants)."""
+class Estimators:
+    """One profile's learnt estimators (energy, latency), fitted on what its devices measured."""
 
-    factor: float = 1.0
-    variants: int = 0
+    energy: TargetFit
+    latency: TargetFit
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,7 @@ class Figures:
     base_accuracy: float | None
     energy_j: float
     energy_sigma_j: float
+    #: How the energy itself was obtained (EnergyKind: measured, derived, estimated).
     energy_kind: str
     energy_source: str
     latency_p95_s: float
@@ -63,49 +69,40 @@ class Figures:
     size_bytes: int
     peak_memory_bytes: int
     windows: int = 0
+    #: Where the figure comes from (FigureKind): measured, estimated-on-device, learnt, prior.
+    energy_figure: str = FigureKind.PRIOR
+    latency_figure: str = FigureKind.PRIOR
+    #: The learnt model's leave-one-out median |log error| (0.2 ≈ ±20 %); None when not learnt.
+    energy_error: float | None = None
+    latency_error: float | None = None
+    latency_source: str = ""
 
 
-def _mac_factor(profile: Profile, dtype: str) -> float:
-    if dtype.startswith("float"):
-        return profile.power.float_mac_factor
-    if dtype == "int16":
-        return max(1.0, profile.power.float_mac_factor / 2)
-    return 1.0
+def measured_kind(m: MeasuredFigures) -> str:
+    """measured (a sensor on the devices) or estimated-on-device (their CPU-time or op-count estimator)."""
+    return FigureKind.ESTIMATED_ON_DEVICE if m.energy_kind == EnergyKind.ESTIMATED else FigureKind.MEASURED
 
 
-def estimate(card: VariantCard, profile: Profile) -> tuple[float, float, str]:
-    """(energy J, latency p95 s, method) before any device measured anything."""
-    power, facts = profile.power, card.facts
-    factor = _mac_factor(profile, facts.compute_dtype)
-    if power.kind == "per-mac":
-        energy = facts.total_macs * power.energy_per_mac_joules * factor
-        method = (
-            f"estimate:per-mac ({power.energy_per_mac_joules:.1e} J/MAC x{factor:g} {facts.compute_dtype})"
-        )
-    else:
-        energy = card.ops_energy.total_j * power.ops_scale
-        method = f"estimate:ops (45 nm op count x{power.ops_scale:g})"
-    if power.macs_per_second > 0:
-        latency = facts.total_macs * factor / power.macs_per_second
-    else:
-        latency = card.host.latency_p95_s * power.latency_scale
-    return energy, latency, method
+def _usable(m: MeasuredFigures | None) -> bool:
+    return m is not None and m.windows >= MIN_WINDOWS
 
 
-def learn_correction(
+def learn(
     cards: Sequence[VariantCard], profile: Profile, measured: Mapping[str, MeasuredFigures]
-) -> Correction:
-    ratios = []
+) -> Estimators:
+    """Fit the profile's energy and latency estimators on every variant measured enough."""
+    energy, latency = [], []
     for card in cards:
         m = measured.get(card.variant_id)
-        if m is None or m.windows < MIN_WINDOWS or m.energy_joules <= 0:
+        if m is None or not _usable(m):
             continue
-        prior, _, _ = estimate(card, profile)
-        if prior > 0:
-            ratios.append(math.log(m.energy_joules / prior))
-    if not ratios:
-        return Correction()
-    return Correction(math.exp(sum(ratios) / len(ratios)), len(ratios))
+        if m.energy_joules > 0:
+            energy.append(Point(card, m.energy_joules, measured_kind(m)))
+        if m.latency_p95_s is not None and m.latency_p95_s > 0:
+            latency.append(Point(card, m.latency_p95_s, FigureKind.MEASURED))
+    return Estimators(
+        fit_target("energy", cards, profile, energy), fit_target("latency", cards, profile, latency)
+    )
 
 
 def _peak_memory(card: VariantCard, profile: Profile) -> int:
@@ -122,20 +119,27 @@ def figures_for(
     *,
     base_accuracy: float | None,
     measured: MeasuredFigures | None,
-    correction: Correction,
+    estimators: Estimators,
 ) -> Figures:
-    energy, latency, method = estimate(card, profile)
-    energy_kind, sigma, windows, latency_kind = "estimated", 0.0, 0, "estimated"
-    if correction.variants:
-        energy *= correction.factor
-        method += f" x{correction.factor:.3g} learned from {correction.variants} measured variant(s)"
+    e = predict(estimators.energy, card, profile)
+    lat = predict(estimators.latency, card, profile)
+    energy, energy_figure, energy_error, method = e.value, e.kind, e.error, e.source
+    latency, latency_figure, latency_error, latency_source = lat.value, lat.kind, lat.error, lat.source
+    energy_kind: str = EnergyKind.ESTIMATED
+    latency_kind: str = EnergyKind.ESTIMATED
+    sigma, windows = 0.0, 0
     accuracy, accuracy_source = card.host.accuracy, f"host evaluation ({card.host.samples} samples)"
-    if measured is not None and measured.windows >= MIN_WINDOWS:
+    if measured is not None and _usable(measured):
         energy, sigma, windows = measured.energy_joules, measured.energy_sigma, measured.windows
-        energy_kind = measured.energy_kind
+        energy_kind, energy_figure, energy_error = measured.energy_kind, measured_kind(measured), None
         method = f"{measured.energy_method} ({measured.windows} windows on {profile.name} devices)"
         if measured.latency_p95_s is not None:
-            latency, latency_kind = measured.latency_p95_s, "measured"
+            latency, latency_kind, latency_figure = (
+                measured.latency_p95_s,
+                EnergyKind.MEASURED,
+                FigureKind.MEASURED,
+            )
+            latency_error, latency_source = None, f"devices ({measured.windows} windows, median p95)"
         if measured.labelled >= MIN_LABELLED:
             accuracy = measured.correct / measured.labelled
             accuracy_source = f"devices ({measured.correct}/{measured.labelled} labelled)"
@@ -145,11 +149,16 @@ def figures_for(
         base_accuracy=base_accuracy,
         energy_j=energy,
         energy_sigma_j=sigma,
-        energy_kind=energy_kind,
+        energy_kind=str(energy_kind),
         energy_source=method,
         latency_p95_s=latency,
-        latency_kind=latency_kind,
+        latency_kind=str(latency_kind),
         size_bytes=card.facts.size_bytes,
         peak_memory_bytes=_peak_memory(card, profile),
         windows=windows,
+        energy_figure=str(energy_figure),
+        latency_figure=str(latency_figure),
+        energy_error=energy_error,
+        latency_error=latency_error,
+        latency_source=latency_source,
     )

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from edgefleet.core.enums import FigureKind
 from edgefleet.core.errors import InvalidArgument
 from edgefleet.orchestrator.profiles.model import Profile
-from edgefleet.orchestrator.selection.figures import Figures, MeasuredFigures, figures_for, learn_correction
+from edgefleet.orchestrator.selection.figures import Estimators, Figures, MeasuredFigures, figures_for, learn
 from edgefleet.orchestrator.selection.rules import check
 from edgefleet.orchestrator.variants.card import VariantCard, VariantKey
 
@@ -39,6 +40,12 @@ class ProfilePlan:
     least_violating: Candidate | None
     candidates: tuple[Candidate, ...]
     summary: str
+    #: The energy figure kinds the ranking compared (feasible variants), most trusted first, and a
+    #: sentence saying whether they were one kind or mixed.
+    compared_kinds: tuple[str, ...] = ()
+    comparison: str = ""
+    #: The profile's estimators: coefficients, residual, leave-one-out error before and after learning.
+    estimators: Estimators | None = None
 
 
 def _rank_key(c: Candidate, objective: str) -> tuple[float, ...]:
@@ -72,7 +79,7 @@ def select(
         raise InvalidArgument(f"unknown objective {objective!r}; use one of {list(OBJECTIVES)}")
     measured = measured or {}
     blocked = blocked or {}
-    correction = learn_correction(cards, profile, measured)
+    estimators = learn(cards, profile, measured)
     bases = _base_accuracy(cards)
     candidates = []
     for card in cards:
@@ -81,7 +88,7 @@ def select(
             profile,
             base_accuracy=bases.get(card.base_name),
             measured=measured.get(card.variant_id),
-            correction=correction,
+            estimators=estimators,
         )
         verdict = check(card, figs, profile, blocked_reason=blocked.get(card.variant_id))
         candidates.append(Candidate(card.key, figs, verdict.reasons, verdict.violation, verdict.runnable))
@@ -92,20 +99,61 @@ def select(
     ]
     feasible = sorted((c for c in candidates if c.feasible), key=lambda c: _rank_key(c, objective))
     ordered = tuple(sorted(candidates, key=lambda c: (not c.feasible, c.violation, _rank_key(c, objective))))
-    if feasible:
-        chosen = feasible[0]
+    kinds, comparison = _comparison(feasible)
+    chosen, least = (feasible[0], None) if feasible else (None, _least(candidates, objective))
+    if chosen is not None:
         summary = (
             f"{profile.name}: {chosen.variant} — {_fig(chosen.figures)}; "
             f"{len(feasible) - 1} other feasible, {len(candidates) - len(feasible)} rejected"
         )
-        return ProfilePlan(profile.name, objective, chosen, None, ordered, summary)
-    least = min(candidates, key=lambda c: (c.violation, _rank_key(c, objective)), default=None)
-    summary = f"{profile.name}: nothing is feasible"
-    if least is not None:
-        summary += f"; least violating: {least.variant} ({'; '.join(least.reasons)})"
-    return ProfilePlan(profile.name, objective, None, least, ordered, summary)
+    else:
+        summary = f"{profile.name}: nothing is feasible"
+        if least is not None:
+            summary += f"; least violating: {least.variant} ({'; '.join(least.reasons)})"
+    return ProfilePlan(
+        profile.name,
+        objective,
+        chosen,
+        least,
+        ordered,
+        summary,
+        compared_kinds=kinds,
+        comparison=comparison,
+        estimators=estimators,
+    )
+
+
+def _least(candidates: Sequence[Candidate], objective: str) -> Candidate | None:
+    return min(candidates, key=lambda c: (c.violation, _rank_key(c, objective)), default=None)
+
+
+_TRUST = tuple(FigureKind)
+
+
+def _comparison(feasible: Sequence[Candidate]) -> tuple[tuple[str, ...], str]:
+    """Which energy figure kinds the ranking compared, and a sentence that says it."""
+    counts = {k: sum(1 for c in feasible if c.figures.energy_figure == k) for k in _TRUST}
+    kinds = tuple(str(k) for k in _TRUST if counts[k])
+    if not kinds:
+        return (), "nothing feasible to compare"
+    if len(kinds) == 1:
+        return (
+            kinds,
+            f"one kind compared: {kinds[0]} energy figures for all {len(feasible)} feasible variants",
+        )
+    mix = ", ".join(f"{k} {counts[FigureKind(k)]}" for k in kinds)
+    text = f"mixed kinds compared: {mix} (energy figures of the feasible variants)"
+    chosen = feasible[0].figures.energy_figure
+    if chosen != kinds[0]:
+        text += (
+            f"; the chosen variant's figure is {chosen}, less trusted than {kinds[0]}: "
+            "measure it before relying on it"
+        )
+    return kinds, text
 
 
 def _fig(f: Figures) -> str:
     acc = "n/a" if f.accuracy is None else f"{f.accuracy:.2%}"
-    return f"{f.energy_j * 1e6:.3g} µJ ({f.energy_kind}), accuracy {acc}, p95 {f.latency_p95_s * 1e3:.3g} ms"
+    return (
+        f"{f.energy_j * 1e6:.3g} µJ ({f.energy_figure}), accuracy {acc}, p95 {f.latency_p95_s * 1e3:.3g} ms"
+    )

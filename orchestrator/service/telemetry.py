@@ -1,7 +1,7 @@
 """Telemetry: validate and store windows exactly once, aggregate them per (profile, variant).
 
 The aggregate feeds the selection: measured figures replace estimates once enough
-windows exist, and the measured/estimated ratio corrects the estimates of the rest.
+windows exist, and the profile's learnt estimate (selection/learned.py) is fitted on them to predict the rest.
 """
 
 from __future__ import annotations

@@ -4,15 +4,36 @@ from __future__ import annotations
 
 import math
 
+from edgefleet.core.enums import FigureKind
 from edgefleet.core.wire import KIND_FROM_PB, kind_pb
 from edgefleet.orchestrator.profiles.model import Budgets, Hardware, PowerModel, Profile
 from edgefleet.orchestrator.selection import Candidate, Figures, ProfilePlan
+from edgefleet.orchestrator.selection.figures import Estimators
+from edgefleet.orchestrator.selection.learned import Coefficient, LooError, TargetFit
 from edgefleet.orchestrator.variants.card import VariantKey
 from edgefleet.v1 import admin_pb2, common_pb2
 
 __all__ = ["plan_from_pb", "plan_to_pb", "profile_from_pb", "profile_to_pb"]
 
 _NAN = float("nan")
+
+FIGURE_TO_PB: dict[FigureKind, admin_pb2.FigureKind.ValueType] = {
+    FigureKind.MEASURED: admin_pb2.FIGURE_KIND_MEASURED,
+    FigureKind.ESTIMATED_ON_DEVICE: admin_pb2.FIGURE_KIND_ESTIMATED_ON_DEVICE,
+    FigureKind.LEARNT: admin_pb2.FIGURE_KIND_LEARNT,
+    FigureKind.PRIOR: admin_pb2.FIGURE_KIND_PRIOR,
+}
+FIGURE_FROM_PB = {v: k for k, v in FIGURE_TO_PB.items()}
+_FIGURES = frozenset(FigureKind)
+
+
+def _figure_pb(kind: str) -> admin_pb2.FigureKind.ValueType:
+    """An unknown kind is the prior: never claim more than is known."""
+    return FIGURE_TO_PB[FigureKind(kind)] if kind in _FIGURES else admin_pb2.FIGURE_KIND_PRIOR
+
+
+def _figure(v: admin_pb2.FigureKind.ValueType) -> str:
+    return str(FIGURE_FROM_PB.get(v, FigureKind.PRIOR))
 
 
 def _opt(x: float | None) -> float:
@@ -114,6 +135,11 @@ def _candidate_to_pb(c: Candidate) -> admin_pb2.PlanCandidate:
             accuracy_source=f.accuracy_source,
             base_accuracy=_opt(f.base_accuracy),
             latency_kind=kind_pb(f.latency_kind),
+            energy_figure=_figure_pb(f.energy_figure),
+            latency_figure=_figure_pb(f.latency_figure),
+            energy_error=f.energy_error,
+            latency_error=f.latency_error,
+            latency_source=f.latency_source,
         ),
         feasible=c.feasible,
         reasons=list(c.reasons),
@@ -137,9 +163,73 @@ def _candidate_from_pb(m: admin_pb2.PlanCandidate) -> Candidate:
         size_bytes=f.size_bytes,
         peak_memory_bytes=f.peak_memory_bytes,
         windows=f.measured_windows,
+        energy_figure=_figure(f.energy_figure),
+        latency_figure=_figure(f.latency_figure),
+        energy_error=f.energy_error if f.HasField("energy_error") else None,
+        latency_error=f.latency_error if f.HasField("latency_error") else None,
+        latency_source=f.latency_source,
     )
     key = VariantKey(m.variant.variant_id, m.variant.model, m.base_name, m.variant.recipe)
     return Candidate(key, figures, tuple(m.reasons), m.violation, True, m.pareto)
+
+
+def _error_to_pb(e: LooError) -> admin_pb2.EstimatorError:
+    return admin_pb2.EstimatorError(
+        points=e.points,
+        median_abs_log_error=e.median_abs_log,
+        max_abs_log_error=e.max_abs_log,
+        spearman=e.spearman,
+    )
+
+
+def _error_from_pb(m: admin_pb2.EstimatorError) -> LooError:
+    return LooError(
+        m.points,
+        m.median_abs_log_error if m.HasField("median_abs_log_error") else None,
+        m.max_abs_log_error if m.HasField("max_abs_log_error") else None,
+        m.spearman if m.HasField("spearman") else None,
+    )
+
+
+def _fit_to_pb(f: TargetFit) -> admin_pb2.EstimatorFit:
+    return admin_pb2.EstimatorFit(
+        target=f.target,
+        kind=_figure_pb(f.kind),
+        variants=f.variants,
+        min_variants=f.min_variants,
+        coefficients=[
+            admin_pb2.EstimatorCoefficient(name=c.name, value=c.value, fitted=c.fitted, note=c.note)
+            for c in f.coefficients
+        ],
+        baseline_class=f.baseline_class,
+        measured_classes=list(f.measured_classes),
+        prior_scale=f.prior_scale,
+        residual_log_rms=f.residual,
+        before=_error_to_pb(f.before),
+        after=_error_to_pb(f.after),
+        trained_on=list(f.trained_on),
+        note=f.note,
+        dummy_classes=list(f.dummy_classes),
+    )
+
+
+def _fit_from_pb(m: admin_pb2.EstimatorFit) -> TargetFit:
+    return TargetFit(
+        target=m.target,
+        kind=_figure(m.kind),
+        variants=m.variants,
+        coefficients=tuple(Coefficient(c.name, c.value, c.fitted, c.note) for c in m.coefficients),
+        baseline_class=m.baseline_class,
+        dummy_classes=tuple(m.dummy_classes),
+        measured_classes=tuple(m.measured_classes),
+        prior_scale=m.prior_scale,
+        residual=m.residual_log_rms if m.HasField("residual_log_rms") else None,
+        before=_error_from_pb(m.before),
+        after=_error_from_pb(m.after),
+        trained_on=tuple(m.trained_on),
+        min_variants=m.min_variants,
+        note=m.note,
+    )
 
 
 def plan_to_pb(plan: ProfilePlan) -> admin_pb2.ProfilePlan:
@@ -148,7 +238,15 @@ def plan_to_pb(plan: ProfilePlan) -> admin_pb2.ProfilePlan:
         objective=plan.objective,
         candidates=[_candidate_to_pb(c) for c in plan.candidates],
         summary=plan.summary,
+        compared_kinds=[_figure_pb(k) for k in plan.compared_kinds],
+        comparison=plan.comparison,
     )
+    if plan.estimators is not None:
+        msg.estimators.CopyFrom(
+            admin_pb2.PlanEstimators(
+                energy=_fit_to_pb(plan.estimators.energy), latency=_fit_to_pb(plan.estimators.latency)
+            )
+        )
     if plan.chosen is not None:
         msg.chosen.CopyFrom(_ref(plan.chosen.variant))
     if plan.least_violating is not None:
@@ -161,4 +259,19 @@ def plan_from_pb(m: admin_pb2.ProfilePlan) -> ProfilePlan:
     by_id = {c.variant.variant_id: c for c in candidates}
     chosen = by_id.get(m.chosen.variant_id) if m.HasField("chosen") else None
     least = by_id.get(m.least_violating.variant_id) if m.HasField("least_violating") else None
-    return ProfilePlan(m.profile, m.objective, chosen, least, candidates, m.summary)
+    estimators = (
+        Estimators(_fit_from_pb(m.estimators.energy), _fit_from_pb(m.estimators.latency))
+        if m.HasField("estimators")
+        else None
+    )
+    return ProfilePlan(
+        m.profile,
+        m.objective,
+        chosen,
+        least,
+        candidates,
+        m.summary,
+        compared_kinds=tuple(_figure(k) for k in m.compared_kinds),
+        comparison=m.comparison,
+        estimators=estimators,
+    )

@@ -82,10 +82,11 @@ def test_nothing_feasible_names_the_least_violating_variant() -> None:
     assert "accuracy 88.00% < floor 90.00%" in plan.summary
 
 
-def test_measured_figures_override_estimates_and_correct_the_others() -> None:
+def test_measured_figures_override_estimates_and_scale_the_prior_of_the_others() -> None:
     cards = [card("a", ops_j=1e-6), card("b", ops_j=2e-6), card("c", ops_j=4e-6)]
-    # Devices measured "a" at 30x its estimate and "c" at exactly its estimate. The unmeasured "b" is
-    # corrected by their geometric mean, sqrt(30); "c" (measured 4 µJ) now wins over both.
+    # Devices measured "a" at 30x its estimate and "c" at exactly its estimate: too few for the learnt
+    # model (3), so the unmeasured "b" gets the prior scaled by their geometric mean, sqrt(30); "c"
+    # (measured 4 µJ) now wins over both.
     measured = {
         vid("a"): MeasuredFigures(8, 3e-5, 2e-6, "measured", "hwmon:ina219:power1_input"),
         vid("c"): MeasuredFigures(5, 4e-6, 1e-7, "measured", "hwmon:ina219:power1_input"),
@@ -93,12 +94,16 @@ def test_measured_figures_override_estimates_and_correct_the_others() -> None:
     plan = select(cards, profile(), measured=measured)
     figures = {c.variant.variant_id: c.figures for c in plan.candidates}
     assert figures[vid("a")].energy_kind == "measured"
+    assert figures[vid("a")].energy_figure == "measured"
     assert figures[vid("a")].energy_j == 3e-5
     assert figures[vid("a")].windows == 8
     assert "hwmon:ina219" in figures[vid("a")].energy_source
     assert figures[vid("b")].energy_kind == "estimated"
+    assert figures[vid("b")].energy_figure == "prior"
     assert figures[vid("b")].energy_j == pytest.approx(2e-6 * 30**0.5)
-    assert "learned from 2 measured variant" in figures[vid("b")].energy_source
+    assert "scaled to 2 measured variant(s)" in figures[vid("b")].energy_source
+    assert plan.compared_kinds == ("measured", "prior")
+    assert plan.comparison.startswith("mixed kinds compared: measured 2, prior 1")
     assert chosen_name(plan) == vid("c")
     assert select(cards, profile()).chosen.variant.variant_id == vid("a")  # type: ignore[union-attr]
 

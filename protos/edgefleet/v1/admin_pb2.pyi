@@ -24,6 +24,27 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _FigureKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FigureKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FigureKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FIGURE_KIND_UNSPECIFIED: _FigureKind.ValueType  # 0
+    FIGURE_KIND_MEASURED: _FigureKind.ValueType  # 1
+    FIGURE_KIND_ESTIMATED_ON_DEVICE: _FigureKind.ValueType  # 2
+    FIGURE_KIND_LEARNT: _FigureKind.ValueType  # 3
+    FIGURE_KIND_PRIOR: _FigureKind.ValueType  # 4
+
+class FigureKind(_FigureKind, metaclass=_FigureKindEnumTypeWrapper): ...
+
+FIGURE_KIND_UNSPECIFIED: FigureKind.ValueType  # 0
+FIGURE_KIND_MEASURED: FigureKind.ValueType  # 1
+FIGURE_KIND_ESTIMATED_ON_DEVICE: FigureKind.ValueType  # 2
+FIGURE_KIND_LEARNT: FigureKind.ValueType  # 3
+FIGURE_KIND_PRIOR: FigureKind.ValueType  # 4
+Global___FigureKind: _TypeAlias = FigureKind  # noqa: Y015
+
 class _DeviceStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -827,6 +848,11 @@ class PlanFigures(_message.Message):
     ACCURACY_SOURCE_FIELD_NUMBER: _builtins.int
     BASE_ACCURACY_FIELD_NUMBER: _builtins.int
     LATENCY_KIND_FIELD_NUMBER: _builtins.int
+    ENERGY_FIGURE_FIELD_NUMBER: _builtins.int
+    LATENCY_FIGURE_FIELD_NUMBER: _builtins.int
+    ENERGY_ERROR_FIELD_NUMBER: _builtins.int
+    LATENCY_ERROR_FIELD_NUMBER: _builtins.int
+    LATENCY_SOURCE_FIELD_NUMBER: _builtins.int
     accuracy: _builtins.float
     """NaN when the family has no evaluation set."""
     energy_joules: _builtins.float
@@ -844,6 +870,18 @@ class PlanFigures(_message.Message):
     base_accuracy: _builtins.float
     """Accuracy of the float32 base of the same width (NaN when none)."""
     latency_kind: _common_pb2.MeasurementKind.ValueType
+    energy_figure: Global___FigureKind.ValueType
+    """Where each figure comes from, most trusted first: measured on devices of the profile (a sensor),
+    estimated on those devices (their CPU-time estimator), the profile's learnt estimate, the prior.
+    """
+    latency_figure: Global___FigureKind.ValueType
+    energy_error: _builtins.float
+    """A learnt figure's uncertainty: its model's leave-one-variant-out median |log error| (0.2 ~ 20 %).
+    Absent for measured figures (see energy_sigma_joules) and for the prior (unknown).
+    """
+    latency_error: _builtins.float
+    latency_source: _builtins.str
+    """How the latency figure was obtained, e.g. "learnt (18 measured variants; ...)"."""
     def __init__(
         self,
         *,
@@ -859,14 +897,204 @@ class PlanFigures(_message.Message):
         accuracy_source: _builtins.str = ...,
         base_accuracy: _builtins.float = ...,
         latency_kind: _common_pb2.MeasurementKind.ValueType = ...,
+        energy_figure: Global___FigureKind.ValueType = ...,
+        latency_figure: Global___FigureKind.ValueType = ...,
+        energy_error: _builtins.float | None = ...,
+        latency_error: _builtins.float | None = ...,
+        latency_source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_energy_error", b"_energy_error", "_latency_error", b"_latency_error", "energy_error", b"energy_error", "latency_error", b"latency_error"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_energy_error", b"_energy_error", "_latency_error", b"_latency_error", "accuracy", b"accuracy", "accuracy_source", b"accuracy_source", "base_accuracy", b"base_accuracy", "energy_error", b"energy_error", "energy_figure", b"energy_figure", "energy_joules", b"energy_joules", "energy_kind", b"energy_kind", "energy_sigma_joules", b"energy_sigma_joules", "energy_source", b"energy_source", "latency_error", b"latency_error", "latency_figure", b"latency_figure", "latency_kind", b"latency_kind", "latency_p95_seconds", b"latency_p95_seconds", "latency_source", b"latency_source", "measured_windows", b"measured_windows", "peak_memory_bytes", b"peak_memory_bytes", "size_bytes", b"size_bytes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__energy_error: _TypeAlias = _typing.Literal["energy_error"]  # noqa: Y015
+    _WhichOneofArgType__energy_error: _TypeAlias = _typing.Literal["_energy_error", b"_energy_error"]  # noqa: Y015
+    _WhichOneofReturnType__latency_error: _TypeAlias = _typing.Literal["latency_error"]  # noqa: Y015
+    _WhichOneofArgType__latency_error: _TypeAlias = _typing.Literal["_latency_error", b"_latency_error"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__energy_error) -> _WhichOneofReturnType__energy_error | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__latency_error) -> _WhichOneofReturnType__latency_error | None: ...
+
+Global___PlanFigures: _TypeAlias = PlanFigures  # noqa: Y015
+
+@_typing.final
+class EstimatorCoefficient(_message.Message):
+    """One term of a profile's learnt estimate (natural-log units)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    FITTED_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    value: _builtins.float
+    fitted: _builtins.bool
+    """False: the measured variants do not support it (note says why); its value is 0."""
+    note: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        value: _builtins.float = ...,
+        fitted: _builtins.bool = ...,
+        note: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accuracy", b"accuracy", "accuracy_source", b"accuracy_source", "base_accuracy", b"base_accuracy", "energy_joules", b"energy_joules", "energy_kind", b"energy_kind", "energy_sigma_joules", b"energy_sigma_joules", "energy_source", b"energy_source", "latency_kind", b"latency_kind", "latency_p95_seconds", b"latency_p95_seconds", "measured_windows", b"measured_windows", "peak_memory_bytes", b"peak_memory_bytes", "size_bytes", b"size_bytes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fitted", b"fitted", "name", b"name", "note", b"note", "value", b"value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___PlanFigures: _TypeAlias = PlanFigures  # noqa: Y015
+Global___EstimatorCoefficient: _TypeAlias = EstimatorCoefficient  # noqa: Y015
+
+@_typing.final
+class EstimatorError(_message.Message):
+    """Leave-one-variant-out error over the measured variants (natural-log units) and Spearman's rank
+    correlation between the held-out predictions and the measurements. Absent: too few points.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POINTS_FIELD_NUMBER: _builtins.int
+    MEDIAN_ABS_LOG_ERROR_FIELD_NUMBER: _builtins.int
+    MAX_ABS_LOG_ERROR_FIELD_NUMBER: _builtins.int
+    SPEARMAN_FIELD_NUMBER: _builtins.int
+    points: _builtins.int
+    median_abs_log_error: _builtins.float
+    max_abs_log_error: _builtins.float
+    spearman: _builtins.float
+    def __init__(
+        self,
+        *,
+        points: _builtins.int = ...,
+        median_abs_log_error: _builtins.float | None = ...,
+        max_abs_log_error: _builtins.float | None = ...,
+        spearman: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_abs_log_error", b"_max_abs_log_error", "_median_abs_log_error", b"_median_abs_log_error", "_spearman", b"_spearman", "max_abs_log_error", b"max_abs_log_error", "median_abs_log_error", b"median_abs_log_error", "spearman", b"spearman"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_abs_log_error", b"_max_abs_log_error", "_median_abs_log_error", b"_median_abs_log_error", "_spearman", b"_spearman", "max_abs_log_error", b"max_abs_log_error", "median_abs_log_error", b"median_abs_log_error", "points", b"points", "spearman", b"spearman"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max_abs_log_error: _TypeAlias = _typing.Literal["max_abs_log_error"]  # noqa: Y015
+    _WhichOneofArgType__max_abs_log_error: _TypeAlias = _typing.Literal["_max_abs_log_error", b"_max_abs_log_error"]  # noqa: Y015
+    _WhichOneofReturnType__median_abs_log_error: _TypeAlias = _typing.Literal["median_abs_log_error"]  # noqa: Y015
+    _WhichOneofArgType__median_abs_log_error: _TypeAlias = _typing.Literal["_median_abs_log_error", b"_median_abs_log_error"]  # noqa: Y015
+    _WhichOneofReturnType__spearman: _TypeAlias = _typing.Literal["spearman"]  # noqa: Y015
+    _WhichOneofArgType__spearman: _TypeAlias = _typing.Literal["_spearman", b"_spearman"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_abs_log_error) -> _WhichOneofReturnType__max_abs_log_error | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__median_abs_log_error) -> _WhichOneofReturnType__median_abs_log_error | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__spearman) -> _WhichOneofReturnType__spearman | None: ...
+
+Global___EstimatorError: _TypeAlias = EstimatorError  # noqa: Y015
+
+@_typing.final
+class EstimatorFit(_message.Message):
+    """A profile's estimator for one target (energy per inference or p95 latency)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TARGET_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    VARIANTS_FIELD_NUMBER: _builtins.int
+    MIN_VARIANTS_FIELD_NUMBER: _builtins.int
+    COEFFICIENTS_FIELD_NUMBER: _builtins.int
+    BASELINE_CLASS_FIELD_NUMBER: _builtins.int
+    MEASURED_CLASSES_FIELD_NUMBER: _builtins.int
+    PRIOR_SCALE_FIELD_NUMBER: _builtins.int
+    RESIDUAL_LOG_RMS_FIELD_NUMBER: _builtins.int
+    BEFORE_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    TRAINED_ON_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    DUMMY_CLASSES_FIELD_NUMBER: _builtins.int
+    target: _builtins.str
+    """"energy" or "latency"."""
+    kind: Global___FigureKind.ValueType
+    """LEARNT when the model gives the figures of unmeasured variants, PRIOR when the prior does."""
+    variants: _builtins.int
+    """Measured variants it was fitted on."""
+    min_variants: _builtins.int
+    baseline_class: _builtins.str
+    """dtype class the class terms compare against, e.g. "float32"."""
+    prior_scale: _builtins.float
+    """Geometric mean of measured / prior over the measured variants (the scaled prior's factor)."""
+    residual_log_rms: _builtins.float
+    """RMS log residual of the fit (in-sample); absent with nothing measured."""
+    note: _builtins.str
+    @_builtins.property
+    def coefficients(self) -> _containers.RepeatedCompositeFieldContainer[Global___EstimatorCoefficient]: ...
+    @_builtins.property
+    def measured_classes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def before(self) -> Global___EstimatorError:
+        """Before: the prior scaled to the other variants. After: the learnt model. Both held out."""
+
+    @_builtins.property
+    def after(self) -> Global___EstimatorError: ...
+    @_builtins.property
+    def trained_on(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Figure kinds it was fitted on, e.g. "estimated-on-device"."""
+
+    @_builtins.property
+    def dummy_classes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Class terms in the order they were considered."""
+
+    def __init__(
+        self,
+        *,
+        target: _builtins.str = ...,
+        kind: Global___FigureKind.ValueType = ...,
+        variants: _builtins.int = ...,
+        min_variants: _builtins.int = ...,
+        coefficients: _abc.Iterable[Global___EstimatorCoefficient] | None = ...,
+        baseline_class: _builtins.str = ...,
+        measured_classes: _abc.Iterable[_builtins.str] | None = ...,
+        prior_scale: _builtins.float = ...,
+        residual_log_rms: _builtins.float | None = ...,
+        before: Global___EstimatorError | None = ...,
+        after: Global___EstimatorError | None = ...,
+        trained_on: _abc.Iterable[_builtins.str] | None = ...,
+        note: _builtins.str = ...,
+        dummy_classes: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_residual_log_rms", b"_residual_log_rms", "after", b"after", "before", b"before", "residual_log_rms", b"residual_log_rms"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_residual_log_rms", b"_residual_log_rms", "after", b"after", "baseline_class", b"baseline_class", "before", b"before", "coefficients", b"coefficients", "dummy_classes", b"dummy_classes", "kind", b"kind", "measured_classes", b"measured_classes", "min_variants", b"min_variants", "note", b"note", "prior_scale", b"prior_scale", "residual_log_rms", b"residual_log_rms", "target", b"target", "trained_on", b"trained_on", "variants", b"variants"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__residual_log_rms: _TypeAlias = _typing.Literal["residual_log_rms"]  # noqa: Y015
+    _WhichOneofArgType__residual_log_rms: _TypeAlias = _typing.Literal["_residual_log_rms", b"_residual_log_rms"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__residual_log_rms) -> _WhichOneofReturnType__residual_log_rms | None: ...
+
+Global___EstimatorFit: _TypeAlias = EstimatorFit  # noqa: Y015
+
+@_typing.final
+class PlanEstimators(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENERGY_FIELD_NUMBER: _builtins.int
+    LATENCY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def energy(self) -> Global___EstimatorFit: ...
+    @_builtins.property
+    def latency(self) -> Global___EstimatorFit: ...
+    def __init__(
+        self,
+        *,
+        energy: Global___EstimatorFit | None = ...,
+        latency: Global___EstimatorFit | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["energy", b"energy", "latency", b"latency"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["energy", b"energy", "latency", b"latency"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlanEstimators: _TypeAlias = PlanEstimators  # noqa: Y015
 
 @_typing.final
 class PlanCandidate(_message.Message):
@@ -922,9 +1150,14 @@ class ProfilePlan(_message.Message):
     LEAST_VIOLATING_FIELD_NUMBER: _builtins.int
     CANDIDATES_FIELD_NUMBER: _builtins.int
     SUMMARY_FIELD_NUMBER: _builtins.int
+    COMPARED_KINDS_FIELD_NUMBER: _builtins.int
+    COMPARISON_FIELD_NUMBER: _builtins.int
+    ESTIMATORS_FIELD_NUMBER: _builtins.int
     profile: _builtins.str
     objective: _builtins.str
     summary: _builtins.str
+    comparison: _builtins.str
+    """... and a sentence that says whether they were one kind or mixed."""
     @_builtins.property
     def chosen(self) -> _common_pb2.VariantRef:
         """Absent when nothing is feasible."""
@@ -935,6 +1168,14 @@ class ProfilePlan(_message.Message):
 
     @_builtins.property
     def candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___PlanCandidate]: ...
+    @_builtins.property
+    def compared_kinds(self) -> _containers.RepeatedScalarFieldContainer[Global___FigureKind.ValueType]:
+        """Energy figure kinds the ranking compared (feasible variants), most trusted first ..."""
+
+    @_builtins.property
+    def estimators(self) -> Global___PlanEstimators:
+        """The profile's estimators: coefficients, residual, leave-one-out error before and after learning."""
+
     def __init__(
         self,
         *,
@@ -944,10 +1185,13 @@ class ProfilePlan(_message.Message):
         least_violating: _common_pb2.VariantRef | None = ...,
         candidates: _abc.Iterable[Global___PlanCandidate] | None = ...,
         summary: _builtins.str = ...,
+        compared_kinds: _abc.Iterable[Global___FigureKind.ValueType] | None = ...,
+        comparison: _builtins.str = ...,
+        estimators: Global___PlanEstimators | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["chosen", b"chosen", "least_violating", b"least_violating"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chosen", b"chosen", "estimators", b"estimators", "least_violating", b"least_violating"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "chosen", b"chosen", "least_violating", b"least_violating", "objective", b"objective", "profile", b"profile", "summary", b"summary"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "chosen", b"chosen", "compared_kinds", b"compared_kinds", "comparison", b"comparison", "estimators", b"estimators", "least_violating", b"least_violating", "objective", b"objective", "profile", b"profile", "summary", b"summary"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
