@@ -152,6 +152,7 @@ class OrchestratorServer:
         control = FleetControlServicer(
             identity=services.identity,
             devices=services.devices,
+            deployments=services.deployments,
             telemetry=services.telemetry,
             profiles=services.plans.profiles,
             artifacts=services.artifacts,

@@ -23,6 +23,7 @@ from edgefleet.orchestrator.server.auth import DeviceAuth
 from edgefleet.orchestrator.server.errors import translate_errors, translate_stream_errors
 from edgefleet.orchestrator.server.ingest import TelemetryIngest
 from edgefleet.orchestrator.server.sessions import Outbound, Sessions
+from edgefleet.orchestrator.service.deployments import DeploymentService
 from edgefleet.orchestrator.service.devices import DeviceService
 from edgefleet.orchestrator.service.identity import IdentityService
 from edgefleet.orchestrator.service.telemetry import TelemetryService
@@ -57,6 +58,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         *,
         identity: IdentityService,
         devices: DeviceService,
+        deployments: DeploymentService,
         telemetry: TelemetryService,
         profiles: ProfileRegistry,
         artifacts: ArtifactStore,
@@ -71,6 +73,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         self._metrics = metrics
         self._identity = identity
         self._devices = devices
+        self._deployments = deployments
         self._telemetry = telemetry
         self._profiles = profiles
         self._artifacts = artifacts
@@ -206,10 +209,17 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
     async def FetchArtifact(
         self, request: control_pb2.FetchArtifactRequest, context: Ctx
     ) -> AsyncIterator[control_pb2.ArtifactChunk]:
-        await self._auth.device(context)
-        path = self._artifacts.path(request.sha256.lower())
+        caller = await self._auth.device(context)
+        sha256 = request.sha256.lower()
+        path = self._artifacts.path(sha256)  # a malformed id is refused here
+        device = await asyncio.to_thread(self._devices.get, caller.device_id)  # fresh: the desired state now
+        if sha256 not in self._deployments.artifacts_for(device):
+            raise PermissionDenied(
+                f"artifact {sha256[:64]!r} is not part of {device.device_id}'s desired state; "
+                "a device fetches only what it is told to run"
+            )
         if not path.is_file():
-            raise NotFound(f"no artifact {request.sha256[:64]}")
+            raise NotFound(f"no artifact {sha256[:64]}")
         size = path.stat().st_size
         offset = request.offset
         if offset > size:

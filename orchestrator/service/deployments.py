@@ -46,6 +46,10 @@ class DeploymentService:
         self._bundles = bundles
         self._trial_seconds = trial_seconds
 
+    def artifacts_for(self, device: DeviceRecord) -> frozenset[str]:
+        """What the device may download: the artifacts of its desired state (benchmark jobs add theirs)."""
+        return frozenset({device.desired.bundle_sha256} if device.desired is not None else ())
+
     def targets(
         self, profiles: Sequence[str], device_ids: Sequence[str], labels: Mapping[str, str] | None = None
     ) -> list[DeviceRecord]:

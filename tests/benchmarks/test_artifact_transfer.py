@@ -12,6 +12,7 @@ skipped without them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 import socket
@@ -25,6 +26,7 @@ import pytest
 
 from edgefleet.agent.download import CHUNK, ArtifactSpec, Downloader
 from edgefleet.orchestrator.config import ServerConfig
+from edgefleet.orchestrator.fleet.model import Desired
 from edgefleet.orchestrator.server.app import open_services
 from edgefleet.v1 import control_pb2, control_pb2_grpc
 from tests.helpers import processes
@@ -63,6 +65,11 @@ def test_fetch_artifact_vs_http(tmp_path: Path) -> None:
     )
     device, secret, keys = enrolled.device, enrolled.secret, enrolled.signing_keys
     spec = ArtifactSpec(digest, SIZE, services.signer.sign_digest(digest), services.signer.public.key_id)
+    # a device fetches only what its desired state names: make the test artifact that
+    desired = Desired(
+        1, "x" * 64, "bench", "fp32", "w1.0", digest, SIZE, spec.signature, spec.key_id, "", 1.0, "litert"
+    )
+    services.store.put_device(dataclasses.replace(device, desired=desired))
     source = services.artifacts.path(digest)
     services.store.close()
     metadata = (("x-edgefleet-device", device.device_id), ("authorization", f"Bearer {secret}"))

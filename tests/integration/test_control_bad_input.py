@@ -102,14 +102,17 @@ async def test_bad_agent_traffic(template: Path, tmp_path: Path, evalset: EvalSe
                     == grpc.StatusCode.INVALID_ARGUMENT
                 )
 
-                # artifacts: malformed id, unknown id, offset past the end
+                # artifacts: malformed id, one not meant for this device, offset past the end
                 bundle = a.desired.bundle_sha256
+                svc.deployments.deploy(
+                    model="digits", device_ids=[reply.device_id], variant_id=a.desired.variant_id
+                )
                 for request, code in (
                     (
                         control_pb2.FetchArtifactRequest(sha256="../../etc/passwd"),
                         grpc.StatusCode.INVALID_ARGUMENT,
                     ),
-                    (control_pb2.FetchArtifactRequest(sha256="ab" * 32), grpc.StatusCode.NOT_FOUND),
+                    (control_pb2.FetchArtifactRequest(sha256="ab" * 32), grpc.StatusCode.PERMISSION_DENIED),
                     (
                         control_pb2.FetchArtifactRequest(sha256=bundle, offset=10**9),
                         grpc.StatusCode.OUT_OF_RANGE,

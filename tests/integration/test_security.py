@@ -31,6 +31,7 @@ from tests.helpers.fleet import (
     hello_message,
     orchestrator_in_process,
     push_desired,
+    variant_id,
     wait_for,
 )
 
@@ -197,9 +198,36 @@ async def test_agent_port_needs_our_certificate_and_its_own_identity(template: P
             fetch = control_pb2.FetchArtifactRequest(sha256="0" * 64)
             code = await status_of(lambda: stub.FetchArtifact(fetch, metadata=md_b, timeout=5))
             assert code == grpc.StatusCode.PERMISSION_DENIED
-            # and as itself it is let in (the artifact does not exist: NOT_FOUND, past authentication)
+            # and as itself it is let in, and then told this artifact is not one it may fetch
             code = await status_of(lambda: stub.FetchArtifact(fetch, timeout=5))
-            assert code == grpc.StatusCode.NOT_FOUND
+            assert code == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_device_fetches_only_the_artifacts_of_its_desired_state(
+    template: Path, tmp_path: Path
+) -> None:
+    """Issue 15 item 13: any enrolled device could download any stored object (other profiles' bundles,
+    raw model files never deployed to anyone)."""
+    async with orchestrator_in_process(template, tmp_path) as server:
+        assert server.tls is not None
+        key, csr = new_key_and_csr("a")
+        me = await enrol(server, csr)
+        services = server.services
+        mine = variant_id(server, "w1.0", "fp32")
+        [assignment] = services.deployments.deploy(model="digits", device_ids=[me.device_id], variant_id=mine)
+        others = services.bundles.ensure(variant_id(server, "w0.5", "static_wi8_ai8")).sha256
+        raw_model = variant_id(server, "w2.0", "fp32")  # a stored object: the model file itself
+        creds = grpc.ssl_channel_credentials(server.tls.ca_pem, key, me.certificate_pem)
+        async with grpc.aio.secure_channel(server.address, creds) as ch:
+            stub: Any = control_pb2_grpc.FleetControlStub(ch)
+
+            async def fetch(sha256: str) -> grpc.StatusCode:
+                request = control_pb2.FetchArtifactRequest(sha256=sha256)
+                return await status_of(lambda: stub.FetchArtifact(request, timeout=10))
+
+            assert await fetch(assignment.desired.bundle_sha256) == grpc.StatusCode.OK
+            assert await fetch(others) == grpc.StatusCode.PERMISSION_DENIED
+            assert await fetch(raw_model) == grpc.StatusCode.PERMISSION_DENIED
 
 
 async def test_admin_api_needs_its_token(template: Path, tmp_path: Path) -> None:
