@@ -200,6 +200,11 @@ class OrchestratorMetrics:
         self.telemetry_queue = Gauge(
             "edgefleet_telemetry_queue_batches", "Telemetry batches waiting to be stored.", registry=registry
         )
+        self.duplicate_streams = Counter(
+            "edgefleet_duplicate_streams_refused",
+            "Agent streams refused because the device already had a live one (a cloned identity).",
+            registry=registry,
+        )
         self.streams_opened = Counter(
             "edgefleet_streams_opened", "Agent Connect streams accepted.", registry=registry
         )

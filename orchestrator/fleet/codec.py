@@ -14,6 +14,7 @@ __all__ = ["device_from_json", "device_to_json"]
 def device_to_json(d: DeviceRecord) -> str:
     doc = asdict(d)
     doc.pop("online")
+    doc.pop("conditions")
     if d.desired is not None:
         doc["desired"]["signature"] = d.desired.signature.hex()
     return json.dumps(doc, sort_keys=True)

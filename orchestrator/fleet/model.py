@@ -7,6 +7,7 @@ from typing import Any
 
 __all__ = [
     "BundleRecord",
+    "Condition",
     "Desired",
     "DeviceRecord",
     "EnrollmentToken",
@@ -14,6 +15,15 @@ __all__ = [
     "SlotReport",
     "WindowRecord",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """Something that degrades a device without stopping it (reported by the agent, or noted here)."""
+
+    type: str
+    message: str
+    since: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +87,8 @@ class DeviceRecord:
     bytes_done: int = 0
     bytes_total: int = 0
     online: bool = field(default=False, compare=False)
+    #: Live conditions (transient: from the agent's last Hello or heartbeat, and the server's own notes).
+    conditions: tuple[Condition, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,7 +127,7 @@ class OrchestratorServer:
             interceptors.append(AdminAuth(self.tls.admin_token))
         self._server = grpc.aio.server(options=options, interceptors=interceptors)
         self._health = HealthServicer()
-        self.sessions = Sessions()
+        self.sessions = Sessions(stale_after=max(3 * config.heartbeat_seconds, 2.0))
         self.metrics = OrchestratorMetrics(CollectorRegistry())
         self.metrics.watch_fleet(services, self.sessions.connected)
         self.metrics_address = ""

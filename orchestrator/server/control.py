@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
 import grpc
 
 from edgefleet.core.errors import (
+    AlreadyExists,
     InvalidArgument,
     NotFound,
     OutOfRange,
@@ -28,6 +30,7 @@ from edgefleet.orchestrator.service.devices import DeviceService
 from edgefleet.orchestrator.service.identity import IdentityService
 from edgefleet.orchestrator.service.telemetry import TelemetryService
 from edgefleet.orchestrator.wire.fleet import (
+    conditions_from_pb,
     desired_to_pb,
     report_from_hello,
     status_from_pb,
@@ -36,6 +39,8 @@ from edgefleet.orchestrator.wire.fleet import (
 from edgefleet.v1 import control_pb2, control_pb2_grpc
 
 __all__ = ["MAX_AGENT_MESSAGE", "FleetControlServicer"]
+
+log = logging.getLogger("edgefleet.server")
 
 Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 #: Largest message an agent may send on its stream (telemetry batches included).
@@ -136,10 +141,24 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
             raise PermissionDenied(
                 f"this connection belongs to {device.device_id}, not {hello.device_id[:80]!r}"
             )
-        device = await asyncio.to_thread(
-            self._devices.hello, device.device_id, hello.profile, report_from_hello(hello)
-        )
-        queue = self._sessions.open(device.device_id)
+        try:  # before anything is stored: a clone's Hello must not overwrite the live device's report
+            queue = self._sessions.open(device.device_id, context.peer())
+        except AlreadyExists as exc:
+            self._devices.note(device.device_id, "identity.duplicate_stream", exc.message)
+            log.warning(
+                "refused a second stream for %s from %s: %s", device.device_id, context.peer(), exc.message
+            )
+            if self._metrics is not None:
+                self._metrics.duplicate_streams.inc()
+            raise
+        try:
+            device = await asyncio.to_thread(
+                self._devices.hello, device.device_id, hello.profile, report_from_hello(hello)
+            )
+            self._devices.seen(device.device_id, conditions_from_pb(hello.conditions))
+        except BaseException:
+            self._sessions.close(device.device_id, queue)
+            raise
         if self._metrics is not None:
             self._metrics.streams_opened.inc()
         reader = asyncio.create_task(self._read(device.device_id, device.profile, request_iterator, queue))
@@ -179,8 +198,9 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         try:
             async for msg in requests:
                 kind = _bounded(msg).WhichOneof("body")
+                self._sessions.touch(device_id, queue)
                 if kind == "heartbeat":
-                    self._devices.seen(device_id)
+                    self._devices.seen(device_id, conditions_from_pb(msg.heartbeat.conditions))
                 elif kind == "deployment_status":
                     status = status_from_pb(msg.deployment_status)
                     await asyncio.to_thread(self._devices.record_status, device_id, status)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 from edgefleet.core.enums import DeploymentPhase, FaultDomain
 from edgefleet.core.errors import InvalidArgument, NotFound, PermissionDenied
-from edgefleet.orchestrator.fleet.model import DeviceRecord, Report
+from edgefleet.orchestrator.fleet.model import Condition, DeviceRecord, Report
 from edgefleet.orchestrator.service.names import check_labels
 from edgefleet.orchestrator.store.base import Store
 
@@ -38,6 +38,9 @@ class DeviceService:
         self._clock = clock
         #: Heartbeats only touch memory; reads merge it with the stored record.
         self._last_seen: dict[str, float] = {}
+        #: Live conditions per device: the agent's (replaced by each Hello and heartbeat) and the server's.
+        self._reported: dict[str, tuple[Condition, ...]] = {}
+        self._noted: dict[str, dict[str, Condition]] = {}
 
     # ---- reports ----
     def hello(self, device_id: str, profile: str, report: Report) -> DeviceRecord:
@@ -48,8 +51,15 @@ class DeviceService:
         self._store.put_device(device)
         return device
 
-    def seen(self, device_id: str) -> None:
+    def seen(self, device_id: str, conditions: Sequence[Condition] | None = None) -> None:
+        """A heartbeat (or Hello): the device is alive; ``conditions`` replace what it reported before."""
         self._last_seen[device_id] = self._clock()
+        if conditions is not None:
+            self._reported[device_id] = tuple(conditions)
+
+    def note(self, device_id: str, type_: str, message: str) -> None:
+        """A condition the server saw itself (e.g. a second process using this identity)."""
+        self._noted.setdefault(device_id, {})[type_] = Condition(type_, message[:500], self._clock())
 
     def record_status(self, device_id: str, status: StatusReport) -> DeviceRecord:
         """One deployment step. A status for an older generation only updates what serves."""
@@ -97,8 +107,12 @@ class DeviceService:
 
     # ---- queries ----
     def _fresh(self, device: DeviceRecord) -> DeviceRecord:
-        seen = self._last_seen.get(device.device_id, 0.0)
-        return replace(device, last_seen=seen) if seen > device.last_seen else device
+        seen = max(self._last_seen.get(device.device_id, 0.0), device.last_seen)
+        conditions = (
+            *self._reported.get(device.device_id, ()),
+            *self._noted.get(device.device_id, {}).values(),
+        )
+        return replace(device, last_seen=seen, conditions=conditions)
 
     def get(self, device_id: str) -> DeviceRecord:
         device = self._store.get_device(device_id)

@@ -18,13 +18,21 @@ from edgefleet.core.wire import (
     SLOT_STATE_TO_PB,
     energy_pb,
 )
-from edgefleet.orchestrator.fleet.model import Desired, DeviceRecord, Report, SlotReport, WindowRecord
+from edgefleet.orchestrator.fleet.model import (
+    Condition,
+    Desired,
+    DeviceRecord,
+    Report,
+    SlotReport,
+    WindowRecord,
+)
 from edgefleet.orchestrator.service.deployments import Assignment
 from edgefleet.orchestrator.service.devices import StatusReport
 from edgefleet.v1 import admin_pb2, common_pb2, control_pb2
 
 __all__ = [
     "assignments_to_pb",
+    "conditions_from_pb",
     "desired_to_pb",
     "device_to_pb",
     "report_from_hello",
@@ -116,6 +124,10 @@ def device_to_pb(d: DeviceRecord) -> admin_pb2.Device:
         msg.last_seen.FromNanoseconds(int(d.last_seen * 1e9))
     if d.created:
         msg.created.FromNanoseconds(int(d.created * 1e9))
+    for c in d.conditions:
+        item = msg.conditions.add(type=c.type, message=c.message)
+        if c.since:
+            item.since.FromNanoseconds(int(c.since * 1e9))
     r = d.report
     if r is not None:
         ParseDict(r.hardware, msg.hardware, ignore_unknown_fields=True)
@@ -143,6 +155,13 @@ def device_to_pb(d: DeviceRecord) -> admin_pb2.Device:
         )
         msg.desired_generation = d.desired.generation
     return msg
+
+
+def conditions_from_pb(items: Sequence[common_pb2.Condition]) -> tuple[Condition, ...]:
+    return tuple(
+        Condition(c.type[:64], c.message[:500], c.since.ToNanoseconds() / 1e9 if c.HasField("since") else 0.0)
+        for c in items[:16]
+    )
 
 
 def _seconds(stamp: Timestamp, name: str, flags: list[str]) -> float:

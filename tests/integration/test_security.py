@@ -7,6 +7,7 @@ cut the stream would each let the call through.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -112,8 +113,6 @@ async def test_enrolment_issues_a_certificate_for_the_assigned_id_only(
 
         # an expired token is refused
         expired = server.services.identity.create_token(ttl_seconds=0.001)[0]
-        import asyncio
-
         await asyncio.sleep(0.05)
         with pytest.raises(grpc.aio.AioRpcError) as late:
             await enrol(server, new_key_and_csr("c")[1], expired)
@@ -356,3 +355,40 @@ async def test_device_certificates_are_renewed_before_they_expire(template: Path
             cert = x509.load_pem_x509_certificate(tls.certificate_pem)
             assert key.public_key().public_numbers() == cert.public_key().public_numbers()  # type: ignore[union-attr]
             assert cert.subject == renewed.subject
+
+
+async def test_a_cloned_identity_is_refused_without_a_reconnect_storm(template: Path, tmp_path: Path) -> None:
+    """Issue 15 item 14: two processes with one certificate closed each other's stream over and over (158
+    streams in 40 s), with no log line and no metric. Now the second is refused while the first is alive,
+    counted and noted on the device; a stream gone quiet is taken over (a reconnect after a cut link)."""
+    async with orchestrator_in_process(template, tmp_path) as server:
+        assert server.tls is not None
+        key, csr = new_key_and_csr("a")
+        me = await enrol(server, csr)
+        creds = grpc.ssl_channel_credentials(server.tls.ca_pem, key, me.certificate_pem)
+        beating = asyncio.Event()
+        beating.set()
+
+        async def first_requests() -> AsyncIterator[control_pb2.AgentMessage]:
+            yield hello_message(me.device_id)
+            while True:
+                if beating.is_set():
+                    yield control_pb2.AgentMessage(heartbeat=control_pb2.Heartbeat())
+                await asyncio.sleep(0.2)
+
+        async with grpc.aio.secure_channel(server.address, creds) as ch:
+            stub: Any = control_pb2_grpc.FleetControlStub(ch)
+            first = stub.Connect(first_requests())
+            await first.read()  # its config: the stream is up
+            clone = await status_of(connect(stub, hello_message(me.device_id)))
+            assert clone == grpc.StatusCode.ALREADY_EXISTS
+            assert server.metrics.registry.get_sample_value("edgefleet_duplicate_streams_refused_total") == 1
+            device = server.services.devices.get(me.device_id)
+            assert [c.type for c in device.conditions] == ["identity.duplicate_stream"]
+            assert first.done() is False  # the live stream was not disturbed
+            beating.clear()  # the first goes quiet, as a stream behind a cut link does
+            await asyncio.sleep(2.5)
+            second = stub.Connect(first_requests())
+            assert (await second.read()).WhichOneof("body") == "config"  # taken over
+            second.cancel()
+            first.cancel()

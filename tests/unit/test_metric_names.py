@@ -30,6 +30,7 @@ ORCHESTRATOR = {
     "edgefleet_telemetry_backpressure": "counter",
     "edgefleet_telemetry_queue_batches": "gauge",
     "edgefleet_streams_opened": "counter",
+    "edgefleet_duplicate_streams_refused": "counter",
     "edgefleet_devices": "gauge",
     "edgefleet_profile_budget": "gauge",
     "edgefleet_device_info": "gauge",
