@@ -180,7 +180,8 @@ def _plan(api: AdminClient, out: Console, result: dict[str, Any]) -> None:
 
 def _baseline(api: AdminClient, out: Console) -> None:
     base = next(c for c in api.list_variants("digits") if (c.base_name, c.recipe) == ("w1.0", "fp32"))
-    api.deploy("digits", variant_id=base.variant_id)
+    # the float32 baseline everywhere: forced on mcu-gateway, whose profile allows full-integer models only
+    api.deploy("digits", variant_id=base.variant_id, force=True)
     _wait(
         "the float32 baseline",
         lambda: all(
