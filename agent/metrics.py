@@ -2,7 +2,8 @@
 
 Names follow Prometheus conventions: base units (seconds, joules), ``_total`` for counters.
 Label sets are bounded: ``method`` and ``kind`` come from the meter (one per device), ``slot``
-is a or b, ``state`` one of five slot states.
+is a or b, ``state`` one of five slot states, ``outcome`` one of three, ``fault`` variant, device or
+"" (not a fault).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from edgefleet.core.enums import SlotState
 from edgefleet.core.metrics import serve_metrics
 
 __all__ = ["LATENCY_BUCKETS", "AgentMetrics"]
@@ -33,7 +35,7 @@ LATENCY_BUCKETS = (
     0.25,
     1.0,
 )
-SLOT_STATES = ("empty", "standby", "trial", "committed", "failed")
+SLOT_STATES = tuple(SlotState)
 
 
 class AgentMetrics:
@@ -71,9 +73,21 @@ class AgentMetrics:
             "Telemetry windows not yet acknowledged.",
             registry=registry,
         )
-        self.outbox_dropped = Gauge(
+        self.outbox_dropped = Counter(
             "edgefleet_agent_outbox_dropped_windows",
-            "Windows dropped because the outbox was full.",
+            "Windows dropped (outbox bound reached, or memory bound while the disk refused writes) since "
+            "the data directory was created.",
+            registry=registry,
+        )
+        self.telemetry_disk_full = Gauge(
+            "edgefleet_agent_telemetry_disk_full",
+            "1 while the disk refuses telemetry writes (windows are kept in memory).",
+            registry=registry,
+        )
+        self.deployment_outcomes = Counter(
+            "edgefleet_agent_deployment_outcomes",
+            "Deployments that ended, by outcome (committed, failed, rolled_back) and whose fault it was.",
+            ["outcome", "fault"],
             registry=registry,
         )
         self.reconnects = Counter(
