@@ -8,6 +8,7 @@ import dataclasses
 import errno
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -22,9 +23,11 @@ import numpy as np
 import pytest
 
 from edgefleet.agent.conditions import TELEMETRY_DISK_FULL
+from edgefleet.agent.config import AgentConfig
 from edgefleet.agent.connection.wire import heartbeat_message, hello_message
 from edgefleet.agent.diskio import DISK_THREAD, DiskExecutor
 from edgefleet.core.evalset import EvalSet
+from edgefleet.orchestrator.client import AdminClient
 from edgefleet.v1 import inference_pb2, inference_pb2_grpc
 from tests.helpers.fleet import (
     agent_config,
@@ -37,6 +40,7 @@ from tests.helpers.fleet import (
     wait_for,
 )
 from tests.helpers.netproxy import LinkProxy
+from tests.helpers.processes import orchestrator
 
 pytestmark = pytest.mark.slow
 
@@ -128,22 +132,44 @@ def _predict_many(address: str, x: np.ndarray, n: int, pause: float) -> list[tup
 async def test_a_slow_disk_never_stalls_predict(
     template: Path, tmp_path: Path, evalset: EvalSet, disk_writes: list[tuple[str, str, str]]
 ) -> None:
-    delay = 0.25
+    """Every disk job takes 500 ms while windows are written: Predict keeps answering in milliseconds.
+
+    The orchestrator runs in its own process and there is no replay, so the agent's event loop and its
+    inference thread serve only these calls. Beside the latency figure, two structural checks: calls
+    answered from start to end while a slow disk job was running (impossible if a disk write held the
+    loop), and every file write under the data directory made on the disk thread (audit hook)."""
+    delay = 0.5
     disk = SlowDisk()
-    async with orchestrator_in_process(template, tmp_path, window_seconds=0.3) as server:
-        cfg = agent_config(server, tmp_path / "agent", "rpi4", server.services.fleet.create_token()[0])
-        cfg = dataclasses.replace(cfg, replay_rate=200.0, window_seconds=0.3)
+    data = tmp_path / "orch"
+    shutil.copytree(template, data)
+    with orchestrator(data, env={"EDGEFLEET_WINDOW_SECONDS": "0.3", "EDGEFLEET_TRIAL_SECONDS": "0.3"}) as (
+        _,
+        served,
+    ):
+        admin = AdminClient(served.api, ca_pem=served.ca.read_bytes(), token=served.admin_token())
+        token = (await asyncio.to_thread(admin.create_token))[0]
+        cfg = AgentConfig(
+            orchestrator=served.agents,
+            enroll_address=served.api,
+            ca_file=served.ca,
+            profile="rpi4",
+            data_dir=tmp_path / "agent",
+            token=token,
+            window_seconds=0.3,
+        )
         async with agent_in_process(cfg, disk=disk) as agent:
             await wait_for(agent.connected.is_set, what="stream")
-            [a] = server.services.fleet.deploy(model="digits", profiles=["rpi4"])
-            push_desired(server, a)
-            await wait_for(lambda: committed(agent, a.desired.variant_id), what="commit")
+            cards = await asyncio.to_thread(admin.list_variants, "digits")
+            target = next(c.variant_id for c in cards if (c.base_name, c.recipe) == ("w1.0", "fp32"))
+            await asyncio.to_thread(admin.deploy, "digits", variant_id=target)
+            await wait_for(lambda: committed(agent, target), what="commit", timeout=60)
             address = (cfg.data_dir / "predict.addr").read_text().strip()
-            disk.delay = delay  # from here every disk job takes 250 ms
+            disk.delay = delay  # from here every disk job takes 500 ms
             begin = time.monotonic()
-            spans = await asyncio.to_thread(_predict_many, address, evalset.x[:1], 300, 0.015)
+            spans = await asyncio.to_thread(_predict_many, address, evalset.x[:1], 400, 0.015)
             end = time.monotonic()
             disk.delay = 0.0
+        admin.close()
     latencies = sorted(t1 - t0 for t0, t1 in spans)
     p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99) - 1]
     slow = [(s, e) for s, e, _, _ in disk.jobs if e - s >= delay and begin <= s and e <= end + delay]
@@ -154,9 +180,9 @@ async def test_a_slow_disk_never_stalls_predict(
         f"p99 {p99 * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms over {len(spans)} calls; "
         f"{len(windows)} windows stored meanwhile, {inside} calls answered entirely inside a slow disk job"
     )
-    assert len(windows) >= 3  # the outbox was writing windows all along
-    # structural: Predict calls began and ended while a slow disk job was running: the loop was free
-    assert inside >= 20
+    assert len(windows) >= 2  # the outbox was writing windows all along
+    # structural: calls began and ended while a slow disk job ran: the loop was free all along
+    assert inside >= len(spans) // 4
     # every disk job ran on the disk thread, and every file write under the data directory too
     assert {thread for _, _, thread, _ in disk.jobs} == {f"{DISK_THREAD}_0"}
     assert disk_writes, "the audit hook saw no write at all"
