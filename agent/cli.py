@@ -111,6 +111,10 @@ def run(
     ] = None,
     replay: Annotated[str | None, typer.Option(help="Replay workload: inferences/s, or 'max'.")] = None,
     threads: Annotated[int | None, typer.Option(help="Interpreter threads.")] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option("--label", help="KEY=VALUE sent at enrolment for rollout targeting (repeatable)."),
+    ] = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML file with an [agent] table.")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
@@ -119,8 +123,8 @@ def run(
     import os
     import signal
 
+    from edgefleet.agent.app import Agent
     from edgefleet.agent.config import load_agent_config
-    from edgefleet.agent.daemon import Agent
     from edgefleet.core.logs import configure_logging
 
     try:
@@ -141,6 +145,7 @@ def run(
                 "predict_listen": predict_listen,
                 "replay_rate": rate,
                 "threads": threads,
+                "labels": label or None,
             },
         )
         if not cfg.profile:

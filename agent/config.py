@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,56 @@ from typing import Any
 from edgefleet.core.config import load_layered
 from edgefleet.core.errors import InvalidArgument
 
-__all__ = ["AgentConfig", "load_agent_config"]
+__all__ = ["AgentConfig", "Labels", "load_agent_config", "parse_labels"]
+
+#: A device's labels (rollout targeting), sorted by key.
+Labels = tuple[tuple[str, str], ...]
+MAX_LABELS = 32
+# The orchestrator's rules: keys are names (lowercase), values short and plain.
+_LABEL_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9._-]{0,63}$")
+
+
+def parse_labels(value: object, source: str) -> Labels:
+    """Labels from a TOML table ({site="berlin"}), a string ("site=berlin,rack=3") or KEY=VALUE items
+    (repeated flags); ``source`` names where they came from in the error."""
+    pairs: list[tuple[str, object]] = []
+    if isinstance(value, Mapping):
+        pairs = [(str(k), v) for k, v in value.items()]
+    else:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise InvalidArgument(f"{source}: labels must be KEY=VALUE pairs, got {value!r}")
+        for item in items:
+            if isinstance(item, tuple) and len(item) == 2:
+                pairs.append((str(item[0]), item[1]))
+                continue
+            text = str(item).strip()
+            if not text:
+                continue
+            name, eq, given = text.partition("=")
+            if not eq:
+                raise InvalidArgument(f"{source}: label {text!r} is not KEY=VALUE (e.g. site=berlin)")
+            pairs.append((name.strip(), given.strip()))
+    labels: dict[str, str] = {}
+    for key, raw in pairs:
+        val = str(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else raw  # rack = 3
+        if not _LABEL_KEY.match(key):
+            raise InvalidArgument(
+                f"{source}: invalid label key {key[:80]!r}: use 1-63 characters of a-z, 0-9, '.', '_' "
+                "or '-', starting with a letter or digit"
+            )
+        if not isinstance(val, str) or not _LABEL_VALUE.match(val):
+            raise InvalidArgument(
+                f"{source}: invalid value {str(val)[:80]!r} for label {key!r}: use at most 63 characters of "
+                "A-Z, a-z, 0-9, '.', '_' or '-'"
+            )
+        if key in labels and labels[key] != val:
+            raise InvalidArgument(f"{source}: label {key!r} given twice ({labels[key]!r} and {val!r})")
+        labels[key] = val
+    if len(labels) > MAX_LABELS:
+        raise InvalidArgument(f"{source}: {len(labels)} labels; at most {MAX_LABELS}")
+    return tuple(sorted(labels.items()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +98,15 @@ class AgentConfig:
     insecure: bool = False
     #: Artifact download chunk: what a kill or a cut link can cost in re-sent bytes (4-4096 KiB).
     download_chunk_kib: int = 1024
+    #: Windows kept in memory while the disk refuses outbox writes (the oldest are dropped and counted).
+    telemetry_memory_windows: int = 1000
+    #: A deployment that failed for the device's sake (disk full, refused or cut download, stopped during
+    #: the trial) is retried after this long, doubling up to ``deploy_retry_max_seconds``.
+    deploy_retry_initial_seconds: float = 30.0
+    deploy_retry_max_seconds: float = 600.0
+    #: Labels sent at enrolment, for rollout targeting: [agent] labels = {site="berlin"},
+    #: EDGEFLEET_AGENT_LABELS="site=berlin,rack=3" or --label site=berlin (repeatable).
+    labels: Labels = ()
 
     def __post_init__(self) -> None:
         if self.replay_rate < 0:
@@ -62,6 +121,16 @@ class AgentConfig:
             raise InvalidArgument(f"download_chunk_kib must be 4-4096, got {self.download_chunk_kib}")
         if self.threads < 1:
             raise InvalidArgument(f"threads must be >= 1, got {self.threads}")
+        if self.telemetry_memory_windows < 1:
+            raise InvalidArgument(
+                f"telemetry_memory_windows must be >= 1, got {self.telemetry_memory_windows}"
+            )
+        if not 0 < self.deploy_retry_initial_seconds <= self.deploy_retry_max_seconds:
+            raise InvalidArgument(
+                "deploy retry: need 0 < deploy_retry_initial_seconds <= deploy_retry_max_seconds"
+            )
+        # a TOML table arrives as a mapping; the flag and variable layers are parsed where they are read
+        object.__setattr__(self, "labels", parse_labels(self.labels, "[agent] labels"))
 
 
 _ENV = {
@@ -81,7 +150,9 @@ _ENV = {
     "ca_file": "EDGEFLEET_AGENT_CA_FILE",
     "insecure": "EDGEFLEET_AGENT_INSECURE",
     "download_chunk_kib": "EDGEFLEET_AGENT_DOWNLOAD_CHUNK_KIB",
+    "telemetry_memory_windows": "EDGEFLEET_AGENT_TELEMETRY_MEMORY_WINDOWS",
 }
+LABELS_ENV = "EDGEFLEET_AGENT_LABELS"
 
 
 def load_agent_config(
@@ -90,4 +161,12 @@ def load_agent_config(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> AgentConfig:
-    return load_layered(AgentConfig, section="agent", env_names=_ENV, path=path, env=env, overrides=overrides)
+    """``overrides["labels"]``: the --label flags (KEY=VALUE items); they replace the variable's labels,
+    which replace the file's."""
+    layered = dict(overrides or {})
+    flags = layered.pop("labels", None)
+    if flags:
+        layered["labels"] = parse_labels(flags, "--label")
+    elif env and LABELS_ENV in env:
+        layered["labels"] = parse_labels(env[LABELS_ENV], LABELS_ENV)
+    return load_layered(AgentConfig, section="agent", env_names=_ENV, path=path, env=env, overrides=layered)

@@ -2,8 +2,9 @@
 
 Names follow Prometheus conventions: base units (seconds, joules), ``_total`` for counters.
 Label sets are bounded: ``method`` and ``kind`` come from the meter (one per device), ``slot``
-is a or b, ``state`` one of five slot states. Once the device is enrolled every series also carries
-``device`` and ``profile`` (constant per process), so dashboards can filter agent series by profile.
+is a or b, ``state`` one of five slot states, ``outcome`` one of three, ``fault`` variant, device or
+"" (not a fault). Once the device is enrolled every series also carries ``device`` and ``profile``
+(constant per process), so dashboards can filter agent series by profile.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
+from edgefleet.core.enums import SlotState
 from edgefleet.core.metrics import serve_metrics
 
 __all__ = ["LATENCY_BUCKETS", "AgentMetrics"]
@@ -37,7 +39,7 @@ LATENCY_BUCKETS = (
     0.25,
     1.0,
 )
-SLOT_STATES = ("empty", "standby", "trial", "committed", "failed")
+SLOT_STATES = tuple(SlotState)
 
 
 class _IdentityLabels(Collector):
@@ -105,9 +107,21 @@ class AgentMetrics:
             "Telemetry windows not yet acknowledged.",
             registry=registry,
         )
-        self.outbox_dropped = Gauge(
+        self.outbox_dropped = Counter(
             "edgefleet_agent_outbox_dropped_windows",
-            "Windows dropped because the outbox was full.",
+            "Windows dropped (outbox bound reached, or memory bound while the disk refused writes) since "
+            "the data directory was created.",
+            registry=registry,
+        )
+        self.telemetry_disk_full = Gauge(
+            "edgefleet_agent_telemetry_disk_full",
+            "1 while the disk refuses telemetry writes (windows are kept in memory).",
+            registry=registry,
+        )
+        self.deployment_outcomes = Counter(
+            "edgefleet_agent_deployment_outcomes",
+            "Deployments that ended, by outcome (committed, failed, rolled_back) and whose fault it was.",
+            ["outcome", "fault"],
             registry=registry,
         )
         self.reconnects = Counter(

@@ -3,6 +3,9 @@
 State lives in ``slots/state.json`` (written atomically), bundles in ``slots/a`` and
 ``slots/b``. A slot still on trial when the agent starts means the previous run
 died during the trial: the agent returns to the previous slot by itself.
+
+Every method that touches the disk is synchronous: the agent calls them on its disk thread
+(``DiskExecutor``); the queries read the in-memory state and are safe from the event loop.
 """
 
 from __future__ import annotations
@@ -15,13 +18,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from edgefleet.core.enums import SlotState
 from edgefleet.core.errors import FailedPrecondition
 from edgefleet.core.fsutil import atomic_write
 
-__all__ = ["SLOT_NAMES", "SlotInfo", "SlotManager", "SlotState", "VariantInfo"]
+__all__ = ["SLOT_NAMES", "Recovery", "SlotInfo", "SlotManager", "SlotName", "VariantInfo"]
 
 SlotName = Literal["a", "b"]
-SlotState = Literal["empty", "standby", "trial", "committed", "failed"]
 SLOT_NAMES: tuple[SlotName, SlotName] = ("a", "b")
 
 
@@ -36,12 +39,23 @@ class VariantInfo:
 @dataclass(frozen=True, slots=True)
 class SlotInfo:
     name: SlotName
-    state: SlotState = "empty"
+    state: SlotState = SlotState.EMPTY
     variant: VariantInfo | None = None
     reason: str = ""
     since: float = 0.0
     trial_until: float = 0.0
     runtime: str = "litert"
+    #: Generation of the desired state that installed this slot (0: unknown, an older state file).
+    generation: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """What ``recover`` did at start: the trial of ``generation`` was cut short and rolled back."""
+
+    generation: int
+    variant: VariantInfo | None
+    note: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,25 +67,35 @@ class _State:
 
 
 class SlotManager:
+    """Construction reads nothing; ``load`` (or ``open``) reads the state file."""
+
     def __init__(self, root: Path, *, clock: Callable[[], float] = time.time) -> None:
         self.root = root
         self._clock = clock
-        self.root.mkdir(parents=True, exist_ok=True)
         self._path = root / "state.json"
-        self._state = self._load()
+        self._state = _State()
+
+    @classmethod
+    def open(cls, root: Path, *, clock: Callable[[], float] = time.time) -> SlotManager:
+        manager = cls(root, clock=clock)
+        manager.load()
+        return manager
 
     # ---- persistence ----
-    def _load(self) -> _State:
+    def load(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._state = self._read()
+
+    def _read(self) -> _State:
         if not self._path.exists():
             return _State()
         try:
             doc = json.loads(self._path.read_text())
             slots: dict[str, SlotInfo] = {}
-
             for name in SLOT_NAMES:
                 raw = doc["slots"][name]
                 variant = VariantInfo(**raw["variant"]) if raw.get("variant") else None
-                slots[name] = SlotInfo(**{**raw, "variant": variant})
+                slots[name] = SlotInfo(**{**raw, "variant": variant, "state": SlotState(raw["state"])})
             return _State(
                 doc.get("active"), doc.get("previous"), int(doc.get("applied_generation", 0)), slots
             )
@@ -119,14 +143,15 @@ class SlotManager:
         return "b" if self._state.active == "a" else "a"
 
     # ---- transitions ----
-    def recover(self) -> str | None:
+    def recover(self) -> Recovery | None:
         """Called at start: a trial that did not finish is a failed trial. Returns what was done."""
         active = self.active
-        if active is None or active.state != "trial":
+        if active is None or active.state != SlotState.TRIAL:
             return None
-        return self.rollback("the agent stopped during the trial (crash or restart)")
+        note = self.rollback("the agent stopped during the trial (crash, power loss or restart)")
+        return Recovery(active.generation, active.variant, note)
 
-    def install(self, bundle_file: Path, variant: VariantInfo, runtime: str) -> SlotName:
+    def install(self, bundle_file: Path, variant: VariantInfo, runtime: str, generation: int = 0) -> SlotName:
         """Copy a verified bundle into the inactive slot (never the serving one)."""
         name = self.inactive()
         target = self.bundle_path(name)
@@ -138,12 +163,13 @@ class SlotManager:
             self._set_slot(
                 self._state,
                 name,
-                state="standby",
+                state=SlotState.STANDBY,
                 variant=variant,
                 reason="",
                 since=self._clock(),
                 trial_until=0.0,
                 runtime=runtime,
+                generation=generation,
             )
         )
         return name
@@ -153,26 +179,29 @@ class SlotManager:
         previous = state.active if state.active != name else state.previous
         now = self._clock()
         state = self._set_slot(
-            state, name, state="trial", since=now, trial_until=now + trial_seconds, reason=""
+            state, name, state=SlotState.TRIAL, since=now, trial_until=now + trial_seconds, reason=""
         )
         self._save(replace(state, active=name, previous=previous))
 
     def commit(self) -> None:
         if self._state.active is None:
             raise FailedPrecondition("no active slot to commit")
-        self._save(self._set_slot(self._state, self._state.active, state="committed", since=self._clock()))
+        active = self._state.active
+        self._save(self._set_slot(self._state, active, state=SlotState.COMMITTED, since=self._clock()))
 
     def mark_failed(self, name: SlotName, reason: str) -> None:
-        self._save(self._set_slot(self._state, name, state="failed", reason=reason, since=self._clock()))
+        self._save(
+            self._set_slot(self._state, name, state=SlotState.FAILED, reason=reason, since=self._clock())
+        )
 
     def rollback(self, reason: str) -> str:
         """Mark the active slot failed and serve the previous one again (if it holds a committed variant)."""
         state = self._state
         failed = state.active
         if failed is not None:
-            state = self._set_slot(state, failed, state="failed", reason=reason, since=self._clock())
+            state = self._set_slot(state, failed, state=SlotState.FAILED, reason=reason, since=self._clock())
         back = state.previous
-        if back is not None and state.slots[back].state == "committed":
+        if back is not None and state.slots[back].state == SlotState.COMMITTED:
             state = replace(state, active=back, previous=None)
             self._save(state)
             return f"rolled back from slot {failed} to slot {back}: {reason}"

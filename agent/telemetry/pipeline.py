@@ -1,4 +1,9 @@
-"""The agent's telemetry: sample the meter, close windows, store them in the outbox, deliver them."""
+"""The agent's telemetry: sample the meter, close windows, store them, deliver them.
+
+Sensor reads, window closes and every outbox write run on the disk thread; the event loop only
+schedules them. A disk that refuses writes raises the ``telemetry.disk_full`` condition (logged once)
+and clears it by itself when space returns.
+"""
 
 from __future__ import annotations
 
@@ -9,97 +14,158 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from edgefleet.agent.conditions import TELEMETRY_DISK_FULL, Conditions
 from edgefleet.agent.config import AgentConfig
+from edgefleet.agent.diskio import DiskExecutor
 from edgefleet.agent.energy.estimators import CpuTimeEstimator, OpsEstimator
+from edgefleet.agent.energy.meters import Meter, Probe
 from edgefleet.agent.energy.probe import probe_meters
 from edgefleet.agent.energy.sysfs import Sysfs
-from edgefleet.agent.engine import Engine
 from edgefleet.agent.metrics import AgentMetrics
 from edgefleet.agent.slots import VariantInfo
-from edgefleet.agent.telemetry.outbox import Outbox
-from edgefleet.agent.telemetry.windows import WindowBuilder
-from edgefleet.agent.wire import window_pb
+from edgefleet.agent.telemetry.delivery import Delivery, Send
+from edgefleet.agent.telemetry.spool import Spool, SpoolState
+from edgefleet.agent.telemetry.windows import Window, WindowBuilder
+from edgefleet.agent.workload.engine import Engine
 from edgefleet.core.fsutil import atomic_write
-from edgefleet.v1 import common_pb2, control_pb2
 
-__all__ = ["TelemetryPipeline"]
+__all__ = ["PowerModel", "TelemetryPipeline"]
 
 log = logging.getLogger("edgefleet.agent.telemetry")
-BATCH = 100
-#: Unacknowledged batches on the wire at once: a reconnect with a big backlog does not flood the stream.
-MAX_INFLIGHT = 4
+#: Turns a closed window and its sequence into its stored bytes (the wire format, from the edge).
+WindowEncoder = Callable[[Window, int], bytes]
+PowerModel = dict[str, float]
+
+
+def _load_power(path: Path) -> PowerModel:
+    defaults = {"idle_watts": 2.0, "active_watts": 6.0, "cores": float(os.cpu_count() or 1)}
+    with contextlib.suppress(OSError, ValueError):
+        return {**defaults, **json.loads(path.read_text())}
+    return defaults
 
 
 class TelemetryPipeline:
+    """Build with ``create`` (it probes the sensors and opens the outbox on the disk thread)."""
+
     def __init__(
         self,
+        *,
         config: AgentConfig,
         engine: Engine,
         active: Callable[[], VariantInfo | None],
-        metrics: AgentMetrics | None = None,
+        metrics: AgentMetrics,
+        conditions: Conditions,
+        disk: DiskExecutor,
+        encode: WindowEncoder,
+        meter: Meter,
+        probes: list[Probe],
+        spool: Spool,
+        state: SpoolState,
     ) -> None:
         self._config = config
-        self._metrics = metrics
         self._engine = engine
         self._active = active
+        self._metrics = metrics
+        self._conditions = conditions
+        self._disk = disk
+        self._encode = encode
+        self.meter = meter
+        self.probes = probes
+        self._spool = spool
         self._power_file = config.data_dir / "profile_power.json"
-        power = self._load_power()
-        self.meter, self.probes = probe_meters(
-            sysfs=Sysfs(config.sysfs_root),
-            idle_watts=power["idle_watts"],
-            active_watts=power["active_watts"],
-            cores=int(power["cores"]),
-            actual_shunt_uohm=config.ina_shunt_uohm,
-        )
-        if config.estimator == "ops" and isinstance(self.meter, CpuTimeEstimator):
-            self.meter = OpsEstimator(self._ops_per_inference)
-        self.outbox = Outbox(config.data_dir / "outbox.sqlite", max_windows=config.outbox_max_windows)
         self.canary_seconds = 60.0
-        self.window_seconds = max(config.window_seconds, self.meter.min_window_s)
-        self._send: Callable[[control_pb2.AgentMessage], None] | None = None
-        self._sent = 0
-        #: Last sequence of each batch sent and not yet acknowledged.
-        self._inflight: list[int] = []
-        self._paused_until = 0.0
-        #: Times the orchestrator asked us to back off.
-        self.backpressure_events = 0
-        self._builder: WindowBuilder | None = None
-        for probe in self.probes:
+        self.window_seconds = max(config.window_seconds, meter.min_window_s)
+        self._builder = WindowBuilder(meter)
+        self.delivery = Delivery(spool, disk, self._publish)
+        #: The spool as of its last operation (what heartbeats and the Hello report).
+        self.state = state
+        self._dropped_exported = 0
+        self._publish(state)
+
+    @classmethod
+    async def create(
+        cls,
+        config: AgentConfig,
+        *,
+        engine: Engine,
+        active: Callable[[], VariantInfo | None],
+        metrics: AgentMetrics,
+        conditions: Conditions,
+        disk: DiskExecutor,
+        encode: WindowEncoder,
+    ) -> TelemetryPipeline:
+        def open_parts() -> tuple[Meter, list[Probe], Spool, SpoolState]:
+            power = _load_power(config.data_dir / "profile_power.json")
+            meter, probes = probe_meters(
+                sysfs=Sysfs(config.sysfs_root),
+                idle_watts=power["idle_watts"],
+                active_watts=power["active_watts"],
+                cores=int(power["cores"]),
+                actual_shunt_uohm=config.ina_shunt_uohm,
+            )
+            if config.estimator == "ops" and isinstance(meter, CpuTimeEstimator):
+                meter = OpsEstimator(lambda: _ops_per_inference(engine))
+            spool = Spool.open(
+                config.data_dir / "outbox.sqlite",
+                max_windows=config.outbox_max_windows,
+                memory_windows=config.telemetry_memory_windows,
+            )
+            return meter, probes, spool, spool.state()
+
+        meter, probes, spool, state = await disk.run(open_parts)
+        pipeline = cls(
+            config=config,
+            engine=engine,
+            active=active,
+            metrics=metrics,
+            conditions=conditions,
+            disk=disk,
+            encode=encode,
+            meter=meter,
+            probes=probes,
+            spool=spool,
+            state=state,
+        )
+        for probe in probes:
             log.info(
                 "energy meter %s: %s%s",
                 probe.name,
                 "available" if probe.available else "unavailable",
                 f" ({probe.reason})" if probe.reason else "",
             )
-        log.info("measuring energy with %s (%s)", self.meter.name, self.meter.kind)
+        log.info("measuring energy with %s (%s)", meter.name, meter.kind)
+        return pipeline
 
-    def _ops_per_inference(self) -> float:
-        loaded = self._engine.current
-        return loaded.bundle.manifest.ops_energy_joules if loaded is not None else 0.0
+    # ---- settings from the orchestrator ----
+    async def configure(
+        self, *, window_seconds: float, canary_seconds: float | None, power: PowerModel | None
+    ) -> None:
+        """Window length, canary interval and the profile's power model (persisted for the next start)."""
+        self.canary_seconds = 60.0 if canary_seconds is None else canary_seconds
+        if window_seconds > 0:
+            self.window_seconds = max(window_seconds, self.meter.min_window_s)
+        if power is not None and isinstance(self.meter, CpuTimeEstimator):
+            await self._disk.run(self._set_power, self.meter, power)
 
-    def _load_power(self) -> dict[str, float]:
-        defaults = {"idle_watts": 2.0, "active_watts": 6.0, "cores": float(os.cpu_count() or 1)}
-        with contextlib.suppress(OSError, ValueError):
-            return {**defaults, **json.loads(self._power_file.read_text())}
-        return defaults
+    def _set_power(self, meter: CpuTimeEstimator, power: PowerModel) -> None:
+        meter.idle_watts, meter.active_watts = power["idle_watts"], power["active_watts"]
+        meter.cores = max(1, int(power["cores"]))
+        self._builder.idle_watts = power["idle_watts"]
+        try:
+            atomic_write(self._power_file, json.dumps(power).encode())
+        except OSError as exc:  # a full disk must not break the connection: the model holds in memory
+            log.warning("cannot save the power model to %s (%s); using it unsaved", self._power_file, exc)
 
-    def configure(self, msg: control_pb2.AgentConfig) -> None:
-        """Settings from the orchestrator: window length and the profile's power model (persisted)."""
-        self.canary_seconds = msg.canary_interval_seconds if msg.HasField("canary_interval_seconds") else 60.0
-        if msg.telemetry_window_seconds > 0:
-            self.window_seconds = max(msg.telemetry_window_seconds, self.meter.min_window_s)
-        if msg.active_watts > 0 and isinstance(self.meter, CpuTimeEstimator):
-            self.meter.idle_watts, self.meter.active_watts = msg.idle_watts, msg.active_watts
-            self.meter.cores = max(1, msg.cores)
-            if self._builder is not None:
-                self._builder.idle_watts = msg.idle_watts
-            doc = {"idle_watts": msg.idle_watts, "active_watts": msg.active_watts, "cores": msg.cores}
-            atomic_write(self._power_file, json.dumps(doc).encode())
-
+    # ---- tasks ----
     def tasks(self, stop: asyncio.Event) -> list[asyncio.Task[Any]]:
-        tasks = [asyncio.create_task(self._windows(stop)), asyncio.create_task(self._canary(stop))]
+        tasks = [
+            asyncio.create_task(self._windows(stop)),
+            asyncio.create_task(self._canary(stop)),
+            asyncio.create_task(self.delivery.run()),
+        ]
         if self.meter.sample_hz > 0:
             tasks.append(asyncio.create_task(self._sampler(stop)))
         return tasks
@@ -117,71 +183,72 @@ class TelemetryPipeline:
 
     async def _sampler(self, stop: asyncio.Event) -> None:
         period = 1.0 / self.meter.sample_hz
+        meter = self.meter
         while not stop.is_set():
-            self.meter.sample(time.monotonic_ns())
+            await self._disk.run(lambda: meter.sample(time.monotonic_ns()))
             await asyncio.sleep(period)
 
     async def _windows(self, stop: asyncio.Event) -> None:
-        self._builder = WindowBuilder(self.meter)
+        await self._disk.run(self._builder.begin)
         while not stop.is_set():
             await _sleep(stop, lambda: self.window_seconds)
-            self.close_window()
+            await self.close_window()
 
-    def close_window(self) -> int:
+    async def close_window(self) -> int:
         """Close the current window into the outbox (disk first), then deliver it; returns its sequence."""
-        assert self._builder is not None
-        window = self._builder.close(self._engine.stats.take_window(), self._active())
-        seq = self.outbox.append(lambda s: window_pb(window, s).SerializeToString())
-        if self._metrics is not None:
-            self._metrics.energy.labels(window.energy_method, window.energy_kind).inc(window.window_joules)
-            self._metrics.outbox_backlog.set(self.outbox.backlog())
-            self._metrics.outbox_dropped.set(self.outbox.dropped)
-        self.flush()
+        window, seq, state = await self._disk.run(self._close_and_store)
+        self._metrics.energy.labels(window.energy_method, window.energy_kind).inc(window.window_joules)
+        self._publish(state)
+        self.delivery.wake()
         return seq
 
+    def _close_and_store(self) -> tuple[Window, int, SpoolState]:
+        window = self._builder.close(self._engine.stats.take_window(), self._active())
+        seq, state = self._spool.append(lambda s: self._encode(window, s))
+        return window, seq, state
+
     # ---- delivery ----
-    def attach(self, send: Callable[[control_pb2.AgentMessage], None]) -> None:
-        """A stream is up: resend everything not acknowledged yet (the orchestrator de-duplicates)."""
-        self._send, self._sent, self._inflight = send, 0, []
-        self._paused_until = 0.0
-        self.flush()
+    def attach(self, send: Send) -> None:
+        self.delivery.attach(send)
 
     def detach(self) -> None:
-        self._send = None
-
-    def flush(self) -> None:
-        """Send pending windows, at most MAX_INFLIGHT unacknowledged batches at a time (flow control)."""
-        while self._send is not None and len(self._inflight) < MAX_INFLIGHT:
-            if time.monotonic() < self._paused_until:
-                return
-            pending = self.outbox.pending(after=self._sent, limit=BATCH)
-            if not pending:
-                return
-            batch = control_pb2.TelemetryBatch(
-                windows=[common_pb2.TelemetryWindow.FromString(p) for _, p in pending]
-            )
-            self._send(control_pb2.AgentMessage(telemetry=batch))
-            self._sent = pending[-1][0]
-            self._inflight.append(self._sent)
+        self.delivery.detach()
 
     def ack(self, up_to: int, retry_after: float = 0.0) -> None:
-        """The orchestrator stored everything up to ``up_to``; ``retry_after`` > 0: it was overloaded and
-        took nothing more, so resend from there after that long (its back-pressure advice)."""
-        self.outbox.ack(up_to)
-        self._inflight = [s for s in self._inflight if s > up_to]
-        if retry_after > 0:
-            self._sent = up_to
-            self._inflight = []
-            self._paused_until = time.monotonic() + min(retry_after, 300.0)
-            self.backpressure_events += 1
-            with contextlib.suppress(RuntimeError):  # no running loop: the next window flushes
-                asyncio.get_running_loop().call_later(min(retry_after, 300.0), self.flush)
-        if self._metrics is not None:
-            self._metrics.outbox_backlog.set(self.outbox.backlog())
-        self.flush()
+        self.delivery.ack(up_to, retry_after)
 
-    def close(self) -> None:
-        self.outbox.close()
+    @property
+    def backpressure_events(self) -> int:
+        """Times the orchestrator asked this agent to back off."""
+        return self.delivery.backpressure_events
+
+    def _publish(self, state: SpoolState) -> None:
+        """A new spool state: metrics, and the disk-full condition raised or cleared (logged once each)."""
+        self.state = state
+        self._metrics.outbox_backlog.set(state.backlog)
+        if state.dropped > self._dropped_exported:  # a counter: cumulative, persisted across restarts
+            self._metrics.outbox_dropped.inc(state.dropped - self._dropped_exported)
+            self._dropped_exported = state.dropped
+        if state.refused:
+            if self._conditions.set(TELEMETRY_DISK_FULL, state.refused):
+                log.error(
+                    "telemetry outbox: %s; keeping up to %d windows in memory (the oldest are dropped "
+                    "and counted) until the disk takes writes again",
+                    state.refused,
+                    self._config.telemetry_memory_windows,
+                )
+            self._metrics.telemetry_disk_full.set(1)
+        elif self._conditions.clear(TELEMETRY_DISK_FULL):
+            log.warning("telemetry outbox: the disk takes writes again; windows are stored on disk")
+            self._metrics.telemetry_disk_full.set(0)
+
+    async def close(self) -> None:
+        await self._disk.run(self._spool.close)
+
+
+def _ops_per_inference(engine: Engine) -> float:
+    loaded = engine.current
+    return loaded.bundle.manifest.ops_energy_joules if loaded is not None else 0.0
 
 
 async def _sleep(stop: asyncio.Event, seconds: Callable[[], float]) -> None:

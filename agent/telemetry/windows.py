@@ -12,8 +12,8 @@ import psutil
 
 from edgefleet.agent.energy.estimators import CpuTimeEstimator
 from edgefleet.agent.energy.meters import Meter, WindowContext
-from edgefleet.agent.engine import WindowStats
 from edgefleet.agent.slots import VariantInfo
+from edgefleet.agent.workload.engine import WindowStats
 
 __all__ = ["Window", "WindowBuilder"]
 
@@ -60,7 +60,8 @@ def _temperature() -> float | None:
 
 
 class WindowBuilder:
-    """Turns a meter reading and the engine's window counters into a ``Window``."""
+    """Turns a meter reading and the engine's window counters into a ``Window``. ``begin`` starts the
+    first window (it reads the meter: call it where sensor reads run, like ``close``)."""
 
     def __init__(
         self,
@@ -73,11 +74,14 @@ class WindowBuilder:
         self._clock_ns = clock_ns
         self._wall = wall
         self._process = psutil.Process()
-        self._process.cpu_percent()
         #: Idle power (W): the estimator's profile figure, or learnt from windows with no inference.
         self.idle_watts: float | None = meter.idle_watts if isinstance(meter, CpuTimeEstimator) else None
         self._start_wall = wall()
-        meter.begin(clock_ns())
+
+    def begin(self) -> None:
+        self._process.cpu_percent()
+        self._start_wall = self._wall()
+        self.meter.begin(self._clock_ns())
 
     def close(self, stats: WindowStats, variant: VariantInfo | None) -> Window:
         reading = self.meter.end(

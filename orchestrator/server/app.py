@@ -14,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from prometheus_client import CollectorRegistry
 
+from edgefleet.core.grpc_guard import MalformedRequests
 from edgefleet.orchestrator.config import ServerConfig
 from edgefleet.orchestrator.metrics import OrchestratorMetrics
 from edgefleet.orchestrator.profiles import ProfileRegistry
@@ -25,7 +26,6 @@ from edgefleet.orchestrator.server.auth import AdminAuth, DeviceAuth
 from edgefleet.orchestrator.server.control import FleetControlServicer
 from edgefleet.orchestrator.server.ingest import TelemetryIngest
 from edgefleet.orchestrator.server.sessions import Sessions
-from edgefleet.orchestrator.server.wire_guard import MalformedRequests
 from edgefleet.orchestrator.service.bundles import BundleService
 from edgefleet.orchestrator.service.deployments import Assignment, DeploymentService
 from edgefleet.orchestrator.service.devices import DeviceService

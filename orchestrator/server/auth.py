@@ -17,8 +17,8 @@ from typing import Any
 import grpc
 
 from edgefleet.core.errors import PermissionDenied, Unauthenticated
+from edgefleet.core.grpc_guard import Continuation, Handler
 from edgefleet.orchestrator.fleet.model import DeviceRecord
-from edgefleet.orchestrator.server.wire_guard import Continuation, Handler
 from edgefleet.orchestrator.service.identity import IdentityService
 
 __all__ = ["AdminAuth", "DeviceAuth", "bearer"]

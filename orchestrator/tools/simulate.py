@@ -17,7 +17,7 @@ from typing import Any
 
 import grpc
 
-from edgefleet.agent.tls import new_key_and_csr
+from edgefleet.agent.identity.tls import new_key_and_csr
 from edgefleet.core.trust import verify_digest
 from edgefleet.v1 import common_pb2, control_pb2, control_pb2_grpc
 

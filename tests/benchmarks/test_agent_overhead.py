@@ -15,11 +15,11 @@ from typing import Any
 import grpc
 import numpy as np
 
-from edgefleet.agent.engine import Engine
-from edgefleet.agent.inference_server import InferenceServer
-from edgefleet.agent.replay import replay
 from edgefleet.agent.runtime import load_model
 from edgefleet.agent.slots import VariantInfo
+from edgefleet.agent.workload.engine import Engine
+from edgefleet.agent.workload.predict import InferenceServer
+from edgefleet.agent.workload.replay import replay
 from edgefleet.core.bundle import Manifest, write_bundle
 from edgefleet.core.evalset import EvalSet
 from edgefleet.orchestrator.reference import ReferenceFamily

@@ -24,7 +24,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from edgefleet.agent.download import CHUNK, ArtifactSpec, Downloader
+from edgefleet.agent.connection.download import CHUNK, Downloader
+from edgefleet.agent.connection.messages import ArtifactSpec
+from edgefleet.agent.diskio import DiskExecutor
 from edgefleet.orchestrator.config import ServerConfig
 from edgefleet.orchestrator.fleet.model import Desired
 from edgefleet.orchestrator.server.app import open_services
@@ -103,8 +105,10 @@ http {{ access_log off; sendfile on; client_body_temp_path {tmp_path};
                 asyncio.run(_drain(address, digest, metadata))
 
             def grpc_disk(i: int) -> None:
-                downloader = Downloader(tmp_path / f"agent{i}", lambda: {keys[0].key_id: keys[0].raw})
+                disk = DiskExecutor()
+                downloader = Downloader(tmp_path / f"agent{i}", lambda: {keys[0].key_id: keys[0].raw}, disk)
                 path = asyncio.run(_download(address, downloader, spec, metadata))
+                disk.close()
                 assert path.stat().st_size == SIZE
 
             http_wire, http_disk = _best(curl_drop), _best(curl_disk)
@@ -137,5 +141,4 @@ async def _download(
     address: str, downloader: Downloader, spec: ArtifactSpec, metadata: tuple[tuple[str, str], ...]
 ) -> Path:
     async with grpc.aio.insecure_channel(address) as channel:
-        stub = control_pb2_grpc.FleetControlStub(channel)
-        return await downloader.fetch(stub, spec, metadata=metadata)  # type: ignore[arg-type]
+        return await downloader.fetch(channel, spec, metadata=metadata)  # type: ignore[arg-type]

@@ -15,8 +15,8 @@ from typing import Any
 import grpc
 import numpy as np
 
+from edgefleet.agent.app import Agent
 from edgefleet.agent.config import AgentConfig
-from edgefleet.agent.daemon import Agent
 from edgefleet.orchestrator.client import AdminClient
 from edgefleet.orchestrator.config import ServerConfig
 from edgefleet.orchestrator.reference import reference_family
@@ -121,9 +121,15 @@ def admin_client(server: OrchestratorServer) -> AdminClient:
 
 
 @asynccontextmanager
-async def agent_in_process(config: AgentConfig) -> AsyncIterator[Agent]:
-    agent = Agent(config)
+async def agent_in_process(config: AgentConfig, **parts: Any) -> AsyncIterator[Agent]:
+    """``parts``: injected into the agent (e.g. ``disk=``, a slow-filesystem disk executor)."""
+    agent = Agent(config, **parts)
     task = asyncio.create_task(agent.run())
+    started = asyncio.create_task(agent.started.wait())
+    await asyncio.wait([task, started], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        started.cancel()
+        task.result()  # it could not start: its error
     try:
         yield agent
     finally:

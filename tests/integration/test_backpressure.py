@@ -15,7 +15,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from edgefleet.agent.tls import new_key_and_csr
+from edgefleet.agent.identity.tls import new_key_and_csr
 from edgefleet.v1 import common_pb2, control_pb2, control_pb2_grpc
 from tests.helpers.fleet import (
     agent_config,
@@ -71,7 +71,7 @@ async def test_a_stalled_store_means_back_off_advice_and_no_loss(template: Path,
             assert sum(a.telemetry.backpressure_events for a in agents) >= 1
             assert all(a.connected.is_set() for a in agents)  # advice, not disconnection
             await wait_for(
-                lambda: all(a.telemetry.outbox.backlog() <= 2 for a in agents),
+                lambda: all(a.telemetry.state.backlog <= 2 for a in agents),
                 what="backlogs drained",
                 timeout=40,
             )

@@ -66,3 +66,17 @@ def test_agent_runtime_reports_name_and_version() -> None:
     result = runner.invoke(agent_app, ["runtime", "--json"])
     assert result.exit_code == 0
     assert json.loads(result.stdout)["name"] == "ai-edge-litert"
+
+
+def test_python_m_edgefleet_agent_is_the_console_script() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "edgefleet.agent", "runtime", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["name"] == "ai-edge-litert"

@@ -166,12 +166,10 @@ async def test_network_cut_and_slow_link(template: Path, tmp_path: Path) -> None
             proxy.cut()
             await wait_for(lambda: not agent.connected.is_set(), what="the cut noticed")
             await asyncio.sleep(2.0)  # windows pile up in the outbox meanwhile
-            assert agent.telemetry.outbox.backlog() > 0
+            assert agent.telemetry.state.backlog > 0
             proxy.restore()
             await wait_for(agent.connected.is_set, what="reconnect", timeout=30)
-            await wait_for(
-                lambda: agent.telemetry.outbox.backlog() == 0, what="backlog delivered", timeout=30
-            )
+            await wait_for(lambda: agent.telemetry.state.backlog == 0, what="backlog delivered", timeout=30)
             seqs = sorted(w.seq for w in server.services.store.windows(device_id=a.device_id))
             assert seqs == list(range(1, seqs[-1] + 1))  # contiguous: nothing lost, nothing twice
             # slow link: deployment and acknowledgements over 150 ms one-way delay

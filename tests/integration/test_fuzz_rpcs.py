@@ -17,7 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edgefleet.agent.tls import new_key_and_csr
+from edgefleet.agent.identity.tls import new_key_and_csr
 from edgefleet.orchestrator.server.app import OrchestratorServer
 from edgefleet.v1 import admin_pb2, control_pb2, control_pb2_grpc
 from tests.helpers.fleet import build_template, orchestrator_in_thread

@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 import pytest
 
-from edgefleet.agent.tls import new_key_and_csr
+from edgefleet.agent.identity.tls import new_key_and_csr
 from edgefleet.core.errors import InvalidArgument
 from edgefleet.orchestrator.reference import reference_family
 from edgefleet.v1 import common_pb2, control_pb2, control_pb2_grpc

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from edgefleet.agent.tls import new_key_and_csr
+from edgefleet.agent.identity.tls import new_key_and_csr
 from edgefleet.orchestrator.security import init_tls
 from edgefleet.orchestrator.server.app import OrchestratorServer
 from edgefleet.v1 import admin_pb2, admin_pb2_grpc, control_pb2, control_pb2_grpc
@@ -333,7 +333,7 @@ async def test_signing_key_rotation_and_retirement(template: Path, tmp_path: Pat
 async def test_device_certificates_are_renewed_before_they_expire(template: Path, tmp_path: Path) -> None:
     """Certificates of 2 minutes: the agent renews at once (a third of the validity is left), keeps its
     device id, and its next connection uses the new certificate."""
-    from edgefleet.agent.tls import DeviceTls
+    from edgefleet.agent.identity.tls import DeviceTls
     from edgefleet.core.errors import Unavailable
 
     async with orchestrator_in_process(template, tmp_path, device_cert_days=120 / 86400) as server:

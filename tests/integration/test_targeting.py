@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edgefleet.agent.tls import new_key_and_csr
+from edgefleet.agent.identity.tls import new_key_and_csr
 from edgefleet.core.errors import FailedPrecondition, NotFound
 from edgefleet.orchestrator.server.app import OrchestratorServer
 from tests.helpers.fleet import admin_client, orchestrator_in_process, variant_id

@@ -53,3 +53,38 @@ def test_agent_config(tmp_path: Path) -> None:
         load_agent_config(overrides={"replay_rate": -1})
     with pytest.raises(InvalidArgument, match="no such configuration file"):
         load_agent_config(tmp_path / "missing.toml")
+
+
+def test_agent_labels_from_the_file_the_environment_and_flags(tmp_path: Path) -> None:
+    toml = tmp_path / "agent.toml"
+    toml.write_text('[agent]\nlabels = {site = "berlin", rack = 3}\n')
+    assert load_agent_config(toml).labels == (("rack", "3"), ("site", "berlin"))
+    env = {"EDGEFLEET_AGENT_LABELS": "site=paris, rack=7"}
+    assert load_agent_config(toml, env=env).labels == (("rack", "7"), ("site", "paris"))  # env beats file
+    flags = {"labels": ["site=oslo", "tier=canary"]}
+    assert load_agent_config(toml, env=env, overrides=flags).labels == (("site", "oslo"), ("tier", "canary"))
+    assert load_agent_config().labels == ()
+
+
+@pytest.mark.parametrize(
+    ("env", "flags", "message"),
+    [
+        ({"EDGEFLEET_AGENT_LABELS": "site"}, None, r"EDGEFLEET_AGENT_LABELS: label 'site' is not KEY=VALUE"),
+        ({}, ["Site=berlin"], r"--label: invalid label key 'Site'"),
+        ({}, ["site=ber lin"], r"--label: invalid value 'ber lin' for label 'site'"),
+        ({}, ["site=a", "site=b"], r"--label: label 'site' given twice"),
+        ({}, [f"k{i}=v" for i in range(33)], r"--label: 33 labels; at most 32"),
+    ],
+)
+def test_bad_agent_labels_name_what_is_wrong(
+    env: dict[str, str], flags: list[str] | None, message: str
+) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        load_agent_config(env=env, overrides={"labels": flags})
+
+
+def test_bad_labels_in_the_file_name_the_setting(tmp_path: Path) -> None:
+    toml = tmp_path / "agent.toml"
+    toml.write_text('[agent]\nlabels = {"../x" = "y"}\n')
+    with pytest.raises(InvalidArgument, match=r"\[agent\] labels: invalid label key '../x'"):
+        load_agent_config(toml)

@@ -19,7 +19,9 @@ AGENT = {
     "edgefleet_agent_energy_meter_available": "gauge",
     "edgefleet_agent_slot_state": "gauge",
     "edgefleet_agent_outbox_backlog_windows": "gauge",
-    "edgefleet_agent_outbox_dropped_windows": "gauge",
+    "edgefleet_agent_outbox_dropped_windows": "counter",
+    "edgefleet_agent_telemetry_disk_full": "gauge",
+    "edgefleet_agent_deployment_outcomes": "counter",
     "edgefleet_agent_reconnects": "counter",
     "edgefleet_agent_connected": "gauge",
 }
@@ -71,6 +73,7 @@ def test_agent_metric_names() -> None:
     m.energy.labels("estimate:cpu-time", "estimated").inc(0.5)
     m.meter_available.labels("rapl:package-0").set(0)
     m.set_slots([("a", "committed"), ("b", "empty")])
+    m.deployment_outcomes.labels("failed", "device").inc()
     found = families(registry)
     assert found == AGENT
     check_conventions(found, generate_latest(registry).decode())

@@ -19,7 +19,7 @@ def bundle(tmp_path: Path, name: str) -> Path:
 
 
 def test_install_goes_to_the_inactive_slot_and_survives_a_reload(tmp_path: Path) -> None:
-    slots = SlotManager(tmp_path / "slots", clock=lambda: 100.0)
+    slots = SlotManager.open(tmp_path / "slots", clock=lambda: 100.0)
     first = slots.install(bundle(tmp_path, "x"), A, "litert")
     slots.activate(first, trial_seconds=10)
     slots.commit()
@@ -27,7 +27,7 @@ def test_install_goes_to_the_inactive_slot_and_survives_a_reload(tmp_path: Path)
     assert {first, second} == {"a", "b"}
     assert slots.active is not None
     assert slots.active.variant == A  # installing never touches the serving slot
-    again = SlotManager(tmp_path / "slots")
+    again = SlotManager.open(tmp_path / "slots")
     assert again.active is not None
     assert again.active.state == "committed"
     assert [s.state for s in again.slots()] == ["committed", "standby"]
@@ -35,7 +35,7 @@ def test_install_goes_to_the_inactive_slot_and_survives_a_reload(tmp_path: Path)
 
 
 def test_rollback_returns_to_the_committed_previous_slot(tmp_path: Path) -> None:
-    slots = SlotManager(tmp_path / "slots")
+    slots = SlotManager.open(tmp_path / "slots")
     slots.activate(slots.install(bundle(tmp_path, "x"), A, "litert"), 1)
     slots.commit()
     slots.activate(slots.install(bundle(tmp_path, "y"), B, "litert"), 1)
@@ -48,19 +48,22 @@ def test_rollback_returns_to_the_committed_previous_slot(tmp_path: Path) -> None
 
 
 def test_recover_treats_an_unfinished_trial_as_failed(tmp_path: Path) -> None:
-    slots = SlotManager(tmp_path / "slots")
+    slots = SlotManager.open(tmp_path / "slots")
     slots.activate(slots.install(bundle(tmp_path, "x"), A, "litert"), 1)
     slots.commit()
     slots.activate(slots.install(bundle(tmp_path, "y"), B, "litert"), 60)
-    restarted = SlotManager(tmp_path / "slots")
-    assert "stopped during the trial" in (restarted.recover() or "")
+    restarted = SlotManager.open(tmp_path / "slots")
+    recovery = restarted.recover()
+    assert recovery is not None
+    assert "stopped during the trial" in recovery.note
+    assert recovery.variant == B
     assert restarted.active is not None
     assert restarted.active.variant == A
     assert restarted.recover() is None  # idempotent
 
 
 def test_first_variant_failing_leaves_nothing_active(tmp_path: Path) -> None:
-    slots = SlotManager(tmp_path / "slots")
+    slots = SlotManager.open(tmp_path / "slots")
     slots.activate(slots.install(bundle(tmp_path, "x"), A, "litert"), 1)
     assert "no previous variant" in slots.rollback("crashed")
     assert slots.active is None
@@ -70,4 +73,4 @@ def test_garbage_state_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "slots").mkdir()
     (tmp_path / "slots" / "state.json").write_text(json.dumps({"active": "a"}))
     with pytest.raises(FailedPrecondition, match="slot state is unreadable"):
-        SlotManager(tmp_path / "slots")
+        SlotManager.open(tmp_path / "slots")

@@ -17,9 +17,9 @@ import numpy.typing as npt
 from edgefleet.agent.runtime import Model, RuntimeName, load_model
 from edgefleet.agent.slots import VariantInfo
 from edgefleet.core.bundle import Bundle, SelfTestResult, open_bundle, run_self_test
-from edgefleet.core.errors import FailedPrecondition
+from edgefleet.core.errors import FailedPrecondition, InvalidArgument
 
-__all__ = ["Engine", "InferenceStats", "Loaded", "Prediction"]
+__all__ = ["Engine", "InferenceStats", "Loaded", "Prediction", "WindowStats", "check_input_dtype"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +113,17 @@ class InferenceStats:
             self.labelled += labelled
 
 
+def check_input_dtype(x: npt.NDArray[Any], model_dtype: str) -> None:
+    """Float32 (quantized on the way in when the model takes integers) or the model's own input dtype;
+    anything else would be reinterpreted silently (int8 codes read as floats), so it is refused."""
+    given = np.dtype(x.dtype).name
+    if given not in ("float32", model_dtype):
+        raise InvalidArgument(
+            f"input dtype {given} does not match the model's input dtype {model_dtype}: send float32 "
+            f"(quantized here when the model needs it) or {model_dtype}"
+        )
+
+
 class Engine:
     def __init__(self, *, threads: int = 1) -> None:
         self.threads = threads
@@ -183,10 +194,10 @@ class Engine:
         return done
 
     async def predict(self, x: npt.NDArray[Any]) -> Prediction:
-
         loaded = self.current
         if loaded is None:
             raise FailedPrecondition("no model is installed on this device yet")
+        check_input_dtype(x, loaded.model.input.dtype)
         prediction: Prediction = await self._run(self._predict, loaded, x)
         return prediction
 

@@ -1,4 +1,5 @@
-"""Requests that are not valid protobuf get INVALID_ARGUMENT, naming the message type, on every method.
+"""Requests that are not valid protobuf get INVALID_ARGUMENT, naming the message type, on every method of
+every server (the orchestrator's and the agent's local Inference API install the same interceptor).
 
 Left alone, grpc answers a message it cannot parse with UNKNOWN and logs a traceback (unary calls),
 or the parse error surfaces inside a stream handler as an internal error. This interceptor gives every

@@ -11,7 +11,7 @@ import logging
 import math
 import time
 
-from edgefleet.agent.engine import Engine
+from edgefleet.agent.workload.engine import Engine
 from edgefleet.core.errors import EdgefleetError
 
 __all__ = ["replay"]

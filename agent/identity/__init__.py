@@ -1,0 +1,1 @@
+"""The device's identity: enrolment, the identity file, device TLS (mTLS), trusted signing keys, renewal."""
