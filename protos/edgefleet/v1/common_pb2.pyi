@@ -161,6 +161,36 @@ FAULT_DOMAIN_DEVICE: FaultDomain.ValueType  # 2
 """The device or its surroundings: stopped during the trial, disk full, download refused or cut."""
 Global___FaultDomain: _TypeAlias = FaultDomain  # noqa: Y015
 
+class _BenchmarkState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _BenchmarkStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_BenchmarkState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    BENCHMARK_STATE_UNSPECIFIED: _BenchmarkState.ValueType  # 0
+    BENCHMARK_STATE_RUNNING: _BenchmarkState.ValueType  # 1
+    """Downloading and verifying the candidates, or measuring them."""
+    BENCHMARK_STATE_DONE: _BenchmarkState.ValueType  # 2
+    """Every candidate was measured (some may carry an error)."""
+    BENCHMARK_STATE_FAILED: _BenchmarkState.ValueType  # 3
+    """The job could not run (no room, no time budget left, a download refused); `reason` says why."""
+    BENCHMARK_STATE_CANCELLED: _BenchmarkState.ValueType  # 4
+    """Superseded or withdrawn by the orchestrator."""
+
+class BenchmarkState(_BenchmarkState, metaclass=_BenchmarkStateEnumTypeWrapper):
+    """Where a benchmark job stands on one device."""
+
+BENCHMARK_STATE_UNSPECIFIED: BenchmarkState.ValueType  # 0
+BENCHMARK_STATE_RUNNING: BenchmarkState.ValueType  # 1
+"""Downloading and verifying the candidates, or measuring them."""
+BENCHMARK_STATE_DONE: BenchmarkState.ValueType  # 2
+"""Every candidate was measured (some may carry an error)."""
+BENCHMARK_STATE_FAILED: BenchmarkState.ValueType  # 3
+"""The job could not run (no room, no time budget left, a download refused); `reason` says why."""
+BENCHMARK_STATE_CANCELLED: BenchmarkState.ValueType  # 4
+"""Superseded or withdrawn by the orchestrator."""
+Global___BenchmarkState: _TypeAlias = BenchmarkState  # noqa: Y015
+
 @_typing.final
 class Condition(_message.Message):
     """A condition that degrades a device without stopping it (Kubernetes-style), e.g. type
@@ -410,6 +440,12 @@ class TelemetryWindow(_message.Message):
     TEMPERATURE_CELSIUS_FIELD_NUMBER: _builtins.int
     FLAGS_FIELD_NUMBER: _builtins.int
     AGGREGATED_WINDOWS_FIELD_NUMBER: _builtins.int
+    SCORED_SAMPLES_FIELD_NUMBER: _builtins.int
+    CORRECT_SAMPLES_FIELD_NUMBER: _builtins.int
+    FEEDBACK_LABELLED_FIELD_NUMBER: _builtins.int
+    FEEDBACK_CORRECT_FIELD_NUMBER: _builtins.int
+    MEASURED_SECONDS_FIELD_NUMBER: _builtins.int
+    IDLE_WATTS_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """Per-device, strictly increasing; (device, sequence) makes delivery idempotent."""
     inferences: _builtins.int
@@ -421,6 +457,18 @@ class TelemetryWindow(_message.Message):
     temperature_celsius: _builtins.float
     aggregated_windows: _builtins.int
     """Windows folded into this one when the outbox overflowed (0 for a plain window)."""
+    scored_samples: _builtins.bytes
+    """Accuracy on DISTINCT samples (what rollouts judge): bit i set = sample i of the variant's bundled scoring
+    split was scored in this window (at least once) / was classified right. Little-endian bit order
+    (bit i is byte i // 8, value 1 << (i % 8)). A sample replayed twice counts once.
+    """
+    correct_samples: _builtins.bytes
+    feedback_labelled: _builtins.int
+    """Late ground-truth labels from applications (Inference.Feedback): each is a new, distinct sample."""
+    feedback_correct: _builtins.int
+    measured_seconds: _builtins.float
+    """Seconds the agent's meter covered, and the idle power it subtracted for the dynamic figure (0: none)."""
+    idle_watts: _builtins.float
     @_builtins.property
     def variant(self) -> Global___VariantRef: ...
     @_builtins.property
@@ -452,13 +500,79 @@ class TelemetryWindow(_message.Message):
         temperature_celsius: _builtins.float | None = ...,
         flags: _abc.Iterable[_builtins.str] | None = ...,
         aggregated_windows: _builtins.int = ...,
+        scored_samples: _builtins.bytes = ...,
+        correct_samples: _builtins.bytes = ...,
+        feedback_labelled: _builtins.int = ...,
+        feedback_correct: _builtins.int = ...,
+        measured_seconds: _builtins.float = ...,
+        idle_watts: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_temperature_celsius", b"_temperature_celsius", "end", b"end", "energy", b"energy", "latency", b"latency", "start", b"start", "temperature_celsius", b"temperature_celsius", "variant", b"variant"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_temperature_celsius", b"_temperature_celsius", "aggregated_windows", b"aggregated_windows", "correct", b"correct", "cpu_percent", b"cpu_percent", "end", b"end", "energy", b"energy", "flags", b"flags", "inferences", b"inferences", "labelled", b"labelled", "latency", b"latency", "rss_bytes", b"rss_bytes", "sequence", b"sequence", "start", b"start", "temperature_celsius", b"temperature_celsius", "variant", b"variant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_temperature_celsius", b"_temperature_celsius", "aggregated_windows", b"aggregated_windows", "correct", b"correct", "correct_samples", b"correct_samples", "cpu_percent", b"cpu_percent", "end", b"end", "energy", b"energy", "feedback_correct", b"feedback_correct", "feedback_labelled", b"feedback_labelled", "flags", b"flags", "idle_watts", b"idle_watts", "inferences", b"inferences", "labelled", b"labelled", "latency", b"latency", "measured_seconds", b"measured_seconds", "rss_bytes", b"rss_bytes", "scored_samples", b"scored_samples", "sequence", b"sequence", "start", b"start", "temperature_celsius", b"temperature_celsius", "variant", b"variant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__temperature_celsius: _TypeAlias = _typing.Literal["temperature_celsius"]  # noqa: Y015
     _WhichOneofArgType__temperature_celsius: _TypeAlias = _typing.Literal["_temperature_celsius", b"_temperature_celsius"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__temperature_celsius) -> _WhichOneofReturnType__temperature_celsius | None: ...
 
 Global___TelemetryWindow: _TypeAlias = TelemetryWindow  # noqa: Y015
+
+@_typing.final
+class BenchmarkResult(_message.Message):
+    """One candidate as measured on one device: interleaved turns of the same length, in a scratch slot."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VARIANT_FIELD_NUMBER: _builtins.int
+    TURNS_FIELD_NUMBER: _builtins.int
+    INFERENCES_FIELD_NUMBER: _builtins.int
+    ENERGY_FIELD_NUMBER: _builtins.int
+    LATENCY_FIELD_NUMBER: _builtins.int
+    PEAK_RSS_BYTES_FIELD_NUMBER: _builtins.int
+    SCORED_FIELD_NUMBER: _builtins.int
+    CORRECT_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    SERVING_INFERENCES_FIELD_NUMBER: _builtins.int
+    turns: _builtins.int
+    """Measured turns and the inferences they ran."""
+    inferences: _builtins.int
+    peak_rss_bytes: _builtins.int
+    """The agent's peak resident memory while this candidate ran."""
+    scored: _builtins.int
+    """Accuracy on the distinct samples of the candidate's scoring split (each scored once)."""
+    correct: _builtins.int
+    error: _builtins.str
+    """The candidate could not be measured (does not load, self-test disagreement, inference error)."""
+    serving_inferences: _builtins.int
+    """Serving inferences that ran during this candidate's turns (the serving variant keeps serving)."""
+    @_builtins.property
+    def variant(self) -> Global___VariantRef: ...
+    @_builtins.property
+    def energy(self) -> Global___EnergyFigure:
+        """Energy per inference (gross and dynamic), mean over turns, sigma = standard error over turns; the kind
+        and method of the device's meter (a sensor, or the CPU-time estimator: labelled estimated).
+        """
+
+    @_builtins.property
+    def latency(self) -> Global___LatencySummary: ...
+    def __init__(
+        self,
+        *,
+        variant: Global___VariantRef | None = ...,
+        turns: _builtins.int = ...,
+        inferences: _builtins.int = ...,
+        energy: Global___EnergyFigure | None = ...,
+        latency: Global___LatencySummary | None = ...,
+        peak_rss_bytes: _builtins.int = ...,
+        scored: _builtins.int = ...,
+        correct: _builtins.int = ...,
+        error: _builtins.str = ...,
+        serving_inferences: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["energy", b"energy", "latency", b"latency", "variant", b"variant"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["correct", b"correct", "energy", b"energy", "error", b"error", "inferences", b"inferences", "latency", b"latency", "peak_rss_bytes", b"peak_rss_bytes", "scored", b"scored", "serving_inferences", b"serving_inferences", "turns", b"turns", "variant", b"variant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BenchmarkResult: _TypeAlias = BenchmarkResult  # noqa: Y015

@@ -191,6 +191,7 @@ class AgentMessage(_message.Message):
     HEARTBEAT_FIELD_NUMBER: _builtins.int
     DEPLOYMENT_STATUS_FIELD_NUMBER: _builtins.int
     TELEMETRY_FIELD_NUMBER: _builtins.int
+    BENCHMARK_REPORT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def hello(self) -> Global___Hello: ...
     @_builtins.property
@@ -199,6 +200,8 @@ class AgentMessage(_message.Message):
     def deployment_status(self) -> Global___DeploymentStatus: ...
     @_builtins.property
     def telemetry(self) -> Global___TelemetryBatch: ...
+    @_builtins.property
+    def benchmark_report(self) -> Global___BenchmarkReport: ...
     def __init__(
         self,
         *,
@@ -206,12 +209,13 @@ class AgentMessage(_message.Message):
         heartbeat: Global___Heartbeat | None = ...,
         deployment_status: Global___DeploymentStatus | None = ...,
         telemetry: Global___TelemetryBatch | None = ...,
+        benchmark_report: Global___BenchmarkReport | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "deployment_status", b"deployment_status", "heartbeat", b"heartbeat", "hello", b"hello", "telemetry", b"telemetry"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["benchmark_report", b"benchmark_report", "body", b"body", "deployment_status", b"deployment_status", "heartbeat", b"heartbeat", "hello", b"hello", "telemetry", b"telemetry"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "deployment_status", b"deployment_status", "heartbeat", b"heartbeat", "hello", b"hello", "telemetry", b"telemetry"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["benchmark_report", b"benchmark_report", "body", b"body", "deployment_status", b"deployment_status", "heartbeat", b"heartbeat", "hello", b"hello", "telemetry", b"telemetry"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["hello", "heartbeat", "deployment_status", "telemetry"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["hello", "heartbeat", "deployment_status", "telemetry", "benchmark_report"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
@@ -382,20 +386,66 @@ class TelemetryBatch(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     WINDOWS_FIELD_NUMBER: _builtins.int
+    DROPPED_THROUGH_SEQUENCE_FIELD_NUMBER: _builtins.int
+    dropped_through_sequence: _builtins.int
+    """Every window up to this sequence that is not in this batch or an earlier one was dropped by the agent
+    (outbox overflow) and will never be sent: the orchestrator may acknowledge past them.
+    """
     @_builtins.property
     def windows(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.TelemetryWindow]: ...
     def __init__(
         self,
         *,
         windows: _abc.Iterable[_common_pb2.TelemetryWindow] | None = ...,
+        dropped_through_sequence: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["windows", b"windows"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dropped_through_sequence", b"dropped_through_sequence", "windows", b"windows"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TelemetryBatch: _TypeAlias = TelemetryBatch  # noqa: Y015
+
+@_typing.final
+class BenchmarkReport(_message.Message):
+    """What an agent says about a benchmark job: progress while it runs, then the results (sent again after a
+    reconnect until the orchestrator has them; the job id makes it idempotent).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    RESULTS_FIELD_NUMBER: _builtins.int
+    DONE_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    state: _common_pb2.BenchmarkState.ValueType
+    reason: _builtins.str
+    done: _builtins.int
+    """Candidates measured so far of all."""
+    total: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.BenchmarkResult]: ...
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        state: _common_pb2.BenchmarkState.ValueType = ...,
+        reason: _builtins.str = ...,
+        results: _abc.Iterable[_common_pb2.BenchmarkResult] | None = ...,
+        done: _builtins.int = ...,
+        total: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["done", b"done", "job_id", b"job_id", "reason", b"reason", "results", b"results", "state", b"state", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BenchmarkReport: _TypeAlias = BenchmarkReport  # noqa: Y015
 
 @_typing.final
 class OrchestratorMessage(_message.Message):
@@ -406,28 +456,102 @@ class OrchestratorMessage(_message.Message):
     DESIRED_STATE_FIELD_NUMBER: _builtins.int
     TELEMETRY_ACK_FIELD_NUMBER: _builtins.int
     CONFIG_FIELD_NUMBER: _builtins.int
+    BENCHMARK_JOB_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def desired_state(self) -> Global___DesiredState: ...
     @_builtins.property
     def telemetry_ack(self) -> Global___TelemetryAck: ...
     @_builtins.property
     def config(self) -> Global___AgentConfig: ...
+    @_builtins.property
+    def benchmark_job(self) -> Global___BenchmarkJob: ...
     def __init__(
         self,
         *,
         desired_state: Global___DesiredState | None = ...,
         telemetry_ack: Global___TelemetryAck | None = ...,
         config: Global___AgentConfig | None = ...,
+        benchmark_job: Global___BenchmarkJob | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "config", b"config", "desired_state", b"desired_state", "telemetry_ack", b"telemetry_ack"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["benchmark_job", b"benchmark_job", "body", b"body", "config", b"config", "desired_state", b"desired_state", "telemetry_ack", b"telemetry_ack"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "config", b"config", "desired_state", b"desired_state", "telemetry_ack", b"telemetry_ack"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["benchmark_job", b"benchmark_job", "body", b"body", "config", b"config", "desired_state", b"desired_state", "telemetry_ack", b"telemetry_ack"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["desired_state", "telemetry_ack", "config"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["desired_state", "telemetry_ack", "config", "benchmark_job"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
 Global___OrchestratorMessage: _TypeAlias = OrchestratorMessage  # noqa: Y015
+
+@_typing.final
+class BenchmarkJob(_message.Message):
+    """Measure these candidate variants on this device before the fleet chooses one. Each bundle is downloaded
+    and verified exactly as for a deployment (FetchArtifact or the artifact's URL), but goes to a scratch
+    directory and never serves. The agent measures them in interleaved rounds (A, B, C, A, B, C, ...) with
+    its own meter, each turn as long as `turn_seconds` (never shorter than its meter's minimum window), yields
+    to Predict traffic (a Predict waits at most one benchmark inference) and stops at `deadline_seconds`.
+    Level-triggered: re-sent after every reconnect while the job is open; a job id already finished here is
+    answered with its stored report. An empty `candidates` list cancels the job.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    CANDIDATES_FIELD_NUMBER: _builtins.int
+    ROUNDS_FIELD_NUMBER: _builtins.int
+    TURN_SECONDS_FIELD_NUMBER: _builtins.int
+    DEADLINE_SECONDS_FIELD_NUMBER: _builtins.int
+    RUNTIME_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    rounds: _builtins.int
+    turn_seconds: _builtins.float
+    deadline_seconds: _builtins.float
+    """Seconds from receipt after which the job stops and reports what it has (DONE with fewer turns)."""
+    runtime: _builtins.str
+    """"litert" or "tflite-micro": the runtime the device's profile runs models under."""
+    @_builtins.property
+    def candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___BenchmarkCandidate]: ...
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        candidates: _abc.Iterable[Global___BenchmarkCandidate] | None = ...,
+        rounds: _builtins.int = ...,
+        turn_seconds: _builtins.float = ...,
+        deadline_seconds: _builtins.float = ...,
+        runtime: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "deadline_seconds", b"deadline_seconds", "job_id", b"job_id", "rounds", b"rounds", "runtime", b"runtime", "turn_seconds", b"turn_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BenchmarkJob: _TypeAlias = BenchmarkJob  # noqa: Y015
+
+@_typing.final
+class BenchmarkCandidate(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VARIANT_FIELD_NUMBER: _builtins.int
+    ARTIFACT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def variant(self) -> _common_pb2.VariantRef: ...
+    @_builtins.property
+    def artifact(self) -> Global___ArtifactInfo: ...
+    def __init__(
+        self,
+        *,
+        variant: _common_pb2.VariantRef | None = ...,
+        artifact: Global___ArtifactInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "variant", b"variant"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "variant", b"variant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BenchmarkCandidate: _TypeAlias = BenchmarkCandidate  # noqa: Y015
 
 @_typing.final
 class DesiredState(_message.Message):
