@@ -6,6 +6,7 @@ self-test samples bundled with a variant on a device.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import zipfile
@@ -18,7 +19,7 @@ import numpy.typing as npt
 
 from edgefleet.core.errors import InvalidArgument
 
-__all__ = ["EvalSet", "check_classifier", "load_eval_set"]
+__all__ = ["EvalSet", "Split", "check_classifier", "load_eval_set"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -45,10 +46,37 @@ class EvalSet:
         """The first ``n`` samples (eval sets are stored shuffled)."""
         return EvalSet(self.x[:n], self.y[:n], self.labels, self.source)
 
+    def take(self, indices: npt.NDArray[np.int64], part: str) -> EvalSet:
+        return EvalSet(self.x[indices], self.y[indices], self.labels, f"{self.source} ({part})")
+
+    def split(self) -> Split:
+        """Two disjoint halves, fixed by the samples' content (not their order): within each class the
+        samples are ordered by the SHA-256 of their bytes and alternate between scoring and calibration
+        (a class with one sample goes to scoring). Calibration only calibrates static recipes; host accuracy,
+        the samples shipped to devices and device accuracy all use the scoring half, so no variant is
+        scored on a sample it was calibrated on, and every figure of a family is on the same samples."""
+        scoring: list[int] = []
+        calibration: list[int] = []
+        for label in sorted(set(self.y.tolist())):
+            members = np.flatnonzero(self.y == label)
+            ordered = sorted(members.tolist(), key=lambda i: hashlib.sha256(self.x[i].tobytes()).digest())
+            for rank, index in enumerate(ordered):
+                (scoring if rank % 2 == 0 else calibration).append(index)
+        return Split(
+            self.take(np.asarray(sorted(calibration), dtype=np.int64), "calibration split"),
+            self.take(np.asarray(sorted(scoring), dtype=np.int64), "scoring split"),
+        )
+
     def to_npz_bytes(self) -> bytes:
         buf = io.BytesIO()
         np.savez_compressed(buf, x=self.x, y=self.y, labels=np.array(self.labels))
         return buf.getvalue()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Split:
+    calibration: EvalSet
+    scoring: EvalSet
 
 
 def load_eval_set(data: Path | bytes, *, source: str = "") -> EvalSet:

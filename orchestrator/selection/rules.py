@@ -21,6 +21,8 @@ class Verdict:
     violation: float
     #: False when the variant cannot run on the profile at all.
     runnable: bool
+    #: The reasons no budget change can fix (rolled back there, cannot run there, no accuracy figure).
+    hard: tuple[str, ...] = ()
 
 
 def _b(n: float) -> str:
@@ -89,4 +91,5 @@ def check(card: VariantCard, figures: Figures, profile: Profile, *, blocked_reas
         reasons=tuple(hard) + tuple(r for r, _ in soft),
         violation=HARD * len(hard) + sum(v for _, v in soft),
         runnable=runnable,
+        hard=tuple(hard),
     )

@@ -25,6 +25,8 @@ class Candidate:
     violation: float
     runnable: bool
     pareto: bool = False
+    #: The reasons no budget change can fix (rolled back on the profile, cannot run there).
+    hard_reasons: tuple[str, ...] = ()
 
     @property
     def feasible(self) -> bool:
@@ -91,7 +93,16 @@ def select(
             estimators=estimators,
         )
         verdict = check(card, figs, profile, blocked_reason=blocked.get(card.variant_id))
-        candidates.append(Candidate(card.key, figs, verdict.reasons, verdict.violation, verdict.runnable))
+        candidates.append(
+            Candidate(
+                card.key,
+                figs,
+                verdict.reasons,
+                verdict.violation,
+                verdict.runnable,
+                hard_reasons=verdict.hard,
+            )
+        )
     runnable = [c for c in candidates if c.runnable]
     candidates = [
         replace(c, pareto=c.runnable and not any(_dominates(o.figures, c.figures) for o in runnable))

@@ -10,10 +10,8 @@ from edgefleet.orchestrator.registry.signing import Signer
 from edgefleet.orchestrator.service.variants import VariantService
 from edgefleet.orchestrator.store.base import Store
 
-__all__ = ["MIN_AGREEMENT", "SELFTEST_SAMPLES", "BundleService"]
+__all__ = ["MIN_AGREEMENT", "BundleService"]
 
-#: Labelled samples shipped for the on-device self-test (and canary accuracy).
-SELFTEST_SAMPLES = 64
 #: Share of self-test predictions that must agree with the host's (runtimes may differ on a few).
 MIN_AGREEMENT = 0.9
 
@@ -34,7 +32,8 @@ class BundleService:
             return existing
         card = self._variants.get(variant_id)
         model = self._artifacts.read(card.variant_id)
-        samples = self._variants.family_eval(card.model).head(SELFTEST_SAMPLES)
+        # the family's scoring split, all of it: the self-test, the canary and device accuracy use these
+        samples = self._variants.scoring_set(card.model)
         expected = load_model(model, source=card.short_id).classify(samples.x)
         manifest = Manifest(
             variant_id=card.variant_id,

@@ -43,10 +43,12 @@ class VariantResolver:
                 raise InvalidArgument(
                     f"variant {card.short_id} belongs to model {card.model!r}, not {model!r}"
                 )
-            reasons = next(c.reasons for c in plan.candidates if c.variant.variant_id == card.variant_id)
-            if reasons and not force:
+            candidate = next(c for c in plan.candidates if c.variant.variant_id == card.variant_id)
+            reasons = candidate.reasons
+            # blocked or impossible needs --force; over a budget is the operator's call (the event says so)
+            if candidate.hard_reasons and not force:
                 what = f"variant {card.short_id} ({card.base_name} {card.recipe})"
-                why = "; ".join(reasons)
+                why = "; ".join(candidate.hard_reasons)
                 raise FailedPrecondition(
                     f"{what} does not pass {profile}'s rules: {why}; --force deploys it anyway"
                 )

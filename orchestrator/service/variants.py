@@ -102,6 +102,10 @@ class VariantService:
             )
         return load_eval_set(self._artifacts.read(family.eval_sha256), source=f"{model} evaluation set")
 
+    def scoring_set(self, model: str) -> EvalSet:
+        """The family's scoring split: what host accuracy, bundles and device accuracy all use."""
+        return self.family_eval(model).split().scoring
+
     def artifact(self, digest: str) -> bytes:
         return self._artifacts.read(digest)
 
@@ -118,12 +122,15 @@ class VariantService:
         check_float_base(req.base, source=req.base_source)
         built: list[tuple[VariantCard, bytes]] = []
         skipped: list[Skipped] = []
+        split = evalset.split() if evalset is not None else None
+        calibration = split.calibration if split is not None else None
+        scoring = split.scoring if split is not None else None
         for done, recipe in enumerate(recipes):
             report(Progress(f"{req.base_name}: {recipe.name}", done, len(recipes)))
             try:
-                variant = build_variant(recipe, req.base, evalset, threads=req.threads)
+                variant = build_variant(recipe, req.base, calibration, threads=req.threads)
                 known = base_facts if variant.data == req.base else None  # float32: the base itself
-                card = self._card(req.model, req.base_name, variant, evalset, req.threads, facts=known)
+                card = self._card(req.model, req.base_name, variant, scoring, req.threads, facts=known)
                 built.append((card, variant.data))
             except RecipeNotApplicable as exc:
                 skipped.append(Skipped(recipe.name, str(exc)))
@@ -150,8 +157,9 @@ class VariantService:
         facts = analyse(data, source=source)  # parse, then the runtimes in an isolated process
         shape = self._check_fits(model, data, evalset, source=source)
         try:
+            scoring = evalset.split().scoring if evalset is not None else None
             card = self._card(
-                model, "user", Built(recipe, data), evalset, threads=1, source=source, facts=facts
+                model, "user", Built(recipe, data), scoring, threads=1, source=source, facts=facts
             )
         except RecipeNotApplicable as exc:
             raise InvalidArgument(f"{source}: {exc}") from exc

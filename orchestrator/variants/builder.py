@@ -21,7 +21,7 @@ from edgefleet.orchestrator.variants.signatures import ensure_signature
 
 __all__ = ["Built", "RecipeNotApplicable", "Skipped", "build_variant", "check_float_base"]
 
-#: Samples used to calibrate static recipes (the evaluation set's first N).
+#: At most this many samples of the calibration split calibrate a static recipe.
 CALIBRATION_SAMPLES = 200
 
 

@@ -217,3 +217,14 @@ def variant_id(server: OrchestratorServer, base: str, recipe: str) -> str:
         for c in server.services.variants.list_variants("digits")
         if (c.base_name, c.recipe) == (base, recipe)
     )
+
+
+def agent_metric(agent: Agent, name: str, **labels: str) -> float:
+    """The sum of an agent series over every sample carrying ``labels`` (agent series also carry the
+    device's ``device`` and ``profile`` once it is enrolled)."""
+    total = 0.0
+    for family in agent.metrics.registry.collect():
+        for sample in family.samples:
+            if sample.name == name and labels.items() <= sample.labels.items():
+                total += sample.value
+    return total

@@ -235,7 +235,7 @@ def _fill(directory: Path) -> Path:
 def _metric(agent: Any, name: str) -> float:
     address = (agent.config.data_dir / "metrics.addr").read_text().strip()
     text = urllib.request.urlopen(f"http://{address}/metrics", timeout=10).read().decode()
-    values = [line.split()[-1] for line in text.splitlines() if line.startswith(name + " ")]
+    values = [line.split()[-1] for line in text.splitlines() if line.startswith((name + " ", name + "{"))]
     return float(values[0]) if values else float("nan")
 
 

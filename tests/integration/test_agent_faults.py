@@ -17,10 +17,10 @@ from edgefleet.agent.cli import app as agent_app
 from edgefleet.core.bundle import Manifest, write_bundle
 from edgefleet.orchestrator.fleet.model import BundleRecord
 from edgefleet.orchestrator.server.app import OrchestratorServer
-from edgefleet.orchestrator.service.bundles import SELFTEST_SAMPLES
 from tests.helpers.fleet import (
     agent_config,
     agent_in_process,
+    agent_metric,
     build_template,
     committed,
     orchestrator_in_process,
@@ -38,10 +38,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def outcomes(agent: Any, outcome: str, fault: str) -> float:
-    value = agent.metrics.registry.get_sample_value(
-        "edgefleet_agent_deployment_outcomes_total", {"outcome": outcome, "fault": fault}
-    )
-    return float(value or 0.0)
+    return agent_metric(agent, "edgefleet_agent_deployment_outcomes_total", outcome=outcome, fault=fault)
 
 
 def phase(server: OrchestratorServer, device_id: str) -> tuple[str, str]:
@@ -127,7 +124,7 @@ async def test_a_variant_fault_is_final_for_its_generation(template: Path, tmp_p
     async with orchestrator_in_process(template, tmp_path) as server:
         s = server.services
         broken = variant_id(server, "w0.5", "fp32")
-        samples = s.variants.family_eval("digits").head(SELFTEST_SAMPLES)
+        samples = s.variants.scoring_set("digits")
         manifest = Manifest(
             broken, "digits", "fp32", "w0.5", samples.labels, tuple((int(y) + 1) % 10 for y in samples.y), 0.9
         )

@@ -14,7 +14,6 @@ from edgefleet.core.bundle import Manifest, write_bundle
 from edgefleet.core.evalset import EvalSet
 from edgefleet.orchestrator.fleet.model import BundleRecord
 from edgefleet.orchestrator.server.app import OrchestratorServer, open_services
-from edgefleet.orchestrator.service.bundles import SELFTEST_SAMPLES
 from tests.helpers.fleet import (
     admin_client,
     agent_config,
@@ -193,7 +192,7 @@ async def test_a_failing_self_test_keeps_the_old_variant(template: Path, tmp_pat
         broken = variant(server, "w0.5", "fp32")
         # A signed bundle whose expectations disagree with what the model computes (as when a device
         # runtime miscomputes a model): the agent must refuse to activate it, on its own.
-        samples = s.variants.family_eval("digits").head(SELFTEST_SAMPLES)
+        samples = s.variants.scoring_set("digits")
         manifest = Manifest(
             broken.variant_id,
             "digits",
