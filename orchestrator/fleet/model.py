@@ -75,6 +75,9 @@ class DeviceRecord:
     bytes_done: int = 0
     bytes_total: int = 0
     online: bool = field(default=False, compare=False)
+    #: Set by the store: increments with every write (compare-and-swap between writers); not content,
+    #: so records equal in content compare equal whatever their version.
+    version: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
