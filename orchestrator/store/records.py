@@ -98,10 +98,13 @@ def _record(kind: Kind[R], row: Any) -> R:
 
 
 def get(db: Database, kind: Kind[R], ident: str) -> R | None:
+    t = kind.table
+    query = db.statement(
+        f"{kind.name}.get",
+        lambda: sa.select(t.c.record_json, t.c.version).where(t.c[kind.key] == sa.bindparam("ident")),
+    )
     with db.read() as conn:
-        row = conn.execute(
-            sa.select(kind.table.c.record_json, kind.table.c.version).where(kind.table.c[kind.key] == ident)
-        ).first()
+        row = conn.execute(query, {"ident": ident}).first()
     return _record(kind, row) if row is not None else None
 
 
@@ -110,30 +113,43 @@ def list_records(db: Database, kind: Kind[R], query: sa.Select[Any]) -> list[R]:
         return [_record(kind, row) for row in conn.execute(query)]
 
 
-def _locked_version(conn: Connection, kind: Kind[R], ident: str) -> int:
-    query = sa.select(kind.table.c.version).where(kind.table.c[kind.key] == ident).with_for_update()
-    return int(conn.execute(query).scalar() or 0)
-
-
-def _write(conn: Connection, db: Database, kind: Kind[R], record: R, stored: int) -> R:
-    """Write ``record`` over the row at ``stored`` (0: no row) as version ``stored + 1``."""
-    ident = kind.ident(record)
-    written = replace(record, version=stored + 1)
-    values = {**kind.columns(written), "version": stored + 1}
+def _locked_version(conn: Connection, db: Database, kind: Kind[R], ident: str) -> int:
     t = kind.table
-    if stored:
-        done = conn.execute(
-            sa.update(t).where(t.c[kind.key] == ident, t.c.version == stored).values(**values)
-        ).rowcount
+    query = db.statement(
+        f"{kind.name}.version",
+        lambda: sa.select(t.c.version).where(t.c[kind.key] == sa.bindparam("ident")).with_for_update(),
+    )
+    return int(conn.execute(query, {"ident": ident}).scalar() or 0)
+
+
+def _swap_statement(db: Database, kind: Kind[R], create: bool) -> Any:
+    """INSERT of a new row (if none) or UPDATE of the row at version ``:expected``; RETURNING the key."""
+    t = kind.table
+    key = t.c[kind.key]
+    if create:
+        return db.insert(t).on_conflict_do_nothing(index_elements=[key]).returning(key)
+    columns = [c.name for c in t.columns if c.name != kind.key]
+    return (
+        sa.update(t)
+        .where(key == sa.bindparam("ident"), t.c.version == sa.bindparam("expected"))
+        .values({name: sa.bindparam(f"new_{name}") for name in columns})
+        .returning(key)
+    )
+
+
+def _swap(conn: Connection, db: Database, kind: Kind[R], record: R, expected: int) -> bool:
+    """Write ``record`` as version ``expected + 1`` if the row is at ``expected`` (0: no row yet)."""
+    ident = kind.ident(record)
+    values = {**kind.columns(replace(record, version=expected + 1)), "version": expected + 1}
+    create = expected == 0
+    stmt = db.statement(
+        f"{kind.name}.{'create' if create else 'swap'}", lambda: _swap_statement(db, kind, create)
+    )
+    if create:
+        params = {kind.key: ident, **values}
     else:
-        done = conn.execute(
-            db.insert(t).values({kind.key: ident, **values}).on_conflict_do_nothing(index_elements=[kind.key])
-        ).rowcount
-    if done != 1:
-        raise Aborted(
-            f"{kind.name} {ident} was written by another writer just now; nothing was written, retry"
-        )
-    return written
+        params = {"ident": ident, "expected": expected, **{f"new_{k}": v for k, v in values.items()}}
+    return conn.execute(stmt, params).first() is not None
 
 
 def put(db: Database, lineage: Lineage, kind: Kind[R], record: R) -> R:
@@ -141,30 +157,42 @@ def put(db: Database, lineage: Lineage, kind: Kind[R], record: R) -> R:
     ident = kind.ident(record)
     key = (kind.name, ident)
     with db.write() as conn:
-        stored = _locked_version(conn, kind, ident)
-        base = lineage.base(key, record.version, stored)
-        if base is None:
-            state = f"stored version {stored}" if stored else "not stored"
-            raise Aborted(
-                f"{kind.name} {ident} was changed by another writer ({state}; this change was based on "
-                f"version {record.version}); nothing was written: read it again and retry"
-            )
-        written = _write(conn, db, kind, record, stored)
-    lineage.wrote(key, base, written.version)
-    return written
+        base = stored = record.version
+        if not _swap(conn, db, kind, record, stored):  # the usual case costs one statement
+            stored = _locked_version(conn, db, kind, ident)
+            chained = lineage.base(key, record.version, stored)
+            if chained is None or stored == record.version:
+                state = f"stored version {stored}" if stored else "not stored"
+                raise Aborted(
+                    f"{kind.name} {ident} was changed by another writer ({state}; this change was based on "
+                    f"version {record.version}); nothing was written: read it again and retry"
+                )
+            base = chained
+            if not _swap(conn, db, kind, record, stored):
+                raise Aborted(f"{kind.name} {ident} was written by another writer just now; retry")
+    lineage.wrote(key, base, stored + 1)
+    return replace(record, version=stored + 1)
 
 
 def update(db: Database, kind: Kind[R], ident: str, fn: Callable[[R], R]) -> R:
     """Atomic read-modify-write of the current record; NOT_FOUND when there is none."""
     t = kind.table
+    query = db.statement(
+        f"{kind.name}.locked",
+        lambda: (
+            sa.select(t.c.record_json, t.c.version)
+            .where(t.c[kind.key] == sa.bindparam("ident"))
+            .with_for_update()
+        ),
+    )
     with db.write() as conn:
-        row = conn.execute(
-            sa.select(t.c.record_json, t.c.version).where(t.c[kind.key] == ident).with_for_update()
-        ).first()
+        row = conn.execute(query, {"ident": ident}).first()
         if row is None:
             raise NotFound(f"no {kind.name} {ident[:80]!r}")
         current = _record(kind, row)
         changed = fn(current)
         if kind.ident(changed) != ident:
             raise InvalidArgument(f"an update of {kind.name} {ident} may not change its id")
-        return _write(conn, db, kind, changed, current.version)
+        if not _swap(conn, db, kind, changed, current.version):
+            raise Aborted(f"{kind.name} {ident} was written by another writer just now; retry")
+    return replace(changed, version=current.version + 1)

@@ -32,6 +32,7 @@ _TEXT = ("device_id", "profile", "variant_id", "model", "recipe", "energy_kind",
 _COUNTS = ("inferences", "labelled", "correct", "rss_bytes")
 #: What one bad row can make a database refuse; anything else (a full disk, a lost server) fails the call.
 _ROW_ERRORS = (sa_exc.IntegrityError, sa_exc.DataError, OverflowError, ValueError)
+_ENCODE = json.JSONEncoder(check_circular=False).encode
 #: How many sequences one step of the watermark walk reads.
 _WALK = 1024
 
@@ -82,19 +83,23 @@ def saturating_sums(stmt: Any, table: sa.Table, columns: Iterable[str]) -> dict[
 
 def problem(w: WindowRecord) -> str:
     """Why the store cannot hold this window ("" when it can)."""
-    if not isinstance(w.seq, int) or not 1 <= w.seq <= INT64_MAX:
+    if type(w.seq) is not int or not 1 <= w.seq <= INT64_MAX:
         return f"sequence {w.seq} is outside 1..2^63-1 (what the store can key)"
     for name in _COUNTS:
         value = getattr(w, name)
-        if not isinstance(value, int) or not 0 <= value <= INT64_MAX:
+        if type(value) is not int or not 0 <= value <= INT64_MAX:
             return f"{name} {value} is outside 0..2^63-1"
     for name in ("start", "end"):
         value = getattr(w, name)
         if not isinstance(value, int | float) or not math.isfinite(value):
             return f"{name} time {value!r} is not a finite number"
-    for name, text in [*((n, getattr(w, n)) for n in _TEXT), *(("flag", f) for f in w.flags)]:
-        if not isinstance(text, str) or "\x00" in text or (not text.isprintable() and not _encodable(text)):
-            return f"{name} {text[:40]!r} is not storable text (NUL or invalid Unicode)"
+    texts = [getattr(w, n) for n in _TEXT] + list(w.flags)
+    if not all(type(t) is str for t in texts):
+        return "a name or flag is not text"
+    joined = "".join(texts)
+    if not joined.isprintable() and ("\x00" in joined or not _encodable(joined)):
+        bad = next(t for t in texts if "\x00" in t or not _encodable(t))
+        return f"{bad[:40]!r} is not storable text (NUL or invalid Unicode)"
     return ""
 
 
@@ -117,7 +122,7 @@ def _row(w: WindowRecord) -> dict[str, Any]:
         "model": w.model,
         "end_time": w.end,
         "flagged": int(bool(w.flags)),
-        "record_json": json.dumps(doc),
+        "record_json": _ENCODE(doc),
     }
 
 
@@ -170,7 +175,10 @@ def _insert(
     """Insert in one statement; if the database refuses it, row by row, each refused row rejected alone."""
     if not ws:
         return set()
-    stmt = db.insert(WINDOWS).on_conflict_do_nothing().returning(WINDOWS.c.device_id, WINDOWS.c.seq)
+    stmt = db.statement(
+        "windows.insert",
+        lambda: db.insert(WINDOWS).on_conflict_do_nothing().returning(WINDOWS.c.device_id, WINDOWS.c.seq),
+    )
     try:
         with conn.begin_nested():
             return {(d, int(s)) for d, s in conn.execute(stmt, [_row(w) for w in ws])}
@@ -185,19 +193,24 @@ def _insert(
     return done
 
 
+_TOTALS_KEY = ("model", "profile", "variant_id")
+_SUMS = tuple(f.name for f in dataclasses.fields(Sums))
+
+
+def _totals_upsert(db: Database) -> Any:
+    stmt = db.insert(VARIANT_TOTALS)
+    return stmt.on_conflict_do_update(
+        index_elements=list(_TOTALS_KEY), set_=saturating_sums(stmt, VARIANT_TOTALS, _SUMS)
+    )
+
+
 def _add_totals(conn: Connection, db: Database, ws: list[WindowRecord]) -> None:
     sums: dict[tuple[str, str, str], Sums] = defaultdict(Sums)
     for w in ws:
         sums[(w.model, w.profile, w.variant_id)].add(w)
-    for (model, profile, variant_id), s in sorted(sums.items()):
-        values = s.values()
-        stmt = db.insert(VARIANT_TOTALS).values(model=model, profile=profile, variant_id=variant_id, **values)
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["model", "profile", "variant_id"],
-                set_=saturating_sums(stmt, VARIANT_TOTALS, values),
-            )
-        )
+    if sums:  # one row per key, in one order for every writer
+        rows = [{**dict(zip(_TOTALS_KEY, key, strict=True)), **s.values()} for key, s in sorted(sums.items())]
+        conn.execute(db.statement("totals.upsert", lambda: _totals_upsert(db)), rows)
 
 
 def advance_ack(db: Database, device_id: str, floor: int = 0) -> int:

@@ -97,8 +97,10 @@ def _carry_over(conn: sa.Connection) -> None:
     if rules:
         conn.execute(sa.text("UPDATE events SET rule = :r WHERE event_id = :i"), rules)
     totals: dict[tuple[str, str, str], list[Any]] = defaultdict(lambda: [0, 0, 0.0, 0, 0.0, 0, 0, 0])
-    rows = conn.execution_options(yield_per=_CHUNK).execute(
-        sa.text("SELECT model, profile, variant_id, record_json FROM windows WHERE flagged = 0")
+    rows = conn.execute(
+        sa.text(
+            "SELECT model, profile, variant_id, record_json FROM windows WHERE flagged = 0"
+        ).execution_options(yield_per=_CHUNK)
     )
     for model, profile, variant_id, text in rows:
         _add(totals[(model, profile, variant_id)], json.loads(text))
