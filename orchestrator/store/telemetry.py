@@ -94,7 +94,7 @@ def problem(w: WindowRecord) -> str:
         if not isinstance(value, int | float) or not math.isfinite(value):
             return f"{name} time {value!r} is not a finite number"
     texts = [getattr(w, n) for n in _TEXT] + list(w.flags)
-    if not all(type(t) is str for t in texts):
+    if not all(isinstance(t, str) for t in texts):
         return "a name or flag is not text"
     joined = "".join(texts)
     if not joined.isprintable() and ("\x00" in joined or not _encodable(joined)):

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from edgefleet.core.enums import EnergyKind
 from edgefleet.orchestrator.store import Store
 from tests.helpers.records import window
 
@@ -28,6 +29,9 @@ def test_windows_are_stored_once_per_device_and_sequence(store: Store) -> None:
     assert store.last_window_seq("rpi4-1") == 4
     assert store.last_window_seq("nobody") == 0
     assert store.windows(device_id="rpi4-1", limit=1) == [window(4)]  # round trip, newest first
+    # what the wire converter hands over: enum members (str subclasses) are text too
+    assert store.put_windows([window(5, energy_kind=EnergyKind.DERIVED)]) == 1
+    assert store.windows(device_id="rpi4-1", limit=1)[0].energy_kind == "derived"
 
 
 def test_one_bad_window_is_rejected_alone(store: Store) -> None:
