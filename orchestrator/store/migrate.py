@@ -13,7 +13,6 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import exc as sa_exc
@@ -89,7 +88,7 @@ def _state(db: Database, conn: Connection) -> str:
     """``current`` (at head), ``behind`` (Alembic-managed or empty), ``legacy`` (user_version 1-4)."""
     script = ScriptDirectory.from_config(_config())
     head = script.get_current_head()
-    current = MigrationContext.configure(conn).get_current_revision()
+    current = _current_revision(conn)
     if current is not None:
         try:
             script.get_revision(current)
@@ -112,6 +111,13 @@ def _state(db: Database, conn: Connection) -> str:
             f"({LEGACY_VERSION} without an alembic_version table)"
         )
     return "legacy" if version else "behind"
+
+
+def _current_revision(conn: Connection) -> str | None:
+    """What ``alembic_version`` says (read directly: Alembic's context would log on every open)."""
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def _user_version(conn: Connection) -> int:

@@ -147,7 +147,12 @@ def store_windows(db: Database, windows: Sequence[WindowRecord]) -> StoredWindow
     if candidates:
         with db.write() as conn:
             devices = sorted({d for d, _ in candidates})
-            query = sa.select(ACKS.c.device_id, ACKS.c.acked).where(ACKS.c.device_id.in_(devices))
+            # FOR SHARE (PostgreSQL): no replica moves these watermarks, and so prunes below them, meanwhile
+            query = (
+                sa.select(ACKS.c.device_id, ACKS.c.acked)
+                .where(ACKS.c.device_id.in_(devices))
+                .with_for_update(read=True)
+            )
             marks = {d: int(a) for d, a in conn.execute(query)}
             fresh = []
             for key in sorted(candidates):  # one order for every writer: no deadlock between replicas
