@@ -136,17 +136,26 @@ class Database:
             raise self.translate(exc) from exc
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction, committed at the end of the block (rolled back on any exception)."""
+    def write(self, *, wait_s: float | None = None) -> Iterator[Connection]:
+        """A write transaction, committed at the end of the block (rolled back on any exception).
+        ``wait_s``: how long to wait for other writers this time (default: the busy timeout)."""
+        wait = self.busy_timeout_s if wait_s is None else wait_s
         lock = self._write_lock
-        if lock is not None and not lock.acquire(timeout=self.busy_timeout_s):
+        if lock is not None and not lock.acquire(timeout=wait):
             raise Unavailable(
                 f"{self.where}: the store is busy with other writes of this process; nothing was "
                 "written, retry"
             )
         try:
-            with self.engine.connect().execution_options(edgefleet_write=True) as conn, conn.begin():
-                yield conn
+            with self.engine.connect().execution_options(edgefleet_write=True) as conn:
+                if wait_s is not None and lock is not None:
+                    _sqlite_busy_timeout(conn, wait)  # before BEGIN IMMEDIATE, which is what waits
+                try:
+                    with conn.begin():
+                        yield conn
+                finally:
+                    if wait_s is not None and lock is not None:
+                        _sqlite_busy_timeout(conn, self.busy_timeout_s)
         except sa_exc.SQLAlchemyError as exc:
             raise self.translate(exc) from exc
         finally:
@@ -204,6 +213,11 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
+
+
+def _sqlite_busy_timeout(conn: Connection, seconds: float) -> None:
+    # on the driver's connection: a statement through SQLAlchemy would BEGIN first
+    conn.connection.driver_connection.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")  # type: ignore[union-attr]
 
 
 def _sqlite_begin(conn: Connection) -> None:

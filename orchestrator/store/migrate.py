@@ -30,6 +30,8 @@ BASE_REVISION = "r0001"
 #: ``PRAGMA user_version`` of an Alembic-managed SQLite file: an older edgefleet (which knows 1-4) refuses
 #: it as "newer than this edgefleet supports" instead of writing into a schema it does not know.
 ALEMBIC_USER_VERSION = LEGACY_VERSION + 1
+#: How long an opener waits for another one's migration (a big store's first upgrade takes a while).
+MIGRATION_WAIT_S = 300.0
 #: Any 64-bit key, the same for every replica: ``pg_advisory_xact_lock`` serialises their migrations.
 _ADVISORY_KEY = 0x6564_6765_666C_6565  # "edgeflee"
 
@@ -58,9 +60,9 @@ def migrate(db: Database) -> None:
         with db.read() as conn:
             if _state(db, conn) == "current":
                 return
-        with db.write() as conn:
+        with db.write(wait_s=MIGRATION_WAIT_S) as conn:
             if db.postgresql:
-                conn.exec_driver_sql("SET LOCAL lock_timeout = '300s'")
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(MIGRATION_WAIT_S)}s'")
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_ADVISORY_KEY)))
             state = _state(db, conn)
             if state == "legacy":
