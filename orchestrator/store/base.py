@@ -58,8 +58,10 @@ class Store(abc.ABC):
     def token_exists(self, token_hash: str) -> bool: ...
 
     @abc.abstractmethod
-    def use_token(self, token_hash: str, now: float) -> EnrollmentToken | None:
-        """Consume one use of a valid, unexpired token atomically; None when there is none."""
+    def use_token(self, token_hash: str, now: float, *, profile: str = "") -> EnrollmentToken | None:
+        """Consume one use of a valid, unexpired token atomically; None when there is none. Given a
+        ``profile``, a token bound to another profile is returned as it is, NOT consumed (the caller
+        refuses it: a refusal never spends a token)."""
 
     @abc.abstractmethod
     def put_device(self, device: DeviceRecord) -> None:

@@ -137,16 +137,23 @@ def token_exists(db: Database, token_hash: str) -> bool:
         )
 
 
-def use_token(db: Database, token_hash: str, now: float) -> EnrollmentToken | None:
-    """One atomic decrement: of concurrent users of a one-time token exactly one gets it."""
+def use_token(db: Database, token_hash: str, now: float, profile: str = "") -> EnrollmentToken | None:
+    """One atomic decrement: of concurrent users of a one-time token exactly one gets it. A token bound to
+    another profile than a given ``profile`` is returned unspent."""
     t = TOKENS.c
+    valid = (t.token_hash == token_hash, t.expires > now, t.uses_left > 0)
+    matching = sa.or_(t.profile == "", t.profile == profile) if profile else sa.true()
     with db.write() as conn:
         row = conn.execute(
             sa.update(TOKENS)
-            .where(t.token_hash == token_hash, t.expires > now, t.uses_left > 0)
+            .where(*valid, matching)
             .values(uses_left=t.uses_left - 1)
             .returning(t.token_hash, t.profile, t.expires, t.uses_left)
         ).first()
+        if row is None and profile:
+            row = conn.execute(
+                sa.select(t.token_hash, t.profile, t.expires, t.uses_left).where(*valid)
+            ).first()
     return (
         EnrollmentToken(row.token_hash, row.profile, float(row.expires), int(row.uses_left)) if row else None
     )

@@ -75,8 +75,8 @@ class SqlStore(Store):
     def token_exists(self, token_hash: str) -> bool:
         return catalog.token_exists(self._db, token_hash)
 
-    def use_token(self, token_hash: str, now: float) -> EnrollmentToken | None:
-        return catalog.use_token(self._db, token_hash, now)
+    def use_token(self, token_hash: str, now: float, *, profile: str = "") -> EnrollmentToken | None:
+        return catalog.use_token(self._db, token_hash, now, profile)
 
     def put_device(self, device: DeviceRecord) -> None:
         records.put(self._db, self._lineage, DEVICE, device)

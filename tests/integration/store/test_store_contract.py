@@ -72,6 +72,17 @@ def test_tokens_are_used_atomically(store: Store) -> None:
     assert store.use_token("a" * 64, now=1.0) is None
 
 
+def test_a_token_for_another_profile_is_returned_unspent(store: Store) -> None:
+    store.put_token(EnrollmentToken("p" * 64, "rpi4", expires=100.0, uses_left=1))
+    store.put_token(EnrollmentToken("q" * 64, "", expires=100.0, uses_left=1))
+    refused = store.use_token("p" * 64, now=1.0, profile="jetson")
+    assert refused == EnrollmentToken("p" * 64, "rpi4", 100.0, 1)  # the caller refuses it; still unspent
+    assert store.use_token("p" * 64, now=1.0, profile="rpi4") == EnrollmentToken("p" * 64, "rpi4", 100.0, 0)
+    assert store.use_token("p" * 64, now=1.0, profile="rpi4") is None  # spent
+    assert store.use_token("q" * 64, now=1.0, profile="jetson") == EnrollmentToken("q" * 64, "", 100.0, 0)
+    assert store.use_token("q" * 64, now=1.0, profile="jetson") is None
+
+
 def test_one_time_token_race_between_replicas(store: Store, open_replica: Callable[[], Store]) -> None:
     replicas = [store, open_replica(), open_replica()]
     store.put_token(EnrollmentToken("t" * 64, "", expires=100.0, uses_left=1))

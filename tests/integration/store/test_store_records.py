@@ -5,6 +5,7 @@ a read never waits behind a writer. Every test runs on SQLite and on a real Post
 
 from __future__ import annotations
 
+import enum
 import multiprocessing
 import threading
 from collections.abc import Callable
@@ -180,6 +181,18 @@ def test_rollouts_versioned_listed_and_updated(store: Store, open_replica: Calla
         store.put_rollout(replace(first, state="aborted"))  # based on version 1: the wave move would be lost
     with pytest.raises(NotFound, match="no rollout"):
         store.update_rollout("nope", lambda r: r)
+
+
+class _State(enum.StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+
+
+def test_states_given_as_str_enum_members(store: Store) -> None:
+    """Services pass state enums (str subclasses): stored and matched by value on both dialects."""
+    store.put_rollout(rollout("ro-1", state=_State.PAUSED))  # type: ignore[arg-type]
+    assert [r.rollout_id for r in store.list_rollouts(states=(_State.PAUSED,))] == ["ro-1"]
+    assert store.list_rollouts(states=(_State.RUNNING,)) == []
 
 
 def _bump(d: DeviceRecord) -> DeviceRecord:
