@@ -34,7 +34,8 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Debian's prometheus/promtool for the monitoring tests (skipped where they cannot be installed).
+# Debian's prometheus/promtool (monitoring tests) and postgresql (the store contract suite starts its own
+# server); the suites skip where they cannot be installed.
 system-deps:
 	@bash scripts/system-deps.sh
 

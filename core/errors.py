@@ -14,6 +14,7 @@ from typing import ClassVar
 
 __all__ = [
     "EXIT_CODES",
+    "Aborted",
     "AlreadyExists",
     "EdgefleetError",
     "ErrorCode",
@@ -42,6 +43,7 @@ class ErrorCode(enum.Enum):
     RESOURCE_EXHAUSTED = "resource_exhausted"
     OUT_OF_RANGE = "out_of_range"
     UNAVAILABLE = "unavailable"
+    ABORTED = "aborted"
     INTERNAL = "internal"
 
 
@@ -56,6 +58,7 @@ EXIT_CODES: dict[ErrorCode, int] = {
     ErrorCode.RESOURCE_EXHAUSTED: 7,
     ErrorCode.OUT_OF_RANGE: 2,
     ErrorCode.UNAVAILABLE: 8,
+    ErrorCode.ABORTED: 9,
     ErrorCode.INTERNAL: 1,
 }
 
@@ -104,6 +107,12 @@ class ResourceExhausted(EdgefleetError):
 
 class Unavailable(EdgefleetError):
     code = ErrorCode.UNAVAILABLE
+
+
+class Aborted(EdgefleetError):
+    """A concurrent change won (compare-and-swap conflict): nothing was written; read again and retry."""
+
+    code = ErrorCode.ABORTED
 
 
 class OutOfRange(EdgefleetError):

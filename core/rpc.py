@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 
 from edgefleet.core.errors import (
+    Aborted,
     AlreadyExists,
     EdgefleetError,
     ErrorCode,
@@ -30,6 +31,7 @@ _CLASSES: dict[ErrorCode, type[EdgefleetError]] = {
     ErrorCode.UNAUTHENTICATED: Unauthenticated,
     ErrorCode.RESOURCE_EXHAUSTED: ResourceExhausted,
     ErrorCode.UNAVAILABLE: Unavailable,
+    ErrorCode.ABORTED: Aborted,
     ErrorCode.INTERNAL: EdgefleetError,
 }
 

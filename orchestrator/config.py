@@ -5,13 +5,15 @@
     api_listen = "127.0.0.1:50052"   # enrolment, admin API, health (server TLS)
     insecure = false                 # plaintext: local development only
     data_dir = "/var/lib/edgefleet"
+    store = "postgresql://edgefleet@db.example:5432/edgefleet"   # default: sqlite:///DATA_DIR/edgefleet.sqlite
+    telemetry_retention_days = 30    # older windows are folded into hourly aggregates (0: keep all)
     max_message_mb = 64
     build_workers = 1
 
     profiles = ["/etc/edgefleet/profiles"]   # files or directories of *.toml
 
-Environment: EDGEFLEET_LISTEN, EDGEFLEET_DATA_DIR, EDGEFLEET_MAX_MESSAGE_MB, EDGEFLEET_BUILD_WORKERS,
-EDGEFLEET_PROFILES (paths separated by ':').
+Environment: EDGEFLEET_LISTEN, EDGEFLEET_DATA_DIR, EDGEFLEET_STORE, EDGEFLEET_MAX_MESSAGE_MB,
+EDGEFLEET_BUILD_WORKERS, EDGEFLEET_PROFILES (paths separated by ':'), EDGEFLEET_TELEMETRY_RETENTION_DAYS.
 
 """
 
@@ -61,6 +63,11 @@ class ServerConfig:
     device_cert_days: float = 365.0
     #: Where `edgefleet certs init` put the CA, the server certificate and the admin token.
     tls_dir: Path | None = None
+    #: The store's URL: sqlite:///PATH or postgresql://USER[:PASSWORD]@HOST:PORT/DB ("": the SQLite file
+    #: edgefleet.sqlite in data_dir). See ``store_url``.
+    store: str = ""
+    #: Telemetry windows older than this are folded into hourly aggregates and deleted (0: keep them all).
+    telemetry_retention_days: float = 30.0
 
     @property
     def max_message_bytes(self) -> int:
@@ -73,6 +80,11 @@ class ServerConfig:
     @property
     def db_path(self) -> Path:
         return self.data_dir / "edgefleet.sqlite"
+
+    @property
+    def store_url(self) -> str:
+        """``store``, or the default: the SQLite file in ``data_dir``."""
+        return self.store or f"sqlite:///{self.db_path}"
 
     def __post_init__(self) -> None:
         for field, value in (("listen", self.listen), ("api_listen", self.api_listen)):
@@ -99,6 +111,14 @@ class ServerConfig:
             raise InvalidArgument(f"device_cert_days: expected (0, 3650], got {self.device_cert_days}")
         if not 1 <= self.build_workers <= 64:
             raise InvalidArgument(f"build_workers: expected 1-64, got {self.build_workers}")
+        if not 0 <= self.telemetry_retention_days <= 36500:
+            raise InvalidArgument(
+                f"telemetry_retention_days: expected 0-36500, got {self.telemetry_retention_days}"
+            )
+        if self.store:
+            from edgefleet.orchestrator.store.engine import parse_store_url
+
+            parse_store_url(self.store)  # InvalidArgument naming the problem, the password masked
 
 
 _ENV = {
@@ -119,6 +139,8 @@ _ENV = {
     "tls_dir": "EDGEFLEET_TLS_DIR",
     "telemetry_queue_batches": "EDGEFLEET_TELEMETRY_QUEUE_BATCHES",
     "device_cert_days": "EDGEFLEET_DEVICE_CERT_DAYS",
+    "store": "EDGEFLEET_STORE",
+    "telemetry_retention_days": "EDGEFLEET_TELEMETRY_RETENTION_DAYS",
 }
 
 

@@ -17,6 +17,13 @@ def serve(
         str | None, typer.Option(help="HOST:PORT to listen on (port 0: any free port).")
     ] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Where the store, artifacts and keys live.")] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            help="The store: sqlite:///PATH (default: DATA_DIR/edgefleet.sqlite) or "
+            "postgresql://USER@HOST:PORT/DB (password: in the URL or PGPASSWORD/.pgpass)."
+        ),
+    ] = None,
     profiles: Annotated[
         list[Path] | None, typer.Option("--profiles", help="User profile file or directory (repeatable).")
     ] = None,
@@ -46,6 +53,7 @@ def serve(
                 "api_listen": api_listen,
                 "insecure": insecure,
                 "data_dir": data_dir,
+                "store": store,
                 "profiles": [str(p) for p in profiles or []] or None,
             },
         )

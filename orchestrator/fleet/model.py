@@ -89,6 +89,9 @@ class DeviceRecord:
     online: bool = field(default=False, compare=False)
     #: Live conditions (transient: from the agent's last Hello or heartbeat, and the server's own notes).
     conditions: tuple[Condition, ...] = field(default=(), compare=False)
+    #: Set by the store: increments with every write (compare-and-swap between writers); not content,
+    #: so records equal in content compare equal whatever their version.
+    version: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,9 @@ class RolloutRecord:
     created: float
     updated: float
     devices: dict[str, DeviceRolloutState] = field(default_factory=dict)
+    #: Set by the store: increments with every write (compare-and-swap between writers); not content,
+    #: so records equal in content compare equal whatever their version.
+    version: int = field(default=0, compare=False)
 
     @property
     def timing(self) -> Policy:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from edgefleet.orchestrator.service.rollout_effects import RolloutEffects
 from edgefleet.orchestrator.service.rollouts import RolloutService
 from edgefleet.orchestrator.service.telemetry import TelemetryService
 from edgefleet.orchestrator.service.variants import VariantService
-from edgefleet.orchestrator.store import SqliteStore, Store
+from edgefleet.orchestrator.store import Store, mask_url, open_store
 from edgefleet.orchestrator.wire.fleet import desired_to_pb
 from edgefleet.v1 import admin_pb2, admin_pb2_grpc, control_pb2, control_pb2_grpc
 
@@ -67,7 +68,8 @@ class Services:
 
 def open_services(config: ServerConfig) -> Services:
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    store = SqliteStore(config.db_path)
+    store = open_store(config.store_url)
+    log.info("store: %s", mask_url(config.store_url))
     artifacts = ArtifactStore(config.data_dir)
     signer = Signer.load_or_create(config.data_dir / "keys")
     ca = None if config.insecure else CertificateAuthority.load(config.tls_path)
@@ -170,6 +172,7 @@ class OrchestratorServer:
         self.address = ""
         self.api_address = ""
         self._ticker: asyncio.Task[None] | None = None
+        self._pruner: asyncio.Task[None] | None = None
 
     def _enable_reflection(self) -> None:
         try:
@@ -205,6 +208,8 @@ class OrchestratorServer:
             log.warning("a multi-use bootstrap enrolment token is configured: fine for labs, not for a fleet")
         self.ingest.start()
         self._ticker = asyncio.create_task(self._tick_rollouts())
+        if self.config.telemetry_retention_days > 0:
+            self._pruner = asyncio.create_task(self._prune_telemetry())
         if self.config.metrics_listen:
             self.metrics_address = self.metrics.serve(self.config.metrics_listen)
             (self.config.data_dir / "metrics.addr").write_text(self.metrics_address + "\n")
@@ -239,14 +244,27 @@ class OrchestratorServer:
                 continue
             self.push(assignments)
 
+    async def _prune_telemetry(self) -> None:
+        """Once an hour, off the loop: fold windows older than the retention into hourly aggregates."""
+        keep = self.config.telemetry_retention_days * 86400.0
+        while True:
+            try:
+                pruned = await asyncio.to_thread(self.services.store.prune_windows, time.time() - keep)
+                if pruned:
+                    log.info("telemetry retention: %d window(s) folded into hourly aggregates", pruned)
+            except Exception:
+                log.exception("telemetry retention failed; retrying in an hour")
+            await asyncio.sleep(3600)
+
     def push(self, assignments: Sequence[Assignment]) -> None:
         for a in assignments:
             message = control_pb2.OrchestratorMessage(desired_state=desired_to_pb(a.desired))
             self.sessions.push(a.device_id, message)
 
     async def stop(self, grace: float = 5.0) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
+        for task in (self._ticker, self._pruner):
+            if task is not None:
+                task.cancel()
         await self._health.enter_graceful_shutdown()
         await self._server.stop(grace)
         await self.ingest.stop()

@@ -1,13 +1,14 @@
-"""The store interface. Callers depend on this, never on a backend."""
+"""The store interface. Callers depend on this, never on a backend (``open_store(url)`` picks one)."""
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from edgefleet.orchestrator.fleet.model import BundleRecord, DeviceRecord, EnrollmentToken, WindowRecord
 from edgefleet.orchestrator.rollout.model import Event, RolloutRecord
+from edgefleet.orchestrator.store.results import HourlyWindows, StoredWindows, VariantTotals
 from edgefleet.orchestrator.variants.card import VariantCard
 
 __all__ = ["Family", "Store"]
@@ -58,12 +59,19 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def use_token(self, token_hash: str, now: float, *, profile: str = "") -> EnrollmentToken | None:
-        """Consume one use of a valid, unexpired token atomically; None when there is none. A token bound
-        to another profile than ``profile`` is returned as it is, NOT consumed (the caller refuses it)."""
+        """Consume one use of a valid, unexpired token atomically; None when there is none. Given a
+        ``profile``, a token bound to another profile is returned as it is, NOT consumed (the caller
+        refuses it: a refusal never spends a token)."""
 
     @abc.abstractmethod
     def put_device(self, device: DeviceRecord) -> None:
-        """Insert or replace the device record."""
+        """Insert (version 0) or replace the device record, compare-and-swap on ``device.version``:
+        ABORTED when another writer changed it since it was read (nothing written)."""
+
+    @abc.abstractmethod
+    def update_device(self, device_id: str, fn: Callable[[DeviceRecord], DeviceRecord]) -> DeviceRecord:
+        """Atomic read-modify-write: ``fn`` (pure) maps the current record to the new one, in one
+        transaction; returns the record as stored. NOT_FOUND when there is no such device."""
 
     @abc.abstractmethod
     def get_device(self, device_id: str) -> DeviceRecord | None: ...
@@ -79,12 +87,45 @@ class Store(abc.ABC):
     def get_bundle(self, variant_id: str) -> BundleRecord | None: ...
 
     # ---- telemetry ----
-    @abc.abstractmethod
     def put_windows(self, windows: Sequence[WindowRecord]) -> int:
-        """Store windows, ignoring (device_id, seq) already stored; returns how many were new."""
+        """Store windows, ignoring (device_id, seq) already stored; returns how many were new.
+        A window the store cannot hold is rejected alone (``store_windows`` says which and why)."""
+        return self.store_windows(windows).count
 
     @abc.abstractmethod
-    def last_window_seq(self, device_id: str) -> int: ...
+    def store_windows(self, windows: Sequence[WindowRecord]) -> StoredWindows:
+        """Store windows exactly once per (device_id, seq); a window at or below its device's ack watermark
+        is a duplicate. One window that cannot be stored never fails the others: it is rejected alone with
+        the reason. Running totals grow in the same transaction as the new, unflagged windows."""
+
+    @abc.abstractmethod
+    def last_window_seq(self, device_id: str) -> int:
+        """The highest sequence stored or acknowledged (not a contiguous one: acknowledge with ``acked``)."""
+
+    @abc.abstractmethod
+    def advance_ack(self, device_id: str, floor: int = 0) -> int:
+        """Move the device's ack watermark to max(watermark, floor) (``floor``: the agent's "dropped
+        through" sequence, windows it will never send), then over every consecutive stored sequence;
+        returns it. It never moves back."""
+
+    @abc.abstractmethod
+    def acked(self, device_id: str) -> int:
+        """The device's ack watermark: every window up to it is stored, pruned, or given up by the agent."""
+
+    @abc.abstractmethod
+    def variant_totals(self, model: str = "", profile: str = "") -> Sequence[VariantTotals]:
+        """Cumulative totals per (model, profile, variant): they only ever grow."""
+
+    @abc.abstractmethod
+    def prune_windows(self, older_than: float) -> int:
+        """Fold acknowledged windows that ended before ``older_than`` into hourly aggregates and delete them
+        (in batches, each in its own transaction); totals are unaffected. Returns how many were pruned."""
+
+    @abc.abstractmethod
+    def hourly_windows(
+        self, *, device_id: str = "", model: str = "", profile: str = "", variant_id: str = ""
+    ) -> Sequence[HourlyWindows]:
+        """The aggregates of pruned windows, oldest hour first."""
 
     @abc.abstractmethod
     def windows(
@@ -107,7 +148,12 @@ class Store(abc.ABC):
 
     # ---- rollouts, events, blocks ----
     @abc.abstractmethod
-    def put_rollout(self, rollout: RolloutRecord) -> None: ...
+    def put_rollout(self, rollout: RolloutRecord) -> None:
+        """Insert (version 0) or replace, compare-and-swap on ``rollout.version`` (ABORTED on a conflict)."""
+
+    @abc.abstractmethod
+    def update_rollout(self, rollout_id: str, fn: Callable[[RolloutRecord], RolloutRecord]) -> RolloutRecord:
+        """Atomic read-modify-write of the rollout (see ``update_device``)."""
 
     @abc.abstractmethod
     def get_rollout(self, rollout_id: str) -> RolloutRecord | None: ...

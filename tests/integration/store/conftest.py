@@ -1,0 +1,48 @@
+"""The store contract runs on both backends: every test taking ``store`` (or ``store_url``) runs on a SQLite
+file and on a fresh database of a real PostgreSQL server that the session starts itself."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from edgefleet.orchestrator.store import Store, open_store
+from tests.helpers.postgres import PostgresServer, postgres_server, unavailable_reason
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    with postgres_server() as pg:
+        yield pg
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'edgefleet.sqlite'}"
+    pg: PostgresServer = request.getfixturevalue("pg_server")
+    return pg.url(pg.create_database())
+
+
+@pytest.fixture
+def open_replica(store_url: str) -> Iterator[Callable[[], Store]]:
+    """Another store on the same database (another replica); closed at the end."""
+    opened: list[Store] = []
+
+    def replica() -> Store:
+        opened.append(open_store(store_url))
+        return opened[-1]
+
+    yield replica
+    for s in opened:
+        s.close()
+
+
+@pytest.fixture
+def store(open_replica: Callable[[], Store]) -> Store:
+    return open_replica()
