@@ -10,7 +10,6 @@ by window, request or time.
 
 from __future__ import annotations
 
-import math
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,7 +20,6 @@ from prometheus_client.registry import Collector
 
 from edgefleet.core.metrics import serve_metrics
 from edgefleet.orchestrator.rollout.model import ACTIVE
-from edgefleet.orchestrator.selection.figures import estimate
 
 __all__ = ["FleetCollector", "OrchestratorMetrics"]
 
@@ -91,54 +89,79 @@ class FleetCollector(Collector):
         yield from self._rollouts()
 
     def _variants(self) -> Iterator[Any]:
+        """Gauges from the recent windows of each variant (they follow the fleet, so they go up and down);
+        counters from the store's cumulative totals (they only ever go up, whatever is pruned)."""
         s = self._s
         labels = ["model", "profile", "variant", "recipe", "kind"]
         energy = GaugeMetricFamily(
             "edgefleet_energy_per_inference_joules",
-            "Energy per inference devices measured (measure: gross or dynamic).",
+            "Energy per inference devices measured, by measure: gross (window energy / inferences) or "
+            "dynamic (the idle baseline subtracted).",
             labels=[*labels, "measure"],
         )
         latency = GaugeMetricFamily(
             "edgefleet_latency_p95_seconds", "Median of window p95 latencies.", labels=labels
         )
         accuracy = GaugeMetricFamily(
-            "edgefleet_accuracy_ratio", "Correct / labelled on devices.", labels=labels
+            "edgefleet_accuracy_ratio",
+            "Right / distinct scoring-split samples scored on devices.",
+            labels=labels,
         )
-        inferences = CounterMetricFamily(
-            "edgefleet_inferences", "Inferences reported by devices.", labels=labels
-        )
-        saved = CounterMetricFamily(
-            "edgefleet_energy_saved_joules",
-            "Estimated energy saved against the float32 base of the same width (measured energy x the "
-            "op-count "
-            "ratio base/variant on the profile).",
-            labels=["model", "profile"],
+        saving = GaugeMetricFamily(
+            "edgefleet_energy_saving_ratio",
+            "Energy per inference of the float32 base of the same width / this variant's, both measured "
+            "on the profile under its budget's measure (above 1: the variant saves energy).",
+            labels=["model", "profile", "variant", "recipe"],
         )
         for family in s.variants.list_families():
             cards = {c.variant_id: c for c in s.variants.list_variants(family.model)}
-            bases = {c.base_name: c for c in cards.values() if c.recipe == "fp32"}
-            savings: dict[str, float] = {}
-            for row in s.telemetry.summary(family.model):
-                values = [family.model, row.profile, row.variant_id[:12], row.recipe, row.energy_kind]
-                if row.windows:
-                    energy.add_metric([*values, "gross"], row.energy_j)
-                    if not math.isnan(row.dynamic_j):
-                        energy.add_metric([*values, "dynamic"], row.dynamic_j)
-                    latency.add_metric(values, row.latency_p95_s)
-                if row.labelled:
-                    accuracy.add_metric(values, row.correct / row.labelled)
-                inferences.add_metric(values, row.inferences)
-                card = cards.get(row.variant_id)
-                base = bases.get(card.base_name) if card else None
-                if card is not None and base is not None and row.windows:
-                    profile = s.plans.profiles.get(row.profile)
-                    ratio = estimate(base, profile)[0] / max(estimate(card, profile)[0], 1e-30)
-                    savings[row.profile] = savings.get(row.profile, 0.0) + row.inferences * row.energy_j * (
-                        ratio - 1
-                    )
-            for profile, joules in savings.items():
-                saved.add_metric([family.model, profile], max(0.0, joules))
-        yield from (energy, latency, accuracy, inferences, saved)
+            rows = s.telemetry.summary(family.model)
+            measured = {(r.profile, r.variant_id): r.energy_j for r in rows if r.windows}
+            for r in rows:
+                values = [family.model, r.profile, r.variant_id[:12], r.recipe, r.energy_kind]
+                for measure, value in (("gross", r.gross_j), ("dynamic", r.dynamic_j)):
+                    if value is not None:
+                        energy.add_metric([*values, measure], value)
+                if r.windows:
+                    latency.add_metric(values, r.latency_p95_s)
+                if r.scored:
+                    accuracy.add_metric(values, r.correct / r.scored)
+                card = cards.get(r.variant_id)
+                base = next(
+                    (
+                        c
+                        for c in cards.values()
+                        if card and c.base_name == card.base_name and c.recipe == "fp32"
+                    ),
+                    None,
+                )
+                ours, theirs = (
+                    measured.get((r.profile, r.variant_id)),
+                    measured.get((r.profile, base.variant_id)) if base else None,
+                )
+                if ours and theirs:
+                    saving.add_metric([family.model, r.profile, r.variant_id[:12], r.recipe], theirs / ours)
+        yield from (energy, latency, accuracy, saving)
+        yield from self._totals()
+
+    def _totals(self) -> Iterator[Any]:
+        labels = ["model", "profile", "variant"]
+        inferences = CounterMetricFamily(
+            "edgefleet_inferences", "Inferences devices reported.", labels=labels
+        )
+        joules = CounterMetricFamily(
+            "edgefleet_energy",
+            "Energy devices reported for their inferences, by measure (gross or dynamic), joules.",
+            labels=[*labels, "measure"],
+            unit="joules",
+        )
+        for row in self._s.telemetry.totals():
+            values = [row.model, row.profile, row.variant_id[:12]]
+            inferences.add_metric(values, row.inferences)
+            joules.add_metric([*values, "gross"], row.gross_joules)
+            joules.add_metric([*values, "dynamic"], row.dynamic_joules)
+        yield inferences
+        yield joules
 
     def _rollouts(self) -> Iterator[Any]:
         s = self._s

@@ -30,10 +30,12 @@ def telemetry(
             f"{r.variant_id[:12]} {r.recipe}",
             f"{r.windows} / {r.devices}",
             str(r.inferences),
-            f"{fmt_energy(r.energy_j)} ± {fmt_energy(r.energy_sigma_j)}" if r.windows else "-",
+            f"{fmt_energy(r.energy_j)} ± {fmt_energy(r.energy_sigma_j)} ({r.measure})" if r.windows else "-",
+            fmt_energy(r.gross_j) if r.gross_j is not None else "-",
+            fmt_energy(r.dynamic_j) if r.dynamic_j is not None else "-",
             f"{r.energy_kind}: {', '.join(r.energy_methods)}",
             fmt_seconds(r.latency_p95_s),
-            f"{r.correct / r.labelled:.2%} ({r.labelled})" if r.labelled else "-",
+            f"{r.correct / r.scored:.2%} of {r.scored} distinct" if r.scored else "-",
             "-" if r.correction is None else f"x{r.correction:.3g}",
         )
         for r in rows
@@ -44,6 +46,8 @@ def telemetry(
         "windows / devices",
         "inferences",
         "energy/inference",
+        "gross",
+        "dynamic",
         "method",
         "p95",
         "accuracy",

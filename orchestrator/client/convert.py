@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -108,6 +106,10 @@ def rollout_view(m: admin_pb2.Rollout) -> RolloutView:
     )
 
 
+def _optional(msg: object, name: str) -> float | None:
+    return float(getattr(msg, name)) if msg.HasField(name) else None  # type: ignore[attr-defined]
+
+
 def telemetry_view(v: admin_pb2.VariantTelemetry) -> TelemetryView:
     return TelemetryView(
         profile=v.profile,
@@ -118,10 +120,15 @@ def telemetry_view(v: admin_pb2.VariantTelemetry) -> TelemetryView:
         inferences=v.inferences,
         energy_j=v.energy_joules_mean,
         energy_sigma_j=v.energy_joules_sigma,
+        measure=v.energy_measure,
+        gross_j=_optional(v, "gross_joules_mean"),
+        dynamic_j=_optional(v, "dynamic_joules_mean"),
         energy_kind=str(KIND_FROM_PB.get(v.energy_kind, "")),
         energy_methods=tuple(v.energy_methods),
         latency_p95_s=v.latency_p95_seconds,
-        labelled=v.labelled,
+        scored=v.labelled,
         correct=v.correct,
-        correction=v.correction if math.isfinite(v.correction) else None,
+        feedback_labelled=v.feedback_labelled,
+        feedback_correct=v.feedback_correct,
+        correction=_optional(v, "correction"),
     )

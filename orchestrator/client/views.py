@@ -121,12 +121,20 @@ class TelemetryView:
     windows: int
     devices: int
     inferences: int
+    #: Energy per inference under ``measure`` (what the profile's budget judges) and its standard error.
     energy_j: float
     energy_sigma_j: float
+    measure: str
+    #: Both measures; None where no window carried it (no dynamic figure without an idle baseline).
+    gross_j: float | None
+    dynamic_j: float | None
     energy_kind: str
     energy_methods: tuple[str, ...]
     latency_p95_s: float
-    labelled: int
+    #: Distinct scoring-split samples scored on devices, and right; application feedback apart.
+    scored: int
     correct: int
+    feedback_labelled: int
+    feedback_correct: int
     #: Measured / estimated energy; None when the server has no estimate to compare with.
     correction: float | None = None

@@ -138,3 +138,13 @@ class WindowRecord:
     rss_bytes: int
     temperature_c: float | None
     flags: tuple[str, ...]
+    #: Distinct samples of the variant's bundled scoring split scored / classified right in this window:
+    #: bitmaps as hex (bit i = sample i, little-endian bit order), "" when the agent sent none.
+    scored_samples: str = ""
+    correct_samples: str = ""
+    #: Late labels from applications (each a distinct sample of its own).
+    feedback_labelled: int = 0
+    feedback_correct: int = 0
+    #: Seconds the meter covered, and the idle power subtracted for the dynamic figure (0: no baseline).
+    measured_seconds: float = 0.0
+    idle_watts: float = 0.0

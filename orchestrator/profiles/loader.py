@@ -16,6 +16,8 @@ from edgefleet.orchestrator.service.names import check_name
 
 __all__ = ["ProfileRegistry", "load_profile_file", "parse_profile"]
 
+#: What an energy budget can judge (see Budgets.energy_measure).
+ENERGY_MEASURES = ("dynamic", "gross")
 _TOP = {"name", "description", "runtime", "full_integer_only", "sources", "hardware", "power", "budgets"}
 _RUNTIMES = ("litert", "tflite-micro")
 _POWER_KINDS = ("ops", "per-mac")
@@ -105,6 +107,11 @@ def parse_profile(doc: Mapping[str, Any], *, origin: str) -> Profile:
             f"power.idle_watts ({power.idle_watts})"
         )
     budgets = _section(origin, doc, "budgets", Budgets, {"max_accuracy_drop"})
+    if budgets.energy_measure not in ENERGY_MEASURES:
+        known = list(ENERGY_MEASURES)
+        raise InvalidArgument(
+            f"{origin}: budgets.energy_measure must be one of {known}, got {budgets.energy_measure!r}"
+        )
     if not 0 < budgets.accuracy_floor <= 1:
         raise InvalidArgument(
             f"{origin}: budgets.accuracy_floor must be in (0, 1], got {budgets.accuracy_floor}"

@@ -50,6 +50,9 @@ class Budgets:
     max_peak_memory_bytes: int
     #: Largest accuracy loss accepted against the float32 base of the same width (0.01 = 1 point).
     max_accuracy_drop: float = 1.0
+    #: Which energy per inference the energy budget judges: "dynamic" (the idle baseline subtracted: what
+    #: the inference itself costs) or "gross" (window energy / inferences, MLPerf style).
+    energy_measure: str = "dynamic"
 
 
 @dataclass(frozen=True, slots=True)

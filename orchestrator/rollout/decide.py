@@ -55,8 +55,8 @@ def assess_device(windows: Sequence[WindowRecord], policy: Policy) -> DeviceAsse
         if w.flags:
             verdicts: tuple[Verdict, ...] = (Verdict("window", "NODATA", "window.flagged", {}),)
         else:
-            # budgets are marginal costs: the dynamic figure (idle subtracted) when the device has a baseline
-            energy = w.dynamic_j if w.dynamic_j is not None else w.gross_j
+            # the measure the budget judges, never one under the other's name (no baseline: no dynamic figure)
+            energy = w.dynamic_j if policy.energy_measure == "dynamic" else w.gross_j
             if w.inferences >= d.min_inferences and energy is not None:
                 energies.append(energy)
                 p95s.append(w.latency_p95_s)

@@ -19,6 +19,8 @@ class Policy:
     accuracy_floor: float
     max_energy_joules: float
     max_latency_p95_seconds: float
+    #: "dynamic" (idle baseline subtracted) or "gross": which energy per inference the budget judges.
+    energy_measure: str = "dynamic"
     #: Cumulative wave sizes as fractions of the target; 0 means one canary device.
     waves: tuple[float, ...] = (0.0, 0.25, 1.0)
     #: A wave is promoted only after this long, and after its devices passed.
@@ -42,6 +44,8 @@ class Policy:
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0 or (value == 0 and name.startswith("max")):
                 raise InvalidArgument(f"{name} must be a positive number, got {value}")
+        if self.energy_measure not in ("dynamic", "gross"):
+            raise InvalidArgument(f"energy_measure must be 'dynamic' or 'gross', got {self.energy_measure!r}")
         if not 0 < self.accuracy_floor <= 1:
             raise InvalidArgument(f"accuracy_floor must be in (0, 1], got {self.accuracy_floor}")
         if not 0 <= self.max_failing_share < 1:

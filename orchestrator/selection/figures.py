@@ -13,7 +13,6 @@ from edgefleet.orchestrator.selection.prior import estimate
 from edgefleet.orchestrator.variants.card import VariantCard
 
 __all__ = [
-    "MIN_LABELLED",
     "MIN_WINDOWS",
     "Estimators",
     "Figures",
@@ -26,8 +25,6 @@ __all__ = [
 
 #: Measured figures replace estimates once this many telemetry windows exist for (profile, variant).
 MIN_WINDOWS = 5
-#: Device accuracy replaces host accuracy once this many labelled samples exist.
-MIN_LABELLED = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,14 +32,22 @@ class MeasuredFigures:
     """Aggregated device telemetry of one variant on one profile."""
 
     windows: int
+    #: Energy per inference under ``measure`` (what the profile's budget judges), and its standard error.
     energy_joules: float
     energy_sigma: float
     #: "measured" (a sensor) or "estimated" (the device had none: CPU time x power).
     energy_kind: str
     energy_method: str
     latency_p95_s: float | None = None
+    #: Distinct samples of the scoring split scored on devices, and how many right (summed over devices).
     labelled: int = 0
     correct: int = 0
+    #: "dynamic" or "gross": the measure ``energy_joules`` is; both figures, None where none was reported.
+    measure: str = "dynamic"
+    gross_joules: float | None = None
+    dynamic_joules: float | None = None
+    #: Size of the scoring split: device accuracy replaces host accuracy only over the very same samples.
+    split_size: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +145,12 @@ def figures_for(
                 FigureKind.MEASURED,
             )
             latency_error, latency_source = None, f"devices ({measured.windows} windows, median p95)"
-        if measured.labelled >= MIN_LABELLED:
+        if measured.split_size and measured.labelled >= measured.split_size == card.host.samples:
+            # the same samples the host scored, on the devices' own runtime: comparable, and more relevant
             accuracy = measured.correct / measured.labelled
-            accuracy_source = f"devices ({measured.correct}/{measured.labelled} labelled)"
+            accuracy_source = (
+                f"devices, scoring split ({measured.correct}/{measured.labelled} distinct samples)"
+            )
     return Figures(
         accuracy=accuracy,
         accuracy_source=accuracy_source,

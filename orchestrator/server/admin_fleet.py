@@ -17,8 +17,8 @@ from edgefleet.orchestrator.service.deployments import Assignment, DeploymentSer
 from edgefleet.orchestrator.service.devices import DeviceService
 from edgefleet.orchestrator.service.identity import IdentityService
 from edgefleet.orchestrator.service.telemetry import TelemetryService
-from edgefleet.orchestrator.wire.fleet import assignments_to_pb, device_to_pb, window_to_pb
-from edgefleet.v1 import admin_pb2, common_pb2
+from edgefleet.orchestrator.wire.fleet import assignments_to_pb, device_to_pb, telemetry_to_pb, window_to_pb
+from edgefleet.v1 import admin_pb2
 
 __all__ = ["FleetAdminDevices"]
 
@@ -85,27 +85,7 @@ class FleetAdminDevices:
         self, request: admin_pb2.GetTelemetryRequest, context: Ctx
     ) -> admin_pb2.GetTelemetryResponse:
         rows = await asyncio.to_thread(self._telemetry.summary, request.model, request.profile)
-        out = admin_pb2.GetTelemetryResponse()
-        for r in rows:
-            measured = r.energy_kind == "measured"
-            out.variants.add(
-                profile=r.profile,
-                variant=common_pb2.VariantRef(variant_id=r.variant_id, model=request.model, recipe=r.recipe),
-                windows=r.windows,
-                devices=r.devices,
-                inferences=r.inferences,
-                energy_joules_mean=r.energy_j,
-                energy_joules_sigma=r.energy_sigma_j,
-                energy_kind=common_pb2.MEASUREMENT_KIND_MEASURED
-                if measured
-                else common_pb2.MEASUREMENT_KIND_ESTIMATED,
-                energy_methods=list(r.energy_methods),
-                latency_p95_seconds=r.latency_p95_s,
-                labelled=r.labelled,
-                correct=r.correct,
-                correction=r.correction,
-            )
-        return out
+        return admin_pb2.GetTelemetryResponse(variants=[telemetry_to_pb(request.model, r) for r in rows])
 
     @translate_errors
     async def Deploy(self, request: admin_pb2.DeployRequest, context: Ctx) -> admin_pb2.DeployResponse:

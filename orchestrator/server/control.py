@@ -177,6 +177,11 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
                 ],
             )
             yield control_pb2.OrchestratorMessage(config=config)
+            # what is stored already: the agent forgets those windows instead of sending them again
+            stored = await asyncio.to_thread(self._telemetry.acked, device.device_id)
+            yield control_pb2.OrchestratorMessage(
+                telemetry_ack=control_pb2.TelemetryAck(up_to_sequence=stored)
+            )
             if device.desired is not None:  # level-triggered: always re-send what the device should run
                 yield control_pb2.OrchestratorMessage(desired_state=desired_to_pb(device.desired))
             while True:
@@ -206,7 +211,8 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
                     await asyncio.to_thread(self._devices.record_status, device_id, status)
                 elif kind == "telemetry":
                     records = [window_from_pb(device_id, profile, w) for w in msg.telemetry.windows]
-                    self._ingest.offer(device_id, records, queue)  # stored off the loop, or back-pressure
+                    dropped = msg.telemetry.dropped_through_sequence
+                    self._ingest.offer(device_id, records, queue, dropped)  # off the loop, or back-pressure
                 elif kind == "hello":
                     raise InvalidArgument("Hello is sent once, as the first message of a stream")
                 else:

@@ -36,6 +36,8 @@ class _Batch:
     device_id: str
     records: list[WindowRecord]
     reply: Outbound
+    #: The agent dropped (never to be sent) every window through this sequence not sent before.
+    dropped_through: int = 0
 
 
 class TelemetryIngest:
@@ -68,10 +70,12 @@ class TelemetryIngest:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
 
-    def offer(self, device_id: str, records: list[WindowRecord], reply: Outbound) -> None:
+    def offer(
+        self, device_id: str, records: list[WindowRecord], reply: Outbound, dropped_through: int = 0
+    ) -> None:
         """Queue a batch for storage, or answer at once with back-pressure advice."""
         try:
-            self._queue.put_nowait(_Batch(device_id, records, reply))
+            self._queue.put_nowait(_Batch(device_id, records, reply, dropped_through))
             self._refused.pop(device_id, None)
         except asyncio.QueueFull:
             ignored = self._refused.get(device_id, 0) + 1
@@ -116,11 +120,16 @@ class TelemetryIngest:
                 batch.reply.put_nowait(control_pb2.OrchestratorMessage(telemetry_ack=ack))
 
     def _store(self, group: Sequence[_Batch]) -> list[tuple[_Batch, int]]:
-        """On a worker thread: one ingest call for the whole group, then each device's stored prefix."""
-        records = [r for b in group for r in b.records]
-        new, rejected = self._telemetry.ingest(records)  # exactly once: (device, sequence) is the key
+        """On a worker thread: one ingest call for the whole group (a window the store cannot hold is
+        rejected alone), then each device's contiguous stored prefix: the acknowledgement."""
+        result = self._telemetry.ingest([r for b in group for r in b.records])
+        for bad in result.rejected:
+            log.warning("telemetry window %s/%d rejected: %s", bad.device_id, bad.seq, bad.reason)
         if self._metrics is not None:
-            self._metrics.windows_ingested.inc(new)
-            self._metrics.windows_rejected.inc(rejected)
-        ups = {b.device_id: self._telemetry.acked_up_to(b.device_id) for b in group}
+            self._metrics.windows_ingested.inc(result.new)
+            self._metrics.windows_rejected.inc(result.flagged + result.repeated + len(result.rejected))
+        floors: dict[str, int] = {}
+        for b in group:
+            floors[b.device_id] = max(floors.get(b.device_id, 0), b.dropped_through)
+        ups = {device: self._telemetry.advance_ack(device, floor) for device, floor in floors.items()}
         return [(b, ups[b.device_id]) for b in group]

@@ -92,6 +92,7 @@ class RolloutService:
             "accuracy_floor": b.accuracy_floor,
             "max_energy_joules": b.max_energy_joules,
             "max_latency_p95_seconds": b.max_latency_p95_seconds,
+            "energy_measure": b.energy_measure,
         }
         base.update({k: tuple(v) if k == "waves" else v for k, v in overrides.items()})
         return Policy(**base)

@@ -204,7 +204,7 @@ def _telemetry_table(api: AdminClient, out: Console) -> None:
                     fmt_energy(t.energy_j),
                     f"{t.energy_kind}: {', '.join(t.energy_methods)}",
                     fmt_seconds(t.latency_p95_s),
-                    f"{t.correct / t.labelled:.1%}" if t.labelled else "-",
+                    f"{t.correct / t.scored:.1%}" if t.scored else "-",
                     t.windows,
                 )
             )

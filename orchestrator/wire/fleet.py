@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from google.protobuf.json_format import MessageToDict, ParseDict
@@ -17,6 +18,7 @@ from edgefleet.core.wire import (
     SLOT_STATE_FROM_PB,
     SLOT_STATE_TO_PB,
     energy_pb,
+    kind_pb,
 )
 from edgefleet.orchestrator.fleet.model import (
     Condition,
@@ -28,6 +30,7 @@ from edgefleet.orchestrator.fleet.model import (
 )
 from edgefleet.orchestrator.service.deployments import Assignment
 from edgefleet.orchestrator.service.devices import StatusReport
+from edgefleet.orchestrator.service.telemetry import VariantTelemetry
 from edgefleet.v1 import admin_pb2, common_pb2, control_pb2
 
 __all__ = [
@@ -37,6 +40,7 @@ __all__ = [
     "device_to_pb",
     "report_from_hello",
     "status_from_pb",
+    "telemetry_to_pb",
     "window_from_pb",
     "window_to_pb",
 ]
@@ -164,6 +168,10 @@ def conditions_from_pb(items: Sequence[common_pb2.Condition]) -> tuple[Condition
     )
 
 
+#: Bitmaps of distinct samples: 8,192 samples at most (a scoring split is a few hundred).
+MAX_BITMAP_BYTES = 1024
+
+
 def _seconds(stamp: Timestamp, name: str, flags: list[str]) -> float:
     """A Timestamp in seconds; one outside protobuf's valid range flags the window instead of failing."""
     try:
@@ -205,6 +213,12 @@ def window_from_pb(device_id: str, profile: str, w: common_pb2.TelemetryWindow) 
         rss_bytes=w.rss_bytes,
         temperature_c=w.temperature_celsius if w.HasField("temperature_celsius") else None,
         flags=tuple(flags),
+        scored_samples=w.scored_samples[:MAX_BITMAP_BYTES].hex(),
+        correct_samples=w.correct_samples[:MAX_BITMAP_BYTES].hex(),
+        feedback_labelled=w.feedback_labelled,
+        feedback_correct=w.feedback_correct,
+        measured_seconds=w.measured_seconds,
+        idle_watts=w.idle_watts,
     )
 
 
@@ -228,6 +242,10 @@ def window_to_pb(w: WindowRecord) -> common_pb2.TelemetryWindow:
         msg.energy.CopyFrom(energy_pb(w.gross_j, w.dynamic_j, w.sigma_j, w.energy_kind, w.energy_method))
     if w.temperature_c is not None:
         msg.temperature_celsius = w.temperature_c
+    msg.scored_samples = bytes.fromhex(w.scored_samples)
+    msg.correct_samples = bytes.fromhex(w.correct_samples)
+    msg.feedback_labelled, msg.feedback_correct = w.feedback_labelled, w.feedback_correct
+    msg.measured_seconds, msg.idle_watts = w.measured_seconds, w.idle_watts
     return msg
 
 
@@ -244,3 +262,31 @@ def assignments_to_pb(assignments: Sequence[Assignment]) -> list[admin_pb2.Devic
         )
         for a in assignments
     ]
+
+
+def telemetry_to_pb(model: str, r: VariantTelemetry) -> admin_pb2.VariantTelemetry:
+    msg = admin_pb2.VariantTelemetry(
+        profile=r.profile,
+        variant=common_pb2.VariantRef(variant_id=r.variant_id, model=model, recipe=r.recipe),
+        windows=r.windows,
+        devices=r.devices,
+        inferences=r.inferences,
+        energy_joules_mean=r.energy_j,
+        energy_joules_sigma=r.energy_sigma_j,
+        energy_kind=kind_pb(r.energy_kind),
+        energy_methods=list(r.energy_methods),
+        latency_p95_seconds=r.latency_p95_s,
+        labelled=r.scored,
+        correct=r.correct,
+        energy_measure=r.measure,
+        feedback_labelled=r.feedback_labelled,
+        feedback_correct=r.feedback_correct,
+    )
+    for name, value in (
+        ("correction", r.correction),
+        ("gross_joules_mean", r.gross_j),
+        ("dynamic_joules_mean", r.dynamic_j),
+    ):
+        if value is not None and math.isfinite(value):
+            setattr(msg, name, value)
+    return msg

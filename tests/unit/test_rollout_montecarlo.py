@@ -37,7 +37,7 @@ def simulate(
                 end=seq * 10.0 + 10,
                 inferences=INFERENCES,
                 gross_j=e,
-                dynamic_j=None,
+                dynamic_j=e,  # the measure the budget judges
                 sigma_j=0.0,
                 energy_kind="measured",
                 energy_method="test",

@@ -117,14 +117,22 @@ def test_too_few_windows_keep_the_estimate() -> None:
     assert plan.chosen.figures.energy_kind == "estimated"
 
 
-def test_device_accuracy_replaces_host_accuracy_with_enough_labels() -> None:
+def test_device_accuracy_replaces_host_accuracy_on_the_same_samples_only() -> None:
+    """Device accuracy counts distinct samples of the scoring split; it replaces the host's figure only once
+    devices scored the very samples the host did (the same sample set, so the figures compare)."""
     cards = [card("a", accuracy=0.95), card("b", accuracy=0.94, ops_j=2e-6)]
-    measured = {vid("a"): MeasuredFigures(6, 1e-6, 0.0, "estimated", "estimate:cpu-time", None, 400, 340)}
-    plan = select(cards, profile())
-    assert chosen_name(plan) == vid("a")
-    plan = select(cards, profile(), measured=measured)
-    assert chosen_name(plan) == vid("b")  # 340/400 = 85% on devices: below the floor
-    assert plan.candidates[-1].figures.accuracy_source == "devices (340/400 labelled)"
+    split = 360  # the test cards' host evaluation size
+
+    def measured(scored: int, right: int) -> dict[str, MeasuredFigures]:
+        figures = MeasuredFigures(6, 1e-6, 0.0, "estimated", "estimate:cpu-time", None, scored, right)
+        return {vid("a"): dataclasses.replace(figures, split_size=split)}
+
+    assert chosen_name(select(cards, profile())) == vid("a")
+    partial = select(cards, profile(), measured=measured(200, 170))  # not the whole split yet: host figure
+    assert chosen_name(partial) == vid("a")
+    plan = select(cards, profile(), measured=measured(2 * split, 612))  # two devices, every sample each
+    assert chosen_name(plan) == vid("b")  # 612/720 = 85% on devices: below the floor
+    assert plan.candidates[-1].figures.accuracy_source == "devices, scoring split (612/720 distinct samples)"
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from edgefleet.core.samples import bitmap_from_indices
 from edgefleet.orchestrator.fleet.model import WindowRecord
 from edgefleet.orchestrator.profiles import ProfileRegistry
 from edgefleet.orchestrator.service.telemetry import MIN_INFERENCES, TelemetryService
@@ -73,32 +74,60 @@ def test_unsound_windows_are_flagged_and_left_out(
 
 
 def test_replayed_sequence_is_stored_once(service: TelemetryService, store: Store) -> None:
-    assert service.ingest([GOOD, dataclasses.replace(GOOD, seq=2)]) == (2, 0)
-    assert service.ingest([GOOD, dataclasses.replace(GOOD, gross_j=9.0)]) == (
-        0,
-        2,
-    )  # same (device, seq): ignored
+    first = service.ingest([GOOD, dataclasses.replace(GOOD, seq=2)])
+    assert (first.new, first.repeated) == (2, 0)
+    again = service.ingest([GOOD, dataclasses.replace(GOOD, gross_j=9.0)])
+    assert (again.new, again.repeated) == (0, 2)  # same (device, seq): ignored
     assert store.count_windows("rpi4-1") == 2
-    assert service.acked_up_to("rpi4-1") == 2
+    assert service.advance_ack("rpi4-1") == 2
 
 
 def test_aggregation_weights_by_inferences_and_skips_small_windows(service: TelemetryService) -> None:
-    gross_only = dataclasses.replace(GOOD, dynamic_j=None)
     service.ingest(
         [
-            dataclasses.replace(gross_only, seq=1, inferences=100, gross_j=1e-4),
-            dataclasses.replace(gross_only, seq=2, inferences=300, gross_j=3e-4),
+            dataclasses.replace(GOOD, seq=1, inferences=100, gross_j=1e-4, dynamic_j=1e-5),
+            dataclasses.replace(GOOD, seq=2, inferences=300, gross_j=3e-4, dynamic_j=3e-5),
             dataclasses.replace(
-                gross_only, seq=3, inferences=MIN_INFERENCES - 1, gross_j=9e-3
+                GOOD, seq=3, inferences=MIN_INFERENCES - 1, gross_j=9e-3, dynamic_j=9e-4
             ),  # NODATA for energy
         ]
     )
     m = service.measured("digits", "rpi4")["v" * 64]
     assert m.windows == 2
-    assert m.energy_joules == pytest.approx((100 * 1e-4 + 300 * 3e-4) / 400)
+    assert m.measure == "dynamic"  # what rpi4's energy budget judges
+    assert m.energy_joules == pytest.approx((100 * 1e-5 + 300 * 3e-5) / 400)
+    assert m.gross_joules == pytest.approx((100 * 1e-4 + 300 * 3e-4) / 400)
     assert m.energy_kind == "measured"
-    assert m.energy_method == "hwmon:ina219:power1_input"
-    assert m.labelled == 600
+    assert m.energy_method == "hwmon:ina219:power1_input (dynamic)"
+
+
+def test_without_an_idle_baseline_there_is_no_dynamic_figure(service: TelemetryService) -> None:
+    """Never the gross figure under the dynamic name (issue 15 item 5)."""
+    service.ingest([dataclasses.replace(GOOD, seq=s, dynamic_j=None) for s in range(1, 4)])
+    m = service.measured("digits", "rpi4")["v" * 64]
+    assert (m.windows, m.dynamic_joules, m.gross_joules) == (0, None, pytest.approx(2e-4))
+
+
+def test_accuracy_counts_distinct_samples_per_device(service: TelemetryService) -> None:
+    """A sample replayed many times counts once (issue 16 item 4); each device scores its own samples."""
+    scored, right = bitmap_from_indices(range(10)).hex(), bitmap_from_indices(range(8)).hex()
+    again = bitmap_from_indices(range(5, 12)).hex()  # 8 and 9 again, wrong again: the model is deterministic
+    again_right = bitmap_from_indices([5, 6, 7, 10, 11]).hex()
+    service.ingest(
+        [
+            dataclasses.replace(
+                GOOD, seq=1, labelled=5000, correct=4000, scored_samples=scored, correct_samples=right
+            ),
+            dataclasses.replace(
+                GOOD, seq=2, labelled=5000, correct=4000, scored_samples=again, correct_samples=again_right
+            ),
+            dataclasses.replace(
+                GOOD, device_id="rpi4-2", seq=1, scored_samples=scored, correct_samples=right
+            ),
+        ]
+    )
+    m = service.measured("digits", "rpi4")["v" * 64]
+    assert (m.labelled, m.correct) == (12 + 10, 10 + 8)  # device 1: 10 of 0..11; device 2: 8 of 0..9
 
 
 def test_the_dynamic_figure_is_preferred_when_there_is_a_baseline(service: TelemetryService) -> None:
@@ -113,11 +142,11 @@ def test_measured_figures_use_only_the_newest_windows_per_variant(service: Telem
     from edgefleet.orchestrator.service.telemetry import AGGREGATE_WINDOWS
 
     old = [
-        dataclasses.replace(GOOD, seq=i, gross_j=9e-3, dynamic_j=None, start=float(i), end=float(i) + 1)
+        dataclasses.replace(GOOD, seq=i, dynamic_j=9e-3, start=float(i), end=float(i) + 1)
         for i in range(1, 301)
     ]
     new = [
-        dataclasses.replace(GOOD, seq=i, gross_j=1e-3, dynamic_j=None, start=float(i), end=float(i) + 1)
+        dataclasses.replace(GOOD, seq=i, dynamic_j=1e-3, start=float(i), end=float(i) + 1)
         for i in range(301, 301 + AGGREGATE_WINDOWS)
     ]
     service.ingest(old + new)

@@ -2211,18 +2211,34 @@ class VariantTelemetry(_message.Message):
     LABELLED_FIELD_NUMBER: _builtins.int
     CORRECT_FIELD_NUMBER: _builtins.int
     CORRECTION_FIELD_NUMBER: _builtins.int
+    ENERGY_MEASURE_FIELD_NUMBER: _builtins.int
+    GROSS_JOULES_MEAN_FIELD_NUMBER: _builtins.int
+    DYNAMIC_JOULES_MEAN_FIELD_NUMBER: _builtins.int
+    FEEDBACK_LABELLED_FIELD_NUMBER: _builtins.int
+    FEEDBACK_CORRECT_FIELD_NUMBER: _builtins.int
     profile: _builtins.str
     windows: _builtins.int
+    """Windows behind the energy figure (at least 50 inferences, sound, carrying the measure)."""
     devices: _builtins.int
     inferences: _builtins.int
     energy_joules_mean: _builtins.float
+    """Energy per inference under `energy_measure` (what the profile's budget judges) and its standard error."""
     energy_joules_sigma: _builtins.float
     energy_kind: _common_pb2.MeasurementKind.ValueType
     latency_p95_seconds: _builtins.float
     labelled: _builtins.int
+    """Distinct samples of the scoring split scored on devices, and right (summed over devices)."""
     correct: _builtins.int
     correction: _builtins.float
-    """Measured / estimated energy for this profile (the selection's correction)."""
+    """Measured / estimated energy for this profile; absent without an estimate."""
+    energy_measure: _builtins.str
+    """"dynamic" or "gross"."""
+    gross_joules_mean: _builtins.float
+    """Both measures; absent where no window carried it (no dynamic figure without an idle baseline)."""
+    dynamic_joules_mean: _builtins.float
+    feedback_labelled: _builtins.int
+    """Late labels from applications (Feedback): distinct samples of their own."""
+    feedback_correct: _builtins.int
     @_builtins.property
     def variant(self) -> _common_pb2.VariantRef: ...
     @_builtins.property
@@ -2242,13 +2258,29 @@ class VariantTelemetry(_message.Message):
         latency_p95_seconds: _builtins.float = ...,
         labelled: _builtins.int = ...,
         correct: _builtins.int = ...,
-        correction: _builtins.float = ...,
+        correction: _builtins.float | None = ...,
+        energy_measure: _builtins.str = ...,
+        gross_joules_mean: _builtins.float | None = ...,
+        dynamic_joules_mean: _builtins.float | None = ...,
+        feedback_labelled: _builtins.int = ...,
+        feedback_correct: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["variant", b"variant"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_correction", b"_correction", "_dynamic_joules_mean", b"_dynamic_joules_mean", "_gross_joules_mean", b"_gross_joules_mean", "correction", b"correction", "dynamic_joules_mean", b"dynamic_joules_mean", "gross_joules_mean", b"gross_joules_mean", "variant", b"variant"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["correct", b"correct", "correction", b"correction", "devices", b"devices", "energy_joules_mean", b"energy_joules_mean", "energy_joules_sigma", b"energy_joules_sigma", "energy_kind", b"energy_kind", "energy_methods", b"energy_methods", "inferences", b"inferences", "labelled", b"labelled", "latency_p95_seconds", b"latency_p95_seconds", "profile", b"profile", "variant", b"variant", "windows", b"windows"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_correction", b"_correction", "_dynamic_joules_mean", b"_dynamic_joules_mean", "_gross_joules_mean", b"_gross_joules_mean", "correct", b"correct", "correction", b"correction", "devices", b"devices", "dynamic_joules_mean", b"dynamic_joules_mean", "energy_joules_mean", b"energy_joules_mean", "energy_joules_sigma", b"energy_joules_sigma", "energy_kind", b"energy_kind", "energy_measure", b"energy_measure", "energy_methods", b"energy_methods", "feedback_correct", b"feedback_correct", "feedback_labelled", b"feedback_labelled", "gross_joules_mean", b"gross_joules_mean", "inferences", b"inferences", "labelled", b"labelled", "latency_p95_seconds", b"latency_p95_seconds", "profile", b"profile", "variant", b"variant", "windows", b"windows"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__correction: _TypeAlias = _typing.Literal["correction"]  # noqa: Y015
+    _WhichOneofArgType__correction: _TypeAlias = _typing.Literal["_correction", b"_correction"]  # noqa: Y015
+    _WhichOneofReturnType__dynamic_joules_mean: _TypeAlias = _typing.Literal["dynamic_joules_mean"]  # noqa: Y015
+    _WhichOneofArgType__dynamic_joules_mean: _TypeAlias = _typing.Literal["_dynamic_joules_mean", b"_dynamic_joules_mean"]  # noqa: Y015
+    _WhichOneofReturnType__gross_joules_mean: _TypeAlias = _typing.Literal["gross_joules_mean"]  # noqa: Y015
+    _WhichOneofArgType__gross_joules_mean: _TypeAlias = _typing.Literal["_gross_joules_mean", b"_gross_joules_mean"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__correction) -> _WhichOneofReturnType__correction | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__dynamic_joules_mean) -> _WhichOneofReturnType__dynamic_joules_mean | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__gross_joules_mean) -> _WhichOneofReturnType__gross_joules_mean | None: ...
 
 Global___VariantTelemetry: _TypeAlias = VariantTelemetry  # noqa: Y015
 
