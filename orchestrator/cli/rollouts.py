@@ -20,8 +20,8 @@ from edgefleet.orchestrator.cli.common import (
     parse_labels,
 )
 from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
-from edgefleet.orchestrator.cli.render import fmt_when
-from edgefleet.orchestrator.client.views import RolloutView
+from edgefleet.orchestrator.cli.render import fmt_energy, fmt_when
+from edgefleet.orchestrator.client.views import RolloutDeviceView, RolloutView
 from edgefleet.orchestrator.rollout.model import Event
 
 rollout_app = typer.Typer(help="Roll a model out in waves, with automatic rollback.", no_args_is_help=True)
@@ -38,8 +38,15 @@ def _show(r: RolloutView) -> None:
         + (f" — {r.state_reason}" if r.state_reason else ""),
         highlight=False,
     )
-    rows = [(d.wave, d.device_id, d.state, fmt_when(d.since), d.reason) for d in r.devices]
-    out.print(table("devices", ["wave", "device", "state", "since", "reason"], rows))
+    rows = [(d.wave, d.device_id, d.state, fmt_when(d.since), _saving(d), d.reason) for d in r.devices]
+    out.print(table("devices", ["wave", "device", "state", "since", "saving vs incumbent", "reason"], rows))
+
+
+def _saving(d: RolloutDeviceView) -> str:
+    if d.saving is None or d.incumbent_j is None or d.candidate_j is None:
+        return "-"
+    interval = f" [{d.saving_lower:.0%}, {d.saving_upper:.0%}]" if d.saving_lower is not None else ""
+    return f"{d.saving:.0%}{interval} ({fmt_energy(d.candidate_j)} vs {fmt_energy(d.incumbent_j)})"
 
 
 def _parse_variants(pairs: list[str]) -> dict[str, str]:

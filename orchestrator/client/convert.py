@@ -95,7 +95,19 @@ def rollout_view(m: admin_pb2.Rollout) -> RolloutView:
         waves_total=m.waves_total,
         variants={p: v.variant_id for p, v in m.variants.items()},
         devices=tuple(
-            RolloutDeviceView(d.device_id, d.wave, d.state, d.reason, _time(d, "since")) for d in m.devices
+            RolloutDeviceView(
+                d.device_id,
+                d.wave,
+                d.state,
+                d.reason,
+                _time(d, "since"),
+                _optional(d, "incumbent_joules"),
+                _optional(d, "candidate_joules"),
+                _optional(d, "saving"),
+                _optional(d, "saving_lower"),
+                _optional(d, "saving_upper"),
+            )
+            for d in m.devices
         ),
         created=_time(m, "created"),
         updated=_time(m, "updated"),

@@ -83,6 +83,13 @@ class RolloutDeviceView:
     state: str
     reason: str
     since: float | None
+    #: Measured on the device against what it ran before: energy per inference, and the saving
+    #: (1 - candidate / incumbent) with its 95 % interval; None until measured.
+    incumbent_j: float | None = None
+    candidate_j: float | None = None
+    saving: float | None = None
+    saving_lower: float | None = None
+    saving_upper: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

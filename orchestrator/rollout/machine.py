@@ -7,20 +7,15 @@ the events to record. No I/O, no clock, no randomness: the same inputs give the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from edgefleet.core.enums import DeploymentPhase, FaultDomain
-from edgefleet.orchestrator.fleet.model import DeviceRecord, WindowRecord
-from edgefleet.orchestrator.rollout.decide import DeviceAssessment, assess_device
-from edgefleet.orchestrator.rollout.model import (
-    DevicePhase,
-    DeviceRolloutState,
-    Event,
-    RolloutRecord,
-    RolloutState,
-)
+from edgefleet.orchestrator.fleet.model import DeviceRecord
+from edgefleet.orchestrator.rollout.judge import judge
+from edgefleet.orchestrator.rollout.model import DevicePhase, RolloutRecord, RolloutState
+from edgefleet.orchestrator.rollout.steps import Assign, Block, Intent, Observation, Step, StepBuilder
 
 __all__ = ["Assign", "Block", "Intent", "Observation", "Step", "advance", "needs_windows", "roll_back_all"]
 
@@ -28,77 +23,12 @@ _DONE = (DevicePhase.FAILED, DevicePhase.ROLLED_BACK)
 _JUDGED = (DevicePhase.ANALYSING, DevicePhase.PASSED)
 
 
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """One device as the fleet knows it now, and (while it is judged) its windows since it committed."""
-
-    device: DeviceRecord
-    windows: tuple[WindowRecord, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Assign:
-    device_id: str
-    variant_id: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Block:
-    profile: str
-    variant_id: str
-    reason: str
-
-
-Intent = Assign | Block
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    record: RolloutRecord
-    intents: tuple[Intent, ...] = ()
-    events: tuple[Event, ...] = ()
-
-
-class _Builder:
-    """Accumulates a step: the record as it changes, intents and events (all stamped ``now``)."""
-
-    def __init__(self, record: RolloutRecord, now: float) -> None:
-        self.r = record
-        self.now = now
-        self.intents: list[Intent] = []
-        self.events: list[Event] = []
-
-    def set(self, device_id: str, state: DevicePhase, since: float | None = None, reason: str = "") -> None:
-        devices = dict(self.r.devices)
-        generation = devices[device_id].generation
-        devices[device_id] = DeviceRolloutState(
-            state, self.now if since is None else since, reason, generation
-        )
-        self.r = replace(self.r, devices=devices)
-
-    def event(self, kind: str, message: str, **kw: Any) -> None:
-        self.events.append(
-            Event(
-                kind=kind,
-                message=message,
-                time=self.now,
-                rollout_id=self.r.rollout_id,
-                model=self.r.model,
-                **kw,
-            )
-        )
-
-    def step(self) -> Step:
-        return Step(replace(self.r, updated=self.now), tuple(self.intents), tuple(self.events))
-
-
 def needs_windows(r: RolloutRecord) -> dict[str, float]:
     """Devices whose telemetry the next step judges, with the time their judging started."""
     return {d: st.since for d, st in r.devices.items() if st.state in _JUDGED}
 
 
-def _roll_back_devices(b: _Builder, reason: str) -> None:
+def _roll_back_devices(b: StepBuilder, reason: str) -> None:
     for device_id, st in b.r.devices.items():
         if st.state in (DevicePhase.WAITING, *_DONE):
             continue
@@ -112,49 +42,12 @@ def _roll_back_devices(b: _Builder, reason: str) -> None:
 
 def roll_back_all(r: RolloutRecord, reason: str, now: float) -> Step:
     """Every device the rollout touched goes back to what it ran before (when it ran something)."""
-    b = _Builder(r, now)
+    b = StepBuilder(r, now)
     _roll_back_devices(b, reason)
     return b.step()
 
 
-def _budget(r: RolloutRecord, profile: str, metric: str) -> float:
-    policy = r.policies[profile]
-    name = {"energy": "max_energy_joules", "latency": "max_latency_p95_seconds"}.get(metric, "accuracy_floor")
-    return float(asdict(policy)[name])
-
-
-def _judge(b: _Builder, device: DeviceRecord, variant: str, windows: Sequence[WindowRecord]) -> None:
-    st = b.r.devices[device.device_id]
-    policy = b.r.policies[device.profile]
-    a: DeviceAssessment = assess_device([w for w in windows if w.start >= st.since], policy)
-    if a.decision == "rollback" and a.trigger is not None and a.trigger_window is not None:
-        t = a.trigger
-        reason = f"{t.rule} ({'critical, ' if t.critical else ''}{a.fail_streak} consecutive FAIL)"
-        b.event(
-            "rollout.decision",
-            f"{device.device_id}: roll back: {reason}",
-            device_id=device.device_id,
-            profile=device.profile,
-            variant_id=variant,
-            rule=t.rule,
-            details={
-                "statistics": t.stats,
-                "window": {"seq": a.trigger_window.seq, "end": a.trigger_window.end},
-                "windows": a.counts,
-                "budget": _budget(b.r, device.profile, t.metric),
-                "policy_hash": policy.hash,
-                "critical": t.critical,
-            },
-        )
-        previous = b.r.previous.get(device.device_id, "")
-        if previous:
-            b.intents.append(Assign(device.device_id, previous, f"rollback by {b.r.rollout_id}: {reason}"))
-        b.set(device.device_id, DevicePhase.ROLLED_BACK if previous else DevicePhase.FAILED, reason=reason)
-    elif a.decision == "passed" and st.state != DevicePhase.PASSED:
-        b.set(device.device_id, DevicePhase.PASSED, since=st.since)
-
-
-def _failed(b: _Builder, device: DeviceRecord, variant: str, noted: str) -> None:
+def _failed(b: StepBuilder, device: DeviceRecord, variant: str, noted: str) -> None:
     """A failed deployment of this rollout's generation. The variant's faults fail the device; the device's
     own (power lost during the trial, a full disk, a refused download) do not: it retries by itself, and a
     wave that never gets a verdict pauses with the reason."""
@@ -187,7 +80,7 @@ def _failed(b: _Builder, device: DeviceRecord, variant: str, noted: str) -> None
     )
 
 
-def _watch(b: _Builder, obs: Observation, wave_index: int) -> None:
+def _watch(b: StepBuilder, obs: Observation, wave_index: int) -> None:
     device = obs.device
     st = b.r.devices[device.device_id]
     variant = b.r.variants[device.profile]
@@ -204,10 +97,11 @@ def _watch(b: _Builder, obs: Observation, wave_index: int) -> None:
         elif active == variant and device.phase == "committed":
             b.set(device.device_id, DevicePhase.ANALYSING)
     elif st.state in _JUDGED:
-        _judge(b, device, variant, obs.windows)
+        judge(b, device, variant, obs.windows, obs.incumbent)
 
 
 def _wave_details(r: RolloutRecord, now: float) -> dict[str, Any]:
+    """A wave's state for its events, with each device's measured saving against its incumbent."""
     wave = r.waves[r.wave]
     return {
         "wave": r.wave + 1,
@@ -215,10 +109,11 @@ def _wave_details(r: RolloutRecord, now: float) -> dict[str, Any]:
         "passed": sum(r.devices[d].state == DevicePhase.PASSED for d in wave),
         "baked_seconds": round(now - r.wave_started, 1),
         "bake_seconds": r.timing.bake_seconds,
+        "savings": {d: r.devices[d].evidence for d in wave if r.devices[d].evidence},
     }
 
 
-def _decide_wave(b: _Builder, observations: Mapping[str, Observation]) -> bool:
+def _decide_wave(b: StepBuilder, observations: Mapping[str, Observation]) -> bool:
     """Roll the wave back, promote it, or pause; True when the next wave should start now."""
     r, now = b.r, b.now
     timing = r.timing
@@ -281,7 +176,7 @@ def _decide_wave(b: _Builder, observations: Mapping[str, Observation]) -> bool:
 def advance(r: RolloutRecord, observations: Mapping[str, Observation], now: float) -> Step:
     """One step of a running rollout: deploy the current wave, watch it, judge it, then promote it, pause
     or roll back. ``observations`` holds every device of the rollout (windows only for judged ones)."""
-    b = _Builder(r, now)
+    b = StepBuilder(r, now)
     while True:
         for wave_index in range(min(b.r.wave + 1, len(b.r.waves))):
             for device_id in b.r.waves[wave_index]:

@@ -43,6 +43,8 @@ class DeviceRolloutState:
     reason: str = ""
     #: The desired-state generation this rollout gave the device: only that deployment's reports count.
     generation: int = 0
+    #: The saving against the incumbent measured on this device (statistics; empty until measured).
+    evidence: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +85,13 @@ class RolloutRecord:
         doc: dict[str, Any] = json.loads(text)
         doc["policies"] = {k: Policy.from_dict(v) for k, v in doc["policies"].items()}
         doc["devices"] = {
-            k: DeviceRolloutState(DevicePhase(v["state"]), v["since"], v["reason"], v.get("generation", 0))
+            k: DeviceRolloutState(
+                DevicePhase(v["state"]),
+                v["since"],
+                v["reason"],
+                v.get("generation", 0),
+                v.get("evidence", {}),
+            )
             for k, v in doc["devices"].items()
         }
         doc["state"] = RolloutState(doc["state"])

@@ -21,6 +21,12 @@ class Policy:
     max_latency_p95_seconds: float
     #: "dynamic" (idle baseline subtracted) or "gross": which energy per inference the budget judges.
     energy_measure: str = "dynamic"
+    #: The objective is energy: each device must show a saving against what it ran before (its incumbent).
+    require_saving: bool = True
+    #: The least saving worth deploying: less than this, proven, is "no saving" (a rollback).
+    min_saving: float = 0.05
+    #: Largest accuracy loss accepted against the incumbent on the same device (the profile's max drop).
+    max_accuracy_drop: float = 0.01
     #: Cumulative wave sizes as fractions of the target; 0 means one canary device.
     waves: tuple[float, ...] = (0.0, 0.25, 1.0)
     #: A wave is promoted only after this long, and after its devices passed.
@@ -46,6 +52,10 @@ class Policy:
                 raise InvalidArgument(f"{name} must be a positive number, got {value}")
         if self.energy_measure not in ("dynamic", "gross"):
             raise InvalidArgument(f"energy_measure must be 'dynamic' or 'gross', got {self.energy_measure!r}")
+        if not 0 <= self.min_saving < 1:
+            raise InvalidArgument(f"min_saving must be in [0, 1), got {self.min_saving}")
+        if not 0 <= self.max_accuracy_drop <= 1:
+            raise InvalidArgument(f"max_accuracy_drop must be in [0, 1], got {self.max_accuracy_drop}")
         if not 0 < self.accuracy_floor <= 1:
             raise InvalidArgument(f"accuracy_floor must be in (0, 1], got {self.accuracy_floor}")
         if not 0 <= self.max_failing_share < 1:

@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from edgefleet.core.errors import FailedPrecondition, InvalidArgument, NotFound
-from edgefleet.orchestrator.fleet.model import DeviceRecord
+from edgefleet.orchestrator.fleet.model import DeviceRecord, WindowRecord
 from edgefleet.orchestrator.rollout.machine import Observation, Step, advance, needs_windows, roll_back_all
 from edgefleet.orchestrator.rollout.model import (
     ACTIVE,
@@ -30,6 +30,9 @@ from edgefleet.orchestrator.store.base import Store
 
 __all__ = ["OVERRIDABLE", "RolloutService"]
 
+#: Windows of a device's incumbent (what it ran before the rollout) it is compared with, the newest.
+INCUMBENT_WINDOWS = 200
+
 #: Policy settings a rollout may override.
 OVERRIDABLE = (
     "accuracy_floor",
@@ -39,6 +42,8 @@ OVERRIDABLE = (
     "bake_seconds",
     "max_failing_share",
     "pause_after_seconds",
+    "require_saving",
+    "min_saving",
 )
 
 
@@ -86,9 +91,12 @@ class RolloutService:
         return list(self._store.list_events(**filters))
 
     # ---- start ----
-    def _policy(self, profile: str, overrides: Mapping[str, Any]) -> Policy:
+    def _policy(self, profile: str, overrides: Mapping[str, Any], objective: str) -> Policy:
         b = self._plans.get_profile(profile).budgets
         base: dict[str, Any] = {
+            # savings are proven, not assumed: with the energy objective each device must show one
+            "require_saving": objective == "min-energy",
+            "max_accuracy_drop": b.max_accuracy_drop,
             "accuracy_floor": b.accuracy_floor,
             "max_energy_joules": b.max_energy_joules,
             "max_latency_p95_seconds": b.max_latency_p95_seconds,
@@ -147,7 +155,7 @@ class RolloutService:
             chosen[profile] = resolved.card.variant_id
             if resolved.overridden:
                 forced[profile] = list(resolved.overridden)
-            policies[profile] = self._policy(profile, overrides or {})
+            policies[profile] = self._policy(profile, overrides or {}, objective)
         r = self._new_record(model, devices, chosen, policies)
         for other in self._store.list_rollouts(model, ACTIVE):
             if set(other.devices) & set(r.devices):
@@ -183,18 +191,26 @@ class RolloutService:
 
     # ---- the state machine ----
     def _observe(self, r: RolloutRecord) -> dict[str, Observation]:
+        """Every device of the rollout; for the judged ones, their windows since they committed and, when
+        they ran something else before, that incumbent's windows from before the rollout began."""
         judged = needs_windows(r)
         out = {}
         for device_id in r.devices:
             device = self._devices.get(device_id)
-            windows: tuple[Any, ...] = ()
+            windows: tuple[WindowRecord, ...] = ()
+            incumbent: tuple[WindowRecord, ...] = ()
             if device_id in judged:
+                variant = r.variants[device.profile]
                 windows = tuple(
-                    self._store.windows(
-                        device_id=device_id, variant_id=r.variants[device.profile], since=judged[device_id]
-                    )
+                    self._store.windows(device_id=device_id, variant_id=variant, since=judged[device_id])
                 )
-            out[device_id] = Observation(device, windows)
+                previous = r.previous.get(device_id, "")
+                if previous and previous != variant:
+                    before = self._store.windows(
+                        device_id=device_id, variant_id=previous, limit=INCUMBENT_WINDOWS
+                    )
+                    incumbent = tuple(w for w in before if w.end <= r.created)
+            out[device_id] = Observation(device, windows, incumbent)
         return out
 
     def _advance(self, r: RolloutRecord) -> tuple[RolloutRecord, list[Assignment]]:

@@ -19,6 +19,16 @@ _STATES: dict[RolloutState, admin_pb2.RolloutState.ValueType] = {
 }
 
 
+#: RolloutDeviceState field <- the device's saving evidence (rollout/compare.py statistics).
+_EVIDENCE = (
+    ("incumbent_joules", "incumbent_j"),
+    ("candidate_joules", "candidate_j"),
+    ("saving", "saving"),
+    ("saving_lower", "saving_lower"),
+    ("saving_upper", "saving_upper"),
+)
+
+
 def rollout_to_pb(r: RolloutRecord) -> admin_pb2.Rollout:
     timing = r.timing
     msg = admin_pb2.Rollout(
@@ -45,6 +55,9 @@ def rollout_to_pb(r: RolloutRecord) -> admin_pb2.Rollout:
             row = msg.devices.add(device_id=device_id, wave=i + 1, state=str(st.state), reason=st.reason)
             if st.since:
                 row.since.FromNanoseconds(int(st.since * 1e9))
+            for field, key in _EVIDENCE:
+                if key in st.evidence:
+                    setattr(row, field, st.evidence[key])
     return msg
 
 

@@ -190,3 +190,47 @@ async def test_a_rollout_ignores_failures_from_before_it_began(template: Path, t
         assert (final.state, final.state_reason) == ("succeeded", "all 1 wave(s) passed")
         assert committed(agent, candidate)
         assert services.store.blocked("digits", "rpi4") == {}
+
+
+async def test_with_default_settings_and_no_replay_a_healthy_rollout_promotes(
+    template: Path, tmp_path: Path
+) -> None:
+    """Issue 15 item 10: with the defaults (10 s windows, a canary of the bundled samples every 60 s, no
+    replay) accuracy was NODATA in every window (n_min 71 at rpi4's floor) and every rollout paused. Judged
+    cumulatively on distinct samples since the rollout began, a healthy one promotes. Time is scaled by 10
+    (1 s windows, a canary every 6 s, 6 s bake); every count-based setting is the default."""
+    async with (
+        orchestrator_in_process(template, tmp_path, window_seconds=1.0, canary_seconds=6.0) as server,
+        AsyncExitStack() as stack,
+    ):
+        services = server.services
+        token = services.identity.create_token()[0]
+        agent = await stack.enter_async_context(
+            agent_in_process(agent_config(server, tmp_path / "a", "rpi4", token))
+        )
+        await wait_for(agent.connected.is_set, what="connection")
+        incumbent, candidate = variant_id(server, "w2.0", "fp32"), variant_id(server, "w1.0", "fp32")
+        server.push(services.deployments.deploy(model="digits", profiles=["rpi4"], variant_id=incumbent))
+        await wait_for(lambda: committed(agent, incumbent), what="the incumbent")
+        device_id = agent.identity.device_id  # type: ignore[union-attr]
+
+        def canary_windows(variant: str) -> int:
+            return sum(
+                w.inferences >= 50 for w in services.store.windows(device_id=device_id, variant_id=variant)
+            )
+
+        await wait_for(
+            lambda: canary_windows(incumbent) >= 6, what="the incumbent's canary windows", timeout=90
+        )
+        rollout, assignments = services.rollouts.start(
+            model="digits", profiles=["rpi4"], variants={"rpi4": candidate}, overrides={"bake_seconds": 6.0}
+        )
+        server.push(assignments)
+        await wait_for(
+            lambda: services.rollouts.get(rollout.rollout_id).state != "running", what="the end", timeout=150
+        )
+        final = services.rollouts.get(rollout.rollout_id)
+        assert final.state == "succeeded", final.state_reason
+        [evidence] = [st.evidence for st in final.devices.values()]
+        assert evidence["saving"] > 0  # shown on the device against what it ran before
+        assert evidence["saving_lower"] > 0

@@ -8,6 +8,7 @@ import statistics
 import numpy as np
 
 from edgefleet.orchestrator.fleet.model import WindowRecord
+from edgefleet.orchestrator.rollout.analysis import n_min
 from edgefleet.orchestrator.rollout.decide import assess_device
 from edgefleet.orchestrator.rollout.policy import Policy
 
@@ -85,11 +86,14 @@ def test_an_accuracy_drop_of_5_points_is_always_caught() -> None:
 
 
 def test_all_windows_nodata_never_roll_back() -> None:
+    """Accuracy is judged cumulatively since the rollout began: too few labelled samples in all the windows
+    together (here one per window, fewer than n_min in all) is NODATA, whatever they say."""
     rng = np.random.default_rng(1)
     windows = [
-        dataclasses.replace(w, inferences=10, labelled=10, correct=1)
+        dataclasses.replace(w, inferences=10, labelled=1, correct=0)
         for w in simulate(rng, energy=5e-3, accuracy=0.1)
     ]
+    assert len(windows) < n_min(POLICY.accuracy_floor)
     a = assess_device(windows, POLICY)
     assert a.decision == "pending"
     assert a.counts == {"NODATA": WINDOWS}

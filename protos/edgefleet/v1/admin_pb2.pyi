@@ -1807,11 +1807,24 @@ class RolloutDeviceState(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     SINCE_FIELD_NUMBER: _builtins.int
+    INCUMBENT_JOULES_FIELD_NUMBER: _builtins.int
+    CANDIDATE_JOULES_FIELD_NUMBER: _builtins.int
+    SAVING_FIELD_NUMBER: _builtins.int
+    SAVING_LOWER_FIELD_NUMBER: _builtins.int
+    SAVING_UPPER_FIELD_NUMBER: _builtins.int
     device_id: _builtins.str
     wave: _builtins.int
     state: _builtins.str
     """"waiting", "deploying", "analysing", "passed", "failed", "rolled_back"."""
     reason: _builtins.str
+    incumbent_joules: _builtins.float
+    """Its energy against what it ran before (the incumbent), measured on it: per inference, under the
+    profile's measure; saving = 1 - candidate / incumbent with its 95 % interval. Absent until measured.
+    """
+    candidate_joules: _builtins.float
+    saving: _builtins.float
+    saving_lower: _builtins.float
+    saving_upper: _builtins.float
     @_builtins.property
     def since(self) -> _timestamp_pb2.Timestamp:
         """When the device entered this state."""
@@ -1824,12 +1837,36 @@ class RolloutDeviceState(_message.Message):
         state: _builtins.str = ...,
         reason: _builtins.str = ...,
         since: _timestamp_pb2.Timestamp | None = ...,
+        incumbent_joules: _builtins.float | None = ...,
+        candidate_joules: _builtins.float | None = ...,
+        saving: _builtins.float | None = ...,
+        saving_lower: _builtins.float | None = ...,
+        saving_upper: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_candidate_joules", b"_candidate_joules", "_incumbent_joules", b"_incumbent_joules", "_saving", b"_saving", "_saving_lower", b"_saving_lower", "_saving_upper", b"_saving_upper", "candidate_joules", b"candidate_joules", "incumbent_joules", b"incumbent_joules", "saving", b"saving", "saving_lower", b"saving_lower", "saving_upper", b"saving_upper", "since", b"since"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id", "reason", b"reason", "since", b"since", "state", b"state", "wave", b"wave"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_candidate_joules", b"_candidate_joules", "_incumbent_joules", b"_incumbent_joules", "_saving", b"_saving", "_saving_lower", b"_saving_lower", "_saving_upper", b"_saving_upper", "candidate_joules", b"candidate_joules", "device_id", b"device_id", "incumbent_joules", b"incumbent_joules", "reason", b"reason", "saving", b"saving", "saving_lower", b"saving_lower", "saving_upper", b"saving_upper", "since", b"since", "state", b"state", "wave", b"wave"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__candidate_joules: _TypeAlias = _typing.Literal["candidate_joules"]  # noqa: Y015
+    _WhichOneofArgType__candidate_joules: _TypeAlias = _typing.Literal["_candidate_joules", b"_candidate_joules"]  # noqa: Y015
+    _WhichOneofReturnType__incumbent_joules: _TypeAlias = _typing.Literal["incumbent_joules"]  # noqa: Y015
+    _WhichOneofArgType__incumbent_joules: _TypeAlias = _typing.Literal["_incumbent_joules", b"_incumbent_joules"]  # noqa: Y015
+    _WhichOneofReturnType__saving: _TypeAlias = _typing.Literal["saving"]  # noqa: Y015
+    _WhichOneofArgType__saving: _TypeAlias = _typing.Literal["_saving", b"_saving"]  # noqa: Y015
+    _WhichOneofReturnType__saving_lower: _TypeAlias = _typing.Literal["saving_lower"]  # noqa: Y015
+    _WhichOneofArgType__saving_lower: _TypeAlias = _typing.Literal["_saving_lower", b"_saving_lower"]  # noqa: Y015
+    _WhichOneofReturnType__saving_upper: _TypeAlias = _typing.Literal["saving_upper"]  # noqa: Y015
+    _WhichOneofArgType__saving_upper: _TypeAlias = _typing.Literal["_saving_upper", b"_saving_upper"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__candidate_joules) -> _WhichOneofReturnType__candidate_joules | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__incumbent_joules) -> _WhichOneofReturnType__incumbent_joules | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__saving) -> _WhichOneofReturnType__saving | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__saving_lower) -> _WhichOneofReturnType__saving_lower | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__saving_upper) -> _WhichOneofReturnType__saving_upper | None: ...
 
 Global___RolloutDeviceState: _TypeAlias = RolloutDeviceState  # noqa: Y015
 
