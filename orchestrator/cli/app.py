@@ -10,6 +10,7 @@ import typer
 
 from edgefleet import __version__
 from edgefleet.orchestrator.cli import variants
+from edgefleet.orchestrator.cli.benchmarks import benchmark_app
 from edgefleet.orchestrator.cli.certs import certs_app, keys_app
 from edgefleet.orchestrator.cli.devices import deploy, devices_app
 from edgefleet.orchestrator.cli.output import console, err_console, errors_to_exit_codes, print_json, table
@@ -31,6 +32,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.
 app.add_typer(variants.app, name="variants")
 app.add_typer(profiles_app, name="profiles")
 app.command("plan")(plan)
+app.add_typer(benchmark_app, name="benchmark")
 app.add_typer(devices_app, name="devices")
 app.add_typer(certs_app, name="certs")
 app.add_typer(keys_app, name="keys")

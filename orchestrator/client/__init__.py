@@ -8,8 +8,8 @@ from typing import Any
 import grpc
 
 from edgefleet.core.rpc import error_from_rpc
-from edgefleet.orchestrator.client.convert import device_view, rollout_view, telemetry_view
-from edgefleet.orchestrator.client.views import DeviceView, RolloutView, TelemetryView
+from edgefleet.orchestrator.client.convert import benchmark_view, device_view, rollout_view, telemetry_view
+from edgefleet.orchestrator.client.views import BenchmarkView, DeviceView, RolloutView, TelemetryView
 from edgefleet.orchestrator.fleet.model import WindowRecord
 from edgefleet.orchestrator.profiles import Profile
 from edgefleet.orchestrator.rollout.model import Event
@@ -224,6 +224,36 @@ class AdminClient:
 
     def unblock(self, model: str, profile: str, variant_id: str) -> None:
         self._call("Unblock", admin_pb2.UnblockRequest(model=model, profile=profile, variant_id=variant_id))
+
+    # ---- benchmark jobs ----
+    def start_benchmark(
+        self,
+        model: str,
+        profile: str,
+        *,
+        top_k: int = 3,
+        devices: int = 1,
+        rounds: int = 5,
+        turn_seconds: float = 2.0,
+        deadline_seconds: float = 300.0,
+    ) -> BenchmarkView:
+        req = admin_pb2.StartBenchmarkRequest(
+            model=model,
+            profile=profile,
+            top_k=top_k,
+            devices=devices,
+            rounds=rounds,
+            turn_seconds=turn_seconds,
+            deadline_seconds=deadline_seconds,
+        )
+        return benchmark_view(self._call("StartBenchmark", req, timeout=600.0))
+
+    def get_benchmark(self, job_id: str) -> BenchmarkView:
+        return benchmark_view(self._call("GetBenchmark", admin_pb2.GetBenchmarkRequest(job_id=job_id)))
+
+    def list_benchmarks(self, model: str = "", profile: str = "") -> list[BenchmarkView]:
+        resp = self._call("ListBenchmarks", admin_pb2.ListBenchmarksRequest(model=model, profile=profile))
+        return [benchmark_view(j) for j in resp.jobs]
 
     def events(self, **filters: Any) -> list[Event]:
         resp = self._call("ListEvents", admin_pb2.ListEventsRequest(**filters))

@@ -8,6 +8,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from edgefleet.core.enums import SlotState
 from edgefleet.core.wire import FAULT_FROM_PB, KIND_FROM_PB, PHASE_FROM_PB, SLOT_STATE_FROM_PB
 from edgefleet.orchestrator.client.views import (
+    BenchmarkCandidateView,
+    BenchmarkResultView,
+    BenchmarkView,
     ConditionView,
     DeviceView,
     RolloutDeviceView,
@@ -18,7 +21,7 @@ from edgefleet.orchestrator.client.views import (
 )
 from edgefleet.v1 import admin_pb2, common_pb2
 
-__all__ = ["device_view", "rollout_view", "telemetry_view"]
+__all__ = ["benchmark_view", "device_view", "rollout_view", "telemetry_view"]
 
 _STATUS = {
     admin_pb2.DEVICE_STATUS_ONLINE: "online",
@@ -143,4 +146,63 @@ def telemetry_view(v: admin_pb2.VariantTelemetry) -> TelemetryView:
         feedback_labelled=v.feedback_labelled,
         feedback_correct=v.feedback_correct,
         correction=_optional(v, "correction"),
+    )
+
+
+_FIGURE_KIND = {
+    admin_pb2.FIGURE_KIND_MEASURED: "measured",
+    admin_pb2.FIGURE_KIND_ESTIMATED_ON_DEVICE: "estimated-on-device",
+    admin_pb2.FIGURE_KIND_LEARNT: "learnt",
+    admin_pb2.FIGURE_KIND_PRIOR: "prior",
+}
+
+
+def benchmark_view(m: admin_pb2.BenchmarkJobStatus) -> BenchmarkView:
+    results = []
+    for row in m.results:
+        r = row.result
+        has_energy = r.HasField("energy")
+        results.append(
+            BenchmarkResultView(
+                device_id=row.device_id,
+                variant_id=r.variant.variant_id,
+                turns=r.turns,
+                inferences=r.inferences,
+                gross_j=r.energy.gross_joules_per_inference if has_energy else None,
+                dynamic_j=_optional(r.energy, "dynamic_joules_per_inference") if has_energy else None,
+                sigma_j=r.energy.sigma_joules,
+                energy_kind=str(KIND_FROM_PB.get(r.energy.kind, "")) if has_energy else "",
+                energy_method=r.energy.method,
+                latency_p50_s=r.latency.p50_seconds,
+                latency_p95_s=r.latency.p95_seconds,
+                peak_rss_bytes=r.peak_rss_bytes,
+                scored=r.scored,
+                correct=r.correct,
+                error=r.error,
+                serving_inferences=r.serving_inferences,
+            )
+        )
+    return BenchmarkView(
+        job_id=m.job_id,
+        model=m.model,
+        profile=m.profile,
+        state=m.state,
+        reason=m.reason,
+        created=_time(m, "created"),
+        rounds=m.rounds,
+        turn_seconds=m.turn_seconds,
+        deadline_seconds=m.deadline_seconds,
+        candidates=tuple(
+            BenchmarkCandidateView(
+                c.variant.variant_id,
+                c.variant.recipe,
+                c.why,
+                c.estimated_energy_joules,
+                c.estimated_latency_p95_seconds,
+                _FIGURE_KIND.get(c.estimate_kind, ""),
+            )
+            for c in m.candidates
+        ),
+        devices=tuple((d.device_id, d.state, d.reason) for d in m.devices),
+        results=tuple(results),
     )

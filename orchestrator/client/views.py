@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "BenchmarkCandidateView",
+    "BenchmarkResultView",
+    "BenchmarkView",
     "ConditionView",
     "DeviceView",
     "RolloutDeviceView",
@@ -145,3 +148,52 @@ class TelemetryView:
     feedback_correct: int
     #: Measured / estimated energy; None when the server has no estimate to compare with.
     correction: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BenchmarkCandidateView:
+    variant_id: str
+    recipe: str
+    why: str
+    #: The plan's estimate when the job started (what the measurement is compared with), and its kind.
+    estimated_energy_j: float
+    estimated_latency_s: float
+    estimate_kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class BenchmarkResultView:
+    device_id: str
+    variant_id: str
+    turns: int
+    inferences: int
+    gross_j: float | None
+    dynamic_j: float | None
+    sigma_j: float
+    energy_kind: str
+    energy_method: str
+    latency_p50_s: float
+    latency_p95_s: float
+    peak_rss_bytes: int
+    scored: int
+    correct: int
+    error: str
+    serving_inferences: int
+
+
+@dataclass(frozen=True, slots=True)
+class BenchmarkView:
+    job_id: str
+    model: str
+    profile: str
+    #: "open", "done" or "cancelled".
+    state: str
+    reason: str
+    created: float | None
+    rounds: int
+    turn_seconds: float
+    deadline_seconds: float
+    candidates: tuple[BenchmarkCandidateView, ...]
+    #: (device id, its state: "" until it reported, running, done, failed, cancelled; its reason)
+    devices: tuple[tuple[str, str, str], ...]
+    results: tuple[BenchmarkResultView, ...]

@@ -11,6 +11,9 @@ from typing import Any, TypeAlias
 import grpc
 
 from edgefleet.core.errors import NotFound
+from edgefleet.orchestrator.benchmark.model import BenchmarkJob
+from edgefleet.orchestrator.benchmark.service import BenchmarkService
+from edgefleet.orchestrator.server.admin_benchmarks import FleetAdminBenchmarks
 from edgefleet.orchestrator.server.admin_fleet import FleetAdminDevices
 from edgefleet.orchestrator.server.admin_rollouts import FleetAdminRollouts
 from edgefleet.orchestrator.server.errors import translate_errors, translate_stream_errors
@@ -32,7 +35,9 @@ __all__ = ["FleetAdminServicer"]
 Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
-class FleetAdminServicer(FleetAdminDevices, FleetAdminRollouts, admin_pb2_grpc.FleetAdminServicer):
+class FleetAdminServicer(
+    FleetAdminDevices, FleetAdminRollouts, FleetAdminBenchmarks, admin_pb2_grpc.FleetAdminServicer
+):
     def __init__(
         self,
         *,
@@ -44,8 +49,10 @@ class FleetAdminServicer(FleetAdminDevices, FleetAdminRollouts, admin_pb2_grpc.F
         telemetry: TelemetryService,
         rollouts: RolloutService,
         rollbacks: RollbackService,
+        benchmarks: BenchmarkService,
         sessions: Sessions,
         push: Callable[[Sequence[Assignment]], None],
+        push_job: Callable[[BenchmarkJob], None],
         build_executor: Executor,
     ) -> None:
         self._variants = variants
@@ -56,8 +63,10 @@ class FleetAdminServicer(FleetAdminDevices, FleetAdminRollouts, admin_pb2_grpc.F
         self._telemetry = telemetry
         self._rollouts = rollouts
         self._rollbacks = rollbacks
+        self._benchmarks = benchmarks
         self._sessions = sessions
         self._push = push
+        self._push_job = push_job
         self._build_executor = build_executor
 
     @translate_stream_errors

@@ -8,7 +8,6 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -16,102 +15,24 @@ from grpc_health.v1._async import HealthServicer
 from prometheus_client import CollectorRegistry
 
 from edgefleet.core.grpc_guard import MalformedRequests
+from edgefleet.orchestrator.benchmark.model import BenchmarkJob, JobState
 from edgefleet.orchestrator.config import ServerConfig
 from edgefleet.orchestrator.metrics import OrchestratorMetrics
-from edgefleet.orchestrator.profiles import ProfileRegistry
-from edgefleet.orchestrator.registry.artifacts import ArtifactStore
-from edgefleet.orchestrator.registry.signing import Signer
-from edgefleet.orchestrator.security import CertificateAuthority, load_server_tls
+from edgefleet.orchestrator.security import load_server_tls
 from edgefleet.orchestrator.server.admin import FleetAdminServicer
 from edgefleet.orchestrator.server.auth import AdminAuth, DeviceAuth
 from edgefleet.orchestrator.server.control import FleetControlServicer
 from edgefleet.orchestrator.server.ingest import TelemetryIngest
 from edgefleet.orchestrator.server.sessions import Sessions
-from edgefleet.orchestrator.service.bundles import BundleService
-from edgefleet.orchestrator.service.deployments import Assignment, DeploymentService
-from edgefleet.orchestrator.service.devices import DeviceService
-from edgefleet.orchestrator.service.identity import IdentityService
-from edgefleet.orchestrator.service.plans import PlanService, StoreBlocks
-from edgefleet.orchestrator.service.resolver import VariantResolver
-from edgefleet.orchestrator.service.rollbacks import RollbackService
-from edgefleet.orchestrator.service.rollout_effects import RolloutEffects
-from edgefleet.orchestrator.service.rollouts import RolloutService
-from edgefleet.orchestrator.service.telemetry import TelemetryService
-from edgefleet.orchestrator.service.variants import VariantService
-from edgefleet.orchestrator.store import Store, mask_url, open_store
+from edgefleet.orchestrator.server.wiring import Services, open_services
+from edgefleet.orchestrator.service.deployments import Assignment
+from edgefleet.orchestrator.wire.benchmarks import job_to_pb
 from edgefleet.orchestrator.wire.fleet import desired_to_pb
 from edgefleet.v1 import admin_pb2, admin_pb2_grpc, control_pb2, control_pb2_grpc
 
 __all__ = ["OrchestratorServer", "Services", "open_services", "run_server"]
 
 log = logging.getLogger("edgefleet.server")
-
-
-@dataclass(frozen=True, slots=True)
-class Services:
-    store: Store
-    artifacts: ArtifactStore
-    signer: Signer
-    variants: VariantService
-    plans: PlanService
-    bundles: BundleService
-    identity: IdentityService
-    devices: DeviceService
-    deployments: DeploymentService
-    telemetry: TelemetryService
-    rollouts: RolloutService
-    rollbacks: RollbackService
-
-    def close(self) -> None:
-        self.store.close()
-
-
-def open_services(config: ServerConfig) -> Services:
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    store = open_store(config.store_url)
-    log.info("store: %s", mask_url(config.store_url))
-    artifacts = ArtifactStore(config.data_dir)
-    signer = Signer.load_or_create(config.data_dir / "keys")
-    ca = None if config.insecure else CertificateAuthority.load(config.tls_path)
-    profiles = ProfileRegistry.load(config.profiles)
-    variants = VariantService(store=store, artifacts=artifacts, signer=signer)
-    telemetry = TelemetryService(store=store, variants=variants, profiles=profiles)
-    plans = PlanService(
-        variants=variants, profiles=profiles, measurements=telemetry, blocks=StoreBlocks(store)
-    )
-    bundles = BundleService(store=store, artifacts=artifacts, signer=signer, variants=variants)
-    identity = IdentityService(
-        store=store, signer=signer, profiles=profiles, ca=ca, device_cert_days=config.device_cert_days
-    )
-    devices = DeviceService(store=store)
-    resolver = VariantResolver(variants=variants, plans=plans)
-    deployments = DeploymentService(
-        store=store,
-        devices=devices,
-        profiles=profiles,
-        resolver=resolver,
-        bundles=bundles,
-        trial_seconds=config.trial_seconds,
-    )
-    effects = RolloutEffects(store=store, devices=devices, deployments=deployments, variants=variants)
-    rollouts = RolloutService(
-        store=store, devices=devices, deployments=deployments, plans=plans, resolver=resolver, effects=effects
-    )
-    rollbacks = RollbackService(store=store, devices=devices, plans=plans, variants=variants, effects=effects)
-    return Services(
-        store,
-        artifacts,
-        signer,
-        variants,
-        plans,
-        bundles,
-        identity,
-        devices,
-        deployments,
-        telemetry,
-        rollouts,
-        rollbacks,
-    )
 
 
 class OrchestratorServer:
@@ -142,8 +63,10 @@ class OrchestratorServer:
             telemetry=services.telemetry,
             rollouts=services.rollouts,
             rollbacks=services.rollbacks,
+            benchmarks=services.benchmarks,
             sessions=self.sessions,
             push=self.push,
+            push_job=self.push_job,
             build_executor=self._builds,
         )
         admin_pb2_grpc.add_FleetAdminServicer_to_server(admin, self._server)
@@ -155,6 +78,8 @@ class OrchestratorServer:
             identity=services.identity,
             devices=services.devices,
             deployments=services.deployments,
+            benchmarks=services.benchmarks,
+            job_message=self.job_message,
             telemetry=services.telemetry,
             profiles=services.plans.profiles,
             artifacts=services.artifacts,
@@ -239,6 +164,7 @@ class OrchestratorServer:
             await asyncio.sleep(self.config.rollout_tick_seconds)
             try:
                 assignments = await asyncio.to_thread(self.services.rollouts.tick)
+                await asyncio.to_thread(self.services.benchmarks.expire)
             except Exception:
                 log.exception("rollout tick failed; retrying next tick")
                 continue
@@ -260,6 +186,22 @@ class OrchestratorServer:
         for a in assignments:
             message = control_pb2.OrchestratorMessage(desired_state=desired_to_pb(a.desired))
             self.sessions.push(a.device_id, message)
+
+    def job_message(self, job: BenchmarkJob) -> control_pb2.OrchestratorMessage:
+        """A benchmark job as its devices get it (an empty candidate list when it is no longer open)."""
+        s = self.services
+        candidates = []
+        if job.state == JobState.OPEN:
+            for variant_id in job.candidates:
+                bundle = s.bundles.ensure(variant_id)
+                candidates.append((s.variants.get(variant_id), bundle))
+        runtime = s.plans.get_profile(job.profile).runtime
+        return control_pb2.OrchestratorMessage(benchmark_job=job_to_pb(job, candidates, runtime))
+
+    def push_job(self, job: BenchmarkJob) -> None:
+        message = self.job_message(job)
+        for device_id in job.devices:
+            self.sessions.push(device_id, message)
 
     async def stop(self, grace: float = 5.0) -> None:
         for task in (self._ticker, self._pruner):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeAlias
 
 import grpc
@@ -18,6 +18,8 @@ from edgefleet.core.errors import (
     PermissionDenied,
     ResourceExhausted,
 )
+from edgefleet.orchestrator.benchmark.model import BenchmarkJob
+from edgefleet.orchestrator.benchmark.service import BenchmarkService
 from edgefleet.orchestrator.metrics import OrchestratorMetrics
 from edgefleet.orchestrator.profiles import ProfileRegistry
 from edgefleet.orchestrator.registry.artifacts import ArtifactStore
@@ -29,6 +31,7 @@ from edgefleet.orchestrator.service.deployments import DeploymentService
 from edgefleet.orchestrator.service.devices import DeviceService
 from edgefleet.orchestrator.service.identity import IdentityService
 from edgefleet.orchestrator.service.telemetry import TelemetryService
+from edgefleet.orchestrator.wire.benchmarks import report_from_pb
 from edgefleet.orchestrator.wire.fleet import (
     conditions_from_pb,
     desired_to_pb,
@@ -64,6 +67,8 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         identity: IdentityService,
         devices: DeviceService,
         deployments: DeploymentService,
+        benchmarks: BenchmarkService,
+        job_message: Callable[[BenchmarkJob], control_pb2.OrchestratorMessage],
         telemetry: TelemetryService,
         profiles: ProfileRegistry,
         artifacts: ArtifactStore,
@@ -79,6 +84,8 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         self._identity = identity
         self._devices = devices
         self._deployments = deployments
+        self._benchmarks = benchmarks
+        self._job_message = job_message
         self._telemetry = telemetry
         self._profiles = profiles
         self._artifacts = artifacts
@@ -184,6 +191,8 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
             )
             if device.desired is not None:  # level-triggered: always re-send what the device should run
                 yield control_pb2.OrchestratorMessage(desired_state=desired_to_pb(device.desired))
+            for job in await asyncio.to_thread(self._benchmarks.open_jobs_for, device.device_id):
+                yield await asyncio.to_thread(self._job_message, job)
             while True:
                 item = await queue.get()
                 if item is None:
@@ -213,6 +222,9 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
                     records = [window_from_pb(device_id, profile, w) for w in msg.telemetry.windows]
                     dropped = msg.telemetry.dropped_through_sequence
                     self._ingest.offer(device_id, records, queue, dropped)  # off the loop, or back-pressure
+                elif kind == "benchmark_report":
+                    report = report_from_pb(msg.benchmark_report)
+                    await asyncio.to_thread(self._benchmarks.record, device_id, report)
                 elif kind == "hello":
                     raise InvalidArgument("Hello is sent once, as the first message of a stream")
                 else:
@@ -239,7 +251,10 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         sha256 = request.sha256.lower()
         path = self._artifacts.path(sha256)  # a malformed id is refused here
         device = await asyncio.to_thread(self._devices.get, caller.device_id)  # fresh: the desired state now
-        if sha256 not in self._deployments.artifacts_for(device):
+        allowed = self._deployments.artifacts_for(device)
+        if sha256 not in allowed:
+            allowed |= await asyncio.to_thread(self._benchmarks.artifacts_for, device.device_id)
+        if sha256 not in allowed:
             raise PermissionDenied(
                 f"artifact {sha256[:64]!r} is not part of {device.device_id}'s desired state; "
                 "a device fetches only what it is told to run"

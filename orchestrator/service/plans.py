@@ -14,6 +14,7 @@ from edgefleet.orchestrator.store.base import Store
 
 __all__ = [
     "BlockSource",
+    "CombinedMeasurements",
     "MeasurementSource",
     "NothingBlocked",
     "NothingMeasured",
@@ -32,6 +33,20 @@ class BlockSource(Protocol):
     def blocked(self, model: str, profile: str) -> Mapping[str, str]:
         """Variant id -> rollback reason, for variants rolled back on this profile."""
         ...
+
+
+class CombinedMeasurements:
+    """Several sources; for a variant measured by more than one, the later source wins (benchmark jobs,
+    measured side by side and interleaved, after serving telemetry)."""
+
+    def __init__(self, *sources: MeasurementSource) -> None:
+        self._sources = sources
+
+    def measured(self, model: str, profile: str) -> Mapping[str, MeasuredFigures]:
+        out: dict[str, MeasuredFigures] = {}
+        for source in self._sources:
+            out.update(source.measured(model, profile))
+        return out
 
 
 class NothingMeasured:

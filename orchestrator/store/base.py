@@ -6,6 +6,7 @@ import abc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from edgefleet.orchestrator.benchmark.model import BenchmarkJob, BenchmarkResult
 from edgefleet.orchestrator.fleet.model import BundleRecord, DeviceRecord, EnrollmentToken, WindowRecord
 from edgefleet.orchestrator.rollout.model import Event, RolloutRecord
 from edgefleet.orchestrator.store.results import HourlyWindows, StoredWindows, VariantTotals
@@ -188,6 +189,34 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def blocked(self, model: str, profile: str) -> dict[str, str]: ...
+
+    # ---- benchmark jobs ----
+    @abc.abstractmethod
+    def put_benchmark_job(self, job: BenchmarkJob) -> None:
+        """Insert or replace the job."""
+
+    @abc.abstractmethod
+    def get_benchmark_job(self, job_id: str) -> BenchmarkJob | None: ...
+
+    @abc.abstractmethod
+    def update_benchmark_job(self, job_id: str, fn: Callable[[BenchmarkJob], BenchmarkJob]) -> BenchmarkJob:
+        """Read-modify-write in one transaction; NotFound without the job."""
+
+    @abc.abstractmethod
+    def list_benchmark_jobs(
+        self, model: str = "", profile: str = "", states: Sequence[str] = ()
+    ) -> Sequence[BenchmarkJob]:
+        """Oldest first."""
+
+    @abc.abstractmethod
+    def put_benchmark_results(self, results: Sequence[BenchmarkResult]) -> None:
+        """Upsert by (job, device, variant)."""
+
+    @abc.abstractmethod
+    def benchmark_results(
+        self, *, job_id: str = "", model: str = "", profile: str = ""
+    ) -> Sequence[BenchmarkResult]:
+        """Oldest report first."""
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -7,9 +7,10 @@ from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 
+from edgefleet.orchestrator.benchmark.model import BenchmarkJob, BenchmarkResult
 from edgefleet.orchestrator.fleet.model import BundleRecord, DeviceRecord, EnrollmentToken, WindowRecord
 from edgefleet.orchestrator.rollout.model import Event, RolloutRecord
-from edgefleet.orchestrator.store import catalog, records, retention, telemetry, window_reads
+from edgefleet.orchestrator.store import benchmarks, catalog, records, retention, telemetry, window_reads
 from edgefleet.orchestrator.store.base import Family, Store
 from edgefleet.orchestrator.store.engine import Database, parse_store_url
 from edgefleet.orchestrator.store.migrate import migrate
@@ -204,6 +205,29 @@ class SqlStore(Store):
 
     def blocked(self, model: str, profile: str) -> dict[str, str]:
         return catalog.blocked(self._db, model, profile)
+
+    # ---- benchmark jobs ----
+    def put_benchmark_job(self, job: BenchmarkJob) -> None:
+        benchmarks.put_job(self._db, job)
+
+    def get_benchmark_job(self, job_id: str) -> BenchmarkJob | None:
+        return benchmarks.get_job(self._db, job_id)
+
+    def update_benchmark_job(self, job_id: str, fn: Callable[[BenchmarkJob], BenchmarkJob]) -> BenchmarkJob:
+        return benchmarks.update_job(self._db, job_id, fn)
+
+    def list_benchmark_jobs(
+        self, model: str = "", profile: str = "", states: Sequence[str] = ()
+    ) -> list[BenchmarkJob]:
+        return benchmarks.list_jobs(self._db, model, profile, states)
+
+    def put_benchmark_results(self, results: Sequence[BenchmarkResult]) -> None:
+        benchmarks.put_results(self._db, results)
+
+    def benchmark_results(
+        self, *, job_id: str = "", model: str = "", profile: str = ""
+    ) -> list[BenchmarkResult]:
+        return benchmarks.results(self._db, job_id=job_id, model=model, profile=profile)
 
     def close(self) -> None:
         self._db.close()

@@ -13,6 +13,8 @@ import sqlalchemy as sa
 
 __all__ = [
     "ACKS",
+    "BENCHMARK_JOBS",
+    "BENCHMARK_RESULTS",
     "BLOCKS",
     "BUNDLES",
     "DEVICES",
@@ -188,4 +190,28 @@ WINDOW_HOURS = sa.Table(
     _col("cpu_percent_sum", Real),
     _col("first_start", Real),
     _col("last_end", Real),
+)
+
+
+BENCHMARK_JOBS = sa.Table(
+    "benchmark_jobs",
+    METADATA,
+    sa.Column("job_id", sa.Text, primary_key=True),
+    _col("model", sa.Text),
+    _col("profile", sa.Text),
+    _col("state", sa.Text),
+    _col("created", Real),
+    _col("record_json", sa.Text),
+)
+
+BENCHMARK_RESULTS = sa.Table(
+    "benchmark_results",
+    METADATA,
+    sa.Column("job_id", sa.Text, primary_key=True),
+    sa.Column("device_id", sa.Text, primary_key=True),
+    sa.Column("variant_id", sa.Text, primary_key=True),
+    _col("model", sa.Text),
+    _col("profile", sa.Text),
+    _col("reported", Real),
+    _col("record_json", sa.Text),
 )

@@ -2340,3 +2340,247 @@ class GetTelemetryResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetTelemetryResponse: _TypeAlias = GetTelemetryResponse  # noqa: Y015
+
+@_typing.final
+class StartBenchmarkRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    PROFILE_FIELD_NUMBER: _builtins.int
+    TOP_K_FIELD_NUMBER: _builtins.int
+    DEVICES_FIELD_NUMBER: _builtins.int
+    ROUNDS_FIELD_NUMBER: _builtins.int
+    TURN_SECONDS_FIELD_NUMBER: _builtins.int
+    DEADLINE_SECONDS_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    profile: _builtins.str
+    top_k: _builtins.int
+    """Besides the estimate's Pareto front, the float32 base and what devices run now: the K best by the
+    plan's ranking (default 3).
+    """
+    devices: _builtins.int
+    """Canary devices of the profile to measure on (default 1; online ones first)."""
+    rounds: _builtins.int
+    """Interleaved rounds (default 5) and the length of one candidate's turn in seconds (default 2)."""
+    turn_seconds: _builtins.float
+    deadline_seconds: _builtins.float
+    """The job's time budget on a device in seconds (default 300)."""
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        profile: _builtins.str = ...,
+        top_k: _builtins.int = ...,
+        devices: _builtins.int = ...,
+        rounds: _builtins.int = ...,
+        turn_seconds: _builtins.float = ...,
+        deadline_seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deadline_seconds", b"deadline_seconds", "devices", b"devices", "model", b"model", "profile", b"profile", "rounds", b"rounds", "top_k", b"top_k", "turn_seconds", b"turn_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartBenchmarkRequest: _TypeAlias = StartBenchmarkRequest  # noqa: Y015
+
+@_typing.final
+class GetBenchmarkRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBenchmarkRequest: _TypeAlias = GetBenchmarkRequest  # noqa: Y015
+
+@_typing.final
+class ListBenchmarksRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    PROFILE_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    profile: _builtins.str
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        profile: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "profile", b"profile"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListBenchmarksRequest: _TypeAlias = ListBenchmarksRequest  # noqa: Y015
+
+@_typing.final
+class ListBenchmarksResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOBS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def jobs(self) -> _containers.RepeatedCompositeFieldContainer[Global___BenchmarkJobStatus]: ...
+    def __init__(
+        self,
+        *,
+        jobs: _abc.Iterable[Global___BenchmarkJobStatus] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["jobs", b"jobs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListBenchmarksResponse: _TypeAlias = ListBenchmarksResponse  # noqa: Y015
+
+@_typing.final
+class BenchmarkCandidateStatus(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VARIANT_FIELD_NUMBER: _builtins.int
+    WHY_FIELD_NUMBER: _builtins.int
+    ESTIMATED_ENERGY_JOULES_FIELD_NUMBER: _builtins.int
+    ESTIMATED_LATENCY_P95_SECONDS_FIELD_NUMBER: _builtins.int
+    ESTIMATE_KIND_FIELD_NUMBER: _builtins.int
+    why: _builtins.str
+    """Why it is measured: "pareto", "top-k", "float32 base", "incumbent" (several, comma-separated)."""
+    estimated_energy_joules: _builtins.float
+    """The plan's estimate when the job started, and its kind (what the measurement is compared with)."""
+    estimated_latency_p95_seconds: _builtins.float
+    estimate_kind: Global___FigureKind.ValueType
+    @_builtins.property
+    def variant(self) -> _common_pb2.VariantRef: ...
+    def __init__(
+        self,
+        *,
+        variant: _common_pb2.VariantRef | None = ...,
+        why: _builtins.str = ...,
+        estimated_energy_joules: _builtins.float = ...,
+        estimated_latency_p95_seconds: _builtins.float = ...,
+        estimate_kind: Global___FigureKind.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["variant", b"variant"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["estimate_kind", b"estimate_kind", "estimated_energy_joules", b"estimated_energy_joules", "estimated_latency_p95_seconds", b"estimated_latency_p95_seconds", "variant", b"variant", "why", b"why"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BenchmarkCandidateStatus: _TypeAlias = BenchmarkCandidateStatus  # noqa: Y015
+
+@_typing.final
+class BenchmarkDeviceStatus(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    device_id: _builtins.str
+    state: _builtins.str
+    """"" (not reported yet), "running", "done", "failed", "cancelled"."""
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        device_id: _builtins.str = ...,
+        state: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id", "reason", b"reason", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BenchmarkDeviceStatus: _TypeAlias = BenchmarkDeviceStatus  # noqa: Y015
+
+@_typing.final
+class BenchmarkResultRow(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    RESULT_FIELD_NUMBER: _builtins.int
+    device_id: _builtins.str
+    @_builtins.property
+    def result(self) -> _common_pb2.BenchmarkResult: ...
+    def __init__(
+        self,
+        *,
+        device_id: _builtins.str = ...,
+        result: _common_pb2.BenchmarkResult | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id", "result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BenchmarkResultRow: _TypeAlias = BenchmarkResultRow  # noqa: Y015
+
+@_typing.final
+class BenchmarkJobStatus(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    PROFILE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    ROUNDS_FIELD_NUMBER: _builtins.int
+    TURN_SECONDS_FIELD_NUMBER: _builtins.int
+    DEADLINE_SECONDS_FIELD_NUMBER: _builtins.int
+    CANDIDATES_FIELD_NUMBER: _builtins.int
+    DEVICES_FIELD_NUMBER: _builtins.int
+    RESULTS_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    model: _builtins.str
+    profile: _builtins.str
+    state: _builtins.str
+    """"open", "done" or "cancelled"."""
+    reason: _builtins.str
+    rounds: _builtins.int
+    turn_seconds: _builtins.float
+    deadline_seconds: _builtins.float
+    @_builtins.property
+    def created(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___BenchmarkCandidateStatus]: ...
+    @_builtins.property
+    def devices(self) -> _containers.RepeatedCompositeFieldContainer[Global___BenchmarkDeviceStatus]: ...
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___BenchmarkResultRow]: ...
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        model: _builtins.str = ...,
+        profile: _builtins.str = ...,
+        state: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        created: _timestamp_pb2.Timestamp | None = ...,
+        rounds: _builtins.int = ...,
+        turn_seconds: _builtins.float = ...,
+        deadline_seconds: _builtins.float = ...,
+        candidates: _abc.Iterable[Global___BenchmarkCandidateStatus] | None = ...,
+        devices: _abc.Iterable[Global___BenchmarkDeviceStatus] | None = ...,
+        results: _abc.Iterable[Global___BenchmarkResultRow] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created", b"created"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "created", b"created", "deadline_seconds", b"deadline_seconds", "devices", b"devices", "job_id", b"job_id", "model", b"model", "profile", b"profile", "reason", b"reason", "results", b"results", "rounds", b"rounds", "state", b"state", "turn_seconds", b"turn_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BenchmarkJobStatus: _TypeAlias = BenchmarkJobStatus  # noqa: Y015

@@ -134,6 +134,21 @@ class FleetAdminStub:
                 request_serializer=edgefleet_dot_v1_dot_admin__pb2.ListEventsRequest.SerializeToString,
                 response_deserializer=edgefleet_dot_v1_dot_admin__pb2.ListEventsResponse.FromString,
                 _registered_method=True)
+        self.StartBenchmark = channel.unary_unary(
+                '/edgefleet.v1.FleetAdmin/StartBenchmark',
+                request_serializer=edgefleet_dot_v1_dot_admin__pb2.StartBenchmarkRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_admin__pb2.BenchmarkJobStatus.FromString,
+                _registered_method=True)
+        self.GetBenchmark = channel.unary_unary(
+                '/edgefleet.v1.FleetAdmin/GetBenchmark',
+                request_serializer=edgefleet_dot_v1_dot_admin__pb2.GetBenchmarkRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_admin__pb2.BenchmarkJobStatus.FromString,
+                _registered_method=True)
+        self.ListBenchmarks = channel.unary_unary(
+                '/edgefleet.v1.FleetAdmin/ListBenchmarks',
+                request_serializer=edgefleet_dot_v1_dot_admin__pb2.ListBenchmarksRequest.SerializeToString,
+                response_deserializer=edgefleet_dot_v1_dot_admin__pb2.ListBenchmarksResponse.FromString,
+                _registered_method=True)
         self.GetTelemetry = channel.unary_unary(
                 '/edgefleet.v1.FleetAdmin/GetTelemetry',
                 request_serializer=edgefleet_dot_v1_dot_admin__pb2.GetTelemetryRequest.SerializeToString,
@@ -274,6 +289,26 @@ class FleetAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartBenchmark(self, request, context):
+        """Measure candidate variants on canary devices of a profile before choosing (issue: measure, then
+        choose). Errors: NOT_FOUND (model, profile or no device of the profile), INVALID_ARGUMENT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBenchmark(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBenchmarks(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetTelemetry(self, request, context):
         """Measured figures aggregated per (profile, variant).
         """
@@ -383,6 +418,21 @@ def add_FleetAdminServicer_to_server(servicer, server):
                     servicer.ListEvents,
                     request_deserializer=edgefleet_dot_v1_dot_admin__pb2.ListEventsRequest.FromString,
                     response_serializer=edgefleet_dot_v1_dot_admin__pb2.ListEventsResponse.SerializeToString,
+            ),
+            'StartBenchmark': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartBenchmark,
+                    request_deserializer=edgefleet_dot_v1_dot_admin__pb2.StartBenchmarkRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_admin__pb2.BenchmarkJobStatus.SerializeToString,
+            ),
+            'GetBenchmark': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBenchmark,
+                    request_deserializer=edgefleet_dot_v1_dot_admin__pb2.GetBenchmarkRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_admin__pb2.BenchmarkJobStatus.SerializeToString,
+            ),
+            'ListBenchmarks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBenchmarks,
+                    request_deserializer=edgefleet_dot_v1_dot_admin__pb2.ListBenchmarksRequest.FromString,
+                    response_serializer=edgefleet_dot_v1_dot_admin__pb2.ListBenchmarksResponse.SerializeToString,
             ),
             'GetTelemetry': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTelemetry,
@@ -930,6 +980,87 @@ class FleetAdmin:
             '/edgefleet.v1.FleetAdmin/ListEvents',
             edgefleet_dot_v1_dot_admin__pb2.ListEventsRequest.SerializeToString,
             edgefleet_dot_v1_dot_admin__pb2.ListEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartBenchmark(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/edgefleet.v1.FleetAdmin/StartBenchmark',
+            edgefleet_dot_v1_dot_admin__pb2.StartBenchmarkRequest.SerializeToString,
+            edgefleet_dot_v1_dot_admin__pb2.BenchmarkJobStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBenchmark(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/edgefleet.v1.FleetAdmin/GetBenchmark',
+            edgefleet_dot_v1_dot_admin__pb2.GetBenchmarkRequest.SerializeToString,
+            edgefleet_dot_v1_dot_admin__pb2.BenchmarkJobStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBenchmarks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/edgefleet.v1.FleetAdmin/ListBenchmarks',
+            edgefleet_dot_v1_dot_admin__pb2.ListBenchmarksRequest.SerializeToString,
+            edgefleet_dot_v1_dot_admin__pb2.ListBenchmarksResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -66,6 +66,12 @@ class FleetAdminStub:
     Unblock: _grpc.UnaryUnaryMultiCallable[_admin_pb2.UnblockRequest, _admin_pb2.UnblockResponse]
     """Lift the block on a rolled-back variant for a profile."""
     ListEvents: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListEventsRequest, _admin_pb2.ListEventsResponse]
+    StartBenchmark: _grpc.UnaryUnaryMultiCallable[_admin_pb2.StartBenchmarkRequest, _admin_pb2.BenchmarkJobStatus]
+    """Measure candidate variants on canary devices of a profile before choosing (issue: measure, then
+    choose). Errors: NOT_FOUND (model, profile or no device of the profile), INVALID_ARGUMENT.
+    """
+    GetBenchmark: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetBenchmarkRequest, _admin_pb2.BenchmarkJobStatus]
+    ListBenchmarks: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListBenchmarksRequest, _admin_pb2.ListBenchmarksResponse]
     GetTelemetry: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetTelemetryRequest, _admin_pb2.GetTelemetryResponse]
     """Measured figures aggregated per (profile, variant)."""
 
@@ -104,6 +110,12 @@ class FleetAdminAsyncStub(FleetAdminStub):
     Unblock: _aio.UnaryUnaryMultiCallable[_admin_pb2.UnblockRequest, _admin_pb2.UnblockResponse]  # type: ignore[assignment]
     """Lift the block on a rolled-back variant for a profile."""
     ListEvents: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListEventsRequest, _admin_pb2.ListEventsResponse]  # type: ignore[assignment]
+    StartBenchmark: _aio.UnaryUnaryMultiCallable[_admin_pb2.StartBenchmarkRequest, _admin_pb2.BenchmarkJobStatus]  # type: ignore[assignment]
+    """Measure candidate variants on canary devices of a profile before choosing (issue: measure, then
+    choose). Errors: NOT_FOUND (model, profile or no device of the profile), INVALID_ARGUMENT.
+    """
+    GetBenchmark: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetBenchmarkRequest, _admin_pb2.BenchmarkJobStatus]  # type: ignore[assignment]
+    ListBenchmarks: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListBenchmarksRequest, _admin_pb2.ListBenchmarksResponse]  # type: ignore[assignment]
     GetTelemetry: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetTelemetryRequest, _admin_pb2.GetTelemetryResponse]  # type: ignore[assignment]
     """Measured figures aggregated per (profile, variant)."""
 
@@ -259,6 +271,30 @@ class FleetAdminServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.ListEventsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.ListEventsResponse, _abc.Awaitable[_admin_pb2.ListEventsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def StartBenchmark(
+        self,
+        request: _admin_pb2.StartBenchmarkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.BenchmarkJobStatus, _abc.Awaitable[_admin_pb2.BenchmarkJobStatus]]:
+        """Measure candidate variants on canary devices of a profile before choosing (issue: measure, then
+        choose). Errors: NOT_FOUND (model, profile or no device of the profile), INVALID_ARGUMENT.
+        """
+
+    @_abc_1.abstractmethod
+    def GetBenchmark(
+        self,
+        request: _admin_pb2.GetBenchmarkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.BenchmarkJobStatus, _abc.Awaitable[_admin_pb2.BenchmarkJobStatus]]: ...
+
+    @_abc_1.abstractmethod
+    def ListBenchmarks(
+        self,
+        request: _admin_pb2.ListBenchmarksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListBenchmarksResponse, _abc.Awaitable[_admin_pb2.ListBenchmarksResponse]]: ...
 
     @_abc_1.abstractmethod
     def GetTelemetry(

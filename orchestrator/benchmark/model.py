@@ -1,0 +1,97 @@
+"""Benchmark jobs and their results (frozen; stored as JSON)."""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+__all__ = ["BenchmarkJob", "BenchmarkResult", "DeviceReport", "JobState"]
+
+#: What a device may say of a job (the proto's BenchmarkState names, lower case).
+REPORT_STATES = ("running", "done", "failed", "cancelled")
+
+
+class JobState(enum.StrEnum):
+    OPEN = "open"  # sent to its devices, results coming in
+    DONE = "done"  # every device reported (or the deadline passed)
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class BenchmarkJob:
+    job_id: str
+    model: str
+    profile: str
+    #: Variant ids to measure, and why each was chosen (pareto, top-k, float32 base, incumbent).
+    candidates: tuple[str, ...]
+    why: dict[str, str]
+    devices: tuple[str, ...]
+    rounds: int
+    turn_seconds: float
+    deadline_seconds: float
+    created: float
+    state: JobState = JobState.OPEN
+    reason: str = ""
+    #: Per device: its last reported state ("" until it reported) and the reason it gave.
+    device_states: dict[str, str] = field(default_factory=dict)
+    device_reasons: dict[str, str] = field(default_factory=dict)
+    #: The plan's figures per candidate when the job started: energy_j, latency_s, kind.
+    estimates: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> BenchmarkJob:
+        doc: dict[str, Any] = json.loads(text)
+        doc["candidates"], doc["devices"] = tuple(doc["candidates"]), tuple(doc["devices"])
+        return replace(cls(**doc), state=JobState(doc["state"]))
+
+
+@dataclass(frozen=True, slots=True)
+class BenchmarkResult:
+    """One candidate measured on one device (interleaved turns of one length, in a scratch slot)."""
+
+    job_id: str
+    device_id: str
+    profile: str
+    model: str
+    variant_id: str
+    turns: int
+    inferences: int
+    #: Energy per inference, mean over turns, sigma = standard error over turns; None where not reported.
+    gross_j: float | None
+    dynamic_j: float | None
+    sigma_j: float
+    energy_kind: str
+    energy_method: str
+    latency_p50_s: float
+    latency_p95_s: float
+    peak_rss_bytes: int
+    #: Distinct samples of the scoring split scored once each, and right.
+    scored: int
+    correct: int
+    error: str = ""
+    serving_inferences: int = 0
+    reported: float = 0.0
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> BenchmarkResult:
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceReport:
+    """A BenchmarkReport as a domain object: a device's state for a job and what it measured so far."""
+
+    job_id: str
+    state: str
+    reason: str
+    results: tuple[BenchmarkResult, ...]
+    done: int
+    total: int

@@ -1,0 +1,101 @@
+"""The services of one orchestrator process, built from its configuration (the composition root)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from edgefleet.orchestrator.benchmark.figures import BenchmarkFigures
+from edgefleet.orchestrator.benchmark.service import BenchmarkService
+from edgefleet.orchestrator.config import ServerConfig
+from edgefleet.orchestrator.profiles import ProfileRegistry
+from edgefleet.orchestrator.registry.artifacts import ArtifactStore
+from edgefleet.orchestrator.registry.signing import Signer
+from edgefleet.orchestrator.security import CertificateAuthority
+from edgefleet.orchestrator.service.bundles import BundleService
+from edgefleet.orchestrator.service.deployments import DeploymentService
+from edgefleet.orchestrator.service.devices import DeviceService
+from edgefleet.orchestrator.service.identity import IdentityService
+from edgefleet.orchestrator.service.plans import CombinedMeasurements, PlanService, StoreBlocks
+from edgefleet.orchestrator.service.resolver import VariantResolver
+from edgefleet.orchestrator.service.rollbacks import RollbackService
+from edgefleet.orchestrator.service.rollout_effects import RolloutEffects
+from edgefleet.orchestrator.service.rollouts import RolloutService
+from edgefleet.orchestrator.service.telemetry import TelemetryService
+from edgefleet.orchestrator.service.variants import VariantService
+from edgefleet.orchestrator.store import Store, mask_url, open_store
+
+__all__ = ["Services", "open_services"]
+
+log = logging.getLogger("edgefleet.server")
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    store: Store
+    artifacts: ArtifactStore
+    signer: Signer
+    variants: VariantService
+    plans: PlanService
+    bundles: BundleService
+    identity: IdentityService
+    devices: DeviceService
+    deployments: DeploymentService
+    telemetry: TelemetryService
+    rollouts: RolloutService
+    rollbacks: RollbackService
+    benchmarks: BenchmarkService
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_services(config: ServerConfig) -> Services:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(config.store_url)
+    log.info("store: %s", mask_url(config.store_url))
+    artifacts = ArtifactStore(config.data_dir)
+    signer = Signer.load_or_create(config.data_dir / "keys")
+    ca = None if config.insecure else CertificateAuthority.load(config.tls_path)
+    profiles = ProfileRegistry.load(config.profiles)
+    variants = VariantService(store=store, artifacts=artifacts, signer=signer)
+    telemetry = TelemetryService(store=store, variants=variants, profiles=profiles)
+    measured = CombinedMeasurements(telemetry, BenchmarkFigures(store=store, profiles=profiles))
+    plans = PlanService(
+        variants=variants, profiles=profiles, measurements=measured, blocks=StoreBlocks(store)
+    )
+    bundles = BundleService(store=store, artifacts=artifacts, signer=signer, variants=variants)
+    identity = IdentityService(
+        store=store, signer=signer, profiles=profiles, ca=ca, device_cert_days=config.device_cert_days
+    )
+    devices = DeviceService(store=store)
+    resolver = VariantResolver(variants=variants, plans=plans)
+    deployments = DeploymentService(
+        store=store,
+        devices=devices,
+        profiles=profiles,
+        resolver=resolver,
+        bundles=bundles,
+        trial_seconds=config.trial_seconds,
+    )
+    effects = RolloutEffects(store=store, devices=devices, deployments=deployments, variants=variants)
+    rollouts = RolloutService(
+        store=store, devices=devices, deployments=deployments, plans=plans, resolver=resolver, effects=effects
+    )
+    rollbacks = RollbackService(store=store, devices=devices, plans=plans, variants=variants, effects=effects)
+    benchmarks = BenchmarkService(store=store, plans=plans, devices=devices, bundles=bundles)
+    return Services(
+        store,
+        artifacts,
+        signer,
+        variants,
+        plans,
+        bundles,
+        identity,
+        devices,
+        deployments,
+        telemetry,
+        rollouts,
+        rollbacks,
+        benchmarks,
+    )
