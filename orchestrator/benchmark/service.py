@@ -75,13 +75,20 @@ class BenchmarkService:
         turn_seconds: float = 2.0,
         deadline_seconds: float = 300.0,
         online: frozenset[str] = frozenset(),
+        among: frozenset[str] = frozenset(),
     ) -> BenchmarkJob:
+        """A job measuring the candidates worth it on ``devices`` canaries of the profile (online ones
+        first; only devices in ``among`` when given)."""
         check_name("model", model)
         if not (1 <= top_k <= 50 and 1 <= devices <= 100 and 1 <= rounds <= 100):
             raise InvalidArgument("top_k must be 1-50, devices 1-100, rounds 1-100")
         if not (0.1 <= turn_seconds <= 600 and 1 <= deadline_seconds <= 86400):
             raise InvalidArgument("turn_seconds must be 0.1-600 and deadline_seconds 1-86400")
-        fleet = [d for d in self._devices.list_devices(profile) if not d.revoked]
+        fleet = [
+            d
+            for d in self._devices.list_devices(profile)
+            if not d.revoked and (not among or d.device_id in among)
+        ]
         if not fleet:
             raise NotFound(f"no enrolled device of profile {profile!r} to measure on")
         canaries = sorted(fleet, key=lambda d: (d.device_id not in online, d.device_id))[:devices]

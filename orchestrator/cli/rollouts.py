@@ -38,6 +38,12 @@ def _show(r: RolloutView) -> None:
         + (f" — {r.state_reason}" if r.state_reason else ""),
         highlight=False,
     )
+    for profile, job_id in sorted(r.benchmark_jobs.items()):
+        out.print(
+            f"  {profile}: candidates measured first by benchmark job {job_id} "
+            f"(edgefleet benchmark show {job_id})",
+            highlight=False,
+        )
     rows = [(d.wave, d.device_id, d.state, fmt_when(d.since), _saving(d), d.reason) for d in r.devices]
     out.print(table("devices", ["wave", "device", "state", "since", "saving vs incumbent", "reason"], rows))
 
@@ -83,6 +89,17 @@ def start(
     max_failing_share: Annotated[float | None, typer.Option(help="Share of a wave that may fail.")] = None,
     label: LabelOpt = [],  # noqa: B006
     force: ForceFlag = False,
+    benchmark: Annotated[
+        bool,
+        typer.Option(
+            "--benchmark/--no-benchmark",
+            help="Measure the candidates on canary devices first and choose on those measurements "
+            "(energy objective, profiles without --variant).",
+        ),
+    ] = True,
+    benchmark_devices: Annotated[
+        int, typer.Option(min=0, max=100, help="Canary devices per profile for that (0: up to 3).")
+    ] = 0,
     server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,
 ) -> None:
@@ -112,6 +129,8 @@ def start(
                 variants=_parse_variants(variant),
                 labels=parse_labels(label),
                 force=force,
+                benchmark=benchmark,
+                benchmark_devices=benchmark_devices,
             )
     print_json(rollout_dict(r)) if json_out else _show(r)
 

@@ -195,6 +195,8 @@ class AdminClient:
         objective: str = "min-energy",
         labels: dict[str, str] | None = None,
         force: bool = False,
+        benchmark: bool = True,
+        benchmark_devices: int = 0,
     ) -> RolloutView:
         p = admin_pb2.RolloutPolicy(**(policy or {}))
         req = admin_pb2.StartRolloutRequest(
@@ -204,6 +206,8 @@ class AdminClient:
             variants=variants or {},
             objective=objective,
             force=force,
+            skip_benchmark=not benchmark,
+            benchmark_devices=benchmark_devices,
         )
         return rollout_view(self._call("StartRollout", req, timeout=600.0))
 

@@ -35,6 +35,8 @@ _ROLLOUT_STATE = {
     admin_pb2.ROLLOUT_STATE_SUCCEEDED: "succeeded",
     admin_pb2.ROLLOUT_STATE_ROLLED_BACK: "rolled_back",
     admin_pb2.ROLLOUT_STATE_ABORTED: "aborted",
+    admin_pb2.ROLLOUT_STATE_BENCHMARKING: "benchmarking",
+    admin_pb2.ROLLOUT_STATE_KEPT: "kept",
 }
 
 
@@ -118,6 +120,7 @@ def rollout_view(m: admin_pb2.Rollout) -> RolloutView:
         bake_seconds=m.policy.bake_seconds,
         max_failing_share=m.policy.max_failing_share,
         policy_hash=m.policy_hash,
+        benchmark_jobs=dict(m.benchmark_jobs),
     )
 
 

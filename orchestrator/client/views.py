@@ -3,7 +3,7 @@ with nothing made up (a field the server did not send is None, never a placehold
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
@@ -112,6 +112,8 @@ class RolloutView:
     bake_seconds: float = 0.0
     max_failing_share: float = 0.0
     policy_hash: str = ""
+    #: profile -> the benchmark job that measured its candidates before the choice
+    benchmark_jobs: dict[str, str] = field(default_factory=dict)
 
     @property
     def waves(self) -> list[list[str]]:

@@ -4,25 +4,42 @@ from __future__ import annotations
 
 import enum
 import json
+import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from edgefleet.orchestrator.rollout.policy import Policy
 
-__all__ = ["ACTIVE", "DevicePhase", "DeviceRolloutState", "Event", "RolloutRecord", "RolloutState"]
+__all__ = [
+    "ACTIVE",
+    "DevicePhase",
+    "DeviceRolloutState",
+    "Event",
+    "RolloutRecord",
+    "RolloutState",
+    "split_waves",
+]
 
 
 class RolloutState(enum.StrEnum):
     PENDING = "pending"
+    BENCHMARKING = "benchmarking"  # its candidates are measured on canaries before anything is chosen
     RUNNING = "running"
     PAUSED = "paused"
     SUCCEEDED = "succeeded"
     ROLLED_BACK = "rolled_back"
     ABORTED = "aborted"
+    KEPT = "kept"  # the benchmark found nothing that beats what the devices run: nothing was changed
 
 
 #: States in which a rollout still acts on its devices.
-ACTIVE: tuple[RolloutState, ...] = (RolloutState.PENDING, RolloutState.RUNNING, RolloutState.PAUSED)
+ACTIVE: tuple[RolloutState, ...] = (
+    RolloutState.PENDING,
+    RolloutState.BENCHMARKING,
+    RolloutState.RUNNING,
+    RolloutState.PAUSED,
+)
 
 
 class DevicePhase(enum.StrEnum):
@@ -66,6 +83,8 @@ class RolloutRecord:
     created: float
     updated: float
     devices: dict[str, DeviceRolloutState] = field(default_factory=dict)
+    #: profile -> the benchmark job that measured its candidates before the choice ("" rows: none)
+    benchmarks: dict[str, str] = field(default_factory=dict)
     #: Set by the store: increments with every write (compare-and-swap between writers); not content,
     #: so records equal in content compare equal whatever their version.
     version: int = field(default=0, compare=False)
@@ -111,3 +130,17 @@ class Event:
     rule: str = ""
     details: dict[str, Any] = field(default_factory=dict)
     event_id: int = 0
+
+
+def split_waves(device_ids: list[str], fractions: Sequence[float]) -> list[list[str]]:
+    """Cumulative wave fractions (0.1, 0.5, 1.0) as disjoint groups of devices, in the given order; every
+    wave has at least one device and none is empty."""
+    groups: list[list[str]] = []
+    done = 0
+    for fraction in fractions:
+        upto = max(1, math.ceil(fraction * len(device_ids))) if fraction > 0 else 1
+        upto = min(upto, len(device_ids))
+        if upto > done:
+            groups.append(device_ids[done:upto])
+            done = upto
+    return groups

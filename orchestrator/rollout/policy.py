@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from edgefleet.core.errors import InvalidArgument
 from edgefleet.orchestrator.rollout.analysis import AnalysisDefaults
 
-__all__ = ["Policy"]
+__all__ = ["OVERRIDABLE", "Policy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +72,17 @@ class Policy:
     @property
     def hash(self) -> str:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+#: Policy settings a rollout may override.
+OVERRIDABLE = (
+    "accuracy_floor",
+    "max_energy_joules",
+    "max_latency_p95_seconds",
+    "waves",
+    "bake_seconds",
+    "max_failing_share",
+    "pause_after_seconds",
+    "require_saving",
+    "min_saving",
+)

@@ -9,7 +9,7 @@ from edgefleet.orchestrator.profiles.model import Profile
 from edgefleet.orchestrator.selection.figures import Figures
 from edgefleet.orchestrator.variants.card import VariantCard
 
-__all__ = ["HARD", "Verdict", "check"]
+__all__ = ["HARD", "Verdict", "check", "joules_text"]
 
 #: Violation added by a rule that no budget change can fix (cannot run there, rolled back).
 HARD = 10.0
@@ -29,7 +29,7 @@ def _b(n: float) -> str:
     return f"{int(n)} B"
 
 
-def _e(j: float) -> str:
+def joules_text(j: float) -> str:
     return f"{j * 1e3:.3g} mJ" if j >= 1e-3 else f"{j * 1e6:.3g} µJ"
 
 
@@ -82,7 +82,7 @@ def check(card: VariantCard, figures: Figures, profile: Profile, *, blocked_reas
                 soft.append(
                     (reason, (drop - budgets.max_accuracy_drop) / max(budgets.max_accuracy_drop, 1e-3))
                 )
-    exceeds("energy", figures.energy_j, "budget", budgets.max_energy_joules, _e)
+    exceeds("energy", figures.energy_j, "budget", budgets.max_energy_joules, joules_text)
     exceeds("latency p95", figures.latency_p95_s, "budget", budgets.max_latency_p95_seconds, _s)
     exceeds("size", figures.size_bytes, "max", budgets.max_model_bytes, _b)
     exceeds("peak memory", figures.peak_memory_bytes, "max", budgets.max_peak_memory_bytes, _b)

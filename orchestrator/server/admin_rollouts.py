@@ -8,7 +8,11 @@ from typing import Any, TypeAlias
 
 import grpc
 
+from edgefleet.orchestrator.benchmark.model import BenchmarkJob
+from edgefleet.orchestrator.benchmark.service import BenchmarkService
+from edgefleet.orchestrator.rollout.model import RolloutRecord
 from edgefleet.orchestrator.server.errors import translate_errors
+from edgefleet.orchestrator.server.sessions import Sessions
 from edgefleet.orchestrator.service.deployments import Assignment
 from edgefleet.orchestrator.service.rollbacks import RollbackService
 from edgefleet.orchestrator.service.rollouts import RolloutService
@@ -24,7 +28,15 @@ Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 class FleetAdminRollouts:
     _rollouts: RolloutService
     _rollbacks: RollbackService
+    _benchmarks: BenchmarkService
+    _sessions: Sessions
     _push: Callable[[Sequence[Assignment]], None]
+    _push_job: Callable[[BenchmarkJob], None]
+
+    async def _push_jobs(self, rollout: RolloutRecord) -> None:
+        """The rollout's benchmark jobs to their devices (open: run it; closed: stop)."""
+        for job_id in rollout.benchmarks.values():
+            self._push_job(await asyncio.to_thread(self._benchmarks.get, job_id))
 
     @translate_errors
     async def StartRollout(self, request: admin_pb2.StartRolloutRequest, context: Ctx) -> admin_pb2.Rollout:
@@ -49,9 +61,13 @@ class FleetAdminRollouts:
                 objective=request.objective or "min-energy",
                 labels=dict(request.target.labels),
                 force=request.force,
+                skip_benchmark=request.skip_benchmark,
+                benchmark_devices=request.benchmark_devices,
+                online=frozenset(self._sessions.connected()),
             )
         )
         self._push(assignments)
+        await self._push_jobs(rollout)
         return rollout_to_pb(rollout)
 
     @translate_errors
@@ -73,6 +89,7 @@ class FleetAdminRollouts:
             self._rollouts.control, request.rollout_id, request.action, request.reason
         )
         self._push(assignments)
+        await self._push_jobs(rollout)
         return rollout_to_pb(rollout)
 
     @translate_errors

@@ -19,6 +19,7 @@ from edgefleet.orchestrator.service.identity import IdentityService
 from edgefleet.orchestrator.service.plans import CombinedMeasurements, PlanService, StoreBlocks
 from edgefleet.orchestrator.service.resolver import VariantResolver
 from edgefleet.orchestrator.service.rollbacks import RollbackService
+from edgefleet.orchestrator.service.rollout_benchmark import RolloutBenchmarks
 from edgefleet.orchestrator.service.rollout_effects import RolloutEffects
 from edgefleet.orchestrator.service.rollouts import RolloutService
 from edgefleet.orchestrator.service.telemetry import TelemetryService
@@ -79,11 +80,19 @@ def open_services(config: ServerConfig) -> Services:
         trial_seconds=config.trial_seconds,
     )
     effects = RolloutEffects(store=store, devices=devices, deployments=deployments, variants=variants)
+    benchmarks = BenchmarkService(store=store, plans=plans, devices=devices, bundles=bundles)
     rollouts = RolloutService(
-        store=store, devices=devices, deployments=deployments, plans=plans, resolver=resolver, effects=effects
+        store=store,
+        devices=devices,
+        deployments=deployments,
+        plans=plans,
+        resolver=resolver,
+        effects=effects,
+        benchmarks=RolloutBenchmarks(
+            benchmarks=benchmarks, resolver=resolver, devices=devices, effects=effects
+        ),
     )
     rollbacks = RollbackService(store=store, devices=devices, plans=plans, variants=variants, effects=effects)
-    benchmarks = BenchmarkService(store=store, plans=plans, devices=devices, bundles=bundles)
     return Services(
         store,
         artifacts,

@@ -56,3 +56,15 @@ class VariantResolver:
         if plan.chosen is None:
             raise FailedPrecondition(f"nothing to deploy to {profile}: {plan.summary}")
         return Resolved(self._variants.get(plan.chosen.variant.variant_id), ())
+
+    def measured_choice(self, model: str, profile: str, measured: frozenset[str]) -> Resolved:
+        """After a benchmark: the plan's best feasible variant among those just measured (measure, then
+        choose: an unmeasured variant's estimate does not outrank a measurement), else the plan's choice."""
+        plan = self._plans.plan(model, [profile], "min-energy")[0]
+        feasible = [c for c in plan.candidates if c.feasible and c.variant.variant_id in measured]
+        if not feasible:
+            return self.resolve(model, profile)
+        best = min(
+            feasible, key=lambda c: (c.figures.energy_j, c.figures.latency_p95_s, c.figures.size_bytes)
+        )
+        return Resolved(self._variants.get(best.variant.variant_id), ())

@@ -3,7 +3,6 @@ loads what it needs, persists what it decided and returns the assignments to pus
 
 from __future__ import annotations
 
-import math
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -18,45 +17,22 @@ from edgefleet.orchestrator.rollout.model import (
     Event,
     RolloutRecord,
     RolloutState,
+    split_waves,
 )
-from edgefleet.orchestrator.rollout.policy import Policy
+from edgefleet.orchestrator.rollout.policy import OVERRIDABLE, Policy
 from edgefleet.orchestrator.service.deployments import Assignment, DeploymentService
 from edgefleet.orchestrator.service.devices import DeviceService
 from edgefleet.orchestrator.service.names import check_name
 from edgefleet.orchestrator.service.plans import PlanService
 from edgefleet.orchestrator.service.resolver import VariantResolver
+from edgefleet.orchestrator.service.rollout_benchmark import RolloutBenchmarks
 from edgefleet.orchestrator.service.rollout_effects import RolloutEffects
 from edgefleet.orchestrator.store.base import Store
 
-__all__ = ["OVERRIDABLE", "RolloutService"]
+__all__ = ["RolloutService"]
 
 #: Windows of a device's incumbent (what it ran before the rollout) it is compared with, the newest.
 INCUMBENT_WINDOWS = 200
-
-#: Policy settings a rollout may override.
-OVERRIDABLE = (
-    "accuracy_floor",
-    "max_energy_joules",
-    "max_latency_p95_seconds",
-    "waves",
-    "bake_seconds",
-    "max_failing_share",
-    "pause_after_seconds",
-    "require_saving",
-    "min_saving",
-)
-
-
-def _waves(device_ids: list[str], fractions: Sequence[float]) -> list[list[str]]:
-    groups: list[list[str]] = []
-    done = 0
-    for fraction in fractions:
-        upto = max(1, math.ceil(fraction * len(device_ids))) if fraction > 0 else 1
-        upto = min(upto, len(device_ids))
-        if upto > done:
-            groups.append(device_ids[done:upto])
-            done = upto
-    return groups
 
 
 class RolloutService:
@@ -69,6 +45,7 @@ class RolloutService:
         plans: PlanService,
         resolver: VariantResolver,
         effects: RolloutEffects,
+        benchmarks: RolloutBenchmarks,
     ) -> None:
         self._store = store
         self._devices = devices
@@ -76,6 +53,7 @@ class RolloutService:
         self._plans = plans
         self._resolver = resolver
         self._effects = effects
+        self._benchmarks = benchmarks
 
     # ---- queries ----
     def get(self, rollout_id: str) -> RolloutRecord:
@@ -115,7 +93,7 @@ class RolloutService:
             policies=policies,
             variants=chosen,
             previous={d.device_id: d.report.active_variant if d.report else "" for d in devices},
-            waves=_waves([d.device_id for d in devices], next(iter(policies.values())).waves),
+            waves=split_waves([d.device_id for d in devices], next(iter(policies.values())).waves),
             wave=0,
             wave_started=now,
             state=RolloutState.RUNNING,
@@ -136,6 +114,9 @@ class RolloutService:
         objective: str = "min-energy",
         labels: Mapping[str, str] | None = None,
         force: bool = False,
+        skip_benchmark: bool = False,
+        benchmark_devices: int = 0,
+        online: frozenset[str] = frozenset(),
     ) -> tuple[RolloutRecord, list[Assignment]]:
         check_name("model", model)
         unknown = set(overrides or {}) - set(OVERRIDABLE)
@@ -157,6 +138,15 @@ class RolloutService:
                 forced[profile] = list(resolved.overridden)
             policies[profile] = self._policy(profile, overrides or {}, objective)
         r = self._new_record(model, devices, chosen, policies)
+        # measure before choosing: with the energy objective, the profiles the plan chooses for
+        measure = {
+            p: [d for d in devices if d.profile == p]
+            for p in chosen
+            if objective == "min-energy" and not skip_benchmark and not (variants or {}).get(p)
+        }
+        if measure:
+            jobs = self._benchmarks.begin(model, measure, canaries=benchmark_devices, online=online)
+            r = replace(r, state=RolloutState.BENCHMARKING, benchmarks=jobs)
         for other in self._store.list_rollouts(model, ACTIVE):
             if set(other.devices) & set(r.devices):
                 superseded = replace(
@@ -166,13 +156,15 @@ class RolloutService:
                     updated=r.created,
                 )
                 self._store.put_rollout(superseded)
+                self._benchmarks.cancel(other.benchmarks, f"rollout superseded by {r.rollout_id}")
                 self._effects.event(
                     "rollout.superseded", f"{other.rollout_id} superseded by {r.rollout_id}", superseded
                 )
         self._store.put_rollout(r)
         self._effects.event(
             "rollout.started",
-            f"{len(devices)} device(s) in {len(r.waves)} wave(s)",
+            f"{len(devices)} device(s) in {len(r.waves)} wave(s)"
+            + (f"; measuring candidates for {', '.join(r.benchmarks)} first" if r.benchmarks else ""),
             r,
             rule="rollout.forced" if forced else "rollout.planned",
             details={
@@ -180,6 +172,7 @@ class RolloutService:
                 "waves": r.waves,
                 "policy_hash": {p: pol.hash for p, pol in policies.items()},
                 "forced_despite": forced,
+                "benchmark_jobs": r.benchmarks,
                 "target": {
                     "profiles": list(profiles),
                     "device_ids": list(device_ids),
@@ -187,6 +180,8 @@ class RolloutService:
                 },
             },
         )
+        if r.state == RolloutState.BENCHMARKING:
+            return r, []
         return self._advance(r)
 
     # ---- the state machine ----
@@ -219,9 +214,33 @@ class RolloutService:
 
     def _tick(self) -> list[Assignment]:
         out: list[Assignment] = []
+        for r in self._store.list_rollouts(states=(RolloutState.BENCHMARKING,)):
+            out += self._after_benchmark(r)[1]
         for r in self._store.list_rollouts(states=(RolloutState.RUNNING,)):
             out += self._advance(r)[1]
         return out
+
+    def _after_benchmark(self, r: RolloutRecord) -> tuple[RolloutRecord, list[Assignment]]:
+        """Once every job closed: choose again on what was measured, keep the devices that already run the
+        choice out of it, and go on with the rest (or end as kept when none is left)."""
+        try:
+            concluded = self._benchmarks.conclude(r)
+        except (FailedPrecondition, NotFound) as e:
+            return self._end(r, RolloutState.ABORTED, f"after the benchmark: {e}")
+        if concluded is None:
+            return r, []
+        r, kept = concluded
+        if not r.devices:
+            return self._end(r, RolloutState.KEPT, kept)
+        return self._advance(r)
+
+    def _end(
+        self, r: RolloutRecord, state: RolloutState, reason: str
+    ) -> tuple[RolloutRecord, list[Assignment]]:
+        now = self._effects.clock()
+        r, out = self._effects.apply(Step(replace(r, state=state, state_reason=reason, updated=now)))
+        self._effects.event(f"rollout.{state}", reason, r)
+        return r, out
 
     # ---- operator actions ----
     def _control(
@@ -232,6 +251,12 @@ class RolloutService:
         r = self.get(rollout_id)
         if r.state not in ACTIVE:
             raise FailedPrecondition(f"rollout {rollout_id} is {r.state}; nothing to {action}")
+        if r.state == RolloutState.BENCHMARKING and action != "abort":
+            raise FailedPrecondition(
+                f"rollout {rollout_id} is measuring its candidates (nothing deployed yet); wait or abort it"
+            )
+        if action == "abort":
+            self._benchmarks.cancel(r.benchmarks, f"rollout {rollout_id} aborted")
         now = self._effects.clock()
         step = Step(r)
         if action == "pause":

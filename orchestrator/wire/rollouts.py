@@ -16,6 +16,8 @@ _STATES: dict[RolloutState, admin_pb2.RolloutState.ValueType] = {
     RolloutState.SUCCEEDED: admin_pb2.ROLLOUT_STATE_SUCCEEDED,
     RolloutState.ROLLED_BACK: admin_pb2.ROLLOUT_STATE_ROLLED_BACK,
     RolloutState.ABORTED: admin_pb2.ROLLOUT_STATE_ABORTED,
+    RolloutState.BENCHMARKING: admin_pb2.ROLLOUT_STATE_BENCHMARKING,
+    RolloutState.KEPT: admin_pb2.ROLLOUT_STATE_KEPT,
 }
 
 
@@ -44,6 +46,7 @@ def rollout_to_pb(r: RolloutRecord) -> admin_pb2.Rollout:
         wave=r.wave + 1,
         waves_total=len(r.waves),
         state_reason=r.state_reason,
+        benchmark_jobs=r.benchmarks,
     )
     msg.created.FromNanoseconds(int(r.created * 1e9))
     msg.updated.FromNanoseconds(int(r.updated * 1e9))

@@ -106,7 +106,7 @@ def run_fleet_load(tmp_path: Path, *, agents: int, duration_s: float, window_s: 
             token = api.create_token(uses=agents)[0]
 
             async def rollout() -> None:
-                await asyncio.to_thread(api.start_rollout, "digits", policy=POLICY)
+                await asyncio.to_thread(api.start_rollout, "digits", policy=POLICY, benchmark=False)
 
             prober = subprocess.Popen(
                 [sys.executable, "-c", probe_code, served.api, str(served.ca)],

@@ -11,8 +11,9 @@ from typing import Any
 import grpc
 import pytest
 
-from edgefleet.v1 import common_pb2, control_pb2, control_pb2_grpc
-from tests.helpers.fleet import admin_client, hello_message, orchestrator_in_process, wait_for
+from edgefleet.v1 import control_pb2, control_pb2_grpc
+from tests.helpers.fleet import admin_client, orchestrator_in_process, wait_for
+from tests.helpers.raw_device import RawDevice, benchmark_report
 
 
 async def test_a_benchmark_job_measures_candidates_and_the_plan_ranks_on_them(
@@ -22,29 +23,16 @@ async def test_a_benchmark_job_measures_candidates_and_the_plan_ranks_on_them(
         token = server.services.identity.create_token()[0]
         async with grpc.aio.insecure_channel(server.address) as channel:
             stub: Any = control_pb2_grpc.FleetControlStub(channel)
-            reply = await stub.Enroll(control_pb2.EnrollRequest(token=token, profile="rpi4"))
-            me = (("x-edgefleet-device", reply.device_id), ("authorization", f"Bearer {reply.device_secret}"))
-            outgoing: asyncio.Queue[control_pb2.AgentMessage | None] = asyncio.Queue()
-            jobs: list[control_pb2.BenchmarkJob] = []
-
-            async def requests() -> Any:
-                yield hello_message(reply.device_id)
-                while (m := await outgoing.get()) is not None:
-                    yield m
-
-            async def read() -> None:
-                async for msg in stub.Connect(requests(), metadata=me):
-                    if msg.WhichOneof("body") == "benchmark_job":
-                        jobs.append(msg.benchmark_job)
-
-            reader = asyncio.create_task(read())
+            device = RawDevice(channel, token)
+            await device.connect()
+            me = device.metadata
             await wait_for(
-                lambda: server.services.devices.get(reply.device_id).report is not None, what="hello"
+                lambda: server.services.devices.get(device.device_id).report is not None, what="hello"
             )
             with admin_client(server) as api:
                 job = await asyncio.to_thread(api.start_benchmark, "digits", "rpi4", top_k=2, rounds=5)
-            await wait_for(lambda: bool(jobs), what="the job on the stream")
-            [sent] = jobs
+            await wait_for(lambda: bool(device.of_kind("benchmark_job")), what="the job on the stream")
+            [sent] = device.of_kind("benchmark_job")
             assert sent.job_id == job.job_id
             assert {c.variant.variant_id for c in sent.candidates} == {c.variant_id for c in job.candidates}
             assert any("float32 base" in c.why for c in job.candidates)
@@ -59,30 +47,9 @@ async def test_a_benchmark_job_measures_candidates_and_the_plan_ranks_on_them(
             assert sum(len(c.data) for c in fetched) == sent.candidates[0].artifact.size_bytes
 
             # the device measured: the cheapest by far is a float32 variant (as real CPU kernels say)
-            results = []
-            for i, c in enumerate(sent.candidates):
-                energy = 5e-6 if c.variant.recipe == "fp32" else 5e-5 * (i + 1)
-                results.append(
-                    common_pb2.BenchmarkResult(
-                        variant=c.variant,
-                        turns=5,
-                        inferences=3000,
-                        energy=common_pb2.EnergyFigure(
-                            gross_joules_per_inference=energy * 3,
-                            dynamic_joules_per_inference=energy,
-                            sigma_joules=energy / 50,
-                            kind=common_pb2.MEASUREMENT_KIND_ESTIMATED,
-                            method="estimate:cpu-time",
-                        ),
-                        latency=common_pb2.LatencySummary(p50_seconds=1e-4, p95_seconds=2e-4),
-                        scored=182,
-                        correct=171,
-                    )
-                )
-            report = control_pb2.BenchmarkReport(
-                job_id=sent.job_id, state=common_pb2.BENCHMARK_STATE_DONE, results=results, done=3, total=3
+            await device.send(
+                benchmark_report(sent, lambda v: 5e-6 if v.recipe == "fp32" else 5e-5 + len(v.recipe) * 1e-7)
             )
-            await outgoing.put(control_pb2.AgentMessage(benchmark_report=report))
             await wait_for(lambda: server.services.benchmarks.get(sent.job_id).state == "done", what="done")
             with admin_client(server) as api:
                 shown = await asyncio.to_thread(api.get_benchmark, sent.job_id)
@@ -98,5 +65,4 @@ async def test_a_benchmark_job_measures_candidates_and_the_plan_ranks_on_them(
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 [_ async for _ in denied]
             assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
-            await outgoing.put(None)
-            await asyncio.wait_for(reader, 10)
+            await device.close()

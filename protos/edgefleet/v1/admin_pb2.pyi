@@ -78,6 +78,10 @@ class _RolloutStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RolloutS
     ROLLOUT_STATE_SUCCEEDED: _RolloutState.ValueType  # 4
     ROLLOUT_STATE_ROLLED_BACK: _RolloutState.ValueType  # 5
     ROLLOUT_STATE_ABORTED: _RolloutState.ValueType  # 6
+    ROLLOUT_STATE_BENCHMARKING: _RolloutState.ValueType  # 7
+    """Its candidates are being measured on canary devices of each profile; nothing is deployed yet."""
+    ROLLOUT_STATE_KEPT: _RolloutState.ValueType  # 8
+    """The benchmark found nothing that beats what the devices run (the reason says so): nothing changed."""
 
 class RolloutState(_RolloutState, metaclass=_RolloutStateEnumTypeWrapper): ...
 
@@ -88,6 +92,10 @@ ROLLOUT_STATE_PAUSED: RolloutState.ValueType  # 3
 ROLLOUT_STATE_SUCCEEDED: RolloutState.ValueType  # 4
 ROLLOUT_STATE_ROLLED_BACK: RolloutState.ValueType  # 5
 ROLLOUT_STATE_ABORTED: RolloutState.ValueType  # 6
+ROLLOUT_STATE_BENCHMARKING: RolloutState.ValueType  # 7
+"""Its candidates are being measured on canary devices of each profile; nothing is deployed yet."""
+ROLLOUT_STATE_KEPT: RolloutState.ValueType  # 8
+"""The benchmark found nothing that beats what the devices run (the reason says so): nothing changed."""
 Global___RolloutState: _TypeAlias = RolloutState  # noqa: Y015
 
 @_typing.final
@@ -1739,6 +1747,26 @@ class Rollout(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class BenchmarkJobsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     ROLLOUT_ID_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
     TARGET_FIELD_NUMBER: _builtins.int
@@ -1752,6 +1780,7 @@ class Rollout(_message.Message):
     CREATED_FIELD_NUMBER: _builtins.int
     UPDATED_FIELD_NUMBER: _builtins.int
     DEVICES_FIELD_NUMBER: _builtins.int
+    BENCHMARK_JOBS_FIELD_NUMBER: _builtins.int
     rollout_id: _builtins.str
     model: _builtins.str
     policy_hash: _builtins.str
@@ -1773,6 +1802,10 @@ class Rollout(_message.Message):
     def updated(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def devices(self) -> _containers.RepeatedCompositeFieldContainer[Global___RolloutDeviceState]: ...
+    @_builtins.property
+    def benchmark_jobs(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Profile -> the benchmark job that measured the candidates before the choice (see GetBenchmark)."""
+
     def __init__(
         self,
         *,
@@ -1789,10 +1822,11 @@ class Rollout(_message.Message):
         created: _timestamp_pb2.Timestamp | None = ...,
         updated: _timestamp_pb2.Timestamp | None = ...,
         devices: _abc.Iterable[Global___RolloutDeviceState] | None = ...,
+        benchmark_jobs: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "policy", b"policy", "target", b"target", "updated", b"updated"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "devices", b"devices", "model", b"model", "policy", b"policy", "policy_hash", b"policy_hash", "rollout_id", b"rollout_id", "state", b"state", "state_reason", b"state_reason", "target", b"target", "updated", b"updated", "variants", b"variants", "wave", b"wave", "waves_total", b"waves_total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["benchmark_jobs", b"benchmark_jobs", "created", b"created", "devices", b"devices", "model", b"model", "policy", b"policy", "policy_hash", b"policy_hash", "rollout_id", b"rollout_id", "state", b"state", "state_reason", b"state_reason", "target", b"target", "updated", b"updated", "variants", b"variants", "wave", b"wave", "waves_total", b"waves_total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1900,10 +1934,18 @@ class StartRolloutRequest(_message.Message):
     VARIANTS_FIELD_NUMBER: _builtins.int
     OBJECTIVE_FIELD_NUMBER: _builtins.int
     FORCE_FIELD_NUMBER: _builtins.int
+    SKIP_BENCHMARK_FIELD_NUMBER: _builtins.int
+    BENCHMARK_DEVICES_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     objective: _builtins.str
     force: _builtins.bool
     """Roll out named variants the plan rejects (the reasons are recorded with the rollout's start)."""
+    skip_benchmark: _builtins.bool
+    """With the energy objective, the profiles without a named variant are first benchmarked on canary
+    devices of the rollout (the plan then chooses on those measurements); this skips that phase.
+    """
+    benchmark_devices: _builtins.int
+    """Canary devices per profile for that phase (0: up to 3 of the profile's targets, online first)."""
     @_builtins.property
     def target(self) -> Global___DeviceTarget: ...
     @_builtins.property
@@ -1921,10 +1963,12 @@ class StartRolloutRequest(_message.Message):
         variants: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         objective: _builtins.str = ...,
         force: _builtins.bool = ...,
+        skip_benchmark: _builtins.bool = ...,
+        benchmark_devices: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy", "target", b"target"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "model", b"model", "objective", b"objective", "policy", b"policy", "target", b"target", "variants", b"variants"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["benchmark_devices", b"benchmark_devices", "force", b"force", "model", b"model", "objective", b"objective", "policy", b"policy", "skip_benchmark", b"skip_benchmark", "target", b"target", "variants", b"variants"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
