@@ -7,7 +7,9 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-__all__ = ["BenchmarkJob", "BenchmarkResult", "DeviceReport", "JobState"]
+from edgefleet.core.errors import InvalidArgument
+
+__all__ = ["BenchmarkJob", "BenchmarkResult", "BenchmarkSettings", "DeviceReport", "JobState"]
 
 #: What a device may say of a job (the proto's BenchmarkState names, lower case).
 REPORT_STATES = ("running", "done", "failed", "cancelled")
@@ -17,6 +19,24 @@ class JobState(enum.StrEnum):
     OPEN = "open"  # sent to its devices, results coming in
     DONE = "done"  # every device reported (or the deadline passed)
     CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class BenchmarkSettings:
+    """How a job measures: candidates besides the Pareto front (top K), canaries, interleaved rounds, the
+    length of one candidate's turn, and the job's time budget on a device."""
+
+    top_k: int = 3
+    devices: int = 1
+    rounds: int = 5
+    turn_seconds: float = 2.0
+    deadline_seconds: float = 300.0
+
+    def __post_init__(self) -> None:
+        if not (1 <= self.top_k <= 50 and 1 <= self.devices <= 100 and 1 <= self.rounds <= 100):
+            raise InvalidArgument("benchmark top_k must be 1-50, devices 1-100, rounds 1-100")
+        if not (0.1 <= self.turn_seconds <= 600 and 1 <= self.deadline_seconds <= 86400):
+            raise InvalidArgument("benchmark turn_seconds must be 0.1-600 and deadline_seconds 1-86400")
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,14 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
 
-from edgefleet.core.errors import FailedPrecondition, InvalidArgument, NotFound
-from edgefleet.orchestrator.benchmark.model import BenchmarkJob, BenchmarkResult, DeviceReport, JobState
+from edgefleet.core.errors import FailedPrecondition, NotFound
+from edgefleet.orchestrator.benchmark.model import (
+    BenchmarkJob,
+    BenchmarkResult,
+    BenchmarkSettings,
+    DeviceReport,
+    JobState,
+)
 from edgefleet.orchestrator.selection import ProfilePlan
 from edgefleet.orchestrator.service.bundles import BundleService
 from edgefleet.orchestrator.service.devices import DeviceService
@@ -19,6 +25,8 @@ from edgefleet.orchestrator.service.plans import PlanService
 from edgefleet.orchestrator.store.base import Store
 
 __all__ = ["BenchmarkService", "candidates_worth_measuring"]
+
+DEFAULT_SETTINGS = BenchmarkSettings()
 
 #: Seconds past a job's deadline after which it is closed with what arrived (devices that never reported).
 GRACE_SECONDS = 60.0
@@ -69,21 +77,13 @@ class BenchmarkService:
         *,
         model: str,
         profile: str,
-        top_k: int = 3,
-        devices: int = 1,
-        rounds: int = 5,
-        turn_seconds: float = 2.0,
-        deadline_seconds: float = 300.0,
+        settings: BenchmarkSettings = DEFAULT_SETTINGS,
         online: frozenset[str] = frozenset(),
         among: frozenset[str] = frozenset(),
     ) -> BenchmarkJob:
-        """A job measuring the candidates worth it on ``devices`` canaries of the profile (online ones
-        first; only devices in ``among`` when given)."""
+        """A job measuring the candidates worth it on ``settings.devices`` canaries of the profile (online
+        ones first; only devices in ``among`` when given)."""
         check_name("model", model)
-        if not (1 <= top_k <= 50 and 1 <= devices <= 100 and 1 <= rounds <= 100):
-            raise InvalidArgument("top_k must be 1-50, devices 1-100, rounds 1-100")
-        if not (0.1 <= turn_seconds <= 600 and 1 <= deadline_seconds <= 86400):
-            raise InvalidArgument("turn_seconds must be 0.1-600 and deadline_seconds 1-86400")
         fleet = [
             d
             for d in self._devices.list_devices(profile)
@@ -91,10 +91,10 @@ class BenchmarkService:
         ]
         if not fleet:
             raise NotFound(f"no enrolled device of profile {profile!r} to measure on")
-        canaries = sorted(fleet, key=lambda d: (d.device_id not in online, d.device_id))[:devices]
+        canaries = sorted(fleet, key=lambda d: (d.device_id not in online, d.device_id))[: settings.devices]
         incumbents = {d.report.active_variant for d in fleet if d.report and d.report.active_variant}
         plan = self._plans.plan(model, [profile])[0]
-        why = candidates_worth_measuring(plan, top_k, incumbents)
+        why = candidates_worth_measuring(plan, settings.top_k, incumbents)
         if not why:
             raise FailedPrecondition(f"no variant of {model!r} can run on {profile}: nothing to measure")
         figures = {c.variant.variant_id: c.figures for c in plan.candidates}
@@ -107,9 +107,9 @@ class BenchmarkService:
             candidates=tuple(why),
             why=why,
             devices=tuple(d.device_id for d in canaries),
-            rounds=rounds,
-            turn_seconds=turn_seconds,
-            deadline_seconds=deadline_seconds,
+            rounds=settings.rounds,
+            turn_seconds=settings.turn_seconds,
+            deadline_seconds=settings.deadline_seconds,
             created=self._clock(),
             estimates={
                 vid: {

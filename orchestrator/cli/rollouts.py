@@ -100,6 +100,12 @@ def start(
     benchmark_devices: Annotated[
         int, typer.Option(min=0, max=100, help="Canary devices per profile for that (0: up to 3).")
     ] = 0,
+    benchmark_rounds: Annotated[
+        int, typer.Option(min=0, max=100, help="Interleaved rounds of that benchmark (0: 5).")
+    ] = 0,
+    benchmark_turn: Annotated[
+        float, typer.Option(min=0, max=600, help="Seconds of one candidate's turn in it (0: 2).")
+    ] = 0.0,
     server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,
 ) -> None:
@@ -131,6 +137,8 @@ def start(
                 force=force,
                 benchmark=benchmark,
                 benchmark_devices=benchmark_devices,
+                benchmark_rounds=benchmark_rounds,
+                benchmark_turn_seconds=benchmark_turn,
             )
     print_json(rollout_dict(r)) if json_out else _show(r)
 

@@ -197,6 +197,8 @@ class AdminClient:
         force: bool = False,
         benchmark: bool = True,
         benchmark_devices: int = 0,
+        benchmark_rounds: int = 0,
+        benchmark_turn_seconds: float = 0.0,
     ) -> RolloutView:
         p = admin_pb2.RolloutPolicy(**(policy or {}))
         req = admin_pb2.StartRolloutRequest(
@@ -208,6 +210,8 @@ class AdminClient:
             force=force,
             skip_benchmark=not benchmark,
             benchmark_devices=benchmark_devices,
+            benchmark_rounds=benchmark_rounds,
+            benchmark_turn_seconds=benchmark_turn_seconds,
         )
         return rollout_view(self._call("StartRollout", req, timeout=600.0))
 

@@ -13,7 +13,7 @@ from edgefleet.orchestrator.benchmark.service import BenchmarkService
 from edgefleet.orchestrator.server.errors import translate_errors
 from edgefleet.orchestrator.server.sessions import Sessions
 from edgefleet.orchestrator.service.variants import VariantService
-from edgefleet.orchestrator.wire.benchmarks import status_to_pb
+from edgefleet.orchestrator.wire.benchmarks import settings_from_pb, status_to_pb
 from edgefleet.v1 import admin_pb2
 
 __all__ = ["FleetAdminBenchmarks"]
@@ -40,11 +40,7 @@ class FleetAdminBenchmarks:
             lambda: self._benchmarks.start(
                 model=request.model,
                 profile=request.profile,
-                top_k=request.top_k or 3,
-                devices=request.devices or 1,
-                rounds=request.rounds or 5,
-                turn_seconds=request.turn_seconds or 2.0,
-                deadline_seconds=request.deadline_seconds or 300.0,
+                settings=settings_from_pb(request),
                 online=online,
             )
         )

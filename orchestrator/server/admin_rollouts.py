@@ -15,7 +15,9 @@ from edgefleet.orchestrator.server.errors import translate_errors
 from edgefleet.orchestrator.server.sessions import Sessions
 from edgefleet.orchestrator.service.deployments import Assignment
 from edgefleet.orchestrator.service.rollbacks import RollbackService
+from edgefleet.orchestrator.service.rollout_benchmark import CANARIES_PER_PROFILE
 from edgefleet.orchestrator.service.rollouts import RolloutService
+from edgefleet.orchestrator.wire.benchmarks import rollout_settings_from_pb
 from edgefleet.orchestrator.wire.fleet import assignments_to_pb
 from edgefleet.orchestrator.wire.rollouts import event_to_pb, rollout_to_pb
 from edgefleet.v1 import admin_pb2
@@ -62,7 +64,7 @@ class FleetAdminRollouts:
                 labels=dict(request.target.labels),
                 force=request.force,
                 skip_benchmark=request.skip_benchmark,
-                benchmark_devices=request.benchmark_devices,
+                benchmark=rollout_settings_from_pb(request, CANARIES_PER_PROFILE),
                 online=frozenset(self._sessions.connected()),
             )
         )

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from edgefleet.orchestrator.benchmark.figures import measured_from_results
-from edgefleet.orchestrator.benchmark.model import BenchmarkJob, BenchmarkResult, JobState
+from edgefleet.orchestrator.benchmark.model import BenchmarkJob, BenchmarkResult, BenchmarkSettings, JobState
 from edgefleet.orchestrator.benchmark.service import BenchmarkService
 from edgefleet.orchestrator.fleet.model import DeviceRecord
 from edgefleet.orchestrator.rollout.model import RolloutRecord, RolloutState, split_waves
@@ -94,17 +94,18 @@ class RolloutBenchmarks:
         self,
         model: str,
         targets: Mapping[str, Sequence[DeviceRecord]],
+        settings: BenchmarkSettings,
         *,
-        canaries: int = 0,
         online: frozenset[str] = frozenset(),
     ) -> dict[str, str]:
-        """One job per profile on up to ``canaries`` of its targets (online first): profile -> job id."""
+        """One job per profile on up to ``settings.devices`` of its targets (online first): profile -> job
+        id."""
         jobs: dict[str, str] = {}
         for profile, devices in sorted(targets.items()):
             job = self._benchmarks.start(
                 model=model,
                 profile=profile,
-                devices=min(canaries or CANARIES_PER_PROFILE, len(devices)),
+                settings=replace(settings, devices=min(settings.devices, len(devices))),
                 online=online,
                 among=frozenset(d.device_id for d in devices),
             )

@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from edgefleet.core.errors import FailedPrecondition, InvalidArgument, NotFound
+from edgefleet.orchestrator.benchmark.model import BenchmarkSettings
 from edgefleet.orchestrator.fleet.model import DeviceRecord, WindowRecord
 from edgefleet.orchestrator.rollout.machine import Observation, Step, advance, needs_windows, roll_back_all
 from edgefleet.orchestrator.rollout.model import (
@@ -115,7 +116,7 @@ class RolloutService:
         labels: Mapping[str, str] | None = None,
         force: bool = False,
         skip_benchmark: bool = False,
-        benchmark_devices: int = 0,
+        benchmark: BenchmarkSettings | None = None,
         online: frozenset[str] = frozenset(),
     ) -> tuple[RolloutRecord, list[Assignment]]:
         check_name("model", model)
@@ -145,7 +146,7 @@ class RolloutService:
             if objective == "min-energy" and not skip_benchmark and not (variants or {}).get(p)
         }
         if measure:
-            jobs = self._benchmarks.begin(model, measure, canaries=benchmark_devices, online=online)
+            jobs = self._benchmarks.begin(model, measure, benchmark or BenchmarkSettings(), online=online)
             r = replace(r, state=RolloutState.BENCHMARKING, benchmarks=jobs)
         for other in self._store.list_rollouts(model, ACTIVE):
             if set(other.devices) & set(r.devices):

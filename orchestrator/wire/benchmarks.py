@@ -7,13 +7,51 @@ from collections.abc import Sequence
 
 from edgefleet.core.enums import EnergyKind, FigureKind
 from edgefleet.core.wire import KIND_FROM_PB, energy_pb
-from edgefleet.orchestrator.benchmark.model import REPORT_STATES, BenchmarkJob, BenchmarkResult, DeviceReport
+from edgefleet.orchestrator.benchmark.model import (
+    REPORT_STATES,
+    BenchmarkJob,
+    BenchmarkResult,
+    BenchmarkSettings,
+    DeviceReport,
+)
 from edgefleet.orchestrator.fleet.model import BundleRecord
 from edgefleet.orchestrator.variants.card import VariantCard
 from edgefleet.orchestrator.wire.plans import FIGURE_TO_PB
 from edgefleet.v1 import admin_pb2, common_pb2, control_pb2
 
-__all__ = ["artifact_pb", "job_to_pb", "report_from_pb", "result_to_pb", "status_to_pb"]
+__all__ = [
+    "artifact_pb",
+    "job_to_pb",
+    "report_from_pb",
+    "result_to_pb",
+    "rollout_settings_from_pb",
+    "settings_from_pb",
+    "status_to_pb",
+]
+
+
+def settings_from_pb(m: admin_pb2.StartBenchmarkRequest) -> BenchmarkSettings:
+    """Unset (zero) fields take the defaults."""
+    d = BenchmarkSettings()
+    return BenchmarkSettings(
+        top_k=m.top_k or d.top_k,
+        devices=m.devices or d.devices,
+        rounds=m.rounds or d.rounds,
+        turn_seconds=m.turn_seconds or d.turn_seconds,
+        deadline_seconds=m.deadline_seconds or d.deadline_seconds,
+    )
+
+
+def rollout_settings_from_pb(m: admin_pb2.StartRolloutRequest, canaries: int) -> BenchmarkSettings:
+    """A rollout's benchmark phase: up to ``canaries`` devices per profile unless the request says."""
+    d = BenchmarkSettings()
+    return BenchmarkSettings(
+        top_k=m.benchmark_top_k or d.top_k,
+        devices=m.benchmark_devices or canaries,
+        rounds=m.benchmark_rounds or d.rounds,
+        turn_seconds=m.benchmark_turn_seconds or d.turn_seconds,
+    )
+
 
 _STATES = {
     common_pb2.BENCHMARK_STATE_RUNNING: "running",

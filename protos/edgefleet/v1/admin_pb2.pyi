@@ -1936,6 +1936,9 @@ class StartRolloutRequest(_message.Message):
     FORCE_FIELD_NUMBER: _builtins.int
     SKIP_BENCHMARK_FIELD_NUMBER: _builtins.int
     BENCHMARK_DEVICES_FIELD_NUMBER: _builtins.int
+    BENCHMARK_ROUNDS_FIELD_NUMBER: _builtins.int
+    BENCHMARK_TURN_SECONDS_FIELD_NUMBER: _builtins.int
+    BENCHMARK_TOP_K_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     objective: _builtins.str
     force: _builtins.bool
@@ -1946,6 +1949,10 @@ class StartRolloutRequest(_message.Message):
     """
     benchmark_devices: _builtins.int
     """Canary devices per profile for that phase (0: up to 3 of the profile's targets, online first)."""
+    benchmark_rounds: _builtins.int
+    """That phase's rounds, turn length in seconds and top K (0: as StartBenchmarkRequest's defaults)."""
+    benchmark_turn_seconds: _builtins.float
+    benchmark_top_k: _builtins.int
     @_builtins.property
     def target(self) -> Global___DeviceTarget: ...
     @_builtins.property
@@ -1965,10 +1972,13 @@ class StartRolloutRequest(_message.Message):
         force: _builtins.bool = ...,
         skip_benchmark: _builtins.bool = ...,
         benchmark_devices: _builtins.int = ...,
+        benchmark_rounds: _builtins.int = ...,
+        benchmark_turn_seconds: _builtins.float = ...,
+        benchmark_top_k: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy", "target", b"target"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["benchmark_devices", b"benchmark_devices", "force", b"force", "model", b"model", "objective", b"objective", "policy", b"policy", "skip_benchmark", b"skip_benchmark", "target", b"target", "variants", b"variants"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["benchmark_devices", b"benchmark_devices", "benchmark_rounds", b"benchmark_rounds", "benchmark_top_k", b"benchmark_top_k", "benchmark_turn_seconds", b"benchmark_turn_seconds", "force", b"force", "model", b"model", "objective", b"objective", "policy", b"policy", "skip_benchmark", b"skip_benchmark", "target", b"target", "variants", b"variants"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
