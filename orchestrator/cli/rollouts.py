@@ -87,6 +87,16 @@ def start(
         float | None, typer.Option(help="p95 latency budget, s (default: the profile's).")
     ] = None,
     max_failing_share: Annotated[float | None, typer.Option(help="Share of a wave that may fail.")] = None,
+    require_saving: Annotated[
+        bool | None,
+        typer.Option(
+            "--require-saving/--no-require-saving",
+            help="Each device must show a saving against what it ran before (default: with min-energy).",
+        ),
+    ] = None,
+    min_saving: Annotated[
+        float | None, typer.Option(min=0.0, max=0.99, help="Least saving worth deploying (default 0.05).")
+    ] = None,
     label: LabelOpt = [],  # noqa: B006
     force: ForceFlag = False,
     benchmark: Annotated[
@@ -123,6 +133,8 @@ def start(
             ("accuracy_floor", accuracy_floor),
             ("max_latency_p95_seconds", max_latency),
             ("max_failing_share", max_failing_share),
+            ("require_saving", require_saving),
+            ("min_saving", min_saving),
         ):
             if value is not None:
                 policy[key] = value

@@ -44,7 +44,13 @@ class FleetAdminRollouts:
     async def StartRollout(self, request: admin_pb2.StartRolloutRequest, context: Ctx) -> admin_pb2.Rollout:
         p = request.policy
         overrides: dict[str, Any] = {}
-        for name in ("accuracy_floor", "max_energy_joules", "max_latency_p95_seconds"):
+        for name in (
+            "accuracy_floor",
+            "max_energy_joules",
+            "max_latency_p95_seconds",
+            "require_saving",
+            "min_saving",
+        ):
             if p.HasField(name):
                 overrides[name] = getattr(p, name)
         if p.waves:

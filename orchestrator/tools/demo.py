@@ -1,10 +1,11 @@
-"""The main job end to end: an orchestrator and three agents as local processes, variants built,
-planned, rolled out in waves with live telemetry, then a tightened budget rolled back automatically.
+"""The main job end to end, as local processes: an orchestrator and three agents; variants built and
+planned from estimates; the candidates measured on canary devices; the plan again from those
+measurements; a rollout per profile that must show its saving against the float32 baseline it replaces;
+a tightened budget rolled back automatically; a summary per profile of what runs, before and after.
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,18 +16,21 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from edgefleet.core.errors import FailedPrecondition
-from edgefleet.orchestrator.cli.output import table
-from edgefleet.orchestrator.cli.render import fmt_energy, fmt_seconds
+from edgefleet.orchestrator.cli.render import fmt_energy
 from edgefleet.orchestrator.client import AdminClient
 from edgefleet.orchestrator.reference import reference_family
 from edgefleet.orchestrator.service.variants import BuildResult
 from edgefleet.orchestrator.service.variants import Progress as BuildProgress
+from edgefleet.orchestrator.tools.demo_story import Story
+from edgefleet.orchestrator.tools.demo_workdir import claim, record_processes, write_env
 from edgefleet.orchestrator.tools.harness import Processes, Served, start_agent, start_orchestrator
 
 __all__ = ["DemoSettings", "run_demo"]
 
 PROFILES = ("rpi4", "phone", "mcu-gateway")
 TOKEN = "demo-enrolment-token-0001"
+#: Windows each device's baseline must have before the rollouts (the saving is judged against them).
+BASELINE_WINDOWS = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +49,16 @@ class DemoSettings:
 
     @property
     def bake_s(self) -> float:
-        return 1.0 if self.short else 5.0
+        return 4.0 if self.short else 10.0
+
+    @property
+    def turn_s(self) -> float:
+        """One candidate's turn in the canaries' benchmark (interleaved rounds of these)."""
+        return 0.5 if self.short else 1.0
+
+    @property
+    def rounds(self) -> int:
+        return 3 if self.short else 4
 
 
 def _wait(what: str, check: Callable[[], Any], timeout: float) -> Any:
@@ -59,17 +72,18 @@ def _wait(what: str, check: Callable[[], Any], timeout: float) -> Any:
 
 
 def run_demo(s: DemoSettings, out: Console) -> dict[str, Any]:
-    if s.workdir.exists():
-        shutil.rmtree(s.workdir)
+    claim(s.workdir)
     logs = s.workdir / "logs"
     logs.mkdir(parents=True)
     procs = Processes()
     result: dict[str, Any] = {"workdir": str(s.workdir)}
     try:
-        served = _start_orchestrator(s, procs, logs, out)
+        served = _start_orchestrator(s, procs, logs, out, result)
         with AdminClient(served.api, ca_pem=served.ca.read_bytes(), token=served.admin_token()) as api:
             _build(api, out)
-            _plan(api, out, result)
+            story = Story(api, out, result)
+            story.plan("1. the plan from estimates (nothing measured on a device yet)", "plan_estimated")
+            result["plan"] = {p: v["variant"] for p, v in result.get("plan_estimated", {}).items()}
             for profile in PROFILES:
                 agent_dir = s.workdir / "agents" / profile
                 extra = ("--replay", str(s.replay))
@@ -77,45 +91,71 @@ def run_demo(s: DemoSettings, out: Console) -> dict[str, Any]:
                     served, agent_dir, profile, TOKEN, *extra, log=logs / f"agent-{profile}.log"
                 )
                 procs.add(f"agent-{profile}", proc)
+            record_processes(s.workdir, procs.alive())
             _wait("3 agents online", lambda: sum(d.status == "online" for d in api.list_devices()) == 3, 60)
-            out.print(
-                "[bold]3 agents connected[/] (rpi4, phone, mcu-gateway), each replaying labelled samples",
-                highlight=False,
+            story.say(
+                "[bold]3 agents connected[/] (rpi4, phone, mcu-gateway), each replaying labelled samples"
             )
-            _baseline(api, out)
-            _rollout(api, s, out, result)
-            _breach(api, s, out, result)
+            baseline = _baseline(api, story)
+            _rollouts(api, s, story)
+            _breach(api, s, story)
+            story.summary(baseline, PROFILES)
     finally:
         if s.keep:
-            out.print(
-                f"[bold]--keep[/]: still running; orchestrator metrics on http://127.0.0.1:9464/metrics. "
-                f"Stop with: kill {' '.join(str(pid) for pid in procs.alive().values())}",
-                highlight=False,
-            )
+            record_processes(s.workdir, procs.alive())
+            _kept(s, procs, result, out)
         else:
             procs.stop()
     out.print(f"\nState: {s.workdir} (orchestrator/, agents/<profile>/)   Logs: {logs}", highlight=False)
     return result
 
 
-def _start_orchestrator(s: DemoSettings, procs: Processes, logs: Path, out: Console) -> Served:
-    """`edgefleet certs init`, then `edgefleet serve` with mTLS on free ports."""
+def _start_orchestrator(
+    s: DemoSettings, procs: Processes, logs: Path, out: Console, result: dict[str, Any]
+) -> Served:
+    """`edgefleet certs init`, then `edgefleet serve` with mTLS on free ports (metrics too)."""
     env = {
         "EDGEFLEET_TRIAL_SECONDS": "1",
         "EDGEFLEET_WINDOW_SECONDS": str(s.window_s),
         "EDGEFLEET_CANARY_SECONDS": "5",
         "EDGEFLEET_ROLLOUT_TICK_SECONDS": "0.5",
         "EDGEFLEET_BOOTSTRAP_TOKEN": TOKEN,
-        "EDGEFLEET_METRICS_LISTEN": "127.0.0.1:9464" if s.keep else "127.0.0.1:0",
+        "EDGEFLEET_METRICS_LISTEN": "127.0.0.1:0",
     }
     proc, served = start_orchestrator(s.workdir / "orchestrator", log=logs / "orchestrator.log", env=env)
     procs.add("orchestrator", proc)
+    record_processes(s.workdir, procs.alive())
+    metrics = _wait("the metrics address", lambda: _read(served.data_dir / "metrics.addr"), 30)
+    path = write_env(s.workdir, served.env())
+    result.update(env=served.env(), env_file=str(path), metrics=f"http://{metrics}/metrics")
     out.print(
         f"[bold]orchestrator[/] agents on {served.agents} (mTLS: device certificates from its own CA), "
-        f"API on {served.api} (SQLite store in {s.workdir / 'orchestrator'})",
+        f"API on {served.api}, metrics on http://{metrics}/metrics (SQLite store in {served.data_dir})",
         highlight=False,
     )
     return served
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+def _kept(s: DemoSettings, procs: Processes, result: dict[str, Any], out: Console) -> None:
+    alive = procs.alive()
+    if not alive:
+        out.print("[bold]--keep[/]: nothing is left running (every process has exited)", highlight=False)
+        return
+    lines = "\n".join(f"  export {k}={v}" for k, v in sorted(result.get("env", {}).items()))
+    out.print(
+        f"[bold]--keep[/]: still running ({', '.join(alive)}); "
+        f"orchestrator metrics on {result.get('metrics')}\n"
+        f"To use the CLI against it, paste:\n{lines}\n"
+        f"(or: . {result.get('env_file')})   Stop with: kill {' '.join(str(p) for p in alive.values())}",
+        highlight=False,
+    )
 
 
 def _build(api: AdminClient, out: Console) -> None:
@@ -144,43 +184,9 @@ def _build(api: AdminClient, out: Console) -> None:
     )
 
 
-def _plan(api: AdminClient, out: Console, result: dict[str, Any]) -> None:
-    rows = []
-    for p in api.plan("digits"):
-        c = p.chosen
-        if c is None:
-            rows.append((p.profile, "nothing feasible", "", "", "", p.summary))
-            continue
-        base = next(
-            x
-            for x in p.candidates
-            if x.variant.base_name == c.variant.base_name and x.variant.recipe == "fp32"
-        )
-        lost = [x for x in p.candidates if not x.feasible]
-        reasons = sorted({r.split(":")[0].split(" >")[0].split(" <")[0] for x in lost for r in x.reasons})
-        rows.append(
-            (
-                p.profile,
-                f"{c.variant.base_name} {c.variant.recipe}",
-                fmt_energy(c.figures.energy_j),
-                f"{base.figures.energy_j / c.figures.energy_j:.1f}x less",
-                f"{c.figures.accuracy:.2%}",
-                f"{len(lost)} rejected: " + ", ".join(reasons[:4]),
-            )
-        )
-        result.setdefault("plan", {})[p.profile] = c.variant.variant_id
-    out.print(
-        table(
-            "plan (estimated energy; why the others lost)",
-            ["profile", "chosen", "energy/inference", "vs fp32", "accuracy", "rejected"],
-            rows,
-        )
-    )
-
-
-def _baseline(api: AdminClient, out: Console) -> None:
+def _baseline(api: AdminClient, story: Story) -> str:
+    """w1.0 float32 on every device, measured long enough to be the incumbent each rollout must beat."""
     base = next(c for c in api.list_variants("digits") if (c.base_name, c.recipe) == ("w1.0", "fp32"))
-    # the float32 baseline everywhere: forced on mcu-gateway, whose profile allows full-integer models only
     api.deploy("digits", variant_id=base.variant_id, force=True)
     _wait(
         "the float32 baseline",
@@ -190,97 +196,99 @@ def _baseline(api: AdminClient, out: Console) -> None:
         ),
         90,
     )
-    out.print("baseline: every device runs [bold]w1.0 fp32[/] (committed after its trial)", highlight=False)
+    story.say(
+        "baseline: every device runs [bold]w1.0 fp32[/] (forced on mcu-gateway, whose profile allows "
+        "full-integer models only); measuring it as the incumbent to beat"
+    )
+    _wait(
+        f"{BASELINE_WINDOWS} windows of the baseline on every profile",
+        lambda: (
+            {
+                t.profile
+                for t in api.telemetry("digits")
+                if t.variant_id == base.variant_id and t.windows >= BASELINE_WINDOWS
+            }
+            >= set(PROFILES)
+        ),
+        120,
+    )
+    story.telemetry("the float32 baseline, measured on each device")
+    return base.variant_id
 
 
-def _telemetry_table(api: AdminClient, out: Console) -> None:
-    rows = []
-    for t in api.telemetry("digits"):
-        if t.windows:
-            rows.append(
-                (
-                    t.profile,
-                    t.recipe,
-                    fmt_energy(t.energy_j),
-                    f"{t.energy_kind}: {', '.join(t.energy_methods)}",
-                    fmt_seconds(t.latency_p95_s),
-                    f"{t.correct / t.scored:.1%}" if t.scored else "-",
-                    t.windows,
-                )
-            )
-    out.print(
-        table(
-            "live telemetry per (profile, variant)",
-            ["profile", "variant", "energy/inference", "method", "p95", "accuracy", "windows"],
-            rows,
+def _rollouts(api: AdminClient, s: DemoSettings, story: Story) -> None:
+    story.say(
+        "\n[bold]2. measure, then choose[/]: a rollout per profile first measures the candidates worth it "
+        "(the estimate's Pareto front and best, the float32 base, the incumbent) on the profile's canary, "
+        "in interleaved turns while the serving variant keeps serving"
+    )
+    ids = {}
+    for profile in PROFILES:
+        r = api.start_rollout(
+            "digits",
+            profiles=(profile,),
+            policy={"waves": [0.0, 1.0], "bake_seconds": s.bake_s},
+            benchmark_rounds=s.rounds,
+            benchmark_turn_seconds=s.turn_s,
         )
+        ids[profile] = r.rollout_id
+    every = 6.0 if s.short else 10.0
+    story.follow(list(ids.values()), 900, every, benchmarks_only=True)
+    story.plan("3. the plan again, now from what the canaries measured", "plan_measured")
+    story.say(
+        "\n[bold]4. the rollouts[/]: each device must show a saving against the float32 it ran "
+        "(one-sided Welch bound on log energies per window) and no accuracy loss on the same samples"
     )
+    final = story.follow(list(ids.values()), 900, every)
+    for profile, rollout_id in ids.items():
+        story.outcome(profile, final[rollout_id])
+    story.result["rollout"] = {p: final[r].state for p, r in ids.items()}
 
 
-def _follow(api: AdminClient, rollout_id: str, out: Console, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    shown = 0.0
-    while time.monotonic() < deadline:
-        r = api.get_rollout(rollout_id)
-        if r.state not in ("pending", "running"):
-            return r
-        if time.monotonic() - shown > 8:
-            states = ", ".join(f"{d.device_id.split('-')[0]}:{d.state}" for d in r.devices)
-            out.print(f"  {rollout_id} wave {r.wave}/{r.waves_total}: {states}", highlight=False)
-            shown = time.monotonic()
-        time.sleep(0.5)
-    raise FailedPrecondition(f"demo: rollout {rollout_id} did not finish in {timeout:.0f} s")
-
-
-def _rollout(api: AdminClient, s: DemoSettings, out: Console, result: dict[str, Any]) -> None:
-    r = api.start_rollout("digits", policy={"waves": [0.0, 1.0], "bake_seconds": s.bake_s})
-    out.print(
-        f"\n[bold]rollout {r.rollout_id}[/]: the plan's choice per profile, canary first, then the rest",
-        highlight=False,
-    )
-    final = _follow(api, r.rollout_id, out, 240)
-    _telemetry_table(api, out)
-    out.print(f"rollout {r.rollout_id}: [bold]{final.state}[/] {final.state_reason}", highlight=False)
-    result["rollout"] = final.state
-
-
-def _breach(api: AdminClient, s: DemoSettings, out: Console, result: dict[str, Any]) -> None:
-    measured = next(
-        t for t in api.telemetry("digits", "rpi4") if t.windows and t.variant_id == result["plan"]["rpi4"]
-    )
-    budget = measured.energy_j / 5
-    out.print(
-        f"\n[bold]tightening rpi4's energy budget[/] to {fmt_energy(budget)} (devices measure "
-        f"{fmt_energy(measured.energy_j)}) and rolling a different variant out there",
-        highlight=False,
-    )
+def _breach(api: AdminClient, s: DemoSettings, story: Story) -> None:
+    """A variant other than what rpi4 runs, rolled out with an energy budget a fifth of what the canary
+    measured for it: the analysis must roll it back, with the statistics."""
+    runs = {d.profile: d.active.variant_id for d in api.list_devices() if d.active is not None}
+    [plan] = api.plan("digits", ("rpi4",))
+    allowed = [c for c in plan.candidates if not c.hard_reasons and c.variant.variant_id != runs.get("rpi4")]
     other = next(
-        c
-        for c in api.list_variants("digits")
-        if c.variant_id != result["plan"]["rpi4"] and (c.base_name, c.recipe) == ("w1.0", "static_wi8_ai8")
+        (c for c in allowed if (c.variant.base_name, c.variant.recipe) == ("w1.0", "static_wi8_ai8")),
+        allowed[0] if allowed else None,
+    )
+    if other is None:
+        raise FailedPrecondition("demo: no variant left to roll out to rpi4 for the breach")
+    energy = other.figures.energy_j
+    budget = energy / 5
+    name = story.name(other.variant.variant_id)
+    story.say(
+        f"\n[bold]5. a breach[/]: rolling [bold]{name}[/] out to rpi4 with the energy budget tightened to "
+        f"{fmt_energy(budget)} (its figure: {fmt_energy(energy)}, {other.figures.energy_figure})"
     )
     r = api.start_rollout(
         "digits",
         profiles=("rpi4",),
-        variants={"rpi4": other.variant_id},
-        policy={"waves": [1.0], "bake_seconds": s.bake_s, "max_energy_joules": budget},
+        variants={"rpi4": other.variant.variant_id},
+        policy={
+            "waves": [1.0],
+            "bake_seconds": s.bake_s,
+            "max_energy_joules": budget,
+            "require_saving": False,
+        },
     )
-    final = _follow(api, r.rollout_id, out, 180)
-    events = api.events(kind="rollout.decision", rollout_id=r.rollout_id)
-    if events:
-        e = events[0]
+    final = story.follow([r.rollout_id], 300, 6.0 if s.short else 10.0)[r.rollout_id]
+    for e in api.events(kind="rollout.decision", rollout_id=r.rollout_id)[:1]:
         st = e.details.get("statistics", {})
-        out.print(
+        story.say(
             f"[bold red]automatic rollback[/] on {e.device_id}: rule [bold]{e.rule}[/]: mean "
             f"{fmt_energy(st.get('mean', 0))}, one-sided lower bound {fmt_energy(st.get('lcb', 0))} over "
             f"k={st.get('k')} windows > budget {fmt_energy(st.get('budget', 0))} "
-            f"(policy {e.details.get('policy_hash')})",
-            highlight=False,
+            f"(policy {e.details.get('policy_hash')})"
         )
-        result["rollback_event"] = {"rule": e.rule, "device": e.device_id, "statistics": st}
-    out.print(f"rollout {r.rollout_id}: [bold]{final.state}[/] {final.state_reason}", highlight=False)
-    plan = api.plan("digits", ("rpi4",))[0]
-    blocked = next((c for c in plan.candidates if c.variant.variant_id == other.variant_id), None)
+        story.result["rollback_event"] = {"rule": e.rule, "device": e.device_id, "statistics": st}
+    story.say(f"rollout {r.rollout_id} of {name}: [bold]{final.state}[/] {final.state_reason}")
+    [after] = api.plan("digits", ("rpi4",))
+    blocked = next((c for c in after.candidates if c.variant.variant_id == other.variant.variant_id), None)
     if blocked is not None and blocked.reasons:
-        out.print(f"the plan for rpi4 now rejects it: {blocked.reasons[0]}", highlight=False)
-    result["tightened"] = final.state
+        story.say(f"the plan for rpi4 now rejects {name}: {blocked.reasons[0]}")
+    story.result["tightened"] = final.state
+    story.result["breach_variant"] = name
