@@ -126,10 +126,9 @@ class DeploymentService:
         """A new desired state, always with a new generation: a deploy or rollout acts now, even with the
         variant the device already runs (it acknowledges without reinstalling) or one it failed before (it
         tries again); its deployment status starts afresh."""
-        current = device.desired
         bundle = self._bundles.ensure(card.variant_id)
         desired = Desired(
-            generation=(current.generation if current else 0) + 1,
+            generation=0,  # set from the stored record below
             variant_id=card.variant_id,
             model=card.model,
             recipe=card.recipe,
@@ -142,5 +141,13 @@ class DeploymentService:
             trial_seconds=trial_seconds or self._trial_seconds,
             runtime=self._profiles.get(device.profile).runtime,
         )
-        self._store.put_device(replace(device, desired=desired, phase="", phase_reason="", phase_fault=""))
-        return Assignment(device.device_id, device.profile, desired)
+
+        def step(d: DeviceRecord) -> DeviceRecord:
+            generation = (d.desired.generation if d.desired else 0) + 1
+            return replace(
+                d, desired=replace(desired, generation=generation), phase="", phase_reason="", phase_fault=""
+            )
+
+        stored = self._store.update_device(device.device_id, step)
+        assert stored.desired is not None
+        return Assignment(device.device_id, device.profile, stored.desired)

@@ -47,9 +47,10 @@ class DeviceService:
         device = self.get(device_id)
         if profile != device.profile:
             raise PermissionDenied(f"device {device_id} enrolled as {device.profile!r}, not {profile!r}")
-        device = replace(device, report=report, last_seen=self._clock())
-        self._store.put_device(device)
-        return device
+        now = self._clock()
+        return self._fresh(
+            self._store.update_device(device_id, lambda d: replace(d, report=report, last_seen=now))
+        )
 
     def seen(self, device_id: str, conditions: Sequence[Condition] | None = None) -> None:
         """A heartbeat (or Hello): the device is alive; ``conditions`` replace what it reported before."""
@@ -65,45 +66,47 @@ class DeviceService:
         """One deployment step. A status for an older generation only updates what serves."""
         if status.phase not in DeploymentPhase.__members__.values():
             raise InvalidArgument(f"unknown deployment phase {status.phase!r}")
-        device = self.get(device_id)
-        report = device.report
-        now_active = status.active or ("", "")
-        if report is not None and now_active[0] != report.active_variant:
-            report = replace(
-                report,
-                previous_variant=report.active_variant,
-                active_variant=now_active[0],
-                active_recipe=now_active[1],
+        now = self._clock()
+
+        def step(device: DeviceRecord) -> DeviceRecord:
+            report = device.report
+            now_active = status.active or ("", "")
+            if report is not None and now_active[0] != report.active_variant:
+                report = replace(
+                    report,
+                    previous_variant=report.active_variant,
+                    active_variant=now_active[0],
+                    active_recipe=now_active[1],
+                )
+            if report is not None and status.runtime is not None and status.runtime[0]:
+                report = replace(
+                    report, runtime_name=status.runtime[0][:64], runtime_version=status.runtime[1][:64]
+                )
+            if device.desired is not None and status.generation != device.desired.generation:
+                return replace(device, report=report)  # an older deployment's report still says what serves
+            return replace(
+                device,
+                report=report,
+                phase=str(status.phase),
+                phase_reason=status.reason[:1000],
+                phase_fault=str(status.fault),
+                bytes_done=status.done,
+                bytes_total=status.total,
+                last_seen=now,
             )
-        if report is not None and status.runtime is not None and status.runtime[0]:
-            report = replace(
-                report, runtime_name=status.runtime[0][:64], runtime_version=status.runtime[1][:64]
-            )
-        if device.desired is not None and status.generation != device.desired.generation:
-            if report is not device.report:  # an older deployment's report still says what serves
-                self._store.put_device(replace(device, report=report))
-            return device
-        device = replace(
-            device,
-            report=report,
-            phase=str(status.phase),
-            phase_reason=status.reason[:1000],
-            phase_fault=str(status.fault),
-            bytes_done=status.done,
-            bytes_total=status.total,
-            last_seen=self._clock(),
-        )
-        self._store.put_device(device)
-        return device
+
+        return self._fresh(self._store.update_device(device_id, step))
 
     def label(self, device_id: str, set_: Mapping[str, str], remove: Sequence[str]) -> DeviceRecord:
         """Set and remove labels; the result must follow the label rules as a whole."""
-        device = self.get(device_id)
-        labels = {k: v for k, v in device.labels.items() if k not in set(remove)}
-        labels.update(set_)
-        device = replace(device, labels=check_labels(labels))
-        self._store.put_device(device)
-        return device
+
+        def step(device: DeviceRecord) -> DeviceRecord:
+            labels = {k: v for k, v in device.labels.items() if k not in set(remove)}
+            labels.update(set_)
+            return replace(device, labels=check_labels(labels))
+
+        self.get(device_id)  # NOT_FOUND names the device
+        return self._fresh(self._store.update_device(device_id, step))
 
     # ---- queries ----
     def _fresh(self, device: DeviceRecord) -> DeviceRecord:

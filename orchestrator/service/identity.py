@@ -195,6 +195,5 @@ class IdentityService:
             raise NotFound(f"no device {device_id[:80]!r}")
         self.forget(device_id)
         if not device.revoked:
-            device = replace(device, revoked=True, desired=None)
-            self._store.put_device(device)
+            device = self._store.update_device(device_id, lambda d: replace(d, revoked=True, desired=None))
         return device
