@@ -10,24 +10,23 @@ import math
 import shutil
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from edgefleet.agent.benchmark import turns
-from edgefleet.agent.benchmark.figures import TurnEnergy, attribute, energy_over_turns, interleave, latency_of
+from edgefleet.agent.benchmark.figures import attribute, interleave
 from edgefleet.agent.benchmark.model import (
     DEFAULT_ROUNDS,
     DEFAULT_TURN_SECONDS,
     BenchmarkJob,
     BenchmarkReport,
     BenchmarkState,
-    CandidateResult,
 )
+from edgefleet.agent.benchmark.progress import CandidateProgress
 from edgefleet.agent.connection.messages import ArtifactSpec
 from edgefleet.agent.diskio import DiskExecutor
 from edgefleet.agent.energy.estimators import CpuTimeEstimator, OpsEstimator
 from edgefleet.agent.energy.meters import Meter
-from edgefleet.agent.slots import VariantInfo
 from edgefleet.agent.workload.engine import Engine
 from edgefleet.core.bundle import run_self_test
 from edgefleet.core.errors import EdgefleetError, NotFound, PermissionDenied, ResourceExhausted
@@ -58,38 +57,6 @@ class RunnerParts:
     clock: Callable[[], float] = time.monotonic
 
 
-@dataclass
-class _Candidate:
-    """One candidate's progress through the job."""
-
-    variant: VariantInfo
-    path: Path | None = None
-    scored: int = 0
-    correct: int = 0
-    error: str = ""
-    energies: list[TurnEnergy] = field(default_factory=list)
-    latencies: list[float] = field(default_factory=list)
-    turns: int = 0
-    serving: int = 0
-    peak_rss: int = 0
-    kind: str = ""
-    method: str = ""
-
-    def result(self) -> CandidateResult:
-        return CandidateResult(
-            variant=self.variant,
-            turns=self.turns,
-            inferences=len(self.latencies),
-            energy=energy_over_turns(self.energies, kind=self.kind, method=self.method),
-            latency=latency_of(self.latencies),
-            peak_rss_bytes=self.peak_rss,
-            scored=self.scored,
-            correct=self.correct,
-            error=self.error,
-            serving_inferences=self.serving,
-        )
-
-
 def _free_bytes(directory: Path) -> int:
     directory.mkdir(parents=True, exist_ok=True)
     return shutil.disk_usage(directory).free
@@ -108,7 +75,7 @@ class JobRunner:
         reports; returns the final one (DONE or FAILED). Cancelling the task stops it where it is."""
         p = self._p
         stop_at = received_at + job.deadline_seconds if job.deadline_seconds > 0 else math.inf
-        cands = [_Candidate(c.variant) for c in job.candidates]
+        cands = [CandidateProgress(c.variant) for c in job.candidates]
         finished: set[int] = set()
 
         def report(state: BenchmarkState, reason: str = "") -> BenchmarkReport:
@@ -158,7 +125,7 @@ class JobRunner:
         return report(State.DONE, reason)
 
     # ---- steps ----
-    async def _download(self, job: BenchmarkJob, cands: list[_Candidate], stop_at: float) -> None:
+    async def _download(self, job: BenchmarkJob, cands: list[CandidateProgress], stop_at: float) -> None:
         p = self._p
         specs = {c.artifact.sha256: c.artifact for c in job.candidates}
         need = sum(s.size for s in specs.values())
@@ -195,7 +162,7 @@ class JobRunner:
                 await asyncio.sleep(attempt)
         raise AssertionError("unreachable")
 
-    async def _prepare(self, job: BenchmarkJob, cand: _Candidate) -> None:
+    async def _prepare(self, job: BenchmarkJob, cand: CandidateProgress) -> None:
         """Load and self-test; the self-test pass scores every bundled sample once (the accuracy)."""
         assert cand.path is not None
         try:
@@ -247,7 +214,7 @@ class JobRunner:
     async def _turn(
         self,
         job: BenchmarkJob,
-        cand: _Candidate,
+        cand: CandidateProgress,
         seconds: float,
         stop_at: float,
         idle: Callable[[Meter], float | None],
@@ -282,7 +249,7 @@ class JobRunner:
         if outcome is None:
             return None
         cand.turns += 1
-        cand.latencies += outcome.latencies
+        cand.latencies.extend(outcome.latencies)
         cand.serving += outcome.turn.serving_inferences
         cand.peak_rss = max(cand.peak_rss, loaded.peak_rss)
         cand.kind, cand.method = outcome.kind, outcome.method

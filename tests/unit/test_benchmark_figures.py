@@ -8,6 +8,7 @@ import math
 import pytest
 
 from edgefleet.agent.benchmark.figures import (
+    Latencies,
     Turn,
     TurnEnergy,
     attribute,
@@ -100,3 +101,16 @@ def test_latency_quantiles_over_all_inferences() -> None:
     assert lat.p95_s == pytest.approx(0.09505)
     assert lat.mean_s == pytest.approx(0.0505)
     assert latency_of([]) is None
+
+
+def test_latencies_are_kept_whole_up_to_a_bound_then_sampled_uniformly() -> None:
+    few = Latencies(keep=10)
+    few.extend([0.5, 0.25])
+    assert (few.seen, list(few.values)) == (2, [0.5, 0.25])
+    many = Latencies(keep=5_000)
+    many.extend(i / 100_000 for i in range(100_000))  # uniform on [0, 1)
+    assert (many.seen, len(many.values)) == (100_000, 5_000)
+    lat = latency_of(many.values)
+    assert lat is not None
+    assert lat.p50_s == pytest.approx(0.5, abs=0.03)
+    assert lat.p95_s == pytest.approx(0.95, abs=0.02)
