@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,8 +32,11 @@ from edgefleet.core.bundle import Bundle, Manifest, open_bundle
 
 __all__ = ["CHUNK", "WARMUP", "Loaded", "TurnOutcome", "load", "measure_turn", "score_all", "warm_up"]
 
-#: Most inferences per hand-off to the inference thread (a chunk also ends when serving work waits).
+#: Most inferences per hand-off while scoring the samples (a turn's chunks run to the turn's end instead);
+#: any chunk ends as soon as serving work waits.
 CHUNK = 64
+#: Seconds between resident-memory samples during a turn.
+RSS_PERIOD = 0.05
 #: Unmeasured inferences after each load (first-call allocation and caches).
 WARMUP = 3
 
@@ -88,28 +92,35 @@ class _Chunk:
 
 
 def _run_chunk(loaded: Loaded, count: int, until: float, keep: bool, gate: Gate) -> _Chunk:
-    """Inference thread: up to ``count`` inferences over the samples, stopping at ``until`` (perf_counter)
-    or as soon as serving work waits."""
+    """Inference thread: up to ``count`` inferences over the samples, back to back, stopping at ``until``
+    (perf_counter) or as soon as serving work waits (the gate is asked before every inference, so a chunk
+    may run the whole turn: hand-offs between chunks would leave the thread idle and charge that idle time
+    to the candidate). The resident memory is sampled every ``RSS_PERIOD`` seconds."""
     model, native = loaded.model, loaded.native
     latencies: list[float] = []
     classes: list[int] = []
-    c0 = time.thread_time()
+    peak = 0
+    c0, now = time.thread_time(), time.perf_counter()
+    rss_at = now + RSS_PERIOD
     try:
         for _ in range(count):
-            if not gate.clear() or time.perf_counter() >= until:
+            if now >= until or not gate.clear():
                 break
             i = loaded.position % len(native)
             t0 = time.perf_counter()
             out = model.invoke_raw(native[i : i + 1])
-            latencies.append(time.perf_counter() - t0)
+            now = time.perf_counter()
+            latencies.append(now - t0)
             gate.ran()
             loaded.position += 1
             if keep:
                 classes.append(int(np.argmax(out)))
+            if now >= rss_at:
+                peak, rss_at = max(peak, _rss()), now + RSS_PERIOD
     finally:
         gate.ended(len(latencies))
     cpu = time.thread_time() - c0
-    return _Chunk(latencies, cpu, classes, _rss())
+    return _Chunk(latencies, cpu, classes, max(peak, _rss()))
 
 
 async def _chunk(engine: Engine, loaded: Loaded, count: int, until: float, keep: bool = False) -> _Chunk:
@@ -191,7 +202,7 @@ async def measure_turn(
             if loaded is None:
                 await asyncio.sleep(min(0.05, max(0.0, until - time.perf_counter())))
                 continue
-            chunk = await _chunk(engine, loaded, CHUNK, until)
+            chunk = await _chunk(engine, loaded, sys.maxsize, until)
             latencies += chunk.latencies
             cpu += chunk.cpu_seconds
     finally:
