@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from edgefleet.agent.app import Agent
+from edgefleet.agent.diskio import DISK_THREAD
 from edgefleet.core.evalset import EvalSet
 from edgefleet.orchestrator.tools.harness import start_agent
 from edgefleet.v1 import common_pb2, control_pb2
@@ -21,6 +22,7 @@ from tests.helpers import fakesys
 from tests.helpers.controlstub import ControlStub, Signed, control_stub
 from tests.helpers.fleet import agent_config, agent_in_process, build_template, committed, predict, wait_for
 from tests.helpers.processes import Served, stop
+from tests.integration.test_agent_disk import disk_writes  # noqa: F401 - the file-write audit fixture
 
 RUNNING, DONE = common_pb2.BENCHMARK_STATE_RUNNING, common_pb2.BENCHMARK_STATE_DONE
 FAILED, CANCELLED = common_pb2.BENCHMARK_STATE_FAILED, common_pb2.BENCHMARK_STATE_CANCELLED
@@ -76,13 +78,16 @@ def slot_series(agent: Agent) -> dict[tuple[str, str], float]:
 
 
 async def test_a_job_measures_every_candidate_interleaved_while_the_variant_keeps_serving(
-    template: Path, tmp_path: Path, evalset: EvalSet
+    template: Path,
+    tmp_path: Path,
+    evalset: EvalSet,
+    disk_writes: list[tuple[str, str, str]],  # noqa: F811 - the audit fixture, imported
 ) -> None:
     async with control_stub(template, tmp_path) as stub:
         cat = stub.catalogue
         serving = cat.bundle(cat.variant_ids("w1.0", ["fp32"])[0])
         stub.on_connect.append(stub.desired(serving))
-        cfg = agent_config(stub.address, tmp_path / "a", "rpi4", "t", replay_rate=100.0)
+        cfg = agent_config(stub.address, tmp_path / "agent", "rpi4", "t", replay_rate=100.0)
         async with agent_in_process(cfg) as agent:
             await wait_for(lambda: committed(agent, serving.variant.variant_id), what="commit")
             slots_file = cfg.data_dir / "slots" / "state.json"
@@ -135,6 +140,11 @@ async def test_a_job_measures_every_candidate_interleaved_while_the_variant_keep
         assert {p.done for p in progress} >= {0, 1, 2}
         stored = json.loads((cfg.data_dir / "benchmark" / "reports.json").read_text())
         assert [(j["job_id"], j["report"]["state"]) for j in stored["jobs"]] == [("job-1", "done")]
+        # every file the job wrote (downloads, the report, the scratch removal) was written on the disk thread
+        written = [w for w in disk_writes if "/benchmark/" in w[1]]
+        assert any("reports.json" in w[1] for w in written)
+        assert any("/scratch/downloads/" in w[1] for w in written)
+        assert [w for w in disk_writes if not w[2].startswith(DISK_THREAD)] == []
 
 
 async def test_reports_are_resent_on_every_stream_and_a_finished_job_is_never_run_twice(
