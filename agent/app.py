@@ -19,9 +19,6 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from edgefleet.agent.benchmark.jobs import BenchmarkJobs
-from edgefleet.agent.benchmark.runner import JobRunner, RunnerParts
-from edgefleet.agent.benchmark.store import ReportStore
 from edgefleet.agent.conditions import Conditions
 from edgefleet.agent.config import AgentConfig
 from edgefleet.agent.connection.download import Downloader
@@ -44,6 +41,9 @@ from edgefleet.agent.identity.record import Identity
 from edgefleet.agent.metrics import AgentMetrics
 from edgefleet.agent.slots import SlotManager, VariantInfo
 from edgefleet.agent.telemetry.pipeline import TelemetryPipeline
+from edgefleet.agent.workload.benchmark.jobs import BenchmarkJobs
+from edgefleet.agent.workload.benchmark.runner import JobRunner, RunnerParts
+from edgefleet.agent.workload.benchmark.store import ReportStore
 from edgefleet.agent.workload.engine import Engine
 from edgefleet.agent.workload.predict import InferenceServer
 from edgefleet.agent.workload.replay import replay

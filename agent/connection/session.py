@@ -12,7 +12,6 @@ from typing import Any
 
 import grpc
 
-from edgefleet.agent.benchmark.model import BenchmarkJob
 from edgefleet.agent.connection.messages import (
     DesiredState,
     HeartbeatFacts,
@@ -23,6 +22,7 @@ from edgefleet.agent.connection.messages import (
 from edgefleet.agent.connection.uplink import Outgoing, Uplink
 from edgefleet.agent.connection.wire import heartbeat_message, hello_message, incoming
 from edgefleet.agent.connection.wire_benchmark import benchmark_job
+from edgefleet.agent.workload.benchmark.model import BenchmarkJob
 from edgefleet.v1 import control_pb2, control_pb2_grpc
 
 __all__ = ["Session", "SessionParts"]

@@ -10,10 +10,10 @@ import asyncio
 from collections import deque
 from collections.abc import Sequence
 
-from edgefleet.agent.benchmark.model import BenchmarkReport
 from edgefleet.agent.connection.messages import DeploymentReport
 from edgefleet.agent.connection.wire import status_message, telemetry_message
 from edgefleet.agent.connection.wire_benchmark import benchmark_report_message
+from edgefleet.agent.workload.benchmark.model import BenchmarkReport
 from edgefleet.core.enums import DeploymentPhase
 from edgefleet.v1 import control_pb2
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 import math
 import re
 
-from edgefleet.agent.benchmark.model import (
+from edgefleet.agent.connection.messages import ArtifactSpec
+from edgefleet.agent.connection.wire import variant_from_pb, variant_pb
+from edgefleet.agent.workload.benchmark.model import (
     BenchmarkJob,
     BenchmarkReport,
     BenchmarkState,
     Candidate,
     CandidateResult,
 )
-from edgefleet.agent.connection.messages import ArtifactSpec
-from edgefleet.agent.connection.wire import variant_from_pb, variant_pb
 from edgefleet.core.wire import energy_pb
 from edgefleet.v1 import common_pb2, control_pb2
 

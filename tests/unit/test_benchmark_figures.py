@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from edgefleet.agent.benchmark.figures import (
+from edgefleet.agent.workload.benchmark.figures import (
     Latencies,
     Turn,
     TurnEnergy,

@@ -7,18 +7,18 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from edgefleet.agent.benchmark.model import (
+from edgefleet.agent.connection.wire import telemetry_message, window_bytes
+from edgefleet.agent.connection.wire_benchmark import benchmark_job, benchmark_report_message
+from edgefleet.agent.slots import VariantInfo
+from edgefleet.agent.telemetry.windows import Window
+from edgefleet.agent.workload.benchmark.model import (
     BenchmarkReport,
     BenchmarkState,
     CandidateResult,
     EnergyResult,
     LatencyResult,
 )
-from edgefleet.agent.benchmark.store import ReportStore, report_from_dict, report_to_dict
-from edgefleet.agent.connection.wire import telemetry_message, window_bytes
-from edgefleet.agent.connection.wire_benchmark import benchmark_job, benchmark_report_message
-from edgefleet.agent.slots import VariantInfo
-from edgefleet.agent.telemetry.windows import Window
+from edgefleet.agent.workload.benchmark.store import ReportStore, report_from_dict, report_to_dict
 from edgefleet.agent.workload.coverage import Coverage
 from edgefleet.v1 import common_pb2, control_pb2
 

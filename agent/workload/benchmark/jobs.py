@@ -18,14 +18,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from edgefleet.agent.benchmark.model import BenchmarkJob, BenchmarkReport, BenchmarkState
-from edgefleet.agent.benchmark.runner import JobRunner
-from edgefleet.agent.benchmark.store import ReportStore
 from edgefleet.agent.diskio import DiskExecutor
+from edgefleet.agent.workload.benchmark.model import BenchmarkJob, BenchmarkReport, BenchmarkState
+from edgefleet.agent.workload.benchmark.runner import JobRunner
+from edgefleet.agent.workload.benchmark.store import ReportStore
 
 __all__ = ["BenchmarkJobs"]
 
-log = logging.getLogger("edgefleet.agent.benchmark")
+log = logging.getLogger("edgefleet.agent.workload.benchmark")
 State = BenchmarkState
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgefleet.agent.benchmark.figures import Latencies, TurnEnergy, energy_over_turns, latency_of
-from edgefleet.agent.benchmark.model import CandidateResult
 from edgefleet.agent.slots import VariantInfo
+from edgefleet.agent.workload.benchmark.figures import Latencies, TurnEnergy, energy_over_turns, latency_of
+from edgefleet.agent.workload.benchmark.model import CandidateResult
 
 __all__ = ["CandidateProgress"]
 

@@ -17,19 +17,19 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from edgefleet.agent.benchmark.model import (
+from edgefleet.agent.slots import VariantInfo
+from edgefleet.agent.workload.benchmark.model import (
     BenchmarkReport,
     BenchmarkState,
     CandidateResult,
     EnergyResult,
     LatencyResult,
 )
-from edgefleet.agent.slots import VariantInfo
 from edgefleet.core.fsutil import atomic_write
 
 __all__ = ["KEEP_SECONDS", "ReportStore", "report_from_dict", "report_to_dict"]
 
-log = logging.getLogger("edgefleet.agent.benchmark")
+log = logging.getLogger("edgefleet.agent.workload.benchmark")
 #: Final reports older than this (by the job's receipt) are neither resent nor kept.
 KEEP_SECONDS = 24 * 3600.0
 

@@ -13,27 +13,27 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgefleet.agent.benchmark import turns
-from edgefleet.agent.benchmark.figures import attribute, interleave
-from edgefleet.agent.benchmark.model import (
+from edgefleet.agent.connection.messages import ArtifactSpec
+from edgefleet.agent.diskio import DiskExecutor
+from edgefleet.agent.energy.estimators import CpuTimeEstimator, OpsEstimator
+from edgefleet.agent.energy.meters import Meter
+from edgefleet.agent.workload.benchmark import turns
+from edgefleet.agent.workload.benchmark.figures import attribute, interleave
+from edgefleet.agent.workload.benchmark.model import (
     DEFAULT_ROUNDS,
     DEFAULT_TURN_SECONDS,
     BenchmarkJob,
     BenchmarkReport,
     BenchmarkState,
 )
-from edgefleet.agent.benchmark.progress import CandidateProgress
-from edgefleet.agent.connection.messages import ArtifactSpec
-from edgefleet.agent.diskio import DiskExecutor
-from edgefleet.agent.energy.estimators import CpuTimeEstimator, OpsEstimator
-from edgefleet.agent.energy.meters import Meter
+from edgefleet.agent.workload.benchmark.progress import CandidateProgress
 from edgefleet.agent.workload.engine import Engine
 from edgefleet.core.bundle import run_self_test
 from edgefleet.core.errors import EdgefleetError, NotFound, PermissionDenied, ResourceExhausted
 
 __all__ = ["DOWNLOAD_ATTEMPTS", "JobFailed", "JobRunner", "RunnerParts"]
 
-log = logging.getLogger("edgefleet.agent.benchmark")
+log = logging.getLogger("edgefleet.agent.workload.benchmark")
 DOWNLOAD_ATTEMPTS = 3
 State = BenchmarkState
 

@@ -23,10 +23,10 @@ import numpy as np
 import numpy.typing as npt
 import psutil
 
-from edgefleet.agent.benchmark.figures import Turn
 from edgefleet.agent.diskio import DiskExecutor
 from edgefleet.agent.energy.meters import Meter, WindowContext
 from edgefleet.agent.runtime import Model, RuntimeName, load_model
+from edgefleet.agent.workload.benchmark.figures import Turn
 from edgefleet.agent.workload.engine import Engine, Gate
 from edgefleet.core.bundle import Bundle, Manifest, open_bundle
 

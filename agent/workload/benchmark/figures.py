@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgefleet.agent.benchmark.model import EnergyResult, LatencyResult
+from edgefleet.agent.workload.benchmark.model import EnergyResult, LatencyResult
 
 __all__ = ["Latencies", "Turn", "TurnEnergy", "attribute", "energy_over_turns", "interleave", "latency_of"]
 
