@@ -218,6 +218,7 @@ class Agent:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.benchmarks.flush()  # a final report being written is written
         await self.inference.stop()
         self.engine.close()
         if self._telemetry is not None:

@@ -104,7 +104,7 @@ class BenchmarkJobs:
         for w in match:
             self._waiting.remove(w)
         received = match[0] if match else self._received(job)
-        withdrawn = self._report(job, State.CANCELLED, "withdrawn by the orchestrator before it ran")
+        withdrawn = self._report(received.job, State.CANCELLED, "withdrawn by the orchestrator before it ran")
         self._final(received, withdrawn)
 
     # ---- the worker ----

@@ -122,6 +122,8 @@ class JobRunner:
             return report(State.FAILED, f"deadline: {job.deadline_seconds:g} s passed before any turn")
         total = len(ready) * rounds
         reason = f"deadline: {measured} of {total} turns measured" if cut else ""
+        if not ready:
+            reason = "no candidate could be measured: each one says why"
         return report(State.DONE, reason)
 
     # ---- steps ----

@@ -24,7 +24,7 @@ import numpy.typing as npt
 import psutil
 
 from edgefleet.agent.diskio import DiskExecutor
-from edgefleet.agent.energy.meters import Meter, WindowContext
+from edgefleet.agent.energy.meters import EnergyReading, Meter, WindowContext
 from edgefleet.agent.runtime import Model, RuntimeName, load_model
 from edgefleet.agent.workload.benchmark.figures import Turn
 from edgefleet.agent.workload.engine import Engine, Gate
@@ -154,8 +154,9 @@ class TurnOutcome:
 
 
 def _system_busy() -> float:
+    """CPU seconds the whole system spent busy so far (all cores; guest time is already in user time)."""
     t = psutil.cpu_times()
-    return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
+    return float(sum(getattr(t, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq", "steal")))
 
 
 def _begin(meter: Meter, system: bool) -> float:
@@ -163,7 +164,7 @@ def _begin(meter: Meter, system: bool) -> float:
     return _system_busy() if system else 0.0
 
 
-def _end(meter: Meter, ctx: WindowContext, system: bool) -> tuple[Any, float]:
+def _end(meter: Meter, ctx: WindowContext, system: bool) -> tuple[EnergyReading, float]:
     reading = meter.end(time.monotonic_ns(), ctx)
     return reading, _system_busy() if system else 0.0
 
