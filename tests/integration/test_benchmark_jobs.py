@@ -152,14 +152,21 @@ async def test_reports_are_resent_on_every_stream_and_a_finished_job_is_never_ru
 ) -> None:
     async with control_stub(template, tmp_path) as stub:
         cat = stub.catalogue
-        cfg = agent_config(stub.address, tmp_path / "a", "rpi4", "t")
+        fp32 = cat.variant_ids("w0.5", ["fp32"])[0]
+        # this device reports the operation-count estimate: a candidate's figure is its own card's
+        cfg = agent_config(stub.address, tmp_path / "a", "rpi4", "t", estimator="ops")
         async with agent_in_process(cfg) as agent:
             await wait_for(agent.connected.is_set, what="stream")
-            first = job("job-2", [cat.bundle(cat.variant_ids("w0.5", ["fp32"])[0])], rounds=1)
+            first = job("job-2", [cat.bundle(fp32)], rounds=1)
             stub.send(first)
             report = await finished(stub, "job-2")
             assert report.state == DONE, report.reason
             assert agent.benchmarks.finished == 1
+            [r] = report.results
+            ops = cat.services.variants.get(fp32).ops_energy.total_j
+            assert r.energy.method == "estimate:ops"
+            assert r.energy.gross_joules_per_inference == pytest.approx(ops)
+            assert r.energy.dynamic_joules_per_inference == pytest.approx(ops)  # no idle part in that model
             streams, sent = stub.streams, len(stub.reports("job-2"))
 
             stub.drop()  # a new stream: the final report goes again, unasked
