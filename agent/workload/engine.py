@@ -4,8 +4,8 @@ Serving comes first: Predict, replay, the canary and deployment work (load, self
 benchmark work runs on the same thread in chunks that ask a ``Gate`` before every inference and return as
 soon as a serving call waits. The thread's executor is first-in first-out and a benchmark queues its next
 chunk only after the previous one returned, so the waiting call runs next: it waits for at most the one
-benchmark inference that was running when it arrived. ``longest_wait`` records the most benchmark inferences any serving call
-waited through (the tests check it stays at most 1).
+benchmark inference that was running when it arrived. ``longest_wait`` records the most benchmark
+inferences any serving call waited through (the tests check it stays at most 1).
 """
 
 from __future__ import annotations
