@@ -71,7 +71,7 @@ def table(stub: ControlStub, report: control_pb2.BenchmarkReport, seconds: float
         f"\n{runtime}: {len(report.results)} candidates, {ROUNDS} rounds x {TURN_S:g} s, {state}, {seconds:.1f} s"
     )
     print(
-        f"{'variant':<28}{'gross µJ':>10}{'± SE':>8}{'dyn µJ':>9}{'p50 µs':>9}{'p95 µs':>9}"
+        f"{'variant':<28}{'gross µJ':>11}{'± SE':>10}{'dyn µJ':>9}{'p50 µs':>9}{'p95 µs':>9}"
         f"{'accuracy':>14}{'RSS MB':>8}{'turns':>6}{'inferences':>11}  method"
     )
     for r in report.results:
@@ -82,7 +82,7 @@ def table(stub: ControlStub, report: control_pb2.BenchmarkReport, seconds: float
             continue
         e = r.energy
         print(
-            f"{name:<28}{e.gross_joules_per_inference * 1e6:>10.2f}{e.sigma_joules * 1e6:>8.2f}"
+            f"{name:<28}{e.gross_joules_per_inference * 1e6:>11.2f}{e.sigma_joules * 1e6:>10.2f}"
             f"{e.dynamic_joules_per_inference * 1e6:>9.2f}{r.latency.p50_seconds * 1e6:>9.1f}"
             f"{r.latency.p95_seconds * 1e6:>9.1f}{r.correct:>6}/{r.scored:<3} {r.correct / r.scored:>4.0%}"
             f"{r.peak_rss_bytes / 1e6:>8.0f}{r.turns:>6}{r.inferences:>11}  "
