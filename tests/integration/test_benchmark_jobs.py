@@ -215,7 +215,7 @@ async def test_the_deadline_stops_a_job_with_what_it_measured(template: Path, tm
         async with agent_in_process(cfg) as agent:
             await wait_for(agent.connected.is_set, what="stream")
             signed = [cat.bundle(v) for v in cat.variant_ids("w0.5")]
-            stub.send(job("job-4", signed, rounds=1000, turn=0.3, deadline=4.0))
+            stub.send(job("job-4", signed, rounds=1000, turn=0.3, deadline=10.0))
             report = await finished(stub, "job-4")
             assert report.state == DONE
             assert report.reason.startswith("deadline: ")
