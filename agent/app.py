@@ -2,8 +2,9 @@
 
 Parts: the disk thread (every disk write), the identity (enrolment, TLS, trusted keys, renewal), the engine
 (one inference thread) and the local Inference API, the slots and the reconciler (desired state -> slots),
-telemetry (windows, outbox, delivery), and the connect loop running one session per stream. Construction
-touches no disk; ``start`` reads and writes through the disk thread.
+benchmark jobs (candidates measured beside the serving variant), telemetry (windows, outbox, delivery),
+and the connect loop running one session per stream. Construction touches no disk; ``start`` reads and
+writes through the disk thread.
 """
 
 from __future__ import annotations
@@ -12,25 +13,20 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import psutil
 from prometheus_client import CollectorRegistry
 
-from edgefleet import __version__
 from edgefleet.agent.conditions import Conditions
 from edgefleet.agent.config import AgentConfig
 from edgefleet.agent.connection.download import Downloader
 from edgefleet.agent.connection.loop import Backoff, ConnectLoop
 from edgefleet.agent.connection.messages import (
+    ArtifactSpec,
     DeploymentReport,
     DesiredState,
-    HeartbeatFacts,
-    HelloFacts,
-    RuntimeRef,
     ServerSettings,
     TelemetryAck,
 )
@@ -39,13 +35,15 @@ from edgefleet.agent.connection.session import Session, SessionParts
 from edgefleet.agent.connection.uplink import Uplink
 from edgefleet.agent.connection.wire import window_bytes
 from edgefleet.agent.diskio import DiskExecutor
-from edgefleet.agent.hardware import read_hardware
+from edgefleet.agent.facts import Facts
 from edgefleet.agent.identity.manager import IdentityManager
 from edgefleet.agent.identity.record import Identity
 from edgefleet.agent.metrics import AgentMetrics
-from edgefleet.agent.runtime import runtime_info
 from edgefleet.agent.slots import SlotManager, VariantInfo
 from edgefleet.agent.telemetry.pipeline import TelemetryPipeline
+from edgefleet.agent.workload.benchmark.jobs import BenchmarkJobs
+from edgefleet.agent.workload.benchmark.runner import JobRunner, RunnerParts
+from edgefleet.agent.workload.benchmark.store import ReportStore
 from edgefleet.agent.workload.engine import Engine
 from edgefleet.agent.workload.predict import InferenceServer
 from edgefleet.agent.workload.replay import replay
@@ -69,16 +67,27 @@ class Agent:
         self.engine = Engine(threads=config.threads)
         self.engine.stats.on_latencies = self.metrics.observe_latencies
         self.slots = SlotManager(config.data_dir / "slots")
-        self.downloader = Downloader(
-            config.data_dir, self._identity.trusted, self.disk, chunk_bytes=config.download_chunk_kib * 1024
-        )
+        chunk = config.download_chunk_kib * 1024
+        self.downloader = Downloader(config.data_dir, self._identity.trusted, self.disk, chunk_bytes=chunk)
+        scratch = config.data_dir / "benchmark" / "scratch"  # candidates: never a slot
+        self._candidates = Downloader(scratch, self._identity.trusted, self.disk, chunk_bytes=chunk)
         self.inference = InferenceServer(self.engine, config.predict_listen)
         #: Set once ``start`` has finished (the parts are open, Predict answers).
         self.started = asyncio.Event()
         self.connected = asyncio.Event()
         self._stop = asyncio.Event()
         self.uplink = Uplink()
-        self._runtimes: dict[str, RuntimeRef] = {}
+        self._facts = Facts(
+            config=config,
+            identity=self._identity,
+            slots=self.slots,
+            disk=self.disk,
+            conditions=self.conditions,
+            runtime=lambda: self.reconciler.runtime,
+            telemetry=lambda: self.telemetry.state,
+        )
+        #: What the next Hello and heartbeat report.
+        self.hello_facts, self.heartbeat_facts = self._facts.hello, self._facts.heartbeat
         self.reconciler = Reconciler(
             slots=self.slots,
             engine=self.engine,
@@ -86,13 +95,26 @@ class Agent:
             fetch=self._fetch,
             discard=self.downloader.discard,
             send=self.uplink.status,
-            runtime_ref=self._runtime_ref,
+            runtime_ref=self._facts.runtime_ref,
             stop=self._stop,
             retry=RetryPolicy(config.deploy_retry_initial_seconds, config.deploy_retry_max_seconds),
             on_slots=self._slots_metric,
             on_outcome=self._count_outcome,
         )
         self._telemetry: TelemetryPipeline | None = None
+        runner = JobRunner(
+            RunnerParts(
+                engine=self.engine,
+                disk=self.disk,
+                fetch=self._fetch_candidate,
+                scratch=scratch,
+                meter=lambda: self.telemetry.meter,
+                idle_watts=lambda: self.telemetry.idle_watts,
+                threads=config.threads,
+            )
+        )
+        store = ReportStore(config.data_dir / "benchmark" / "reports.json")
+        self.benchmarks = BenchmarkJobs(runner, store, self.disk, self.uplink.benchmark, scratch=scratch)
         self._session = Session(
             SessionParts(
                 hello=self.hello_facts,
@@ -104,6 +126,8 @@ class Agent:
                 on_established=self._established,
                 attach_telemetry=self._attach_telemetry,
                 detach_telemetry=lambda: self.telemetry.detach(),
+                on_benchmark=self.benchmarks.offer,
+                on_attached=self.benchmarks.resend,
                 background=lambda stub: self._identity.renew_when_due(stub, self._stop),
                 uplink=self.uplink,
                 stop=self._stop,
@@ -120,7 +144,6 @@ class Agent:
             on_retry=self.metrics.reconnects.inc,
             target=config.orchestrator,
         )
-        self._process = psutil.Process()
         self._tasks: list[asyncio.Task[Any]] = []
         self._closed = False
 
@@ -158,6 +181,7 @@ class Agent:
             encode=window_bytes,
         )
         await self.reconciler.recover()
+        await self.benchmarks.start()
         for probe in self._telemetry.probes:
             self.metrics.meter_available.labels(probe.name).set(1 if probe.available else 0)
         metrics_address = self.metrics.serve(self.config.metrics_listen)
@@ -167,7 +191,7 @@ class Agent:
         log.info("edgefleet-agent predict API on %s", address)
         await self.disk.run(_write_line, self.config.data_dir / "predict.addr", address)
         self._tasks += self._telemetry.tasks(self._stop)
-        self._tasks.append(asyncio.create_task(self.reconciler.run()))
+        self._tasks += [asyncio.create_task(c) for c in (self.reconciler.run(), self.benchmarks.run())]
         if self.config.replay_rate > 0:
             self._tasks.append(asyncio.create_task(replay(self.engine, self.config.replay_rate, self._stop)))
         self.started.set()
@@ -194,6 +218,7 @@ class Agent:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.benchmarks.flush()  # a final report being written is written
         await self.inference.stop()
         self.engine.close()
         if self._telemetry is not None:
@@ -218,36 +243,9 @@ class Agent:
                 channel, desired.artifact, metadata=self._identity.metadata(), progress=progress
             )
 
-    async def hello_facts(self) -> HelloFacts:
-        """What the next Hello reports."""
-        identity = self._identity.current
-        assert identity is not None
-        active, previous = self.slots.active, self.slots.previous
-        return HelloFacts(
-            device_id=identity.device_id,
-            profile=identity.profile or self.config.profile,
-            hardware=await self.disk.run(read_hardware, self.config.data_dir),
-            runtime=self._runtime_ref(self.reconciler.runtime),
-            slots=tuple(self.slots.slots()),
-            agent_version=__version__,
-            applied_generation=self.slots.applied_generation,
-            active=active.variant if active is not None else None,
-            previous=previous.variant if previous is not None else None,
-            last_telemetry_sequence=self.telemetry.state.last_seq,
-            conditions=self.conditions.current(),
-        )
-
-    def heartbeat_facts(self) -> HeartbeatFacts:
-        """What the next heartbeat reports."""
-        state = self.telemetry.state
-        return HeartbeatFacts(
-            sent_at=time.time(),
-            cpu_percent=self._process.cpu_percent(),
-            rss_bytes=self._process.memory_info().rss,
-            outbox_backlog=state.backlog,
-            conditions=self.conditions.current(),
-            windows_dropped=state.dropped,
-        )
+    async def _fetch_candidate(self, spec: ArtifactSpec) -> Path:
+        async with await self._identity.channel() as channel:
+            return await self._candidates.fetch(channel, spec, metadata=self._identity.metadata())
 
     def _established(self) -> None:
         self.connected.set()
@@ -274,20 +272,13 @@ class Agent:
         )
         await self._identity.adopt(settings.signing_keys)
 
-    def _attach_telemetry(self, send: Callable[[Sequence[bytes]], None]) -> None:
+    def _attach_telemetry(self, send: Callable[[Sequence[bytes], int], None]) -> None:
         self.telemetry.attach(send)
 
     # ---- small helpers ----
     def _active_variant(self) -> VariantInfo | None:
         active = self.slots.active
         return active.variant if active is not None else None
-
-    def _runtime_ref(self, kind: str) -> RuntimeRef:
-        name = "tflite-micro" if kind == "tflite-micro" else "litert"
-        if name not in self._runtimes:
-            info = runtime_info("tflite-micro" if name == "tflite-micro" else "litert")
-            self._runtimes[name] = RuntimeRef(info.name, info.version)
-        return self._runtimes[name]
 
     def _slots_metric(self) -> None:
         self.metrics.set_slots([(s.name, s.state) for s in self.slots.slots()])

@@ -1,5 +1,6 @@
-"""One Connect stream: the Hello, then a reader (desired state, acknowledgements, settings), heartbeats and
-the stream-bound background work (certificate renewal). Protobuf stays here and in ``wire``."""
+"""One Connect stream: the Hello, then a reader (desired state, acknowledgements, settings, benchmark jobs),
+heartbeats and the stream-bound background work (certificate renewal). Protobuf stays here and in ``wire``
+and ``wire_benchmark``."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from edgefleet.agent.connection.messages import (
 )
 from edgefleet.agent.connection.uplink import Outgoing, Uplink
 from edgefleet.agent.connection.wire import heartbeat_message, hello_message, incoming
+from edgefleet.agent.connection.wire_benchmark import benchmark_job
+from edgefleet.agent.workload.benchmark.model import BenchmarkJob
 from edgefleet.v1 import control_pb2, control_pb2_grpc
 
 __all__ = ["Session", "SessionParts"]
@@ -41,8 +44,12 @@ class SessionParts:
     #: The stream is up (the orchestrator answered).
     on_established: Callable[[], None]
     #: Telemetry delivery: attached to the stream while it is up.
-    attach_telemetry: Callable[[Callable[[Sequence[bytes]], None]], None]
+    attach_telemetry: Callable[[Callable[[Sequence[bytes], int], None]], None]
     detach_telemetry: Callable[[], None]
+    #: A benchmark job (or its cancellation) from the orchestrator.
+    on_benchmark: Callable[[BenchmarkJob], None]
+    #: The stream's send queue is attached (after the Hello): what is owed on every new stream goes now.
+    on_attached: Callable[[], None]
     #: Work bound to the stream's stub (certificate renewal).
     background: Callable[[Any], Coroutine[Any, Any, None]]
     uplink: Uplink
@@ -67,6 +74,7 @@ class Session:
         call = stub.Connect(requests(), metadata=metadata)
         p.uplink.attach(queue)
         p.attach_telemetry(p.uplink.telemetry)
+        p.on_attached()
         helpers = [
             asyncio.create_task(self._heartbeats(queue)),
             asyncio.create_task(p.background(stub)),
@@ -103,6 +111,8 @@ class Session:
                 p.on_ack(item)
             elif isinstance(item, ServerSettings):
                 await p.on_settings(item)
+            elif (job := benchmark_job(msg)) is not None:
+                p.on_benchmark(job)
         return established
 
     async def _heartbeats(self, queue: Outgoing) -> None:

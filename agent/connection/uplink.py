@@ -1,6 +1,8 @@
-"""The agent's way to the orchestrator for deployment statuses and telemetry: the current stream's send
-queue, or, while there is no stream, a short backlog of statuses delivered right after the next Hello (so
-an outcome reached offline, like a trial rolled back at start, still reaches the orchestrator)."""
+"""The agent's way to the orchestrator for deployment statuses, telemetry and benchmark reports: the current
+stream's send queue, or, while there is no stream, a short backlog of statuses delivered right after the
+next Hello (so an outcome reached offline, like a trial rolled back at start, still reaches the
+orchestrator). Benchmark reports made offline are not kept here: final ones are stored and resent on every
+new stream by the jobs themselves, progress is stale by then."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from collections.abc import Sequence
 
 from edgefleet.agent.connection.messages import DeploymentReport
 from edgefleet.agent.connection.wire import status_message, telemetry_message
+from edgefleet.agent.connection.wire_benchmark import benchmark_report_message
+from edgefleet.agent.workload.benchmark.model import BenchmarkReport
 from edgefleet.core.enums import DeploymentPhase
 from edgefleet.v1 import control_pb2
 
@@ -40,6 +44,10 @@ class Uplink:
         elif report.phase != DeploymentPhase.DOWNLOADING:  # progress is stale by the next stream
             self._backlog.append(report)
 
-    def telemetry(self, payloads: Sequence[bytes]) -> None:
+    def telemetry(self, payloads: Sequence[bytes], dropped_through: int = 0) -> None:
         if self._queue is not None:
-            self._queue.put_nowait(telemetry_message(payloads))
+            self._queue.put_nowait(telemetry_message(payloads, dropped_through))
+
+    def benchmark(self, report: BenchmarkReport) -> None:
+        if self._queue is not None:
+            self._queue.put_nowait(benchmark_report_message(report))

@@ -1,15 +1,12 @@
-"""The agent's only protobuf edge: every conversion between ``edgefleet.v1`` and the agent's domain objects
-(the session, downloader, enrolment, renewal and the Inference servicer call these; the rest never sees
+"""The agent's protobuf edge for FleetControl: every conversion between ``edgefleet.v1`` and the agent's
+domain objects (the session, downloader, enrolment and renewal call these; benchmark jobs and reports are in
+``wire_benchmark``, the local Inference API's tensors in ``workload.predict``; the rest never sees
 protobuf)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-import numpy as np
-import numpy.typing as npt
 
 from edgefleet.agent.conditions import Condition
 from edgefleet.agent.connection.messages import (
@@ -28,22 +25,17 @@ from edgefleet.agent.hardware import HardwareFacts
 from edgefleet.agent.slots import SlotInfo, VariantInfo
 from edgefleet.agent.telemetry.windows import Window
 from edgefleet.core.enums import SlotState
-from edgefleet.core.errors import InvalidArgument
 from edgefleet.core.wire import FAULT_TO_PB, PHASE_TO_PB, SLOT_STATE_TO_PB, energy_pb
-from edgefleet.v1 import common_pb2, control_pb2, inference_pb2
+from edgefleet.v1 import common_pb2, control_pb2
 
 __all__ = [
-    "MAX_INPUT_BYTES",
-    "TENSOR_DTYPES",
     "chunk_from_pb",
-    "decode_tensor",
     "enroll_request",
     "enrollment_from_pb",
     "fetch_request",
     "heartbeat_message",
     "hello_message",
     "incoming",
-    "predict_response",
     "renew_request",
     "renewed_certificate",
     "status_message",
@@ -54,8 +46,6 @@ __all__ = [
 ]
 
 Incoming = DesiredState | TelemetryAck | ServerSettings
-TENSOR_DTYPES = {"float32": np.float32, "int8": np.int8, "uint8": np.uint8}
-MAX_INPUT_BYTES = 16 * 1024 * 1024
 
 
 # ---- shared pieces ----
@@ -170,6 +160,12 @@ def window_bytes(w: Window, seq: int) -> bytes:
         cpu_percent=w.cpu_percent,
         rss_bytes=w.rss_bytes,
         flags=list(w.flags),
+        scored_samples=w.coverage.scored,
+        correct_samples=w.coverage.correct,
+        feedback_labelled=w.feedback_labelled,
+        feedback_correct=w.feedback_correct,
+        measured_seconds=w.measured_seconds,
+        idle_watts=w.idle_watts,
     )
     if w.variant is not None:
         msg.variant.CopyFrom(variant_pb(w.variant))
@@ -182,9 +178,11 @@ def window_bytes(w: Window, seq: int) -> bytes:
     return msg.SerializeToString()
 
 
-def telemetry_message(payloads: Sequence[bytes]) -> control_pb2.AgentMessage:
+def telemetry_message(payloads: Sequence[bytes], dropped_through: int = 0) -> control_pb2.AgentMessage:
+    """A batch of stored windows; ``dropped_through``: every window up to it not sent yet never will be."""
     windows = [common_pb2.TelemetryWindow.FromString(p) for p in payloads]
-    return control_pb2.AgentMessage(telemetry=control_pb2.TelemetryBatch(windows=windows))
+    batch = control_pb2.TelemetryBatch(windows=windows, dropped_through_sequence=dropped_through)
+    return control_pb2.AgentMessage(telemetry=batch)
 
 
 # ---- orchestrator -> agent ----
@@ -260,40 +258,3 @@ def fetch_request(spec: ArtifactSpec, offset: int, chunk_bytes: int) -> control_
 def chunk_from_pb(chunk: control_pb2.ArtifactChunk) -> tuple[int, bytes]:
     """(offset, data) of one artifact chunk."""
     return chunk.offset, chunk.data
-
-
-# ---- the local Inference API ----
-def decode_tensor(t: inference_pb2.Tensor) -> npt.NDArray[Any]:
-    if t.dtype not in TENSOR_DTYPES:
-        raise InvalidArgument(f"tensor dtype {t.dtype!r} is not one of {sorted(TENSOR_DTYPES)}")
-    if not t.shape or any(d == 0 for d in t.shape):
-        raise InvalidArgument(f"tensor shape {list(t.shape)} must be non-empty with no zero dimension")
-    itemsize = np.dtype(TENSOR_DTYPES[t.dtype]).itemsize
-    expected = math.prod(t.shape) * itemsize
-    if expected > MAX_INPUT_BYTES:
-        raise InvalidArgument(f"tensor of {expected} bytes exceeds {MAX_INPUT_BYTES} bytes")
-    if len(t.data) != expected:
-        raise InvalidArgument(
-            f"tensor data is {len(t.data)} bytes, shape {list(t.shape)} x {t.dtype} needs {expected}"
-        )
-    return np.frombuffer(t.data, dtype=TENSOR_DTYPES[t.dtype]).reshape(tuple(t.shape))
-
-
-def predict_response(
-    *,
-    request_id: str,
-    scores: npt.NDArray[Any],
-    classes: Sequence[int],
-    labels: Sequence[str],
-    variant: VariantInfo,
-    latency_s: float,
-) -> inference_pb2.PredictResponse:
-    out = scores.astype(np.float32)
-    return inference_pb2.PredictResponse(
-        request_id=request_id,
-        scores=inference_pb2.Tensor(shape=list(out.shape), dtype="float32", data=out.tobytes()),
-        classes=[int(c) for c in classes],
-        labels=[labels[c] if c < len(labels) else str(c) for c in classes],
-        variant=variant_pb(variant),
-        latency_seconds=latency_s,
-    )

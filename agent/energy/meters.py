@@ -9,6 +9,7 @@ Estimators compute energy from CPU time or operation counts and say so.
 from __future__ import annotations
 
 import abc
+import copy
 import itertools
 from dataclasses import dataclass, field
 from typing import Literal
@@ -70,6 +71,16 @@ class Meter(abc.ABC):
     def sample(self, t_ns: int) -> None:  # noqa: B027 - optional for counter meters
         """Take one power sample (sampled meters)."""
 
+    def reset(self) -> None:  # noqa: B027 - meters with window state override it
+        """Forget the current window."""
+
+    def fork(self) -> Meter:
+        """An independent meter over the same sensor (or model), with a window of its own: a benchmark turn
+        is measured beside the telemetry window without disturbing it."""
+        twin = copy.copy(self)
+        twin.reset()
+        return twin
+
 
 def trapezoid(samples: list[tuple[int, float]]) -> float:
     """Integrate (t_ns, watts) samples; joules."""
@@ -96,6 +107,9 @@ class SampledMeter(Meter):
     max_watts = 500.0
 
     def __init__(self) -> None:
+        self._window = _Samples()
+
+    def reset(self) -> None:
         self._window = _Samples()
 
     @abc.abstractmethod
@@ -149,6 +163,9 @@ class CounterMeter(Meter):
 
     def __init__(self) -> None:
         self._start: tuple[int, int] | None = None
+
+    def reset(self) -> None:
+        self._start = None
 
     @abc.abstractmethod
     def read_uj(self) -> int: ...

@@ -19,8 +19,9 @@ __all__ = ["BATCH", "MAX_INFLIGHT", "Delivery", "Send"]
 BATCH = 100
 #: Unacknowledged batches on the wire at once: a reconnect with a big backlog does not flood the stream.
 MAX_INFLIGHT = 4
-#: Sends one batch of stored windows (serialized TelemetryWindow messages) on the current stream.
-Send = Callable[[Sequence[bytes]], None]
+#: Sends one batch of stored windows (serialized TelemetryWindow messages) on the current stream, with its
+#: dropped-through sequence (every window up to it not in this batch or an earlier one will never be sent).
+Send = Callable[[Sequence[bytes], int], None]
 
 
 class Delivery:
@@ -92,11 +93,11 @@ class Delivery:
             if self._clock() < self._paused_until:
                 return
             epoch, after = self._epoch, self._sent
-            pending = await self._disk.run(self._spool.pending, after, BATCH)
+            pending, dropped_through = await self._disk.run(self._spool.batch, after, BATCH)
             if epoch != self._epoch or after != self._sent:
                 continue  # a new stream or an acknowledgement meanwhile: decide again
             if not pending or self._send is None:
                 return
-            self._send([payload for _, payload in pending])
+            self._send([payload for _, payload in pending], dropped_through)
             self._sent = pending[-1][0]
             self._inflight.append(self._sent)

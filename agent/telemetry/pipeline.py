@@ -159,6 +159,12 @@ class TelemetryPipeline:
         except OSError as exc:  # a full disk must not break the connection: the model holds in memory
             log.warning("cannot save the power model to %s (%s); using it unsaved", self._power_file, exc)
 
+    @property
+    def idle_watts(self) -> float | None:
+        """The idle power the windows subtract: the estimator's figure, or what a sensor learnt from windows
+        with no inference (None: not yet)."""
+        return self._builder.idle_watts
+
     # ---- tasks ----
     def tasks(self, stop: asyncio.Event) -> list[asyncio.Task[Any]]:
         tasks = [

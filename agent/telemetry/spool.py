@@ -96,6 +96,16 @@ class Spool:
             rows += [item for item in self._memory if item[0] > after][: limit - len(rows)]
         return rows
 
+    def batch(self, after: int, limit: int) -> tuple[list[tuple[int, bytes]], int]:
+        """The next batch to send (``pending``) and its dropped-through sequence: the sequence before the
+        first window still held after the batch (or the last sequence given, when none is). Every window up
+        to it that is in neither this batch nor an earlier one is gone for good: dropped (the outbox bound,
+        the memory bound) or acknowledged. Sequences are given in order and windows sent in order, so the
+        gaps below it can only be such windows."""
+        rows = self.pending(after, limit + 1)
+        following = rows[limit][0] if len(rows) > limit else self._last_seq + 1
+        return rows[:limit], following - 1
+
     def ack(self, up_to: int) -> SpoolState:
         """The orchestrator stored everything up to ``up_to``: forget it (disk and memory)."""
         while self._memory and self._memory[0][0] <= up_to:

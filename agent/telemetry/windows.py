@@ -1,4 +1,10 @@
-"""Measurement windows: energy per inference (gross and dynamic), latency quantiles, accuracy, load."""
+"""Measurement windows: energy per inference (gross and dynamic), latency quantiles, accuracy, load.
+
+A benchmark job's inferences are never counted in a window (they are another variant's), and the CPU-time
+estimator charges a window only the serving CPU time. A sensor reads the whole device, though: a window in
+which benchmark inferences ran is flagged (its device-level energy includes them) and never used, nor
+taken for an idle window.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,8 @@ import psutil
 from edgefleet.agent.energy.estimators import CpuTimeEstimator
 from edgefleet.agent.energy.meters import Meter, WindowContext
 from edgefleet.agent.slots import VariantInfo
-from edgefleet.agent.workload.engine import WindowStats
+from edgefleet.agent.workload.coverage import NO_COVERAGE, Coverage
+from edgefleet.agent.workload.stats import WindowStats
 
 __all__ = ["Window", "WindowBuilder"]
 
@@ -43,6 +50,13 @@ class Window:
     flags: tuple[str, ...]
     #: Energy of the whole window (J), and how it was obtained (for the agent's energy counter).
     window_joules: float = 0.0
+    #: Distinct bundled samples of ``variant`` scored and right in the window.
+    coverage: Coverage = NO_COVERAGE
+    feedback_labelled: int = 0
+    feedback_correct: int = 0
+    #: Seconds the meter covered, and the idle power subtracted for ``dynamic_j`` (0: none subtracted).
+    measured_seconds: float = 0.0
+    idle_watts: float = 0.0
 
 
 def _temperature() -> float | None:
@@ -96,18 +110,27 @@ class WindowBuilder:
         seconds = reading.seconds
         if not math.isfinite(reading.joules) or reading.joules < 0:
             flags.append(f"invalid window energy {reading.joules!r} J")
+        if stats.benchmark_inferences and self.meter.kind != "estimated":
+            flags.append(
+                f"{stats.benchmark_inferences} benchmark inferences ran in the window: the device-level "
+                "reading includes them"
+            )
         gross = dynamic = None
+        idle_subtracted = 0.0
         if n > 0 and not flags:
             gross = reading.joules / n
             if self.idle_watts is not None:
                 dyn = (reading.joules - self.idle_watts * seconds) / n
                 if dyn >= 0:
-                    dynamic = dyn
+                    dynamic, idle_subtracted = dyn, self.idle_watts
                 else:
                     flags.append("energy below the idle baseline: baseline drifted, dynamic figure omitted")
         elif n == 0 and not flags and seconds > 0 and not isinstance(self.meter, CpuTimeEstimator):
             idle = reading.joules / seconds
             self.idle_watts = idle if self.idle_watts is None else 0.7 * self.idle_watts + 0.3 * idle
+        coverage = stats.coverage
+        if variant is None or coverage.variant_id != variant.variant_id:
+            coverage = NO_COVERAGE  # bits index one bundle: the one that serves now
         lat = np.asarray(stats.latencies, dtype=np.float64)
         p50, p95, p99 = (float(v) for v in np.percentile(lat, [50, 95, 99])) if lat.size else (0.0, 0.0, 0.0)
         return Window(
@@ -131,4 +154,9 @@ class WindowBuilder:
             temperature_c=_temperature(),
             flags=tuple(dict.fromkeys(flags)),
             window_joules=reading.joules if not flags else 0.0,
+            coverage=coverage,
+            feedback_labelled=stats.feedback_labelled,
+            feedback_correct=stats.feedback_correct,
+            measured_seconds=max(0.0, seconds),
+            idle_watts=idle_subtracted,
         )

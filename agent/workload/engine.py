@@ -1,25 +1,35 @@
-"""The active model and its inference, run in one dedicated thread (never on the event loop)."""
+"""The active model and its inference, run in one dedicated thread (never on the event loop).
+
+Serving comes first: Predict, replay, the canary and deployment work (load, self-test) are "serving" calls;
+benchmark work runs on the same thread in chunks that ask a ``Gate`` before every inference and return as
+soon as a serving call waits. The thread's executor is first-in first-out and a benchmark queues its next
+chunk only after the previous one returned, so the waiting call runs next: it waits for at most the one
+benchmark inference that was running when it arrived. ``longest_wait`` records the most benchmark
+inferences any serving call waited through (the tests check it stays at most 1).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from edgefleet.agent.runtime import Model, RuntimeName, load_model
 from edgefleet.agent.slots import VariantInfo
+from edgefleet.agent.workload.stats import InferenceStats
 from edgefleet.core.bundle import Bundle, SelfTestResult, open_bundle, run_self_test
 from edgefleet.core.errors import FailedPrecondition, InvalidArgument
 
-__all__ = ["Engine", "InferenceStats", "Loaded", "Prediction", "WindowStats", "check_input_dtype"]
+__all__ = ["Engine", "Gate", "Loaded", "Prediction", "check_input_dtype"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,80 +49,6 @@ class Prediction:
     variant: VariantInfo
 
 
-@dataclass(frozen=True, slots=True)
-class WindowStats:
-    """What happened since the previous window."""
-
-    inferences: int
-    errors: int
-    labelled: int
-    correct: int
-    cpu_seconds: float
-    latencies: tuple[float, ...]
-
-
-@dataclass
-class InferenceStats:
-    """Counters since start plus the current window; the inference thread writes under the lock."""
-
-    inferences: int = 0
-    errors: int = 0
-    labelled: int = 0
-    correct: int = 0
-    cpu_seconds: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    #: Told about every recorded latency (metrics); called in the inference thread.
-    on_latencies: Callable[[Sequence[float]], None] | None = None
-    _window: list[float] = field(default_factory=list)
-    _marks: tuple[int, int, int, int, float] = (0, 0, 0, 0, 0.0)
-
-    def record(self, n: int, latency_s: float, cpu_s: float = 0.0) -> None:
-        with self.lock:
-            self.inferences += n
-            self.cpu_seconds += cpu_s
-            if len(self._window) < 1_000_000:
-                self._window.append(latency_s)
-        if self.on_latencies is not None:
-            self.on_latencies((latency_s,))
-
-    def record_many(self, latencies: list[float], cpu_s: float, correct: int) -> None:
-        """A replay or canary chunk: one lock acquisition for the whole chunk."""
-        with self.lock:
-            n = len(latencies)
-            self.inferences += n
-            self.cpu_seconds += cpu_s
-            self.labelled += n
-            self.correct += correct
-            if len(self._window) < 1_000_000:
-                self._window.extend(latencies)
-        if self.on_latencies is not None:
-            self.on_latencies(latencies)
-
-    def take_window(self) -> WindowStats:
-        with self.lock:
-            i, e, lab, c, cpu = self._marks
-            out = WindowStats(
-                self.inferences - i,
-                self.errors - e,
-                self.labelled - lab,
-                self.correct - c,
-                self.cpu_seconds - cpu,
-                tuple(self._window),
-            )
-            self._marks = (self.inferences, self.errors, self.labelled, self.correct, self.cpu_seconds)
-            self._window = []
-        return out
-
-    def record_error(self) -> None:
-        with self.lock:
-            self.errors += 1
-
-    def record_labels(self, correct: int, labelled: int) -> None:
-        with self.lock:
-            self.correct += correct
-            self.labelled += labelled
-
-
 def check_input_dtype(x: npt.NDArray[Any], model_dtype: str) -> None:
     """Float32 (quantized on the way in when the model takes integers) or the model's own input dtype;
     anything else would be reinterpreted silently (int8 codes read as floats), so it is refused."""
@@ -124,15 +60,76 @@ def check_input_dtype(x: npt.NDArray[Any], model_dtype: str) -> None:
         )
 
 
+class _Serving:
+    """Serving calls handed to the inference thread and started there. Each counter has one writer (the
+    event loop submits, the inference thread starts), so no lock is needed to compare them."""
+
+    def __init__(self) -> None:
+        self.submitted = 0
+        #: Serving calls cancelled before they started (a Predict whose client gave up): event loop only.
+        self.withdrawn = 0
+        self.started = 0
+        #: Benchmark inferences finished on the inference thread (its only writer).
+        self.benchmark_done = 0
+        self.longest_wait = 0
+
+
+class Gate:
+    """Handed to benchmark work on the inference thread: ``clear()`` before each inference (False: serving
+    work waits, return now), ``ran()`` after it, ``ended(n)`` when the chunk of ``n`` inferences returns."""
+
+    def __init__(self, serving: _Serving, stats: InferenceStats) -> None:
+        self._serving = serving
+        self._stats = stats
+
+    def clear(self) -> bool:
+        serving = self._serving
+        return serving.started + serving.withdrawn >= serving.submitted
+
+    def ran(self) -> None:
+        self._serving.benchmark_done += 1
+
+    def ended(self, n: int) -> None:
+        self._stats.record_benchmark(n)
+
+
 class Engine:
     def __init__(self, *, threads: int = 1) -> None:
         self.threads = threads
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
         self.current: Loaded | None = None
         self.stats = InferenceStats()
+        self._serving = _Serving()
+        self._gate = Gate(self._serving, self.stats)
 
-    async def _run(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+    @property
+    def longest_wait(self) -> int:
+        """The most benchmark inferences a serving call has waited through (at most 1 by design)."""
+        return self._serving.longest_wait
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """A serving call: it goes ahead of any benchmark chunk not yet queued."""
+        serving = self._serving
+        mark = serving.benchmark_done
+
+        def call() -> T:
+            serving.started += 1
+            serving.longest_wait = max(serving.longest_wait, serving.benchmark_done - mark)
+            return fn(*args)
+
+        def withdrawn(future: Future[T]) -> None:
+            if future.cancelled():
+                serving.withdrawn += 1
+
+        serving.submitted += 1
+        future = self._executor.submit(call)
+        future.add_done_callback(withdrawn)
+        return await asyncio.wrap_future(future)
+
+    async def run_benchmark(self, work: Callable[[Gate], T]) -> T:
+        """Benchmark work on the inference thread; it asks the gate before each inference and returns when
+        serving work waits (see the module's docstring)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work, self._gate)
 
     def _load(self, slot: str, path: Path, variant: VariantInfo, runtime: str) -> Loaded:
         bundle = open_bundle(path)
@@ -142,12 +139,10 @@ class Engine:
 
     async def load(self, slot: str, path: Path, variant: VariantInfo, runtime: str) -> Loaded:
         """Open the bundle and load its model (raises with the runtime's message when it cannot)."""
-        loaded: Loaded = await self._run(self._load, slot, path, variant, runtime)
-        return loaded
+        return await self._run(self._load, slot, path, variant, runtime)
 
     async def self_test(self, loaded: Loaded) -> SelfTestResult:
-        result: SelfTestResult = await self._run(run_self_test, loaded.model.classify, loaded.bundle)
-        return result
+        return await self._run(run_self_test, loaded.model.classify, loaded.bundle)
 
     def serve(self, loaded: Loaded | None) -> None:
         """Switch what Predict and replay use (a reference swap: in-flight calls finish on the old model)."""
@@ -169,7 +164,8 @@ class Engine:
         samples, model = loaded.bundle.samples, loaded.model
         native = model.input.to_native(samples.x)  # quantize the bundled samples once, not per inference
         latencies: list[float] = []
-        correct = 0
+        indices: list[int] = []
+        right: list[bool] = []
         c0 = time.thread_time()
         try:
             for k in range(count):
@@ -177,12 +173,14 @@ class Engine:
                 t0 = time.perf_counter()
                 out = model.invoke_raw(native[i : i + 1])
                 latencies.append(time.perf_counter() - t0)
-                correct += int(np.argmax(out) == samples.y[i])
+                indices.append(i)
+                right.append(bool(np.argmax(out) == samples.y[i]))
         except Exception:
             self.stats.record_error()
             raise
         finally:
-            self.stats.record_many(latencies, time.thread_time() - c0, correct)
+            coverage = (loaded.variant.variant_id, len(samples), indices, right)
+            self.stats.record_many(latencies, time.thread_time() - c0, sum(right), samples=coverage)
         return count
 
     async def replay_chunk(self, start: int, count: int) -> int:
@@ -190,16 +188,14 @@ class Engine:
         loaded = self.current
         if loaded is None:
             return 0
-        done: int = await self._run(self._replay, loaded, start, count)
-        return done
+        return await self._run(self._replay, loaded, start, count)
 
     async def predict(self, x: npt.NDArray[Any]) -> Prediction:
         loaded = self.current
         if loaded is None:
             raise FailedPrecondition("no model is installed on this device yet")
         check_input_dtype(x, loaded.model.input.dtype)
-        prediction: Prediction = await self._run(self._predict, loaded, x)
-        return prediction
+        return await self._run(self._predict, loaded, x)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,13 +1,16 @@
 """The agent-local Inference API (Predict, Feedback) on a loopback port or a unix socket.
 
 Bad input gets one clear status: bytes that are not protobuf, a tensor that does not decode, a dtype
-that is not the model's, NaN, and Feedback labels outside the model's classes are INVALID_ARGUMENT.
+that is not the model's, NaN, and Feedback labels outside the model's classes are INVALID_ARGUMENT. The
+tensor converters (the local API's protobuf edge) live here too.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -15,17 +18,56 @@ import grpc
 import numpy as np
 import numpy.typing as npt
 
-from edgefleet.agent.connection.wire import MAX_INPUT_BYTES, decode_tensor, predict_response
+from edgefleet.agent.connection.wire import variant_pb
+from edgefleet.agent.slots import VariantInfo
 from edgefleet.agent.workload.engine import Engine
 from edgefleet.core.errors import EdgefleetError, InvalidArgument, NotFound
 from edgefleet.core.grpc_guard import MalformedRequests
 from edgefleet.core.rpc import status_of
 from edgefleet.v1 import inference_pb2, inference_pb2_grpc
 
-__all__ = ["InferenceServer"]
+__all__ = ["MAX_INPUT_BYTES", "TENSOR_DTYPES", "InferenceServer", "decode_tensor", "predict_response"]
 
 Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 _REMEMBERED = 10_000
+TENSOR_DTYPES = {"float32": np.float32, "int8": np.int8, "uint8": np.uint8}
+MAX_INPUT_BYTES = 16 * 1024 * 1024
+
+
+def decode_tensor(t: inference_pb2.Tensor) -> npt.NDArray[Any]:
+    if t.dtype not in TENSOR_DTYPES:
+        raise InvalidArgument(f"tensor dtype {t.dtype!r} is not one of {sorted(TENSOR_DTYPES)}")
+    if not t.shape or any(d == 0 for d in t.shape):
+        raise InvalidArgument(f"tensor shape {list(t.shape)} must be non-empty with no zero dimension")
+    itemsize = np.dtype(TENSOR_DTYPES[t.dtype]).itemsize
+    expected = math.prod(t.shape) * itemsize
+    if expected > MAX_INPUT_BYTES:
+        raise InvalidArgument(f"tensor of {expected} bytes exceeds {MAX_INPUT_BYTES} bytes")
+    if len(t.data) != expected:
+        raise InvalidArgument(
+            f"tensor data is {len(t.data)} bytes, shape {list(t.shape)} x {t.dtype} needs {expected}"
+        )
+    return np.frombuffer(t.data, dtype=TENSOR_DTYPES[t.dtype]).reshape(tuple(t.shape))
+
+
+def predict_response(
+    *,
+    request_id: str,
+    scores: npt.NDArray[Any],
+    classes: Sequence[int],
+    labels: Sequence[str],
+    variant: VariantInfo,
+    latency_s: float,
+) -> inference_pb2.PredictResponse:
+    out = scores.astype(np.float32)
+    return inference_pb2.PredictResponse(
+        request_id=request_id,
+        scores=inference_pb2.Tensor(shape=list(out.shape), dtype="float32", data=out.tobytes()),
+        classes=[int(c) for c in classes],
+        labels=[labels[c] if c < len(labels) else str(c) for c in classes],
+        variant=variant_pb(variant),
+        latency_seconds=latency_s,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,9 @@
 
 Each simulated agent enrols, keeps its own Connect stream, sends heartbeats, downloads and verifies
 every artifact it is asked to run (size, SHA-256, Ed25519 signature), acknowledges deployments
-(trial, then committed) and sends synthetic telemetry windows. Scale tests and large-fleet demos.
+(trial, then committed), answers benchmark jobs with synthetic results (no download, no inference:
+energies from the variant's recipe, labelled estimated) and sends synthetic telemetry windows. Scale tests
+and large-fleet demos.
 """
 
 from __future__ import annotations
@@ -24,6 +26,16 @@ from edgefleet.v1 import common_pb2, control_pb2, control_pb2_grpc
 __all__ = ["Endpoints", "SimulationReport", "simulate"]
 
 _ENERGY = {"rpi4": 6e-5, "phone": 2e-5, "mcu-gateway": 2e-4}  # synthetic dynamic J per inference
+# Synthetic energy per recipe relative to float32, shaped like CPU kernels (not the op-count model): dynamic-
+# range int8 quantizes activations on every call and costs more than float32, full-integer int8 saves.
+_RECIPE_ENERGY = {
+    "fp32": 1.0,
+    "fp16": 1.05,
+    "weight_only_wi8_afp32": 1.1,
+    "dynamic_wi8_afp32": 1.35,
+    "dynamic_wi4_afp32": 1.5,
+    "static_wi8_ai8": 0.7,
+}
 
 
 @dataclass
@@ -149,12 +161,49 @@ class _SimAgent:
                     self.report.windows_acked = max(self.report.windows_acked, 0) + 1
                 elif kind == "desired_state" and msg.desired_state.generation > self.committed_gen:
                     await self._deploy(msg.desired_state, out)
+                elif kind == "benchmark_job":
+                    out.put_nowait(
+                        control_pb2.AgentMessage(benchmark_report=self._benchmark(msg.benchmark_job))
+                    )
                 if stop.is_set():
                     break
         finally:
             sender.cancel()
             out.put_nowait(None)
             call.cancel()
+
+    def _benchmark(self, job: control_pb2.BenchmarkJob) -> control_pb2.BenchmarkReport:
+        """A plausible report, the same every time this device is asked (seeded by device and variant)."""
+        results = []
+        for c in job.candidates:
+            rng = random.Random(f"{self.device_id}/{c.variant.variant_id}")
+            factor = _RECIPE_ENERGY.get(c.variant.recipe, 1.0)
+            dynamic = _ENERGY.get(self.profile, 1e-4) * factor * rng.lognormvariate(0, 0.05)
+            turns = job.rounds or 3
+            results.append(
+                common_pb2.BenchmarkResult(
+                    variant=c.variant,
+                    turns=turns,
+                    inferences=turns * rng.randint(500, 1500),
+                    energy=common_pb2.EnergyFigure(
+                        gross_joules_per_inference=dynamic * 3,
+                        dynamic_joules_per_inference=dynamic,
+                        sigma_joules=dynamic * 0.05,
+                        kind=common_pb2.MEASUREMENT_KIND_ESTIMATED,
+                        method="simulated",
+                    ),
+                    latency=common_pb2.LatencySummary(
+                        p50_seconds=1e-4 * factor, p95_seconds=2e-4 * factor, p99_seconds=3e-4 * factor
+                    ),
+                    peak_rss_bytes=60_000_000,
+                    scored=180,
+                    correct=sum(rng.random() < 0.96 for _ in range(180)),
+                )
+            )
+        state = common_pb2.BENCHMARK_STATE_DONE if results else common_pb2.BENCHMARK_STATE_CANCELLED
+        return control_pb2.BenchmarkReport(
+            job_id=job.job_id, state=state, results=results, done=len(results), total=len(results)
+        )
 
     async def _deploy(self, ds: control_pb2.DesiredState, out: asyncio.Queue[Any]) -> None:
         def status(phase: common_pb2.DeploymentPhase.ValueType, reason: str = "") -> None:

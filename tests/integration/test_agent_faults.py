@@ -153,9 +153,9 @@ async def test_an_unexpected_error_never_ends_the_daemon(
 ) -> None:
     """The first Hellos fail with an error that is neither an RPC nor an edgefleet error (injected into the
     hardware read): the agent logs it once with its traceback, backs off, reconnects and carries on."""
-    import edgefleet.agent.app as app_module
+    import edgefleet.agent.facts as facts_module
 
-    real = app_module.read_hardware
+    real = facts_module.read_hardware
     calls = {"n": 0}
 
     def flaky(data_dir: Path) -> Any:
@@ -164,7 +164,7 @@ async def test_an_unexpected_error_never_ends_the_daemon(
             raise RuntimeError("injected: the device tree vanished")
         return real(data_dir)
 
-    monkeypatch.setattr(app_module, "read_hardware", flaky)
+    monkeypatch.setattr(facts_module, "read_hardware", flaky)
     caplog.set_level(logging.ERROR, logger="edgefleet.agent")
     async with orchestrator_in_process(template, tmp_path) as server:
         cfg = agent_config(server, tmp_path / "a", "rpi4", server.services.identity.create_token()[0])

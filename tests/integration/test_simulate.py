@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 
 from edgefleet.orchestrator.tools.simulate import Endpoints, simulate
+from edgefleet.v1 import common_pb2, control_pb2
+from tests.helpers.controlstub import control_stub
 from tests.helpers.fleet import orchestrator_in_process, wait_for
 
 
@@ -39,3 +41,40 @@ async def test_sixty_simulated_agents_connect_deploy_and_report(template: Path, 
         )
         assert server.services.store.count_windows() >= 60
         assert report.artifacts_bytes >= 60 * 10_000  # every agent downloaded and verified its bundle
+
+
+async def test_a_simulated_agent_answers_a_benchmark_job_with_estimated_figures(
+    template: Path, tmp_path: Path
+) -> None:
+    """The orchestrator does not send jobs yet: a raw FleetControl server sends one (tests/helpers)."""
+    async with control_stub(template, tmp_path) as stub:
+        cat = stub.catalogue
+        candidates = [cat.bundle(v) for v in cat.variant_ids("w0.5")]
+        run = asyncio.create_task(
+            simulate(stub.address, "t", agents=1, profiles=("rpi4",), duration_s=3.0, window_s=0.5)
+        )
+        await wait_for(lambda: stub.streams >= 1, what="the simulated stream")
+        message = control_pb2.BenchmarkJob(
+            job_id="sim-job",
+            rounds=3,
+            candidates=[
+                control_pb2.BenchmarkCandidate(variant=c.variant, artifact=c.artifact) for c in candidates
+            ],
+        )
+        stub.send(control_pb2.OrchestratorMessage(benchmark_job=message))
+        await wait_for(lambda: bool(stub.reports("sim-job")), what="the report")
+        assert (await run).errors == []
+        report = stub.reports("sim-job")[-1]
+    assert (report.state, report.done, report.total) == (common_pb2.BENCHMARK_STATE_DONE, 3, 3)
+    by_recipe = {r.variant.recipe: r for r in report.results}
+    assert set(by_recipe) == {c.variant.recipe for c in candidates}
+    for r in report.results:
+        assert (r.energy.kind, r.energy.method, r.turns) == (
+            common_pb2.MEASUREMENT_KIND_ESTIMATED,
+            "simulated",
+            3,
+        )
+        assert 0 < r.energy.dynamic_joules_per_inference < r.energy.gross_joules_per_inference
+        assert 0 < r.correct <= r.scored == 180
+    fp32, dynamic = by_recipe["fp32"].energy, by_recipe["dynamic_wi8_afp32"].energy
+    assert dynamic.dynamic_joules_per_inference > fp32.dynamic_joules_per_inference  # as on real CPUs

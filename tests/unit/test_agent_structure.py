@@ -13,6 +13,7 @@ AGENT = Path(__file__).resolve().parents[2] / "agent"
 #: (its message type) and the local Inference servicer. Nothing else sees edgefleet.v1.
 PROTOBUF_EDGES = {
     "edgefleet.agent.connection.wire",
+    "edgefleet.agent.connection.wire_benchmark",
     "edgefleet.agent.connection.session",
     "edgefleet.agent.connection.download",
     "edgefleet.agent.connection.uplink",

@@ -96,7 +96,7 @@ async def test_an_ack_before_any_batch_means_those_windows_are_never_sent(tmp_pa
     sent: list[list[bytes]] = []
     try:
         delivery.ack(3)  # the orchestrator's answer to the Hello: it stored 1-3 already
-        delivery.attach(lambda batch: sent.append(list(batch)))
+        delivery.attach(lambda batch, _dropped_through: sent.append(list(batch)))
         for _ in range(200):
             if sent and states:
                 break
@@ -111,6 +111,65 @@ async def test_an_ack_before_any_batch_means_those_windows_are_never_sent(tmp_pa
                 break
             await asyncio.sleep(0.01)
         assert sent[1] == [payload(6)]
+    finally:
+        task.cancel()
+        await disk.run(spool.close)
+        disk.close()
+
+
+def test_after_an_overflow_batches_say_which_windows_were_dropped(tmp_path: Path) -> None:
+    spool = Spool.open(tmp_path / "o.sqlite", max_windows=5, memory_windows=10)
+    for _ in range(8):
+        spool.append(payload)  # the outbox keeps 4-8: windows 1-3 dropped
+    rows, dropped_through = spool.batch(after=0, limit=2)
+    assert (seqs(rows), dropped_through) == ([4, 5], 5)  # 1-3 never sent, never will be
+    rows, dropped_through = spool.batch(after=5, limit=100)
+    assert (seqs(rows), dropped_through) == ([6, 7, 8], 8)
+    spool.close()
+
+
+def test_memory_drops_leave_gaps_the_batch_covers_only_once_it_is_past_them(tmp_path: Path) -> None:
+    spool = Spool.open(tmp_path / "o.sqlite", max_windows=1000, memory_windows=2)
+    for _ in range(2):
+        spool.append(payload)
+    with files_cannot_grow(tmp_path):
+        for _ in range(4):
+            spool.append(payload)  # 3-6 in memory, bounded at 2: 3 and 4 dropped
+        rows, dropped_through = spool.batch(after=0, limit=2)
+        assert (seqs(rows), dropped_through) == ([1, 2], 4)
+        rows, dropped_through = spool.batch(after=0, limit=1)
+        assert (seqs(rows), dropped_through) == ([1], 1)  # window 2 is still to come: not dropped
+        rows, dropped_through = spool.batch(after=2, limit=10)
+        assert (seqs(rows), dropped_through) == ([5, 6], 6)
+    spool.close()
+
+
+async def test_delivery_sends_the_dropped_through_sequence_and_an_ack_past_the_drops_clears_all(
+    tmp_path: Path,
+) -> None:
+    disk = DiskExecutor()
+    spool = await disk.run(Spool.open, tmp_path / "o.sqlite", max_windows=3, memory_windows=10)
+    for _ in range(6):
+        await disk.run(spool.append, payload)  # 1-3 dropped by the outbox bound
+    states: list[SpoolState] = []
+    delivery = Delivery(spool, disk, states.append)
+    task = asyncio.create_task(delivery.run())
+    sent: list[tuple[list[bytes], int]] = []
+    try:
+        delivery.attach(lambda batch, dropped_through: sent.append((list(batch), dropped_through)))
+        for _ in range(200):
+            if sent:
+                break
+            await asyncio.sleep(0.01)
+        assert sent == [([payload(4), payload(5), payload(6)], 6)]
+        assert (await disk.run(spool.state)).dropped == 3
+        delivery.ack(6)  # the orchestrator stored 4-6 and counts 1-3 as dropped: one ack up to 6
+        for _ in range(200):
+            if states and states[-1].backlog == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert states[-1].backlog == 0
+        assert await disk.run(spool.pending, 0, 100) == []
     finally:
         task.cancel()
         await disk.run(spool.close)
