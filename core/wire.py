@@ -61,7 +61,12 @@ def kind_pb(kind: str) -> common_pb2.MeasurementKind.ValueType:
 
 
 def energy_pb(
-    gross: float, dynamic: float | None, sigma: float, kind: str, method: str
+    gross: float,
+    dynamic: float | None,
+    sigma: float,
+    kind: str,
+    method: str,
+    dynamic_sigma: float | None = None,
 ) -> common_pb2.EnergyFigure:
     msg = common_pb2.EnergyFigure(
         gross_joules_per_inference=gross,
@@ -71,4 +76,6 @@ def energy_pb(
     )
     if dynamic is not None:
         msg.dynamic_joules_per_inference = dynamic
+        if dynamic_sigma is not None:
+            msg.dynamic_sigma_joules = dynamic_sigma
     return msg

@@ -96,7 +96,7 @@ def _result_pb(r: CandidateResult) -> common_pb2.BenchmarkResult:
     )
     if r.energy is not None:
         e = r.energy
-        msg.energy.CopyFrom(energy_pb(e.gross_j, e.dynamic_j, e.sigma_j, e.kind, e.method))
+        msg.energy.CopyFrom(energy_pb(e.gross_j, e.dynamic_j, e.sigma_j, e.kind, e.method, e.dynamic_sigma_j))
     if r.latency is not None:
         lat = r.latency
         msg.latency.CopyFrom(

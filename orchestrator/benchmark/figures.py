@@ -12,7 +12,10 @@ from edgefleet.orchestrator.profiles import ProfileRegistry
 from edgefleet.orchestrator.selection import MeasuredFigures
 from edgefleet.orchestrator.store.base import Store
 
-__all__ = ["BenchmarkFigures", "measured_from_results"]
+__all__ = ["MIN_TURNS", "BenchmarkFigures", "measured_from_results"]
+
+#: Fewest turns (over the devices) for a benchmark figure to be used by plans.
+MIN_TURNS = 2
 
 
 def measured_from_results(results: Sequence[BenchmarkResult], measure: str) -> MeasuredFigures:
@@ -26,7 +29,9 @@ def measured_from_results(results: Sequence[BenchmarkResult], measure: str) -> M
             usable.append((r, e))
     total = sum(r.inferences for r, _ in usable)
     energy = sum(e * r.inferences for r, e in usable) / total if total else 0.0
-    sigma = math.sqrt(sum((r.sigma_j * r.inferences) ** 2 for r, _ in usable)) / total if total else 0.0
+    sigma = (
+        math.sqrt(sum((r.sigma(measure) * r.inferences) ** 2 for r, _ in usable)) / total if total else 0.0
+    )
     kinds = {r.energy_kind for r in results}
     methods = Counter(r.energy_method for r in results)
     p95 = [r.latency_p95_s for r in results if r.inferences]
@@ -44,6 +49,9 @@ def measured_from_results(results: Sequence[BenchmarkResult], measure: str) -> M
         gross_joules=_mean([(r, r.gross_j) for r in results]),
         dynamic_joules=_mean([(r, r.dynamic_j) for r in results]),
         split_size=max(scored) if scored else 0,
+        # a turn is thousands of inferences measured back to back, interleaved with the other candidates:
+        # two give a standard error
+        min_windows=MIN_TURNS,
     )
 
 

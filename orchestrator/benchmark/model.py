@@ -96,6 +96,14 @@ class BenchmarkResult:
     error: str = ""
     serving_inferences: int = 0
     reported: float = 0.0
+    #: Standard error of the dynamic figure over turns (None: not reported apart from ``sigma_j``).
+    dynamic_sigma_j: float | None = None
+
+    def sigma(self, measure: str) -> float:
+        """The standard error of the figure under ``measure``."""
+        if measure == "dynamic" and self.dynamic_sigma_j is not None:
+            return self.dynamic_sigma_j
+        return self.sigma_j
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

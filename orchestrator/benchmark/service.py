@@ -35,8 +35,8 @@ FINAL = ("done", "failed", "cancelled")
 
 def candidates_worth_measuring(plan: ProfilePlan, top_k: int, incumbents: set[str]) -> dict[str, str]:
     """Variant id -> why: the estimate's Pareto front, the K best by the plan's ranking, the float32 base
-    of each of those widths, and what devices run now; never one that cannot run on the profile or was
-    rolled back there."""
+    of each of those widths (never one that cannot run on the profile or was rolled back there), and what
+    devices run now, whatever the profile's rules say of it: it is what a choice must beat."""
     runnable = [
         c for c in plan.candidates if c.runnable and not any(r.startswith("rolled back") for r in c.reasons)
     ]
@@ -50,6 +50,7 @@ def candidates_worth_measuring(plan: ProfilePlan, top_k: int, incumbents: set[st
     for c in runnable:
         if c.variant.recipe == "fp32" and c.variant.base_name in widths:
             why[c.variant.variant_id].append("float32 base")
+    for c in plan.candidates:
         if c.variant.variant_id in incumbents:
             why[c.variant.variant_id].append("incumbent")
     return {vid: ", ".join(dict.fromkeys(reasons)) for vid, reasons in why.items()}

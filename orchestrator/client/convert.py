@@ -174,6 +174,7 @@ def benchmark_view(m: admin_pb2.BenchmarkJobStatus) -> BenchmarkView:
                 gross_j=r.energy.gross_joules_per_inference if has_energy else None,
                 dynamic_j=_optional(r.energy, "dynamic_joules_per_inference") if has_energy else None,
                 sigma_j=r.energy.sigma_joules,
+                dynamic_sigma_j=_optional(r.energy, "dynamic_sigma_joules") if has_energy else None,
                 energy_kind=str(KIND_FROM_PB.get(r.energy.kind, "")) if has_energy else "",
                 energy_method=r.energy.method,
                 latency_p50_s=r.latency.p50_seconds,

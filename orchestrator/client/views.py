@@ -181,6 +181,7 @@ class BenchmarkResultView:
     correct: int
     error: str
     serving_inferences: int
+    dynamic_sigma_j: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

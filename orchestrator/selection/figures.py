@@ -48,6 +48,8 @@ class MeasuredFigures:
     dynamic_joules: float | None = None
     #: Size of the scoring split: device accuracy replaces host accuracy only over the very same samples.
     split_size: int = 0
+    #: Fewest ``windows`` (telemetry windows; benchmark turns) for the figure to be used.
+    min_windows: int = MIN_WINDOWS
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +91,7 @@ def measured_kind(m: MeasuredFigures) -> str:
 
 
 def _usable(m: MeasuredFigures | None) -> bool:
-    return m is not None and m.windows >= MIN_WINDOWS
+    return m is not None and m.windows >= m.min_windows
 
 
 def learn(

@@ -68,3 +68,7 @@ class VariantResolver:
             feasible, key=lambda c: (c.figures.energy_j, c.figures.latency_p95_s, c.figures.size_bytes)
         )
         return Resolved(self._variants.get(best.variant.variant_id), ())
+
+    def names(self, model: str) -> dict[str, str]:
+        """Variant id -> "w1.0 fp32" (base and recipe) for messages people read."""
+        return {c.variant_id: f"{c.base_name} {c.recipe}" for c in self._variants.list_variants(model)}

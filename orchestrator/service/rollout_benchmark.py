@@ -37,7 +37,7 @@ CANARIES_PER_PROFILE = 3
 
 
 def measured_table(
-    job: BenchmarkJob, results: Sequence[BenchmarkResult], measure: str
+    job: BenchmarkJob, results: Sequence[BenchmarkResult], measure: str, names: Mapping[str, str]
 ) -> list[dict[str, object]]:
     """Per candidate: the estimate the job started from beside what the canaries measured (under the
     profile's energy measure, sigma the standard error, kind and method), latency p95 and scoring-split
@@ -48,6 +48,7 @@ def measured_table(
         estimate = job.estimates.get(variant_id, {})
         row: dict[str, object] = {
             "variant_id": variant_id,
+            "variant": names.get(variant_id, variant_id[:12]),
             "why": job.why.get(variant_id, ""),
             "estimated_j": estimate.get("energy_j"),
             "estimate_kind": estimate.get("kind", ""),
@@ -121,23 +122,24 @@ class RolloutBenchmarks:
         if any(j.state == JobState.OPEN for j in jobs.values()):
             return None
         chosen, tables, reasons = dict(r.variants), {}, {}
+        names = self._resolver.names(r.model)
         for profile, job in sorted(jobs.items()):
             measure = r.policies[profile].energy_measure
-            tables[profile] = measured_table(job, self._benchmarks.results(job.job_id), measure)
+            tables[profile] = measured_table(job, self._benchmarks.results(job.job_id), measure, names)
             measured = frozenset(
                 str(row["variant_id"]) for row in tables[profile] if row["measured_j"] is not None
             )
             chosen[profile] = self._resolver.measured_choice(r.model, profile, measured).card.variant_id
             incumbent = _incumbent(r, [d for d in job.devices if d in r.previous])
             if short := shortfall(
-                tables[profile], incumbent, chosen[profile], r.policies[profile].min_saving
+                tables[profile], incumbent, chosen[profile], r.policies[profile].min_saving, names
             ):
                 chosen[profile], reasons[profile] = incumbent, short
         for profile, job in sorted(jobs.items()):
             measure, table = r.policies[profile].energy_measure, tables[profile]
             self._effects.event(
                 "rollout.benchmarked",
-                describe_choice(profile, table, r.variants[profile], chosen[profile], job)
+                describe_choice(profile, table, r.variants[profile], chosen[profile], job, names)
                 + (f"; {reasons[profile]}" if profile in reasons else ""),
                 r,
                 profile=profile,
@@ -156,7 +158,7 @@ class RolloutBenchmarks:
             )
         profile_of = {d: self._devices.get(d).profile for d in r.devices}
         canaries = {d for job in jobs.values() for d in job.devices}
-        r, kept = keep_incumbents(r, chosen, profile_of, canaries, self._effects.clock())
+        r, kept = keep_incumbents(r, chosen, profile_of, canaries, self._effects.clock(), names)
         kept |= {p: f"{p}: {why}" for p, why in reasons.items() if p in kept}
         for profile, message in kept.items():
             self._effects.event("rollout.kept", message, r, profile=profile, variant_id=chosen[profile])
@@ -168,12 +170,17 @@ class RolloutBenchmarks:
 
 
 def describe_choice(
-    profile: str, table: Sequence[Mapping[str, object]], estimate_choice: str, chosen: str, job: BenchmarkJob
+    profile: str,
+    table: Sequence[Mapping[str, object]],
+    estimate_choice: str,
+    chosen: str,
+    job: BenchmarkJob,
+    names: Mapping[str, str],
 ) -> str:
     """One line: what was measured, the lowest, and what the plan chose (beside the estimate's choice)."""
     measured = [row for row in table if row["measured_j"] is not None]
-    then = f"chose {chosen[:12]}" + (
-        "" if chosen == estimate_choice else f" (the estimate chose {estimate_choice[:12]})"
+    then = f"chose {_name(names, chosen)}" + (
+        "" if chosen == estimate_choice else f" (the estimate chose {_name(names, estimate_choice)})"
     )
     if not measured:
         why = job.reason or "no device reported a result"
@@ -183,13 +190,18 @@ def describe_choice(
     sigma = float(best["sigma_j"] or 0.0)  # type: ignore[arg-type]
     return (
         f"{profile}: measured {len(measured)} of {len(table)} candidate(s) on {len(job.devices)} device(s); "
-        f"lowest {str(best['variant_id'])[:12]} {joules_text(energy)} ± {joules_text(sigma)} "
+        f"lowest {_name(names, str(best['variant_id']))} {joules_text(energy)} ± {joules_text(sigma)} "
         f"({best['kind']}); {then}"
     )
 
 
 def keep_incumbents(
-    r: RolloutRecord, chosen: Mapping[str, str], profile_of: Mapping[str, str], canaries: set[str], now: float
+    r: RolloutRecord,
+    chosen: Mapping[str, str],
+    profile_of: Mapping[str, str],
+    canaries: set[str],
+    now: float,
+    names: Mapping[str, str],
 ) -> tuple[RolloutRecord, dict[str, str]]:
     """The rollout with the measured choice: devices that already run it leave it (profile -> why), the rest
     in waves again with the canaries first, running from now."""
@@ -201,7 +213,7 @@ def keep_incumbents(
             every = len(left) == sum(1 for p in profile_of.values() if p == profile)
             kept[profile] = (
                 f"{profile}: {'all ' if every else ''}{len(left)} device(s) already run "
-                f"{chosen[profile][:12]}, the measured choice; left as they are"
+                f"{_name(names, chosen[profile])}, the measured choice; left as they are"
             )
     order = sorted(stay, key=lambda d: (d not in canaries, d))
     return (
@@ -227,7 +239,13 @@ def _incumbent(r: RolloutRecord, devices: Sequence[str]) -> str:
     return ran.most_common(1)[0][0] if ran else ""
 
 
-def shortfall(table: Sequence[Mapping[str, object]], incumbent: str, chosen: str, min_saving: float) -> str:
+def shortfall(
+    table: Sequence[Mapping[str, object]],
+    incumbent: str,
+    chosen: str,
+    min_saving: float,
+    names: Mapping[str, str],
+) -> str:
     """Why the measured choice is not worth deploying over the incumbent, both measured by the same job
     on the same devices ("" when it is, or when either was not measured): its saving, with a 95 % interval
     from the two standard errors on the log scale, is below the least worth deploying."""
@@ -242,7 +260,12 @@ def shortfall(table: Sequence[Mapping[str, object]], incumbent: str, chosen: str
     se = math.sqrt((sc / c) ** 2 + (si / i) ** 2)
     lower, upper = 1 - c / i * math.exp(1.96 * se), 1 - c / i * math.exp(-1.96 * se)
     return (
-        f"kept {incumbent[:12]}, which the devices run: the best candidate {chosen[:12]} measured "
+        f"kept {_name(names, incumbent)}, which the devices run: the best candidate {_name(names, chosen)} "
+        f"measured "
         f"{joules_text(c)} against its {joules_text(i)}, a saving of {saving:.1%} "
         f"[{lower:.1%}, {upper:.1%}], less than the {min_saving:.0%} worth deploying"
     )
+
+
+def _name(names: Mapping[str, str], variant_id: str) -> str:
+    return names.get(variant_id, variant_id[:12])

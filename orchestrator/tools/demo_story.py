@@ -47,15 +47,15 @@ class Story:
     def plan(self, title: str, key: str) -> dict[str, str]:
         """The plan per profile: chosen variant, its energy figure and kind, and why the others lost
         (named, with the threshold they missed). Returns profile -> chosen variant id."""
-        rows, chosen = [], {}
+        rows, chosen, lost_lines = [], {}, []
         for p in self.api.plan("digits"):
             c = p.chosen
             lost = [x for x in p.candidates if not x.feasible]
-            why = [f"{self.name(x.variant.variant_id)}: {x.reasons[0]}" for x in lost[:3]]
-            if len(lost) > 3:
-                why.append(f"+{len(lost) - 3} more")
+            if lost:
+                named = "; ".join(f"{self.name(x.variant.variant_id)}: {x.reasons[0]}" for x in lost)
+                lost_lines.append(f"  {p.profile}, {len(lost)} rejected: {named}")
             if c is None:
-                rows.append((p.profile, "nothing feasible", "-", "-", "-", "; ".join(why)))
+                rows.append((p.profile, "nothing feasible", "-", "-", "-", str(len(lost))))
                 continue
             f = c.figures
             chosen[p.profile] = c.variant.variant_id
@@ -66,7 +66,7 @@ class Story:
                     fmt_energy(f.energy_j),
                     f.energy_figure,
                     _pct(f.accuracy),
-                    f"{len(lost)} rejected: " + "; ".join(why),
+                    str(len(lost)),
                 )
             )
             self.result.setdefault(key, {})[p.profile] = {
@@ -75,15 +75,12 @@ class Story:
                 "energy_j": f.energy_j,
                 "figure": f.energy_figure,
                 "accuracy": f.accuracy,
-                "rejected": len(lost),
+                "rejected": {self.name(x.variant.variant_id): list(x.reasons) for x in lost},
             }
-        self.out.print(
-            table(
-                title,
-                ["profile", "chosen", "energy/inference", "figure", "accuracy", "why the others lost"],
-                rows,
-            )
-        )
+        columns = ["profile", "chosen", "energy/inference", "figure", "accuracy", "rejected"]
+        self.out.print(table(title, columns, rows))
+        for line in lost_lines:
+            self.say(line)
         return chosen
 
     # ---- rollouts ----
@@ -239,7 +236,7 @@ class Story:
                     ", ".join(row["runs"]) or "-",
                     _text(before),
                     "; ".join(_text(a) for a in after) or "-",
-                    ", ".join(f"{s:.0%}" for s in savings) or ("kept: " + row["why"] if row["why"] else "-"),
+                    _saving_text(outcome),
                     ", ".join(back) or "-",
                 )
             )
@@ -250,6 +247,20 @@ class Story:
                 rows,
             )
         )
+        for profile, row in self.result.get("summary", {}).items():
+            if row["why"]:
+                self.say(f"  {profile}: {row['rollout']}: {row['why']}")
+
+
+def _saving_text(outcome: dict[str, Any]) -> str:
+    """The realised saving per device (95 % interval), or what became of the rollout."""
+    parts = []
+    for d in outcome.get("devices", {}).values():
+        if d.get("saving") is not None and outcome.get("state") == "succeeded":
+            low, high = d.get("saving_lower"), d.get("saving_upper")
+            interval = f" [{low:.0%}, {high:.0%}]" if low is not None and high is not None else ""
+            parts.append(f"{d['saving']:.0%}{interval}")
+    return ", ".join(parts) or outcome.get("state", "-") or "-"
 
 
 def _figure(t: TelemetryView | None) -> dict[str, Any] | None:

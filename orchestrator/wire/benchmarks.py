@@ -120,6 +120,9 @@ def report_from_pb(msg: control_pb2.BenchmarkReport) -> DeviceReport:
                 if has_energy and r.energy.HasField("dynamic_joules_per_inference") and dynamic > 0
                 else None,
                 sigma_j=_finite(r.energy.sigma_joules),
+                dynamic_sigma_j=_finite(r.energy.dynamic_sigma_joules)
+                if has_energy and r.energy.HasField("dynamic_sigma_joules")
+                else None,
                 energy_kind=str(KIND_FROM_PB.get(r.energy.kind, EnergyKind.ESTIMATED)) if has_energy else "",
                 energy_method=r.energy.method[:128],
                 latency_p50_s=_finite(r.latency.p50_seconds),
@@ -154,7 +157,9 @@ def result_to_pb(r: BenchmarkResult) -> common_pb2.BenchmarkResult:
         serving_inferences=r.serving_inferences,
     )
     if r.gross_j is not None:
-        msg.energy.CopyFrom(energy_pb(r.gross_j, r.dynamic_j, r.sigma_j, r.energy_kind, r.energy_method))
+        msg.energy.CopyFrom(
+            energy_pb(r.gross_j, r.dynamic_j, r.sigma_j, r.energy_kind, r.energy_method, r.dynamic_sigma_j)
+        )
     return msg
 
 

@@ -15,7 +15,8 @@ import pytest
 
 from edgefleet.agent.app import Agent
 from edgefleet.agent.diskio import DISK_THREAD
-from edgefleet.core.evalset import EvalSet
+from edgefleet.core.evalset import EvalSet, load_eval_set
+from edgefleet.orchestrator.reference import reference_family
 from edgefleet.orchestrator.tools.harness import start_agent
 from edgefleet.v1 import common_pb2, control_pb2
 from tests.helpers import fakesys
@@ -26,6 +27,9 @@ from tests.integration.test_agent_disk import disk_writes  # noqa: F401 - the fi
 
 RUNNING, DONE = common_pb2.BENCHMARK_STATE_RUNNING, common_pb2.BENCHMARK_STATE_DONE
 FAILED, CANCELLED = common_pb2.BENCHMARK_STATE_FAILED, common_pb2.BENCHMARK_STATE_CANCELLED
+
+#: Samples a bundle carries: the reference family's whole scoring split, each scored once by a job.
+SCORING = len(load_eval_set(reference_family().eval_path).split().scoring.y)
 
 
 @pytest.fixture(scope="session")
@@ -132,7 +136,7 @@ async def test_a_job_measures_every_candidate_interleaved_while_the_variant_keep
             assert r.energy.sigma_joules >= 0
             assert 0 < r.latency.p50_seconds <= r.latency.p95_seconds <= r.latency.p99_seconds
             assert r.peak_rss_bytes > 10_000_000
-            assert r.scored == 64  # each bundled sample once
+            assert r.scored == SCORING  # each bundled sample (the scoring split) once
             assert r.correct > 0.85 * r.scored
             assert r.serving_inferences > 0  # replay and Predict kept running during its turns
         progress = [r for r in stub.reports("job-1") if r.state == RUNNING]
@@ -292,8 +296,8 @@ async def test_tflite_micro_candidates_are_measured_under_tflite_micro(
         for r in measured:
             assert (r.error, r.turns) == ("", 2)
             assert r.energy.gross_joules_per_inference > 0
-            assert r.scored == 64
-            assert r.correct > 0.85 * 64
+            assert r.scored == SCORING
+            assert r.correct > 0.85 * SCORING
         assert refused.error  # a hybrid model: TFLite Micro cannot run it
         assert refused.turns == 0
 

@@ -101,8 +101,12 @@ def energy_over_turns(turns: Sequence[TurnEnergy], *, kind: str, method: str) ->
     if len(turns) < 2:
         error = turns[0].sigma_j
     dynamics = [t.dynamic_j for t in turns if t.dynamic_j is not None]
-    dynamic = _mean_and_error(dynamics)[0] if len(dynamics) == len(turns) else None
-    return EnergyResult(gross, dynamic, error, kind, method)
+    if len(dynamics) != len(turns):
+        return EnergyResult(gross, None, error, kind, method)
+    dynamic, dynamic_error = _mean_and_error(dynamics)
+    if len(turns) < 2:
+        dynamic_error = turns[0].sigma_j
+    return EnergyResult(gross, dynamic, error, kind, method, dynamic_error)
 
 
 def latency_of(latencies: Sequence[float] | array[float]) -> LatencyResult | None:

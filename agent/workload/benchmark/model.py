@@ -65,13 +65,15 @@ class BenchmarkJob:
 
 @dataclass(frozen=True, slots=True)
 class EnergyResult:
-    """Energy per inference, mean over turns; ``sigma_j``: the standard error over turns (of the gross)."""
+    """Energy per inference, mean over turns; ``sigma_j``: the standard error over turns of the gross,
+    ``dynamic_sigma_j`` of the dynamic figure (None without one)."""
 
     gross_j: float
     dynamic_j: float | None
     sigma_j: float
     kind: str
     method: str
+    dynamic_sigma_j: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -362,6 +362,7 @@ class EnergyFigure(_message.Message):
     SIGMA_JOULES_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
     METHOD_FIELD_NUMBER: _builtins.int
+    DYNAMIC_SIGMA_JOULES_FIELD_NUMBER: _builtins.int
     gross_joules_per_inference: _builtins.float
     """Window energy / inferences (MLPerf style, no idle subtraction)."""
     dynamic_joules_per_inference: _builtins.float
@@ -371,6 +372,10 @@ class EnergyFigure(_message.Message):
     kind: Global___MeasurementKind.ValueType
     method: _builtins.str
     """Meter label, e.g. "hwmon:ina219:power1_input", "rapl:package-0", "estimate:cpu-time"."""
+    dynamic_sigma_joules: _builtins.float
+    """One standard deviation of the dynamic figure, joules (benchmark results: the standard error over
+    turns); absent where it is not known apart from the gross one.
+    """
     def __init__(
         self,
         *,
@@ -379,14 +384,20 @@ class EnergyFigure(_message.Message):
         sigma_joules: _builtins.float = ...,
         kind: Global___MeasurementKind.ValueType = ...,
         method: _builtins.str = ...,
+        dynamic_sigma_joules: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_dynamic_joules_per_inference", b"_dynamic_joules_per_inference", "dynamic_joules_per_inference", b"dynamic_joules_per_inference"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_dynamic_joules_per_inference", b"_dynamic_joules_per_inference", "_dynamic_sigma_joules", b"_dynamic_sigma_joules", "dynamic_joules_per_inference", b"dynamic_joules_per_inference", "dynamic_sigma_joules", b"dynamic_sigma_joules"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_dynamic_joules_per_inference", b"_dynamic_joules_per_inference", "dynamic_joules_per_inference", b"dynamic_joules_per_inference", "gross_joules_per_inference", b"gross_joules_per_inference", "kind", b"kind", "method", b"method", "sigma_joules", b"sigma_joules"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_dynamic_joules_per_inference", b"_dynamic_joules_per_inference", "_dynamic_sigma_joules", b"_dynamic_sigma_joules", "dynamic_joules_per_inference", b"dynamic_joules_per_inference", "dynamic_sigma_joules", b"dynamic_sigma_joules", "gross_joules_per_inference", b"gross_joules_per_inference", "kind", b"kind", "method", b"method", "sigma_joules", b"sigma_joules"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__dynamic_joules_per_inference: _TypeAlias = _typing.Literal["dynamic_joules_per_inference"]  # noqa: Y015
     _WhichOneofArgType__dynamic_joules_per_inference: _TypeAlias = _typing.Literal["_dynamic_joules_per_inference", b"_dynamic_joules_per_inference"]  # noqa: Y015
+    _WhichOneofReturnType__dynamic_sigma_joules: _TypeAlias = _typing.Literal["dynamic_sigma_joules"]  # noqa: Y015
+    _WhichOneofArgType__dynamic_sigma_joules: _TypeAlias = _typing.Literal["_dynamic_sigma_joules", b"_dynamic_sigma_joules"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__dynamic_joules_per_inference) -> _WhichOneofReturnType__dynamic_joules_per_inference | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__dynamic_sigma_joules) -> _WhichOneofReturnType__dynamic_sigma_joules | None: ...
 
 Global___EnergyFigure: _TypeAlias = EnergyFigure  # noqa: Y015
 
