@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from edgefleet.core.errors import FailedPrecondition
 from edgefleet.orchestrator.benchmark.figures import measured_from_results
 from edgefleet.orchestrator.benchmark.model import BenchmarkJob, BenchmarkResult, BenchmarkSettings, JobState
 from edgefleet.orchestrator.benchmark.service import BenchmarkService
@@ -129,8 +130,14 @@ class RolloutBenchmarks:
             measured = frozenset(
                 str(row["variant_id"]) for row in tables[profile] if row["measured_j"] is not None
             )
-            chosen[profile] = self._resolver.measured_choice(r.model, profile, measured).card.variant_id
             incumbent = _incumbent(r, [d for d in job.devices if d in r.previous])
+            try:
+                chosen[profile] = self._resolver.measured_choice(r.model, profile, measured).card.variant_id
+            except FailedPrecondition as e:
+                if not incumbent:
+                    raise
+                chosen[profile], reasons[profile] = incumbent, f"kept {_name(names, incumbent)}: {e}"
+                continue
             if short := shortfall(
                 tables[profile], incumbent, chosen[profile], r.policies[profile].min_saving, names
             ):
@@ -247,23 +254,24 @@ def shortfall(
     names: Mapping[str, str],
 ) -> str:
     """Why the measured choice is not worth deploying over the incumbent, both measured by the same job
-    on the same devices ("" when it is, or when either was not measured): its saving, with a 95 % interval
-    from the two standard errors on the log scale, is below the least worth deploying."""
+    on the same devices ("" when it is, or when either was not measured): the lower end of its saving's
+    95 % interval (from the two standard errors, on the log scale) is below the least worth deploying. A
+    saving is shown before anything is deployed, not assumed; the rollout then proves it in service."""
     rows = {str(row["variant_id"]): row for row in table if row["measured_j"]}
     if not incumbent or chosen == incumbent or incumbent not in rows or chosen not in rows:
         return ""
     c, i = float(rows[chosen]["measured_j"]), float(rows[incumbent]["measured_j"])  # type: ignore[arg-type]
     sc, si = float(rows[chosen]["sigma_j"] or 0.0), float(rows[incumbent]["sigma_j"] or 0.0)  # type: ignore[arg-type]
     saving = 1 - c / i
-    if saving >= min_saving:
-        return ""
     se = math.sqrt((sc / c) ** 2 + (si / i) ** 2)
     lower, upper = 1 - c / i * math.exp(1.96 * se), 1 - c / i * math.exp(-1.96 * se)
+    if lower >= min_saving:
+        return ""
     return (
         f"kept {_name(names, incumbent)}, which the devices run: the best candidate {_name(names, chosen)} "
         f"measured "
         f"{joules_text(c)} against its {joules_text(i)}, a saving of {saving:.1%} "
-        f"[{lower:.1%}, {upper:.1%}], less than the {min_saving:.0%} worth deploying"
+        f"[{lower:.1%}, {upper:.1%}], not surely the {min_saving:.0%} worth deploying"
     )
 
 

@@ -99,6 +99,7 @@ def run_demo(s: DemoSettings, out: Console) -> dict[str, Any]:
             baseline = _baseline(api, story)
             _rollouts(api, s, story)
             _breach(api, s, story)
+            _wait("every device to run what it should (rollbacks done)", lambda: _settled(api), 120)
             story.summary(baseline, PROFILES)
     finally:
         if s.keep:
@@ -134,6 +135,16 @@ def _start_orchestrator(
         highlight=False,
     )
     return served
+
+
+def _settled(api: AdminClient) -> bool:
+    return all(
+        d.phase == "committed"
+        and d.active is not None
+        and d.desired is not None
+        and d.active.variant_id == d.desired.variant_id
+        for d in api.list_devices()
+    )
 
 
 def _read(path: Path) -> str:

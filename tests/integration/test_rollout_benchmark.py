@@ -65,7 +65,7 @@ async def test_a_rollout_measures_first_and_keeps_or_replaces_the_incumbent_on_w
                 )
                 kept = await asyncio.to_thread(api.get_rollout, first.rollout_id)
                 assert kept.state == "kept", kept.state_reason
-                assert "less than the 5% worth deploying" in kept.state_reason
+                assert "not surely the 5% worth deploying" in kept.state_reason
                 [benchmarked] = await asyncio.to_thread(
                     api.events, kind="rollout.benchmarked", rollout_id=first.rollout_id
                 )
