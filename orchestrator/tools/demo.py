@@ -22,7 +22,7 @@ from edgefleet.orchestrator.reference import reference_family
 from edgefleet.orchestrator.service.variants import BuildResult
 from edgefleet.orchestrator.service.variants import Progress as BuildProgress
 from edgefleet.orchestrator.tools.demo_story import Story
-from edgefleet.orchestrator.tools.demo_workdir import claim, record_processes, write_env
+from edgefleet.orchestrator.tools.demo_workdir import claim, print_kept, record_processes, write_env
 from edgefleet.orchestrator.tools.harness import Processes, Served, start_agent, start_orchestrator
 
 __all__ = ["DemoSettings", "run_demo"]
@@ -104,7 +104,7 @@ def run_demo(s: DemoSettings, out: Console) -> dict[str, Any]:
     finally:
         if s.keep:
             record_processes(s.workdir, procs.alive())
-            _kept(s, procs, result, out)
+            print_kept(procs.alive(), result, out)
         else:
             procs.stop()
     out.print(f"\nState: {s.workdir} (orchestrator/, agents/<profile>/)   Logs: {logs}", highlight=False)
@@ -152,21 +152,6 @@ def _read(path: Path) -> str:
         return path.read_text().strip()
     except OSError:
         return ""
-
-
-def _kept(s: DemoSettings, procs: Processes, result: dict[str, Any], out: Console) -> None:
-    alive = procs.alive()
-    if not alive:
-        out.print("[bold]--keep[/]: nothing is left running (every process has exited)", highlight=False)
-        return
-    lines = "\n".join(f"  export {k}={v}" for k, v in sorted(result.get("env", {}).items()))
-    out.print(
-        f"[bold]--keep[/]: still running ({', '.join(alive)}); "
-        f"orchestrator metrics on {result.get('metrics')}\n"
-        f"To use the CLI against it, paste:\n{lines}\n"
-        f"(or: . {result.get('env_file')})   Stop with: kill {' '.join(str(p) for p in alive.values())}",
-        highlight=False,
-    )
 
 
 def _build(api: AdminClient, out: Console) -> None:

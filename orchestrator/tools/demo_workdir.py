@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
+
+from rich.console import Console
 
 from edgefleet.core.errors import FailedPrecondition
 from edgefleet.core.fsutil import atomic_write
 
-__all__ = ["MARKER", "claim", "record_processes", "write_env"]
+__all__ = ["MARKER", "claim", "print_kept", "record_processes", "write_env"]
 
 MARKER = ".edgefleet-demo"
 
@@ -69,3 +72,18 @@ def write_env(workdir: Path, env: dict[str, str]) -> Path:
 def _quote(value: str) -> str:
     safe = all(c.isalnum() or c in "/._-:@" for c in value)
     return value if safe else "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+def print_kept(alive: dict[str, int], result: dict[str, Any], out: Console) -> None:
+    """What a `--keep` run left running, and how to use the CLI against it."""
+    if not alive:
+        out.print("[bold]--keep[/]: nothing is left running (every process has exited)", highlight=False)
+        return
+    lines = "\n".join(f"  export {k}={v}" for k, v in sorted(result.get("env", {}).items()))
+    out.print(
+        f"[bold]--keep[/]: still running ({', '.join(alive)}); "
+        f"orchestrator metrics on {result.get('metrics')}\n"
+        f"To use the CLI against it, paste:\n{lines}\n"
+        f"(or: . {result.get('env_file')})   Stop with: kill {' '.join(str(p) for p in alive.values())}",
+        highlight=False,
+    )

@@ -32,7 +32,6 @@ from edgefleet.v1 import inference_pb2, inference_pb2_grpc
 from tests.helpers.fleet import (
     agent_config,
     agent_in_process,
-    build_template,
     committed,
     orchestrator_in_process,
     push_desired,
@@ -43,11 +42,6 @@ from tests.helpers.netproxy import LinkProxy
 from tests.helpers.processes import orchestrator
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("orch-template-disk"))
 
 
 class SlowDisk(DiskExecutor):

@@ -21,7 +21,6 @@ from tests.helpers.fleet import (
     agent_config,
     agent_in_process,
     agent_metric,
-    build_template,
     committed,
     orchestrator_in_process,
     push_desired,
@@ -30,11 +29,6 @@ from tests.helpers.fleet import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("orch-template-agent-faults"))
 
 
 def outcomes(agent: Any, outcome: str, fault: str) -> float:

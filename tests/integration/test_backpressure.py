@@ -110,6 +110,7 @@ async def test_a_device_ignoring_the_advice_loses_its_stream(template: Path, tmp
             await asyncio.Event().wait()
 
         advice: list[float] = []
+        resumed: list[int] = []
         lock: sqlite3.Connection | None = None
 
         async def converse(stub: Any) -> None:
@@ -119,6 +120,8 @@ async def test_a_device_ignoring_the_advice_loses_its_stream(template: Path, tmp
                 if kind == "config" and lock is None:
                     lock = _lock(server.config.db_path)
                     locked.set()
+                elif kind == "telemetry_ack" and not resumed:  # the session's start: what is stored
+                    resumed.append(msg.telemetry_ack.up_to_sequence)
                 elif kind == "telemetry_ack":
                     advice.append(msg.telemetry_ack.retry_after_seconds)
                     acks.put_nowait(msg.telemetry_ack.retry_after_seconds)
@@ -133,5 +136,6 @@ async def test_a_device_ignoring_the_advice_loses_its_stream(template: Path, tmp
                 lock.close()
         assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "back-pressure" in (err.value.details() or "")
+        assert resumed == [0]  # nothing stored yet
         assert advice
         assert all(a > 0 for a in advice)

@@ -21,7 +21,7 @@ from edgefleet.orchestrator.tools.harness import start_agent
 from edgefleet.v1 import common_pb2, control_pb2
 from tests.helpers import fakesys
 from tests.helpers.controlstub import ControlStub, Signed, control_stub
-from tests.helpers.fleet import agent_config, agent_in_process, build_template, committed, predict, wait_for
+from tests.helpers.fleet import agent_config, agent_in_process, committed, predict, wait_for
 from tests.helpers.processes import Served, stop
 from tests.integration.test_agent_disk import disk_writes  # noqa: F401 - the file-write audit fixture
 
@@ -30,11 +30,6 @@ FAILED, CANCELLED = common_pb2.BENCHMARK_STATE_FAILED, common_pb2.BENCHMARK_STAT
 
 #: Samples a bundle carries: the reference family's whole scoring split, each scored once by a job.
 SCORING = len(load_eval_set(reference_family().eval_path).split().scoring.y)
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("orch-template-bench"))
 
 
 def job(

@@ -15,12 +15,7 @@ from edgefleet.agent.workload.coverage import unpack_bits
 from edgefleet.core.evalset import EvalSet
 from edgefleet.v1 import common_pb2, inference_pb2, inference_pb2_grpc
 from tests.helpers.controlstub import control_stub
-from tests.helpers.fleet import agent_config, agent_in_process, build_template, committed, predict, wait_for
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("orch-template-accuracy"))
+from tests.helpers.fleet import agent_config, agent_in_process, committed, predict, wait_for
 
 
 def bits(w: common_pb2.TelemetryWindow, n: int) -> tuple[int, int]:

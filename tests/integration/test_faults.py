@@ -110,7 +110,9 @@ async def test_agent_sigkill_during_download_resumes_and_never_activates_a_parti
             part = agent_dir / "downloads" / f"{bundle.sha256}.part"
             size = bundle.size
             await wait_for(
-                lambda: part.exists() and 0 < part.stat().st_size < size * 0.6, what="half a download"
+                lambda: part.exists() and size * 0.3 <= part.stat().st_size < size * 0.7,
+                what="a third of the download",
+                timeout=60,
             )
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
@@ -138,8 +140,10 @@ async def test_agent_sigkill_during_download_resumes_and_never_activates_a_parti
 
             await wait_for(done, what="the resumed deployment", timeout=60)
             moved = proxy.bytes_forwarded - before
-            # TLS handshakes and the stream add a few KiB; a full re-download would move >= size
-            assert moved < size - partial + 40_000, (moved, size, partial)
+            # TLS handshakes, the stream and telemetry add tens of KiB; a full re-download would move >= size
+            overhead = 48_000
+            assert size - partial + overhead < size  # the bound below tells a resume from a re-download
+            assert moved < size - partial + overhead, (moved, size, partial)
             assert not part.exists()
         finally:
             stop(proc)
@@ -229,6 +233,7 @@ async def test_orchestrator_sigkill_mid_rollout_resumes_at_the_same_wave(
                 "max_latency_p95_seconds": 1.0,
                 "waves": [0.34, 1.0],
                 "bake_seconds": 6.0,
+                "require_saving": False,  # about the restart, not the saving (static int8 saves none here)
             }
             rollout = await asyncio.to_thread(
                 admin.start_rollout, "digits", profiles=("rpi4",), policy=policy, variants={"rpi4": candidate}

@@ -9,6 +9,7 @@ the handlers instead of stopping at authentication.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from edgefleet.agent.identity.tls import new_key_and_csr
 from edgefleet.orchestrator.server.app import OrchestratorServer
 from edgefleet.v1 import admin_pb2, control_pb2, control_pb2_grpc
-from tests.helpers.fleet import build_template, orchestrator_in_thread
+from tests.helpers.fleet import orchestrator_in_thread
 
 #: Hand-made malformed encodings: truncated varint, bad wire type, a length far past the end, deep groups.
 MALFORMED = [
@@ -46,9 +47,10 @@ METHODS = _methods()
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[OrchestratorServer, Any, Any]]:
+def served(
+    template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[OrchestratorServer, Any, Any]]:
     root = tmp_path_factory.mktemp("fuzz")
-    template = build_template(root / "template")
     with orchestrator_in_thread(template, root / "run") as server:
         assert server.tls is not None
         api = grpc.secure_channel(server.api_address, grpc.ssl_channel_credentials(server.tls.ca_pem))

@@ -15,18 +15,12 @@ from edgefleet.v1 import inference_pb2, inference_pb2_grpc
 from tests.helpers.fleet import (
     agent_config,
     agent_in_process,
-    build_template,
     committed,
     orchestrator_in_process,
     push_desired,
     variant_id,
     wait_for,
 )
-
-
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("orch-template-predict"))
 
 
 def tensor(x: np.ndarray) -> inference_pb2.Tensor:
