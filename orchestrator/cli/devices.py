@@ -133,7 +133,7 @@ def label(
         print_json(device_dict(d))
     else:
         shown = ", ".join(f"{k}={v}" for k, v in sorted(d.labels.items())) or "none"
-        console().print(f"{d.device_id}: labels {shown}", highlight=False)
+        console().print(f"{d.device_id}: labels {shown}", highlight=False, markup=False)
 
 
 @devices_app.command("revoke")
@@ -149,7 +149,11 @@ def revoke(
     if json_out:
         print_json(device_dict(d))
     else:
-        console().print(f"revoked {d.device_id} ({d.name}); its stream is closed and reconnects are refused")
+        console().print(
+            f"revoked {d.device_id} ({d.name}); its stream is closed and reconnects are refused",
+            highlight=False,
+            markup=False,
+        )
 
 
 def deploy(

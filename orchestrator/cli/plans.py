@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from edgefleet.orchestrator.cli.common import (
     DEFAULT_SERVER,
@@ -67,14 +68,14 @@ def _energy_cell(f: Figures) -> str:
     return f"{fmt_energy(f.energy_j)} ({label})"
 
 
-def _row(plan: ProfilePlan, c: Candidate) -> tuple[str, ...]:
+def _row(plan: ProfilePlan, c: Candidate) -> tuple[str | Text, ...]:
     f = c.figures
     if plan.chosen is not None and c.variant.variant_id == plan.chosen.variant.variant_id:
-        status = "[bold green]CHOSEN[/]"
+        status = Text("CHOSEN", style="bold green")
     elif c.feasible:
-        status = "feasible"
+        status = Text("feasible")
     else:
-        status = "[red]" + "; ".join(c.reasons) + "[/]"
+        status = Text("; ".join(c.reasons), style="red")
     return (
         c.variant.short_id,
         c.variant.base_name,
@@ -120,14 +121,15 @@ def plan(
         return
     out = console()
     for p in plans:
-        title = f"{p.profile} ({p.objective}): " + (
-            f"{p.chosen.variant}" if p.chosen else "[bold red]nothing is feasible[/]"
+        title = Text.assemble(
+            f"{p.profile} ({p.objective}): ",
+            f"{p.chosen.variant}" if p.chosen else ("nothing is feasible", "bold red"),
         )
         out.print(table(title, _PLAN_COLS, [_row(p, c) for c in p.candidates]))
-        out.print(p.summary, highlight=False)
-        out.print(f"  figures: {p.comparison}", highlight=False)
+        out.print(p.summary, highlight=False, markup=False)
+        out.print(f"  figures: {p.comparison}", highlight=False, markup=False)
         if p.chosen:
-            out.print(f"  energy source: {p.chosen.figures.energy_source}", highlight=False)
+            out.print(f"  energy source: {p.chosen.figures.energy_source}", highlight=False, markup=False)
         if explain and p.estimators is not None:
             print_estimators(out, p.profile, p.estimators)
         out.print()
@@ -210,4 +212,4 @@ def profiles_validate(
         print_json([profile_dict(p) for p in profiles])
         return
     for f, p in zip(files, profiles, strict=True):
-        console().print(f"{f}: ok (profile {p.name}, {p.runtime})", highlight=False)
+        console().print(f"{f}: ok (profile {p.name}, {p.runtime})", highlight=False, markup=False)

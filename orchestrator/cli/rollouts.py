@@ -8,6 +8,7 @@ import json
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from edgefleet.core.errors import InvalidArgument
 from edgefleet.orchestrator.cli.common import (
@@ -34,8 +35,11 @@ def rollout_dict(r: RolloutView) -> dict[str, Any]:
 def _show(r: RolloutView) -> None:
     out = console()
     out.print(
-        f"rollout {r.rollout_id} ({r.model}): [bold]{r.state}[/] at wave {r.wave}/{r.waves_total}"
-        + (f" — {r.state_reason}" if r.state_reason else ""),
+        Text.assemble(
+            f"rollout {r.rollout_id} ({r.model}): ",
+            (r.state, "bold"),
+            f" at wave {r.wave}/{r.waves_total}" + (f" — {r.state_reason}" if r.state_reason else ""),
+        ),
         highlight=False,
     )
     for profile, job_id in sorted(r.benchmark_jobs.items()):
@@ -229,7 +233,7 @@ def unblock(
     """Let the selection choose a rolled-back variant again for this profile."""
     with errors_to_exit_codes(), client(server) as api:
         api.unblock(model, profile, variant)
-    console().print(f"{variant[:12]} unblocked for {model} on {profile}", highlight=False)
+    console().print(f"{variant[:12]} unblocked for {model} on {profile}", highlight=False, markup=False)
 
 
 def event_dict(e: Event) -> dict[str, Any]:

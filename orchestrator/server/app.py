@@ -17,13 +17,13 @@ from prometheus_client import CollectorRegistry
 from edgefleet.core.errors import Unavailable
 from edgefleet.core.grpc_guard import MalformedRequests
 from edgefleet.core.metrics import MetricsServer, start_metrics
-from edgefleet.core.ports import check_free
 from edgefleet.orchestrator.benchmark.model import BenchmarkJob, JobState
 from edgefleet.orchestrator.config import ServerConfig
 from edgefleet.orchestrator.metrics import OrchestratorMetrics
 from edgefleet.orchestrator.security import load_server_tls
 from edgefleet.orchestrator.server.admin import FleetAdminServicer
 from edgefleet.orchestrator.server.auth import AdminAuth, DeviceAuth
+from edgefleet.orchestrator.server.binding import add_port, check_ports
 from edgefleet.orchestrator.server.control import FleetControlServicer
 from edgefleet.orchestrator.server.ingest import TelemetryIngest
 from edgefleet.orchestrator.server.sessions import Sessions
@@ -121,9 +121,8 @@ class OrchestratorServer:
         reflection.enable_server_reflection(names, self._server)
 
     async def start(self) -> str:
-        """Bind and start; returns the bound address (port 0 picks a free port). Every port is bound before
-        anything serves: one that cannot be (in use, not this host's) is an error naming it, and whatever
-        was bound is released."""
+        """Bind every port, then serve; returns the agents' address. A port that cannot be bound is an error
+        naming it, and whatever was bound is released."""
         try:
             return await self._start()
         except BaseException:
@@ -133,18 +132,15 @@ class OrchestratorServer:
             raise
 
     async def _start(self) -> str:
-        for listen in (self.config.listen, self.config.api_listen, self.config.metrics_listen):
-            if listen:
-                check_free(listen)
+        check_ports(self.config)
         if self.config.metrics_listen:
             self._metrics_server = start_metrics(self.metrics.registry, self.config.metrics_listen)
             self.metrics_address = self._metrics_server.address
             (self.config.data_dir / "metrics.addr").write_text(self.metrics_address + "\n")
             log.info("metrics on http://%s/metrics", self.metrics_address)
-        self.address = self._bind(self.config.listen, agents=True)
-        self.api_address = (
-            self._bind(self.config.api_listen, agents=False) if self.config.api_listen else self.address
-        )
+        self.address = add_port(self._server, self.config.listen, self.tls, agents=True)
+        api = self.config.api_listen
+        self.api_address = add_port(self._server, api, self.tls, agents=False) if api else self.address
         if self.tls is None:
             log.warning(
                 "INSECURE MODE: plaintext gRPC, no client certificates, device bearer secrets and an open "
@@ -164,28 +160,6 @@ class OrchestratorServer:
         if self.config.telemetry_retention_days > 0:
             self._pruner = asyncio.create_task(self._prune_telemetry())
         return self.address
-
-    def _bind(self, listen: str, *, agents: bool) -> str:
-        """Agents' port: mTLS (client certificate required). API port: server TLS only, because a
-        device has no certificate until it enrols. Both plaintext in insecure mode."""
-        host, _, _ = listen.rpartition(":")
-        check_free(listen)  # one line naming it (gRPC's own failure is a log line and a RuntimeError)
-        try:
-            if self.tls is None:
-                port = self._server.add_insecure_port(listen)
-            else:
-                creds = grpc.ssl_server_credentials(
-                    [(self.tls.key_pem, self.tls.cert_pem)],
-                    root_certificates=self.tls.ca_pem if agents else None,
-                    require_client_auth=agents,
-                )
-                port = self._server.add_secure_port(listen, creds)
-        except RuntimeError:
-            port = 0
-        if port == 0:
-            check_free(listen)  # taken since the check: say so
-            raise Unavailable(f"cannot listen on {listen}")
-        return f"{host}:{port}"
 
     async def _tick_rollouts(self) -> None:
         """Advance running rollouts: analysis and decisions off the loop, desired states pushed on it."""
@@ -256,9 +230,7 @@ async def run_server(
     config: ServerConfig, *, on_ready: Callable[[OrchestratorServer], None] | None = None
 ) -> None:
     """Serve until SIGTERM or SIGINT, then stop gracefully. ``on_ready`` gets the started server."""
-    for listen in (config.listen, config.api_listen, config.metrics_listen):
-        if listen:
-            check_free(listen)  # before the store is opened (or migrated): a taken port changes nothing
+    check_ports(config)  # before the store is opened (or migrated): a taken port changes nothing
     server = OrchestratorServer(config, open_services(config))
     await server.start()  # a failed start has released everything
     log.info(
