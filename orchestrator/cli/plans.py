@@ -19,8 +19,8 @@ from edgefleet.orchestrator.cli.common import (
     parse_labels,
 )
 from edgefleet.orchestrator.cli.estimators import estimators_dict, print_estimators
-from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
-from edgefleet.orchestrator.cli.render import fmt_bytes, fmt_energy, fmt_seconds
+from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, plural, print_json, table
+from edgefleet.orchestrator.cli.render import field_rows, fmt_bytes, fmt_energy, fmt_seconds
 from edgefleet.orchestrator.profiles import Profile, load_profile_file
 from edgefleet.orchestrator.selection import Candidate, Figures, ProfilePlan
 
@@ -183,7 +183,8 @@ def profiles_list(server: ServerOpt = DEFAULT_SERVER, json_out: JsonFlag = False
     if json_out:
         print_json([profile_dict(p) for p in profiles])
         return
-    console().print(table(f"{len(profiles)} profiles", _PROFILE_COLS, [_profile_row(p) for p in profiles]))
+    rows = [_profile_row(p) for p in profiles]
+    console().print(table(plural(len(profiles), "profile"), _PROFILE_COLS, rows))
 
 
 @profiles_app.command("show")
@@ -196,7 +197,7 @@ def profiles_show(
     if json_out:
         print_json(profile_dict(p))
         return
-    rows = [(k, v) for k, v in profile_dict(p).items() if k != "sources"]
+    rows = field_rows({k: v for k, v in profile_dict(p).items() if k != "sources"})
     rows += [("source", s) for s in p.sources]
     console().print(table(f"profile {p.name}", ["field", "value"], rows))
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import json
 from typing import Annotated, Any
 
 import typer
@@ -20,8 +18,9 @@ from edgefleet.orchestrator.cli.common import (
     client,
     parse_labels,
 )
-from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
+from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, plural, print_json, table
 from edgefleet.orchestrator.cli.render import fmt_energy, fmt_when
+from edgefleet.orchestrator.cli.statistics import fmt_statistics
 from edgefleet.orchestrator.client.views import RolloutDeviceView, RolloutView
 from edgefleet.orchestrator.rollout.model import Event
 
@@ -175,8 +174,12 @@ def status(
     if rollout_id:
         _show(rollouts[0])
         return
-    rows = [(r.rollout_id, r.model, r.state, f"{r.wave}/{r.waves_total}", r.state_reason) for r in rollouts]
-    console().print(table(f"{len(rows)} rollouts", ["rollout", "model", "state", "wave", "reason"], rows))
+    rows = [
+        (r.rollout_id, r.model, r.state, f"{r.wave}/{r.waves_total}", fmt_when(r.updated), r.state_reason)
+        for r in rollouts
+    ]
+    cols = ["rollout", "model", "state", "wave", "updated", "reason"]
+    console().print(table(plural(len(rows), "rollout"), cols, rows))
 
 
 def _control(action: str) -> Any:
@@ -217,7 +220,7 @@ def rollback(
         return
     console().print(
         table(
-            f"{len(result)} device(s) rolled back",
+            f"{plural(len(result), 'device')} rolled back",
             ["device", "variant", "generation"],
             [(d, v[:12], g) for d, v, g in result],
         )
@@ -244,9 +247,9 @@ def events(
     kind: Annotated[
         str, typer.Option(help="e.g. rollout.decision, rollout.rolled_back, rollback.manual")
     ] = "",
-    rollout: Annotated[str, typer.Option()] = "",
-    device: Annotated[str, typer.Option()] = "",
-    model: Annotated[str, typer.Option()] = "",
+    rollout: Annotated[str, typer.Option(help="Only this rollout's events.")] = "",
+    device: Annotated[str, typer.Option("--device", "-d", help="Only this device's events.")] = "",
+    model: Annotated[str, typer.Option(help="Only this model's events.")] = "",
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
     server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,
@@ -260,19 +263,19 @@ def events(
     rows = [
         (
             e.event_id,
-            datetime.datetime.fromtimestamp(e.time).isoformat(timespec="seconds"),
+            fmt_when(e.time),
             e.kind,
             e.rollout_id,
             e.device_id,
             e.rule,
             e.message,
-            json.dumps(e.details.get("statistics", ""), default=str)[:160],
+            fmt_statistics(e.rule, e.details.get("statistics"), critical=bool(e.details.get("critical"))),
         )
         for e in found
     ]
     console().print(
         table(
-            f"{len(rows)} events",
+            plural(len(rows), "event"),
             ["id", "time", "kind", "rollout", "device", "rule", "message", "statistics"],
             rows,
         )

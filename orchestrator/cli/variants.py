@@ -12,8 +12,8 @@ from rich.text import Text
 from edgefleet.core.errors import InvalidArgument
 from edgefleet.core.fsutil import read_user_file
 from edgefleet.orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client
-from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
-from edgefleet.orchestrator.cli.render import CARD_COLUMNS, card_dict, card_row
+from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, plural, print_json, table
+from edgefleet.orchestrator.cli.render import CARD_COLUMNS, card_dict, card_row, field_rows
 from edgefleet.orchestrator.service.variants import BuildResult
 from edgefleet.orchestrator.service.variants import Progress as BuildProgress
 
@@ -107,7 +107,8 @@ def build(
             }
         )
         return
-    console().print(table(f"{len(cards)} variants registered", CARD_COLUMNS, [card_row(c) for c in cards]))
+    title = f"{plural(len(cards), 'variant')} registered"
+    console().print(table(title, CARD_COLUMNS, [card_row(c) for c in cards]))
     for base_name, s in skipped:
         console().print(Text.assemble(("skipped", "yellow"), f" {base_name} {s.recipe}: {s.reason}"))
 
@@ -124,7 +125,7 @@ def list_(
     if json_out:
         print_json([card_dict(c) for c in cards])
         return
-    console().print(table(f"{len(cards)} variants", CARD_COLUMNS, [card_row(c) for c in cards]))
+    console().print(table(plural(len(cards), "variant"), CARD_COLUMNS, [card_row(c) for c in cards]))
 
 
 @app.command("show")
@@ -140,7 +141,7 @@ def show(
     if json_out:
         print_json(data)
         return
-    rows = [(k, v) for k, v in data.items() if k not in ("signature",)]
+    rows = field_rows({k: v for k, v in data.items() if k != "signature"}, times=frozenset({"created"}))
     console().print(
         table(
             f"variant {card.short_id} ({card.model} {card.base_name} {card.recipe})", ["field", "value"], rows

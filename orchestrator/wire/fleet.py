@@ -46,17 +46,22 @@ __all__ = [
 ]
 
 
-def report_from_hello(h: control_pb2.Hello) -> Report:
-    slots = tuple(
+def slots_from_pb(slots: Sequence[common_pb2.Slot]) -> tuple[SlotReport, ...]:
+    return tuple(
         SlotReport(
             name="a" if s.name == common_pb2.SLOT_NAME_A else "b",
             state=SLOT_STATE_FROM_PB.get(s.state, SlotState.EMPTY),
-            variant_id=s.variant.variant_id,
-            recipe=s.variant.recipe,
+            variant_id=s.variant.variant_id[:64],
+            recipe=s.variant.recipe[:64],
             reason=s.reason[:1000],
+            since=s.since.ToNanoseconds() / 1e9 if s.HasField("since") else 0.0,
         )
-        for s in h.slots[:2]
+        for s in slots[:2]
     )
+
+
+def report_from_hello(h: control_pb2.Hello) -> Report:
+    slots = slots_from_pb(h.slots)
     return Report(
         hardware=MessageToDict(h.hardware, preserving_proto_field_name=True),
         runtime_name=h.runtime.name[:64],
@@ -88,6 +93,7 @@ def status_from_pb(st: control_pb2.DeploymentStatus) -> StatusReport:
         active=(st.active.variant_id, st.active.recipe) if st.HasField("active") else None,
         runtime=(st.runtime.name, st.runtime.version) if st.HasField("runtime") else None,
         fault=FAULT_FROM_PB.get(st.fault, FaultDomain.UNKNOWN),
+        slots=slots_from_pb(st.slots) if st.slots else None,  # an agent that sends none: keep the Hello's
     )
 
 
@@ -149,6 +155,10 @@ def device_to_pb(d: DeviceRecord) -> admin_pb2.Device:
             )
             if s.variant_id:
                 slot.variant.CopyFrom(common_pb2.VariantRef(variant_id=s.variant_id, recipe=s.recipe))
+            if s.since:
+                slot.since.FromNanoseconds(int(s.since * 1e9))
+        if r.slots_reported:
+            msg.slots_reported.FromNanoseconds(int(r.slots_reported * 1e9))
         msg.applied_generation = r.applied_generation
         msg.agent_version = r.agent_version
     if d.desired is not None:
