@@ -86,10 +86,13 @@ def keys_rotate(data_dir: DataDir = Path(".edgefleet"), json_out: JsonFlag = Fal
 
 
 @keys_app.command("retire")
-def keys_retire(key_id: str, data_dir: DataDir = Path(".edgefleet")) -> None:
+def keys_retire(key_id: str, data_dir: DataDir = Path(".edgefleet"), json_out: JsonFlag = False) -> None:
     """Stop trusting an old key (after every device runs a bundle signed by the new one)."""
     from edgefleet.orchestrator.registry.signing import Signer
 
     with errors_to_exit_codes():
         Signer.retire(data_dir / "keys", key_id)
+    if json_out:
+        print_json({"retired": key_id})
+        return
     console().print(f"retired {key_id}; agents drop it when they next connect", markup=False)

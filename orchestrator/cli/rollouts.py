@@ -232,10 +232,14 @@ def unblock(
     profile: Annotated[str, typer.Option("--profile", "-p")],
     variant: Annotated[str, typer.Option(help="The rolled-back variant id.")],
     server: ServerOpt = DEFAULT_SERVER,
+    json_out: JsonFlag = False,
 ) -> None:
     """Let the selection choose a rolled-back variant again for this profile."""
     with errors_to_exit_codes(), client(server) as api:
         api.unblock(model, profile, variant)
+    if json_out:
+        print_json({"model": model, "profile": profile, "variant_id": variant, "unblocked": True})
+        return
     console().print(f"{variant[:12]} unblocked for {model} on {profile}", highlight=False, markup=False)
 
 
