@@ -169,4 +169,6 @@ def run(
 
 
 def main() -> None:
-    app()
+    from edgefleet.core.cli import run_cli
+
+    run_cli(app, "edgefleet-agent")

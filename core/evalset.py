@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edgefleet.core.errors import InvalidArgument
+from edgefleet.core.fsutil import read_user_file
 
 __all__ = ["EvalSet", "Split", "check_classifier", "load_eval_set"]
 
@@ -82,13 +83,21 @@ class Split:
 def load_eval_set(data: Path | bytes, *, source: str = "") -> EvalSet:
     """Load and validate; every error names the file and what is wrong with it."""
     where = source or (str(data) if isinstance(data, Path) else "<eval set>")
+    raw = read_user_file(data, "evaluation set") if isinstance(data, Path) else data
+    if not raw.startswith(b"PK"):  # np.load would take a .npy, or try to unpickle anything else
+        raise InvalidArgument(f"{where}: not a readable .npz evaluation set (not a zip archive of arrays)")
     try:
-        raw = data.read_bytes() if isinstance(data, Path) else data
         with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
-    except FileNotFoundError as exc:
-        raise InvalidArgument(f"{where}: no such evaluation set file") from exc
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    except ValueError as exc:
+        if "pickle" not in str(exc):
+            raise InvalidArgument(f"{where}: not a readable .npz evaluation set ({exc})") from exc
+        # numpy's advice (allow_pickle=True) would run code from the file: never taken here
+        raise InvalidArgument(
+            f"{where}: not a readable .npz evaluation set (it holds Python objects; only plain numeric "
+            "or string arrays are read)"
+        ) from exc
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise InvalidArgument(f"{where}: not a readable .npz evaluation set ({exc})") from exc
     missing = [k for k in ("x", "y") if k not in arrays]
     if missing:

@@ -3,6 +3,7 @@
     [server]
     listen = "127.0.0.1:50051"       # agents (mTLS)
     api_listen = "127.0.0.1:50052"   # enrolment, admin API, health (server TLS)
+    metrics_listen = "127.0.0.1:9464"   # Prometheus /metrics ("" for none; port 0: any free port)
     insecure = false                 # plaintext: local development only
     data_dir = "/var/lib/edgefleet"
     store = "postgresql://edgefleet@db.example:5432/edgefleet"   # default: sqlite:///DATA_DIR/edgefleet.sqlite
@@ -12,8 +13,9 @@
 
     profiles = ["/etc/edgefleet/profiles"]   # files or directories of *.toml
 
-Environment: EDGEFLEET_LISTEN, EDGEFLEET_DATA_DIR, EDGEFLEET_STORE, EDGEFLEET_MAX_MESSAGE_MB,
-EDGEFLEET_BUILD_WORKERS, EDGEFLEET_PROFILES (paths separated by ':'), EDGEFLEET_TELEMETRY_RETENTION_DAYS.
+Environment: EDGEFLEET_LISTEN, EDGEFLEET_API_LISTEN, EDGEFLEET_METRICS_LISTEN, EDGEFLEET_DATA_DIR,
+EDGEFLEET_STORE, EDGEFLEET_MAX_MESSAGE_MB, EDGEFLEET_BUILD_WORKERS, EDGEFLEET_PROFILES (paths separated
+by ':'), EDGEFLEET_TELEMETRY_RETENTION_DAYS (and one EDGEFLEET_ variable per setting: see ``_ENV``).
 
 """
 
@@ -26,6 +28,7 @@ from typing import Any
 
 from edgefleet.core.config import load_layered
 from edgefleet.core.errors import InvalidArgument
+from edgefleet.core.ports import split_listen
 
 __all__ = ["ServerConfig", "load_config"]
 
@@ -87,16 +90,19 @@ class ServerConfig:
         return self.store or f"sqlite:///{self.db_path}"
 
     def __post_init__(self) -> None:
-        for field, value in (("listen", self.listen), ("api_listen", self.api_listen)):
-            if field == "api_listen" and not value:
-                if not self.insecure:
-                    raise InvalidArgument(
-                        "api_listen: required unless insecure (enrolment needs its own port)"
-                    )
-                continue
-            host, sep, port = value.rpartition(":")
-            if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-                raise InvalidArgument(f"{field}: expected HOST:PORT (port 0-65535), got {value!r}")
+        for field, value in (
+            ("listen", self.listen),
+            ("api_listen", self.api_listen),
+            ("metrics_listen", self.metrics_listen),
+        ):
+            if field == "api_listen" and not value and not self.insecure:
+                raise InvalidArgument("api_listen: required unless insecure (enrolment needs its own port)")
+            if not value and field != "listen":
+                continue  # api_listen: the agents' port serves the API too; metrics_listen: no endpoint
+            try:
+                split_listen(value)
+            except InvalidArgument as exc:
+                raise InvalidArgument(f"{field}: {exc.message}") from None
         if not 1 <= self.max_message_mb <= 1024:
             raise InvalidArgument(f"max_message_mb: expected 1-1024, got {self.max_message_mb}")
         if not 0 < self.trial_seconds <= 86400:

@@ -14,6 +14,7 @@ from edgefleet.agent.runtime.micro import ArenaUsage, MicroModel, load_micro, mi
 from edgefleet.agent.runtime.model import Model
 from edgefleet.agent.runtime.tensors import RuntimeInfo, TensorSpec
 from edgefleet.core.errors import InvalidArgument
+from edgefleet.core.fsutil import check_user_file
 
 __all__ = [
     "ArenaUsage",
@@ -52,8 +53,8 @@ def load_model(
     """
     if isinstance(model, str):
         model = Path(model)
-    if isinstance(model, Path) and not model.is_file():
-        raise InvalidArgument(f"{model}: no such model file")
+    if isinstance(model, Path):
+        check_user_file(model, "model")  # missing, a directory, a device, empty, unreadable: said so
     if runtime == "tflite-micro":
         return load_micro(model, source=source)
     if runtime == "litert":

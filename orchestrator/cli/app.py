@@ -13,7 +13,14 @@ from edgefleet.orchestrator.cli import variants
 from edgefleet.orchestrator.cli.benchmarks import benchmark_app
 from edgefleet.orchestrator.cli.certs import certs_app, keys_app
 from edgefleet.orchestrator.cli.devices import deploy, devices_app
-from edgefleet.orchestrator.cli.output import console, err_console, errors_to_exit_codes, print_json, table
+from edgefleet.orchestrator.cli.output import (
+    console,
+    err_console,
+    errors_to_exit_codes,
+    print_json,
+    run_cli,
+    table,
+)
 from edgefleet.orchestrator.cli.plans import plan, profiles_app
 from edgefleet.orchestrator.cli.rollouts import events, rollback, rollout_app, unblock
 from edgefleet.orchestrator.cli.serve import serve
@@ -58,7 +65,7 @@ def version(json_out: JsonFlag = False) -> None:
     if json_out:
         print_json(info)
     else:
-        console().print(f"edgefleet {info['edgefleet']} (runtime: {info['runtime']})")
+        console().print(f"edgefleet {info['edgefleet']} (runtime: {info['runtime']})", markup=False)
 
 
 @app.command()
@@ -117,4 +124,4 @@ def reference(
 
 
 def main() -> None:
-    app()
+    run_cli(app, "edgefleet")

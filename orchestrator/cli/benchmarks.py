@@ -11,7 +11,7 @@ from typer.core import TyperGroup
 
 from edgefleet.core.errors import FailedPrecondition
 from edgefleet.orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client
-from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
+from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, plural, print_json, table
 from edgefleet.orchestrator.cli.render import fmt_bytes, fmt_energy, fmt_seconds, fmt_when
 from edgefleet.orchestrator.client import AdminClient
 from edgefleet.orchestrator.client.views import BenchmarkView
@@ -70,7 +70,7 @@ def run(
         if not json_out:
             on = ", ".join(d for d, _, _ in job.devices)
             console().print(
-                f"benchmark {job.job_id}: {len(job.candidates)} candidate(s) on {on}", highlight=False
+                f"benchmark {job.job_id}: {plural(len(job.candidates), 'candidate')} on {on}", highlight=False
             )
         if wait:
             job = _wait(api, job, deadline + 90.0, quiet=json_out)
@@ -114,10 +114,9 @@ def show(
         (j.job_id, j.model, j.profile, j.state, len(j.candidates), fmt_when(j.created), j.reason or "-")
         for j in jobs
     ]
-    noun = "job" if len(jobs) == 1 else "jobs"
     console().print(
         table(
-            f"{len(jobs)} benchmark {noun}",
+            plural(len(jobs), "benchmark job"),
             ["job", "model", "profile", "state", "candidates", "started", "reason"],
             rows,
         )

@@ -36,13 +36,15 @@ def init(
     if json_out:
         print_json({"files": [str(p) for p in written], "hosts": list(hosts)})
         return
-    console().print(f"certificate authority and server certificate for {', '.join(hosts)}:", highlight=False)
+    out = console()
+    out.print(f"certificate authority and server certificate for {', '.join(hosts)}:", markup=False)
     for path in written:
-        console().print(f"  {path}", highlight=False)
-    console().print(
+        out.print(f"  {path}", highlight=False, markup=False)
+    out.print(
         f"Give agents {data_dir / 'tls' / 'ca.crt'} (--ca) with their enrolment token; keep ca.key and "
         "admin.token private.",
         highlight=False,
+        markup=False,
     )
 
 
@@ -64,7 +66,7 @@ def keys_list(data_dir: DataDir = Path(".edgefleet"), json_out: JsonFlag = False
         print_json({"active": active, "trusted": keys})
         return
     for key in keys:
-        console().print(f"{key}{'  (active: signs new bundles)' if key == active else ''}", highlight=False)
+        console().print(f"{key}{'  (active: signs new bundles)' if key == active else ''}", markup=False)
 
 
 @keys_app.command("rotate")
@@ -79,15 +81,18 @@ def keys_rotate(data_dir: DataDir = Path(".edgefleet"), json_out: JsonFlag = Fal
         print_json({"old": old.key_id, "new": new.key_id})
     else:
         console().print(
-            f"new active key {new.key_id}; {old.key_id} stays trusted until retired", highlight=False
+            f"new active key {new.key_id}; {old.key_id} stays trusted until retired", markup=False
         )
 
 
 @keys_app.command("retire")
-def keys_retire(key_id: str, data_dir: DataDir = Path(".edgefleet")) -> None:
+def keys_retire(key_id: str, data_dir: DataDir = Path(".edgefleet"), json_out: JsonFlag = False) -> None:
     """Stop trusting an old key (after every device runs a bundle signed by the new one)."""
     from edgefleet.orchestrator.registry.signing import Signer
 
     with errors_to_exit_codes():
         Signer.retire(data_dir / "keys", key_id)
-    console().print(f"retired {key_id}; agents drop it when they next connect", highlight=False)
+    if json_out:
+        print_json({"retired": key_id})
+        return
+    console().print(f"retired {key_id}; agents drop it when they next connect", markup=False)

@@ -22,6 +22,7 @@ __all__ = [
     "ForceFlag",
     "JsonFlag",
     "LabelOpt",
+    "ProfilesOpt",
     "ServerOpt",
     "client",
     "credentials",
@@ -34,6 +35,10 @@ LabelOpt = Annotated[
     typer.Option(
         "--label", "-l", help="KEY=VALUE: only devices carrying this label (repeatable; all must match)."
     ),
+]
+ProfilesOpt = Annotated[
+    list[str],
+    typer.Option("--profile", "-p", help="Only this profile (repeatable); default: all."),
 ]
 ForceFlag = Annotated[
     bool, typer.Option("--force", help="Use a named variant even where the plan rejects it (recorded).")

@@ -12,13 +12,14 @@ from edgefleet.orchestrator.cli.common import (
     ForceFlag,
     JsonFlag,
     LabelOpt,
+    ProfilesOpt,
     ServerOpt,
     client,
     parse_labels,
 )
-from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
-from edgefleet.orchestrator.cli.render import WINDOW_COLUMNS, fmt_when, window_row
-from edgefleet.orchestrator.client.views import DeviceView, VariantRefView
+from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, plural, print_json, table
+from edgefleet.orchestrator.cli.render import WINDOW_COLUMNS, fmt_hardware, fmt_when, window_row
+from edgefleet.orchestrator.client.views import DeviceView, SlotView, VariantRefView
 
 devices_app = typer.Typer(help="Enrolment tokens and the fleet's devices.", no_args_is_help=True)
 
@@ -27,15 +28,23 @@ def ref(v: VariantRefView | None) -> str:
     return v.short if v is not None else "-"
 
 
+def _slot(s: SlotView) -> str:
+    """``committed dd23d5353665 static_wi8_ai8, since 2026-... (4 min ago)``; an empty slot says only that."""
+    if s.variant is None and s.state == "empty":
+        return "empty"
+    text = f"{s.state} {ref(s.variant)}" + (f": {s.reason}" if s.reason else "")
+    return f"{text}, since {fmt_when(s.since)}" if s.since else text
+
+
 def device_dict(d: DeviceView) -> dict[str, Any]:
     return dataclasses.asdict(d)
 
 
 @devices_app.command("token")
 def token(
-    profile: Annotated[str, typer.Option(help="Restrict the token to this profile.")] = "",
+    profile: Annotated[str, typer.Option("--profile", "-p", help="Restrict the token to this profile.")] = "",
     ttl: Annotated[float, typer.Option(help="Seconds until it expires.")] = 3600.0,
-    uses: Annotated[int, typer.Option(help="How many devices may enrol with it.")] = 1,
+    uses: Annotated[int, typer.Option(min=1, help="How many devices may enrol with it.")] = 1,
     server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,
 ) -> None:
@@ -50,13 +59,13 @@ def token(
 
 @devices_app.command("list")
 def list_(
-    profile: Annotated[str, typer.Option(help="Only this profile.")] = "",
+    profile: ProfilesOpt = [],  # noqa: B006
     server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,
 ) -> None:
     """Every device with its reported state, last seen, active variant and deployment status."""
     with errors_to_exit_codes(), client(server) as api:
-        devices = api.list_devices(profile)
+        devices = [d for p in dict.fromkeys(profile or [""]) for d in api.list_devices(p)]
     if json_out:
         print_json([device_dict(d) for d in devices])
         return
@@ -74,7 +83,7 @@ def list_(
         for d in devices
     ]
     cols = ["device", "profile", "status", "last seen", "active", "desired", "deployment", "runtime"]
-    console().print(table(f"{len(devices)} devices", cols, rows))
+    console().print(table(plural(len(devices), "device"), cols, rows))
 
 
 @devices_app.command("show")
@@ -99,17 +108,16 @@ def show(
         ("active", ref(d.active)),
         ("previous", ref(d.previous)),
         ("desired", f"{ref(d.desired)} (generation {d.desired_generation})" if d.desired else "-"),
-        ("applied generation", d.applied_generation),
+        ("applied generation", d.applied_generation or "none yet"),
         ("deployment", (d.phase + (f": {d.phase_reason}" if d.phase_reason else "")) or "-"),
         ("fault", d.phase_fault or "-"),
         ("runtime", d.runtime or "-"),
         ("agent", d.agent_version or "-"),
-        ("hardware", ", ".join(f"{k} {v}" for k, v in d.hardware.items()) or "-"),
+        ("hardware", fmt_hardware(d.hardware)),
     ]
-    rows += [
-        (f"slot {s.name}", f"{s.state} {ref(s.variant)} {s.reason} (since {fmt_when(s.since)})".strip())
-        for s in d.slots
-    ]
+    rows += [(f"slot {s.name}", _slot(s)) for s in d.slots]
+    if d.slots:
+        rows.append(("slots reported", fmt_when(d.slots_reported)))
     rows += [(f"condition {c.type}", f"{c.message} (since {fmt_when(c.since)})") for c in d.conditions]
     console().print(table(f"device {d.device_id} ({d.status})", ["field", "value"], rows))
     if windows:
@@ -133,7 +141,7 @@ def label(
         print_json(device_dict(d))
     else:
         shown = ", ".join(f"{k}={v}" for k, v in sorted(d.labels.items())) or "none"
-        console().print(f"{d.device_id}: labels {shown}", highlight=False)
+        console().print(f"{d.device_id}: labels {shown}", highlight=False, markup=False)
 
 
 @devices_app.command("revoke")
@@ -149,7 +157,11 @@ def revoke(
     if json_out:
         print_json(device_dict(d))
     else:
-        console().print(f"revoked {d.device_id} ({d.name}); its stream is closed and reconnects are refused")
+        console().print(
+            f"revoked {d.device_id} ({d.name}); its stream is closed and reconnects are refused",
+            highlight=False,
+            markup=False,
+        )
 
 
 def deploy(
@@ -182,7 +194,7 @@ def deploy(
     rows = [(d, p, v[:12], g) for d, p, v, g in result]
     console().print(
         table(
-            f"desired state set on {len(result)} device(s)",
+            f"desired state set on {plural(len(result), 'device')}",
             ["device", "profile", "variant", "generation"],
             rows,
         )

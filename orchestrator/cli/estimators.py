@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from edgefleet.orchestrator.cli.output import table
 from edgefleet.orchestrator.selection.figures import Estimators
@@ -52,8 +53,8 @@ def _rho(r: float | None) -> str:
 
 def _fit_lines(f: TargetFit) -> list[str]:
     used = "[bold]learnt[/]" if f.kind == "learnt" else "[bold]prior[/]"
-    trained = f", fitted on {', '.join(f.trained_on)} figures" if f.trained_on else ""
-    lines = [f"  {f.target}: {used} — {f.note}{trained}"]
+    trained = f", fitted on {escape(', '.join(f.trained_on))} figures" if f.trained_on else ""
+    lines = [f"  {f.target}: {used} — {escape(f.note)}{trained}"]
     if f.variants >= 2:
         lines.append(
             f"    held out (leave one variant out, {f.after.points} variants): median |error| "
@@ -68,7 +69,9 @@ def _fit_lines(f: TargetFit) -> list[str]:
 
 
 def print_estimators(out: Console, profile: str, e: Estimators) -> None:
-    out.print(f"[bold]{profile}: estimators[/] (log y = Σ terms; ridge toward all-zero)", highlight=False)
+    out.print(
+        f"[bold]{escape(profile)}: estimators[/] (log y = Σ terms; ridge toward all-zero)", highlight=False
+    )
     for f in (e.energy, e.latency):
         for line in _fit_lines(f):
             out.print(line, highlight=False)

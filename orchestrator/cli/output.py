@@ -1,4 +1,9 @@
-"""Rendering for people (rich) and scripts (``--json``), and the error-to-exit-code handler."""
+"""Rendering for people (rich) and scripts (``--json``), and how failures reach the user: one line.
+
+Text that comes from users, devices or files (names, reasons, paths, bytes of a model) is never read as rich
+markup or emoji codes: table cells and titles are plain text unless a caller passes a styled ``Text``, and
+errors are printed as ``Text``.
+"""
 
 from __future__ import annotations
 
@@ -12,19 +17,36 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from edgefleet.core.cli import error_line, print_error, run_cli
 from edgefleet.core.errors import EdgefleetError
 
-__all__ = ["console", "err_console", "errors_to_exit_codes", "print_json", "table"]
+__all__ = [
+    "console",
+    "err_console",
+    "error_line",
+    "errors_to_exit_codes",
+    "plural",
+    "print_error",
+    "print_json",
+    "run_cli",
+    "table",
+]
 
 
 def console() -> Console:
     """A console for this command (made per call: terminal width and streams are read when used)."""
-    return Console()
+    return Console(emoji=False)
 
 
 def err_console() -> Console:
-    return Console(stderr=True)
+    return Console(stderr=True, emoji=False)
+
+
+def plural(n: int, word: str, many: str = "") -> str:
+    """``1 event``, ``2 events``, ``0 devices`` (``many``: an irregular plural)."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
 
 
 def _strict(data: Any) -> Any:
@@ -43,12 +65,20 @@ def print_json(data: Any) -> None:
     sys.stdout.write(text + "\n")
 
 
-def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
-    t = Table(title=title, title_justify="left", header_style="bold")
+def _cell(v: Any) -> Text:
+    if isinstance(v, Text):
+        return v
+    return Text("-" if v is None or v == "" else str(v))
+
+
+def table(title: str | Text, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+    """A table whose title and cells are plain text (a ``Text`` keeps its style); empty cells show ``-``."""
+    heading = Text(title) if isinstance(title, str) else title
+    t = Table(title=heading, title_justify="left", header_style="bold")
     for col in columns:
         t.add_column(col, overflow="fold")
     for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
+        t.add_row(*(_cell(v) for v in row))
     return t
 
 
@@ -58,7 +88,5 @@ def errors_to_exit_codes() -> Iterator[None]:
     try:
         yield
     except EdgefleetError as exc:
-        err_console().print(
-            f"[bold red]error[/] ({exc.code.value}): {exc.message}", highlight=False, soft_wrap=True
-        )
+        print_error(exc.code.value, exc.message)
         raise typer.Exit(exc.exit_code) from exc

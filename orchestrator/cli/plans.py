@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from edgefleet.orchestrator.cli.common import (
     DEFAULT_SERVER,
@@ -18,8 +19,8 @@ from edgefleet.orchestrator.cli.common import (
     parse_labels,
 )
 from edgefleet.orchestrator.cli.estimators import estimators_dict, print_estimators
-from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
-from edgefleet.orchestrator.cli.render import fmt_bytes, fmt_energy, fmt_seconds
+from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, plural, print_json, table
+from edgefleet.orchestrator.cli.render import field_rows, fmt_bytes, fmt_energy, fmt_seconds
 from edgefleet.orchestrator.profiles import Profile, load_profile_file
 from edgefleet.orchestrator.selection import Candidate, Figures, ProfilePlan
 
@@ -67,14 +68,14 @@ def _energy_cell(f: Figures) -> str:
     return f"{fmt_energy(f.energy_j)} ({label})"
 
 
-def _row(plan: ProfilePlan, c: Candidate) -> tuple[str, ...]:
+def _row(plan: ProfilePlan, c: Candidate) -> tuple[str | Text, ...]:
     f = c.figures
     if plan.chosen is not None and c.variant.variant_id == plan.chosen.variant.variant_id:
-        status = "[bold green]CHOSEN[/]"
+        status = Text("CHOSEN", style="bold green")
     elif c.feasible:
-        status = "feasible"
+        status = Text("feasible")
     else:
-        status = "[red]" + "; ".join(c.reasons) + "[/]"
+        status = Text("; ".join(c.reasons), style="red")
     return (
         c.variant.short_id,
         c.variant.base_name,
@@ -120,14 +121,15 @@ def plan(
         return
     out = console()
     for p in plans:
-        title = f"{p.profile} ({p.objective}): " + (
-            f"{p.chosen.variant}" if p.chosen else "[bold red]nothing is feasible[/]"
+        title = Text.assemble(
+            f"{p.profile} ({p.objective}): ",
+            f"{p.chosen.variant}" if p.chosen else ("nothing is feasible", "bold red"),
         )
         out.print(table(title, _PLAN_COLS, [_row(p, c) for c in p.candidates]))
-        out.print(p.summary, highlight=False)
-        out.print(f"  figures: {p.comparison}", highlight=False)
+        out.print(p.summary, highlight=False, markup=False)
+        out.print(f"  figures: {p.comparison}", highlight=False, markup=False)
         if p.chosen:
-            out.print(f"  energy source: {p.chosen.figures.energy_source}", highlight=False)
+            out.print(f"  energy source: {p.chosen.figures.energy_source}", highlight=False, markup=False)
         if explain and p.estimators is not None:
             print_estimators(out, p.profile, p.estimators)
         out.print()
@@ -181,7 +183,8 @@ def profiles_list(server: ServerOpt = DEFAULT_SERVER, json_out: JsonFlag = False
     if json_out:
         print_json([profile_dict(p) for p in profiles])
         return
-    console().print(table(f"{len(profiles)} profiles", _PROFILE_COLS, [_profile_row(p) for p in profiles]))
+    rows = [_profile_row(p) for p in profiles]
+    console().print(table(plural(len(profiles), "profile"), _PROFILE_COLS, rows))
 
 
 @profiles_app.command("show")
@@ -194,7 +197,7 @@ def profiles_show(
     if json_out:
         print_json(profile_dict(p))
         return
-    rows = [(k, v) for k, v in profile_dict(p).items() if k != "sources"]
+    rows = field_rows({k: v for k, v in profile_dict(p).items() if k != "sources"})
     rows += [("source", s) for s in p.sources]
     console().print(table(f"profile {p.name}", ["field", "value"], rows))
 
@@ -210,4 +213,4 @@ def profiles_validate(
         print_json([profile_dict(p) for p in profiles])
         return
     for f, p in zip(files, profiles, strict=True):
-        console().print(f"{f}: ok (profile {p.name}, {p.runtime})", highlight=False)
+        console().print(f"{f}: ok (profile {p.name}, {p.runtime})", highlight=False, markup=False)

@@ -9,13 +9,23 @@ from typing import Any
 from edgefleet.orchestrator.fleet.model import WindowRecord
 from edgefleet.orchestrator.variants.card import VariantCard
 
-__all__ = ["CARD_COLUMNS", "card_dict", "card_row", "fmt_bytes", "fmt_energy", "fmt_seconds"]
+__all__ = [
+    "CARD_COLUMNS",
+    "card_dict",
+    "card_row",
+    "field_rows",
+    "fmt_bytes",
+    "fmt_energy",
+    "fmt_hardware",
+    "fmt_seconds",
+    "fmt_when",
+]
 
 
 def fmt_bytes(n: int | None) -> str:
     if n is None:
         return "-"
-    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= size:
             return f"{n / size:.1f} {unit}"
     return f"{n} B"
@@ -141,3 +151,47 @@ def fmt_when(t: float | None) -> str:
     ago = max(0.0, time.time() - t)
     rel = f"{ago:.0f} s" if ago < 120 else f"{ago / 60:.0f} min" if ago < 7200 else f"{ago / 3600:.1f} h"
     return f"{stamp} ({rel} ago)"
+
+
+def fmt_hardware(facts: dict[str, Any]) -> str:
+    """A device's hardware facts in one line: sizes in bytes as KiB/MiB/GiB, the rest as said."""
+    shown = []
+    for key, value in facts.items():
+        if key.endswith("_bytes") and isinstance(value, int | float | str) and str(value).isdigit():
+            shown.append(f"{key.removesuffix('_bytes').replace('_', ' ')} {fmt_bytes(int(value))}")
+        else:
+            shown.append(f"{key.replace('_', ' ')} {value}")
+    return ", ".join(shown) or "-"
+
+
+def _scalar(key: str, value: Any, times: frozenset[str]) -> str:
+    if value is None or value == "":
+        return "-"
+    if key in times and isinstance(value, int | float):
+        return fmt_when(float(value))
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def field_rows(
+    data: dict[str, Any], *, times: frozenset[str] = frozenset(), prefix: str = ""
+) -> list[tuple[str, str]]:
+    """(field, value) rows for a nested dict: nested dicts become ``parent.child`` rows, lists of scalars
+    one comma-separated value, lists of dicts one row each; ``times`` (keys) are epoch seconds shown as
+    readable moments. Never a Python repr."""
+    rows: list[tuple[str, str]] = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            rows += field_rows(value, times=times, prefix=f"{name}.") if value else [(name, "-")]
+        elif isinstance(value, list | tuple) and any(isinstance(v, dict) for v in value):
+            for i, item in enumerate(value):
+                rows += field_rows(item, times=times, prefix=f"{name}[{i}].")
+        elif isinstance(value, list | tuple):
+            rows.append((name, ", ".join(_scalar(key, v, times) for v in value) or "-"))
+        else:
+            rows.append((name, _scalar(key, value, times)))
+    return rows

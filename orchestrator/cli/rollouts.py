@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import json
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from edgefleet.core.errors import InvalidArgument
 from edgefleet.orchestrator.cli.common import (
@@ -19,8 +18,9 @@ from edgefleet.orchestrator.cli.common import (
     client,
     parse_labels,
 )
-from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
+from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, plural, print_json, table
 from edgefleet.orchestrator.cli.render import fmt_energy, fmt_when
+from edgefleet.orchestrator.cli.statistics import fmt_statistics
 from edgefleet.orchestrator.client.views import RolloutDeviceView, RolloutView
 from edgefleet.orchestrator.rollout.model import Event
 
@@ -34,8 +34,11 @@ def rollout_dict(r: RolloutView) -> dict[str, Any]:
 def _show(r: RolloutView) -> None:
     out = console()
     out.print(
-        f"rollout {r.rollout_id} ({r.model}): [bold]{r.state}[/] at wave {r.wave}/{r.waves_total}"
-        + (f" — {r.state_reason}" if r.state_reason else ""),
+        Text.assemble(
+            f"rollout {r.rollout_id} ({r.model}): ",
+            (r.state, "bold"),
+            f" at wave {r.wave}/{r.waves_total}" + (f" — {r.state_reason}" if r.state_reason else ""),
+        ),
         highlight=False,
     )
     for profile, job_id in sorted(r.benchmark_jobs.items()):
@@ -171,8 +174,12 @@ def status(
     if rollout_id:
         _show(rollouts[0])
         return
-    rows = [(r.rollout_id, r.model, r.state, f"{r.wave}/{r.waves_total}", r.state_reason) for r in rollouts]
-    console().print(table(f"{len(rows)} rollouts", ["rollout", "model", "state", "wave", "reason"], rows))
+    rows = [
+        (r.rollout_id, r.model, r.state, f"{r.wave}/{r.waves_total}", fmt_when(r.updated), r.state_reason)
+        for r in rollouts
+    ]
+    cols = ["rollout", "model", "state", "wave", "updated", "reason"]
+    console().print(table(plural(len(rows), "rollout"), cols, rows))
 
 
 def _control(action: str) -> Any:
@@ -213,7 +220,7 @@ def rollback(
         return
     console().print(
         table(
-            f"{len(result)} device(s) rolled back",
+            f"{plural(len(result), 'device')} rolled back",
             ["device", "variant", "generation"],
             [(d, v[:12], g) for d, v, g in result],
         )
@@ -225,11 +232,15 @@ def unblock(
     profile: Annotated[str, typer.Option("--profile", "-p")],
     variant: Annotated[str, typer.Option(help="The rolled-back variant id.")],
     server: ServerOpt = DEFAULT_SERVER,
+    json_out: JsonFlag = False,
 ) -> None:
     """Let the selection choose a rolled-back variant again for this profile."""
     with errors_to_exit_codes(), client(server) as api:
         api.unblock(model, profile, variant)
-    console().print(f"{variant[:12]} unblocked for {model} on {profile}", highlight=False)
+    if json_out:
+        print_json({"model": model, "profile": profile, "variant_id": variant, "unblocked": True})
+        return
+    console().print(f"{variant[:12]} unblocked for {model} on {profile}", highlight=False, markup=False)
 
 
 def event_dict(e: Event) -> dict[str, Any]:
@@ -240,9 +251,9 @@ def events(
     kind: Annotated[
         str, typer.Option(help="e.g. rollout.decision, rollout.rolled_back, rollback.manual")
     ] = "",
-    rollout: Annotated[str, typer.Option()] = "",
-    device: Annotated[str, typer.Option()] = "",
-    model: Annotated[str, typer.Option()] = "",
+    rollout: Annotated[str, typer.Option(help="Only this rollout's events.")] = "",
+    device: Annotated[str, typer.Option("--device", "-d", help="Only this device's events.")] = "",
+    model: Annotated[str, typer.Option(help="Only this model's events.")] = "",
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
     server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,
@@ -256,19 +267,19 @@ def events(
     rows = [
         (
             e.event_id,
-            datetime.datetime.fromtimestamp(e.time).isoformat(timespec="seconds"),
+            fmt_when(e.time),
             e.kind,
             e.rollout_id,
             e.device_id,
             e.rule,
             e.message,
-            json.dumps(e.details.get("statistics", ""), default=str)[:160],
+            fmt_statistics(e.rule, e.details.get("statistics"), critical=bool(e.details.get("critical"))),
         )
         for e in found
     ]
     console().print(
         table(
-            f"{len(rows)} events",
+            plural(len(rows), "event"),
             ["id", "time", "kind", "rollout", "device", "rule", "message", "statistics"],
             rows,
         )

@@ -30,6 +30,13 @@ def serve(
     api_listen: Annotated[
         str | None, typer.Option(help="HOST:PORT for enrolment, the admin API and health (server TLS).")
     ] = None,
+    metrics_listen: Annotated[
+        str | None,
+        typer.Option(
+            help='HOST:PORT of the Prometheus /metrics endpoint (port 0: any free port; "": none). '
+            "The bound address is printed and written to DATA_DIR/metrics.addr. [default: 127.0.0.1:9464]"
+        ),
+    ] = None,
     insecure: Annotated[
         bool | None,
         typer.Option("--insecure", help="Plaintext, no client certificates: local development only."),
@@ -51,6 +58,7 @@ def serve(
             overrides={
                 "listen": listen,
                 "api_listen": api_listen,
+                "metrics_listen": metrics_listen,
                 "insecure": insecure,
                 "data_dir": data_dir,
                 "store": store,
@@ -60,10 +68,15 @@ def serve(
 
         def ready(server: OrchestratorServer) -> None:
             mode = "plaintext, INSECURE" if server.tls is None else "mTLS"
+            metrics = (
+                f"; metrics on http://{server.metrics_address}/metrics" if server.metrics_address else ""
+            )
             console().print(
                 f"edgefleet orchestrator listening on {server.address} (agents, {mode}); "
-                f"API on {server.api_address} (enrolment, admin); data: {cfg.data_dir}",
+                f"API on {server.api_address} (enrolment, admin){metrics}; data: {cfg.data_dir}",
                 highlight=False,
+                markup=False,
+                soft_wrap=True,
             )
 
         asyncio.run(run_server(cfg, on_ready=ready))

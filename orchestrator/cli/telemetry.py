@@ -7,20 +7,20 @@ from typing import Annotated
 
 import typer
 
-from edgefleet.orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client
+from edgefleet.orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ProfilesOpt, ServerOpt, client
 from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
 from edgefleet.orchestrator.cli.render import fmt_energy, fmt_seconds
 
 
 def telemetry(
     model: Annotated[str, typer.Argument(help="Model family.")],
-    profile: Annotated[str, typer.Option(help="Only this profile.")] = "",
+    profile: ProfilesOpt = [],  # noqa: B006
     server: ServerOpt = DEFAULT_SERVER,
     json_out: JsonFlag = False,
 ) -> None:
     """What devices measured: energy per inference (with its method), latency, accuracy, vs the estimate."""
     with errors_to_exit_codes(), client(server) as api:
-        rows = api.telemetry(model, profile)
+        rows = [r for p in dict.fromkeys(profile or [""]) for r in api.telemetry(model, p)]
     if json_out:
         print_json([dataclasses.asdict(r) for r in rows])
         return

@@ -7,11 +7,13 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from edgefleet.core.errors import InvalidArgument
+from edgefleet.core.fsutil import read_user_file
 from edgefleet.orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOpt, client
-from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, print_json, table
-from edgefleet.orchestrator.cli.render import CARD_COLUMNS, card_dict, card_row
+from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, plural, print_json, table
+from edgefleet.orchestrator.cli.render import CARD_COLUMNS, card_dict, card_row, field_rows
 from edgefleet.orchestrator.service.variants import BuildResult
 from edgefleet.orchestrator.service.variants import Progress as BuildProgress
 
@@ -19,10 +21,7 @@ app = typer.Typer(help="Build, analyse and register compressed variants of a mod
 
 
 def _read(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InvalidArgument(f"{path}: cannot read the {what} ({exc.strerror})") from exc
+    return read_user_file(path, what)
 
 
 def _names(path: Path, model: str | None) -> tuple[str, str]:
@@ -88,6 +87,8 @@ def build(
                     base_name=base_name,
                     recipes=wanted,
                     threads=threads,
+                    source_name=str(path),
+                    eval_source_name=str(eval_set or ""),
                 ):
                     if isinstance(update, BuildProgress):
                         bar.update(task, total=update.total, completed=update.done, description=update.stage)
@@ -106,9 +107,10 @@ def build(
             }
         )
         return
-    console().print(table(f"{len(cards)} variants registered", CARD_COLUMNS, [card_row(c) for c in cards]))
+    title = f"{plural(len(cards), 'variant')} registered"
+    console().print(table(title, CARD_COLUMNS, [card_row(c) for c in cards]))
     for base_name, s in skipped:
-        console().print(f"[yellow]skipped[/] {base_name} {s.recipe}: {s.reason}", highlight=False)
+        console().print(Text.assemble(("skipped", "yellow"), f" {base_name} {s.recipe}: {s.reason}"))
 
 
 @app.command("list")
@@ -123,7 +125,7 @@ def list_(
     if json_out:
         print_json([card_dict(c) for c in cards])
         return
-    console().print(table(f"{len(cards)} variants", CARD_COLUMNS, [card_row(c) for c in cards]))
+    console().print(table(plural(len(cards), "variant"), CARD_COLUMNS, [card_row(c) for c in cards]))
 
 
 @app.command("show")
@@ -139,7 +141,7 @@ def show(
     if json_out:
         print_json(data)
         return
-    rows = [(k, v) for k, v in data.items() if k not in ("signature",)]
+    rows = field_rows({k: v for k, v in data.items() if k != "signature"}, times=frozenset({"created"}))
     console().print(
         table(
             f"variant {card.short_id} ({card.model} {card.base_name} {card.recipe})", ["field", "value"], rows
@@ -171,6 +173,8 @@ def add(
             data=data,
             recipe=recipe,
             eval_npz=_read(eval_set, "evaluation set") if eval_set else b"",
+            source_name=str(path),
+            eval_source_name=str(eval_set or ""),
         )
     if json_out:
         print_json(card_dict(card))

@@ -80,8 +80,11 @@ class AdminClient:
         recipes: tuple[str, ...] = (),
         threads: int = 1,
         timeout: float = 1800.0,
+        source_name: str = "",
+        eval_source_name: str = "",
     ) -> Iterator[Progress | BuildResult]:
-        """Progress updates, then the result."""
+        """Progress updates, then the result. ``source_name``, ``eval_source_name``: what the user called the
+        files (their paths), for the server's messages about them."""
         request = admin_pb2.BuildVariantsRequest(
             model=model,
             base_tflite=base,
@@ -89,6 +92,8 @@ class AdminClient:
             base_name=base_name,
             recipes=recipes,
             threads=threads,
+            source_name=source_name,
+            eval_source_name=eval_source_name,
         )
         try:
             for msg in self._stub.BuildVariants(request, timeout=timeout, metadata=self._metadata):
@@ -99,8 +104,24 @@ class AdminClient:
         except grpc.RpcError as exc:
             raise error_from_rpc(exc, target=self.target) from exc
 
-    def add_variant(self, *, model: str, data: bytes, recipe: str = "", eval_npz: bytes = b"") -> VariantCard:
-        req = admin_pb2.AddVariantRequest(model=model, tflite=data, recipe=recipe, eval_npz=eval_npz)
+    def add_variant(
+        self,
+        *,
+        model: str,
+        data: bytes,
+        recipe: str = "",
+        eval_npz: bytes = b"",
+        source_name: str = "",
+        eval_source_name: str = "",
+    ) -> VariantCard:
+        req = admin_pb2.AddVariantRequest(
+            model=model,
+            tflite=data,
+            recipe=recipe,
+            eval_npz=eval_npz,
+            source_name=source_name,
+            eval_source_name=eval_source_name,
+        )
         return card_from_pb(self._call("AddVariant", req, timeout=600.0))
 
     def list_variants(self, model: str = "") -> list[VariantCard]:

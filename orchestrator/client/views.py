@@ -73,6 +73,8 @@ class DeviceView:
     hardware: dict[str, Any]
     slots: tuple[SlotView, ...]
     conditions: tuple[ConditionView, ...] = ()
+    #: When the device last reported its slots (None: never).
+    slots_reported: float | None = None
 
     @property
     def runtime(self) -> str:

@@ -33,11 +33,13 @@ class SlotReport:
     variant_id: str = ""
     recipe: str = ""
     reason: str = ""
+    #: When the slot entered its state (the agent's clock; 0: not said).
+    since: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """What a device said about itself in its last Hello."""
+    """What a device said about itself: its last Hello, updated by each deployment status since."""
 
     hardware: dict[str, Any]
     runtime_name: str
@@ -48,6 +50,8 @@ class Report:
     slots: tuple[SlotReport, ...] = ()
     agent_version: str = ""
     applied_generation: int = 0
+    #: When ``slots`` were reported (the Hello, or the last deployment status carrying slots).
+    slots_reported: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,6 +156,12 @@ def accuracy_verdict(correct: int, n: int, floor: float, d: AnalysisDefaults = A
     if up < floor:
         _, up_crit = wilson(correct, n, d.z_critical)
         critical = up_crit < floor - d.accuracy_delta
+        # the bound the critical rule judged: the 99.9 % upper bound against the floor less the delta
+        stats |= {
+            "z_critical": d.z_critical,
+            "upper_critical": up_crit,
+            "critical_floor": floor - d.accuracy_delta,
+        }
         return Verdict("accuracy", "FAIL", "accuracy.wilson_ucb_below_floor", stats, critical)
     if low >= floor:
         return Verdict("accuracy", "PASS", "accuracy.wilson_lcb_at_or_above_floor", stats)
@@ -188,7 +194,15 @@ def log_bound_verdict(
         "budget": budget,
     }
     if lcb > limit:
-        critical = mean - t_quantile(k - 1, 0.999) * s / math.sqrt(k) > math.log(budget * d.critical_factor)
+        t_crit = t_quantile(k - 1, 0.999)
+        lcb_crit = mean - t_crit * s / math.sqrt(k)
+        critical = lcb_crit > math.log(budget * d.critical_factor)
+        # the bound the critical rule judged: the 99.9 % lower bound against budget x critical_factor
+        stats |= {
+            "t_critical": t_crit,
+            "lcb_critical": math.exp(lcb_crit),
+            "critical_limit": budget * d.critical_factor,
+        }
         return Verdict(metric, "FAIL", f"{metric}.t_lcb_above_budget", stats, critical)
     if ucb <= limit:
         return Verdict(metric, "PASS", f"{metric}.t_ucb_within_budget", stats)

@@ -21,6 +21,7 @@ from edgefleet.orchestrator.server.sessions import Sessions
 from edgefleet.orchestrator.service.deployments import Assignment, DeploymentService
 from edgefleet.orchestrator.service.devices import DeviceService
 from edgefleet.orchestrator.service.identity import IdentityService
+from edgefleet.orchestrator.service.names import source_name
 from edgefleet.orchestrator.service.plans import PlanService
 from edgefleet.orchestrator.service.rollbacks import RollbackService
 from edgefleet.orchestrator.service.rollouts import RolloutService
@@ -80,8 +81,8 @@ class FleetAdminServicer(
             base_name=request.base_name or "base",
             recipes=tuple(request.recipes),
             threads=max(1, request.threads or 1),
-            base_source=f"{request.base_name or 'base'}.tflite",
-            eval_source=f"{request.model or 'model'} evaluation set",
+            base_source=source_name(request.source_name, f"{request.base_name or 'base'}.tflite"),
+            eval_source=source_name(request.eval_source_name, f"{request.model or 'model'} evaluation set"),
         )
 
         def report(p: Progress) -> None:
@@ -110,7 +111,8 @@ class FleetAdminServicer(
             data=request.tflite,
             recipe=request.recipe or "user",
             eval_npz=request.eval_npz,
-            source=f"{request.recipe or 'user'}.tflite",
+            source=source_name(request.source_name, f"{request.recipe or 'user'}.tflite"),
+            eval_source=source_name(request.eval_source_name, "the evaluation set"),
         )
         card = await asyncio.get_running_loop().run_in_executor(self._build_executor, call)
         return card_to_pb(card)

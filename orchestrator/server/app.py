@@ -14,13 +14,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from prometheus_client import CollectorRegistry
 
+from edgefleet.core.errors import Unavailable
 from edgefleet.core.grpc_guard import MalformedRequests
+from edgefleet.core.metrics import MetricsServer, start_metrics
 from edgefleet.orchestrator.benchmark.model import BenchmarkJob, JobState
 from edgefleet.orchestrator.config import ServerConfig
 from edgefleet.orchestrator.metrics import OrchestratorMetrics
 from edgefleet.orchestrator.security import load_server_tls
 from edgefleet.orchestrator.server.admin import FleetAdminServicer
 from edgefleet.orchestrator.server.auth import AdminAuth, DeviceAuth
+from edgefleet.orchestrator.server.binding import add_port, check_ports
 from edgefleet.orchestrator.server.control import FleetControlServicer
 from edgefleet.orchestrator.server.ingest import TelemetryIngest
 from edgefleet.orchestrator.server.sessions import Sessions
@@ -34,6 +37,9 @@ __all__ = ["OrchestratorServer", "Services", "open_services", "run_server"]
 
 log = logging.getLogger("edgefleet.server")
 
+#: Seconds calls in flight get to finish on shutdown (agents' streams end at once: they reconnect).
+STOP_GRACE_SECONDS = 1.0
+
 
 class OrchestratorServer:
     def __init__(self, config: ServerConfig, services: Services) -> None:
@@ -43,6 +49,8 @@ class OrchestratorServer:
         options = [
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", config.max_message_bytes),
+            # gRPC's default shares a port in use with another server (calls then land on either at random)
+            ("grpc.so_reuseport", 0),
         ]
         self.tls = None if config.insecure else load_server_tls(config.tls_path)
         interceptors: list[grpc.aio.ServerInterceptor] = [MalformedRequests()]
@@ -54,6 +62,7 @@ class OrchestratorServer:
         self.metrics = OrchestratorMetrics(CollectorRegistry())
         self.metrics.watch_fleet(services, self.sessions.connected)
         self.metrics_address = ""
+        self._metrics_server: MetricsServer | None = None
         admin = FleetAdminServicer(
             variants=services.variants,
             plans=services.plans,
@@ -112,11 +121,26 @@ class OrchestratorServer:
         reflection.enable_server_reflection(names, self._server)
 
     async def start(self) -> str:
-        """Bind and start; returns the bound address (port 0 picks a free port)."""
-        self.address = self._bind(self.config.listen, agents=True)
-        self.api_address = (
-            self._bind(self.config.api_listen, agents=False) if self.config.api_listen else self.address
-        )
+        """Bind every port, then serve; returns the agents' address. A port that cannot be bound is an error
+        naming it, and whatever was bound is released."""
+        try:
+            return await self._start()
+        except BaseException:
+            if self.address:  # gRPC releases a server's ports only once it has started
+                await self._server.start()
+            await self.stop(grace=0)
+            raise
+
+    async def _start(self) -> str:
+        check_ports(self.config)
+        if self.config.metrics_listen:
+            self._metrics_server = start_metrics(self.metrics.registry, self.config.metrics_listen)
+            self.metrics_address = self._metrics_server.address
+            (self.config.data_dir / "metrics.addr").write_text(self.metrics_address + "\n")
+            log.info("metrics on http://%s/metrics", self.metrics_address)
+        self.address = add_port(self._server, self.config.listen, self.tls, agents=True)
+        api = self.config.api_listen
+        self.api_address = add_port(self._server, api, self.tls, agents=False) if api else self.address
         if self.tls is None:
             log.warning(
                 "INSECURE MODE: plaintext gRPC, no client certificates, device bearer secrets and an open "
@@ -135,28 +159,7 @@ class OrchestratorServer:
         self._ticker = asyncio.create_task(self._tick_rollouts())
         if self.config.telemetry_retention_days > 0:
             self._pruner = asyncio.create_task(self._prune_telemetry())
-        if self.config.metrics_listen:
-            self.metrics_address = self.metrics.serve(self.config.metrics_listen)
-            (self.config.data_dir / "metrics.addr").write_text(self.metrics_address + "\n")
-            log.info("metrics on http://%s/metrics", self.metrics_address)
         return self.address
-
-    def _bind(self, listen: str, *, agents: bool) -> str:
-        """Agents' port: mTLS (client certificate required). API port: server TLS only, because a
-        device has no certificate until it enrols. Both plaintext in insecure mode."""
-        host, _, _ = listen.rpartition(":")
-        if self.tls is None:
-            port = self._server.add_insecure_port(listen)
-        else:
-            creds = grpc.ssl_server_credentials(
-                [(self.tls.key_pem, self.tls.cert_pem)],
-                root_certificates=self.tls.ca_pem if agents else None,
-                require_client_auth=agents,
-            )
-            port = self._server.add_secure_port(listen, creds)
-        if port == 0:
-            raise OSError(f"cannot listen on {listen}")
-        return f"{host}:{port}"
 
     async def _tick_rollouts(self) -> None:
         """Advance running rollouts: analysis and decisions off the loop, desired states pushed on it."""
@@ -203,11 +206,17 @@ class OrchestratorServer:
         for device_id in job.devices:
             self.sessions.push(device_id, message)
 
-    async def stop(self, grace: float = 5.0) -> None:
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Release the ports first (a restart can bind them at once), end the agents' streams (they
+        reconnect with backoff), give calls in flight ``grace`` seconds, then close the store."""
         for task in (self._ticker, self._pruner):
             if task is not None:
                 task.cancel()
+        if self._metrics_server is not None:
+            await asyncio.to_thread(self._metrics_server.close)
+            self._metrics_server = None
         await self._health.enter_graceful_shutdown()
+        self.sessions.end_all(Unavailable("the orchestrator is shutting down"))
         await self._server.stop(grace)
         await self.ingest.stop()
         self._builds.shutdown(wait=False, cancel_futures=True)
@@ -221,8 +230,9 @@ async def run_server(
     config: ServerConfig, *, on_ready: Callable[[OrchestratorServer], None] | None = None
 ) -> None:
     """Serve until SIGTERM or SIGINT, then stop gracefully. ``on_ready`` gets the started server."""
+    check_ports(config)  # before the store is opened (or migrated): a taken port changes nothing
     server = OrchestratorServer(config, open_services(config))
-    await server.start()
+    await server.start()  # a failed start has released everything
     log.info(
         "edgefleet orchestrator: agents on %s, API on %s (data in %s)",
         server.address,
@@ -237,4 +247,6 @@ async def run_server(
         on_ready(server)
     await stop.wait()
     log.info("shutting down")
+    began = time.monotonic()
     await server.stop()
+    log.info("stopped in %.2f s", time.monotonic() - began)

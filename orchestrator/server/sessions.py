@@ -79,6 +79,11 @@ class Sessions:
         if session is not None:
             session.queue.put_nowait(error)
 
+    def end_all(self, error: BaseException) -> None:
+        """End every stream with ``error`` (shutdown: the agents reconnect to this server's successor)."""
+        for session in self._sessions.values():
+            session.queue.put_nowait(error)
+
     def connected(self) -> set[str]:
         return set(self._sessions)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 from edgefleet.core.enums import DeploymentPhase, FaultDomain
 from edgefleet.core.errors import InvalidArgument, NotFound, PermissionDenied
-from edgefleet.orchestrator.fleet.model import Condition, DeviceRecord, Report
+from edgefleet.orchestrator.fleet.model import Condition, DeviceRecord, Report, SlotReport
 from edgefleet.orchestrator.service.names import check_labels
 from edgefleet.orchestrator.store.base import Store
 
@@ -30,6 +30,17 @@ class StatusReport:
     runtime: tuple[str, str] | None = None
     #: With a failure: whose fault it was.
     fault: FaultDomain = FaultDomain.UNKNOWN
+    #: Both slots after this step; None when the agent did not send them (its Hello's stay).
+    slots: tuple[SlotReport, ...] | None = None
+
+    @property
+    def settles(self) -> bool:
+        """The agent is done with this generation (it records it as applied): committed, or failed or
+        rolled back for good (a device fault is retried, so not yet)."""
+        if self.phase == DeploymentPhase.COMMITTED:
+            return True
+        final = self.phase in (DeploymentPhase.FAILED, DeploymentPhase.ROLLED_BACK)
+        return final and self.fault != FaultDomain.DEVICE
 
 
 class DeviceService:
@@ -48,6 +59,7 @@ class DeviceService:
         if profile != device.profile:
             raise PermissionDenied(f"device {device_id} enrolled as {device.profile!r}, not {profile!r}")
         now = self._clock()
+        report = replace(report, slots_reported=now)
         return self._fresh(
             self._store.update_device(device_id, lambda d: replace(d, report=report, last_seen=now))
         )
@@ -82,6 +94,10 @@ class DeviceService:
                 report = replace(
                     report, runtime_name=status.runtime[0][:64], runtime_version=status.runtime[1][:64]
                 )
+            if report is not None and status.slots is not None:
+                report = replace(report, slots=status.slots, slots_reported=now)
+            if report is not None and status.settles and status.generation > report.applied_generation:
+                report = replace(report, applied_generation=status.generation)
             if device.desired is not None and status.generation != device.desired.generation:
                 return replace(device, report=report)  # an older deployment's report still says what serves
             return replace(

@@ -6,11 +6,13 @@ import re
 
 from edgefleet.core.errors import InvalidArgument
 
-__all__ = ["MAX_LABELS", "check_labels", "check_name"]
+__all__ = ["MAX_LABELS", "MAX_SOURCE_NAME", "check_labels", "check_name", "source_name"]
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 #: Labels a device may carry (rollout and deploy targeting).
 MAX_LABELS = 32
+#: Characters kept of what a client calls its file (only ever shown in messages).
+MAX_SOURCE_NAME = 1024
 
 
 def check_name(kind: str, value: str) -> str:
@@ -35,3 +37,10 @@ def check_labels(labels: dict[str, str]) -> dict[str, str]:
         if not value.isprintable():
             raise InvalidArgument(f"label {key!r}: value has non-printable characters")
     return labels
+
+
+def source_name(given: str, default: str) -> str:
+    """What a client calls its file (a path), for messages only: printable characters, at most
+    :data:`MAX_SOURCE_NAME` of them; ``default`` when it sent none."""
+    shown = "".join(c if c.isprintable() else "?" for c in given[:MAX_SOURCE_NAME])
+    return shown or default

@@ -46,17 +46,21 @@ __all__ = [
 ]
 
 
-def report_from_hello(h: control_pb2.Hello) -> Report:
-    slots = tuple(
+def slots_from_pb(slots: Sequence[common_pb2.Slot]) -> tuple[SlotReport, ...]:
+    return tuple(
         SlotReport(
             name="a" if s.name == common_pb2.SLOT_NAME_A else "b",
             state=SLOT_STATE_FROM_PB.get(s.state, SlotState.EMPTY),
-            variant_id=s.variant.variant_id,
-            recipe=s.variant.recipe,
+            variant_id=s.variant.variant_id[:64],
+            recipe=s.variant.recipe[:64],
             reason=s.reason[:1000],
+            since=s.since.ToNanoseconds() / 1e9 if s.HasField("since") else 0.0,
         )
-        for s in h.slots[:2]
+        for s in slots[:2]
     )
+
+
+def report_from_hello(h: control_pb2.Hello) -> Report:
     return Report(
         hardware=MessageToDict(h.hardware, preserving_proto_field_name=True),
         runtime_name=h.runtime.name[:64],
@@ -64,7 +68,7 @@ def report_from_hello(h: control_pb2.Hello) -> Report:
         active_variant=h.active.variant_id,
         active_recipe=h.active.recipe,
         previous_variant=h.previous.variant_id,
-        slots=slots,
+        slots=slots_from_pb(h.slots),
         agent_version=h.agent_version[:64],
         applied_generation=h.applied_generation,
     )
@@ -88,6 +92,7 @@ def status_from_pb(st: control_pb2.DeploymentStatus) -> StatusReport:
         active=(st.active.variant_id, st.active.recipe) if st.HasField("active") else None,
         runtime=(st.runtime.name, st.runtime.version) if st.HasField("runtime") else None,
         fault=FAULT_FROM_PB.get(st.fault, FaultDomain.UNKNOWN),
+        slots=slots_from_pb(st.slots) if st.slots else None,  # an agent that sends none: keep the Hello's
     )
 
 
@@ -108,6 +113,11 @@ def desired_to_pb(d: Desired) -> control_pb2.DesiredState:
     )
 
 
+def _stamp(field: Timestamp, t: float) -> None:
+    if t:  # 0: never / not said
+        field.FromNanoseconds(int(t * 1e9))
+
+
 def device_to_pb(d: DeviceRecord) -> admin_pb2.Device:
     msg = admin_pb2.Device(
         device_id=d.device_id,
@@ -124,18 +134,14 @@ def device_to_pb(d: DeviceRecord) -> admin_pb2.Device:
         else common_pb2.DEPLOYMENT_PHASE_UNSPECIFIED,
         phase_reason=d.phase_reason,
     )
-    if d.last_seen:
-        msg.last_seen.FromNanoseconds(int(d.last_seen * 1e9))
-    if d.created:
-        msg.created.FromNanoseconds(int(d.created * 1e9))
+    _stamp(msg.last_seen, d.last_seen)
+    _stamp(msg.created, d.created)
     for c in d.conditions:
         item = msg.conditions.add(type=c.type, message=c.message)
-        if c.since:
-            item.since.FromNanoseconds(int(c.since * 1e9))
+        _stamp(item.since, c.since)
     r = d.report
     if r is not None:
         ParseDict(r.hardware, msg.hardware, ignore_unknown_fields=True)
-
         msg.runtime.CopyFrom(common_pb2.RuntimeInfo(name=r.runtime_name, version=r.runtime_version))
         if r.active_variant:
             msg.active.CopyFrom(common_pb2.VariantRef(variant_id=r.active_variant, recipe=r.active_recipe))
@@ -149,6 +155,8 @@ def device_to_pb(d: DeviceRecord) -> admin_pb2.Device:
             )
             if s.variant_id:
                 slot.variant.CopyFrom(common_pb2.VariantRef(variant_id=s.variant_id, recipe=s.recipe))
+            _stamp(slot.since, s.since)
+        _stamp(msg.slots_reported, r.slots_reported)
         msg.applied_generation = r.applied_generation
         msg.agent_version = r.agent_version
     if d.desired is not None:

@@ -140,7 +140,7 @@ def test_errors_map_to_exit_codes(server: Served, family: ReferenceFamily, tmp_p
         server, "variants", "build", str(family.models[0].path), "--eval", str(tmp_path / "nope.npz")
     )
     assert code == 2
-    assert "nope.npz: cannot read the evaluation set" in err
+    assert "nope.npz: no such evaluation set file" in err
 
     code, _, err = cli(server, "variants", "build", "--reference", "--recipes", "fp32,int3_magic")
     assert code == 2

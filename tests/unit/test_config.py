@@ -32,6 +32,8 @@ def test_layers_file_then_env_then_flags(tmp_path: Path) -> None:
         ("[server\n", {}, "invalid TOML"),
         ("", {"EDGEFLEET_BUILD_WORKERS": "many"}, "EDGEFLEET_BUILD_WORKERS: build_workers must be int"),
         ("[server]\ntrial_seconds = -1\n", {}, "trial_seconds"),
+        ('[server]\nmetrics_listen = "9464"\n', {}, "metrics_listen: expected HOST:PORT"),
+        ("", {"EDGEFLEET_METRICS_LISTEN": "127.0.0.1:99999"}, "metrics_listen: expected HOST:PORT"),
     ],
 )
 def test_bad_configuration_names_the_setting(
@@ -41,6 +43,18 @@ def test_bad_configuration_names_the_setting(
     toml.write_text(text)
     with pytest.raises(InvalidArgument, match=message):
         load_config(toml, env=env)
+
+
+def test_metrics_listen_layers_and_may_be_off(tmp_path: Path) -> None:
+    toml = tmp_path / "edgefleet.toml"
+    toml.write_text('[server]\nmetrics_listen = "127.0.0.1:9500"\n')
+    assert load_config(toml).metrics_listen == "127.0.0.1:9500"
+    env = {"EDGEFLEET_METRICS_LISTEN": "127.0.0.1:0"}
+    assert load_config(toml, env=env).metrics_listen == "127.0.0.1:0"
+    flag = {"metrics_listen": "[::1]:9600"}
+    assert load_config(toml, env=env, overrides=flag).metrics_listen == "[::1]:9600"
+    assert load_config(overrides={"metrics_listen": ""}).metrics_listen == ""  # no endpoint
+    assert load_config().metrics_listen == "127.0.0.1:9464"
 
 
 def test_agent_config(tmp_path: Path) -> None:

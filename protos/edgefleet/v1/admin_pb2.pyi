@@ -110,6 +110,8 @@ class BuildVariantsRequest(_message.Message):
     RECIPES_FIELD_NUMBER: _builtins.int
     BASE_NAME_FIELD_NUMBER: _builtins.int
     THREADS_FIELD_NUMBER: _builtins.int
+    SOURCE_NAME_FIELD_NUMBER: _builtins.int
+    EVAL_SOURCE_NAME_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """Model family name the variants belong to."""
     base_tflite: _builtins.bytes
@@ -122,6 +124,11 @@ class BuildVariantsRequest(_message.Message):
     """Width tag of this base within the family, e.g. "w1.0"; informational."""
     threads: _builtins.int
     """Threads for host latency measurement."""
+    source_name: _builtins.str
+    """What the user called the base and the evaluation set (their paths), for the messages about them; the
+    server names them by model and width when empty. At most 1024 characters each.
+    """
+    eval_source_name: _builtins.str
     @_builtins.property
     def recipes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Recipe names; empty means the default set."""
@@ -135,10 +142,12 @@ class BuildVariantsRequest(_message.Message):
         recipes: _abc.Iterable[_builtins.str] | None = ...,
         base_name: _builtins.str = ...,
         threads: _builtins.int = ...,
+        source_name: _builtins.str = ...,
+        eval_source_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_name", b"base_name", "base_tflite", b"base_tflite", "eval_npz", b"eval_npz", "model", b"model", "recipes", b"recipes", "threads", b"threads"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_name", b"base_name", "base_tflite", b"base_tflite", "eval_npz", b"eval_npz", "eval_source_name", b"eval_source_name", "model", b"model", "recipes", b"recipes", "source_name", b"source_name", "threads", b"threads"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -232,6 +241,8 @@ class AddVariantRequest(_message.Message):
     TFLITE_FIELD_NUMBER: _builtins.int
     RECIPE_FIELD_NUMBER: _builtins.int
     EVAL_NPZ_FIELD_NUMBER: _builtins.int
+    SOURCE_NAME_FIELD_NUMBER: _builtins.int
+    EVAL_SOURCE_NAME_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     tflite: _builtins.bytes
     recipe: _builtins.str
@@ -240,6 +251,11 @@ class AddVariantRequest(_message.Message):
     """Labelled evaluation set for accuracy; the family's set is used when empty (a new family then has
     none: the card's accuracy is unknown).
     """
+    source_name: _builtins.str
+    """What the user called the model and the evaluation set (their paths), for the messages about them;
+    "RECIPE.tflite" and "the evaluation set" when empty. At most 1024 characters each.
+    """
+    eval_source_name: _builtins.str
     def __init__(
         self,
         *,
@@ -247,10 +263,12 @@ class AddVariantRequest(_message.Message):
         tflite: _builtins.bytes = ...,
         recipe: _builtins.str = ...,
         eval_npz: _builtins.bytes = ...,
+        source_name: _builtins.str = ...,
+        eval_source_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["eval_npz", b"eval_npz", "model", b"model", "recipe", b"recipe", "tflite", b"tflite"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["eval_npz", b"eval_npz", "eval_source_name", b"eval_source_name", "model", b"model", "recipe", b"recipe", "source_name", b"source_name", "tflite", b"tflite"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1273,6 +1291,7 @@ class Device(_message.Message):
     CREATED_FIELD_NUMBER: _builtins.int
     CONDITIONS_FIELD_NUMBER: _builtins.int
     PHASE_FAULT_FIELD_NUMBER: _builtins.int
+    SLOTS_REPORTED_FIELD_NUMBER: _builtins.int
     device_id: _builtins.str
     name: _builtins.str
     profile: _builtins.str
@@ -1313,6 +1332,10 @@ class Device(_message.Message):
     def conditions(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Condition]:
         """Conditions that degrade it now (from its last Hello or heartbeat)."""
 
+    @_builtins.property
+    def slots_reported(self) -> _timestamp_pb2.Timestamp:
+        """When the device last reported its slots (its Hello, or a deployment status carrying them)."""
+
     def __init__(
         self,
         *,
@@ -1337,10 +1360,11 @@ class Device(_message.Message):
         created: _timestamp_pb2.Timestamp | None = ...,
         conditions: _abc.Iterable[_common_pb2.Condition] | None = ...,
         phase_fault: _common_pb2.FaultDomain.ValueType = ...,
+        slots_reported: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "created", b"created", "desired", b"desired", "hardware", b"hardware", "last_seen", b"last_seen", "previous", b"previous", "runtime", b"runtime"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "created", b"created", "desired", b"desired", "hardware", b"hardware", "last_seen", b"last_seen", "previous", b"previous", "runtime", b"runtime", "slots_reported", b"slots_reported"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "agent_version", b"agent_version", "applied_generation", b"applied_generation", "conditions", b"conditions", "created", b"created", "desired", b"desired", "desired_generation", b"desired_generation", "device_id", b"device_id", "hardware", b"hardware", "labels", b"labels", "last_seen", b"last_seen", "name", b"name", "phase", b"phase", "phase_fault", b"phase_fault", "phase_reason", b"phase_reason", "previous", b"previous", "profile", b"profile", "recent_windows", b"recent_windows", "runtime", b"runtime", "slots", b"slots", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "agent_version", b"agent_version", "applied_generation", b"applied_generation", "conditions", b"conditions", "created", b"created", "desired", b"desired", "desired_generation", b"desired_generation", "device_id", b"device_id", "hardware", b"hardware", "labels", b"labels", "last_seen", b"last_seen", "name", b"name", "phase", b"phase", "phase_fault", b"phase_fault", "phase_reason", b"phase_reason", "previous", b"previous", "profile", b"profile", "recent_windows", b"recent_windows", "runtime", b"runtime", "slots", b"slots", "slots_reported", b"slots_reported", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -342,6 +342,7 @@ class DeploymentStatus(_message.Message):
     ACTIVE_FIELD_NUMBER: _builtins.int
     RUNTIME_FIELD_NUMBER: _builtins.int
     FAULT_FIELD_NUMBER: _builtins.int
+    SLOTS_FIELD_NUMBER: _builtins.int
     generation: _builtins.int
     """Generation of the desired state this status answers."""
     phase: _common_pb2.DeploymentPhase.ValueType
@@ -360,6 +361,10 @@ class DeploymentStatus(_message.Message):
     def runtime(self) -> _common_pb2.RuntimeInfo:
         """The runtime serving it."""
 
+    @_builtins.property
+    def slots(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Slot]:
+        """Both slots as they are after this step (the Hello's are kept when a status carries none)."""
+
     def __init__(
         self,
         *,
@@ -372,10 +377,11 @@ class DeploymentStatus(_message.Message):
         active: _common_pb2.VariantRef | None = ...,
         runtime: _common_pb2.RuntimeInfo | None = ...,
         fault: _common_pb2.FaultDomain.ValueType = ...,
+        slots: _abc.Iterable[_common_pb2.Slot] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "runtime", b"runtime", "variant", b"variant"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "bytes_done", b"bytes_done", "bytes_total", b"bytes_total", "fault", b"fault", "generation", b"generation", "phase", b"phase", "reason", b"reason", "runtime", b"runtime", "variant", b"variant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "bytes_done", b"bytes_done", "bytes_total", b"bytes_total", "fault", b"fault", "generation", b"generation", "phase", b"phase", "reason", b"reason", "runtime", b"runtime", "slots", b"slots", "variant", b"variant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
