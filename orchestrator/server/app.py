@@ -24,6 +24,7 @@ from edgefleet.orchestrator.server.admin import FleetAdminServicer
 from edgefleet.orchestrator.server.auth import AdminAuth, DeviceAuth
 from edgefleet.orchestrator.server.control import FleetControlServicer
 from edgefleet.orchestrator.server.ingest import TelemetryIngest
+from edgefleet.orchestrator.server.limits import raise_open_file_limit
 from edgefleet.orchestrator.server.sessions import Sessions
 from edgefleet.orchestrator.server.wire_guard import MalformedRequests
 from edgefleet.orchestrator.service.bundles import BundleService
@@ -39,6 +40,13 @@ from edgefleet.v1 import admin_pb2, admin_pb2_grpc, control_pb2, control_pb2_grp
 __all__ = ["OrchestratorServer", "Services", "open_services", "run_server"]
 
 log = logging.getLogger("edgefleet.server")
+
+#: Calls that reached the server and wait for its event loop to pick them up (the aio server takes one at
+#: a time). grpc's defaults, 1,000 soft and 3,000 hard, cancel new calls at random beyond 1,000 before any
+#: handler runs (GRPC_TRACE=call_error: "CancelWithError SVR CANCELLED"): a burst of a few thousand agents
+#: connecting at once (after a restart, say) lost hundreds of streams that way. The queue stays bounded in
+#: time: calls not picked up within 30 s (grpc.server_max_unrequested_time_in_server) are cancelled.
+MAX_PENDING_CALLS = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +99,8 @@ class OrchestratorServer:
         options = [
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", config.max_message_bytes),
+            ("grpc.server.max_pending_requests", MAX_PENDING_CALLS),
+            ("grpc.server.max_pending_requests_hard_limit", MAX_PENDING_CALLS),
         ]
         self.tls = None if config.insecure else load_server_tls(config.tls_path)
         interceptors: list[grpc.aio.ServerInterceptor] = [MalformedRequests()]
@@ -228,6 +238,8 @@ async def run_server(
     config: ServerConfig, *, on_ready: Callable[[OrchestratorServer], None] | None = None
 ) -> None:
     """Serve until SIGTERM or SIGINT, then stop gracefully. ``on_ready`` gets the started server."""
+    soft, hard = raise_open_file_limit()
+    log.info("open file limit: %d (hard limit %d); each agent stream holds one", soft, hard)
     server = OrchestratorServer(config, open_services(config))
     await server.start()
     log.info(
