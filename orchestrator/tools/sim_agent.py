@@ -1,0 +1,299 @@
+"""One protocol-level simulated agent, and the tally its process keeps of what its agents did.
+
+A simulated agent enrols (its own key and CSR with mTLS), keeps a Connect stream and, like a real agent,
+reconnects with full-jitter exponential backoff when the stream fails or ends. It downloads and verifies
+every artifact it is asked to run (size, SHA-256, Ed25519 signature), acknowledges deployments (trial,
+then committed) and sends synthetic telemetry windows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import random
+import re
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from edgefleet.agent.tls import new_key_and_csr
+from edgefleet.core.trust import verify_digest
+from edgefleet.v1 import common_pb2, control_pb2, control_pb2_grpc
+
+__all__ = ["BACKOFF_INITIAL_S", "BACKOFF_MAX_S", "Endpoints", "SimAgent", "Tally"]
+
+#: The real agent's defaults (agent/config.py): first retry within 0.5 s, doubling up to 30 s.
+BACKOFF_INITIAL_S = 0.5
+BACKOFF_MAX_S = 30.0
+#: Enrolment errors worth another try: the call was refused or lost, not judged.
+_RETRY_ENROLL = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.CANCELLED,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+_ADDRESS = re.compile(r"(ipv4:)?\d{1,3}(\.\d{1,3}){3}:\d+|(ipv6:)?\[[0-9a-fA-F:.%]*\]:\d+")
+_ENERGY = {"rpi4": 6e-5, "phone": 2e-5, "mcu-gateway": 2e-4}  # synthetic dynamic J per inference
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where simulated agents go: the agents' port, the API port (enrolment) and the CA (None: insecure)."""
+
+    agents: str
+    api: str
+    ca_pem: bytes | None = None
+
+
+@dataclass
+class Tally:
+    """What one process's agents did. Plain numbers and strings: it pickles, so a worker process can send
+    it to the parent, which adds the workers' tallies up."""
+
+    agents: int = 0
+    enrolled: int = 0
+    #: Streams up right now, and agents whose stream came up at least once.
+    connected: int = 0
+    ever_connected: int = 0
+    #: Agents that committed a generation newer than the one they had at the last mark (see SimAgent.mark).
+    reached: int = 0
+    committed: int = 0
+    windows_sent: int = 0
+    windows_acked: int = 0
+    artifacts_bytes: int = 0
+    reconnects: int = 0
+    #: Why streams failed or ended ("CODE: details", addresses left out), and why enrolments failed.
+    stream_errors: Counter[str] = field(default_factory=Counter)
+    enroll_errors: Counter[str] = field(default_factory=Counter)
+    #: Agents that gave up enrolling (an error that another try would not change).
+    enroll_failed: int = 0
+    #: Deployment problems (artifact digest or signature).
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: Tally) -> Tally:
+        return Tally(
+            agents=self.agents + other.agents,
+            enrolled=self.enrolled + other.enrolled,
+            connected=self.connected + other.connected,
+            ever_connected=self.ever_connected + other.ever_connected,
+            reached=self.reached + other.reached,
+            committed=self.committed + other.committed,
+            windows_sent=self.windows_sent + other.windows_sent,
+            windows_acked=self.windows_acked + other.windows_acked,
+            artifacts_bytes=self.artifacts_bytes + other.artifacts_bytes,
+            reconnects=self.reconnects + other.reconnects,
+            stream_errors=self.stream_errors + other.stream_errors,
+            enroll_errors=self.enroll_errors + other.enroll_errors,
+            enroll_failed=self.enroll_failed + other.enroll_failed,
+            errors=self.errors + other.errors,
+        )
+
+
+def describe(exc: grpc.aio.AioRpcError) -> str:
+    """``CODE: details`` with addresses and ports left out, so that equal failures count together."""
+    details = _ADDRESS.sub("ADDR", exc.details() or "")
+    return f"{exc.code().name}: {details[:160]}"
+
+
+async def _backoff(stop: asyncio.Event, rng: random.Random, delay: float) -> None:
+    """Full jitter (as the real agent): a random wait in [0, delay), cut short by stop."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=rng.uniform(0, delay))
+
+
+class SimAgent:
+    def __init__(self, i: int, profile: str, rng: random.Random, tally: Tally) -> None:
+        self.i, self.profile, self.rng, self.tally = i, profile, rng, tally
+        self.channel: grpc.aio.Channel | None = None
+        self.stub: Any = None
+        self.device_id = ""
+        self.secret = ""
+        self.keys: dict[str, bytes] = {}
+        self.active: common_pb2.VariantRef | None = None
+        self.up = False
+        self.ever_up = False
+        self.committed_gen = 0
+        self.marked_gen = 0
+        self.seq = 0
+
+    def mark(self) -> None:
+        """From now on, count this agent as reached once it commits a newer generation."""
+        self.marked_gen = self.committed_gen
+
+    @property
+    def reached(self) -> bool:
+        return self.committed_gen > self.marked_gen
+
+    def md(self) -> tuple[tuple[str, str], ...]:
+        if not self.secret:  # mTLS: the certificate says who we are
+            return (("x-edgefleet-device", self.device_id),)
+        return (("x-edgefleet-device", self.device_id), ("authorization", f"Bearer {self.secret}"))
+
+    async def enroll(self, api: Any, shared: Any, token: str, where: Endpoints, stop: asyncio.Event) -> bool:
+        """Enrol on the API port (retrying refused calls with backoff); with mTLS, a key and CSR of our own
+        and then a channel of our own. Insecure agents use ``shared``, a stub on a shared channel."""
+        key_pem = csr_pem = b""
+        if where.ca_pem is not None:
+            key_pem, csr_pem = new_key_and_csr(f"sim-{self.i}")
+        request = control_pb2.EnrollRequest(
+            token=token, profile=self.profile, name=f"sim-{self.i}", csr_pem=csr_pem
+        )
+        delay = BACKOFF_INITIAL_S
+        while True:
+            try:
+                reply = await api.Enroll(request, timeout=60.0)
+                break
+            except grpc.aio.AioRpcError as exc:
+                self.tally.enroll_errors[describe(exc)] += 1
+                if exc.code() not in _RETRY_ENROLL or stop.is_set():
+                    self.tally.enroll_failed += 1
+                    return False
+            await _backoff(stop, self.rng, delay)
+            delay = min(delay * 2, BACKOFF_MAX_S)
+        self.device_id, self.secret = reply.device_id, reply.device_secret
+        self.keys = {k.key_id: k.public_key for k in reply.signing_keys}
+        self.tally.enrolled += 1
+        if where.ca_pem is None:
+            self.stub = shared
+        else:
+            creds = grpc.ssl_channel_credentials(where.ca_pem, key_pem, reply.certificate_pem)
+            self.channel = grpc.aio.secure_channel(where.agents, creds)
+            self.stub = control_pb2_grpc.FleetControlStub(self.channel)
+        return True
+
+    async def run(self, stop: asyncio.Event, window_s: float) -> None:
+        """Keep a stream up until stop; reconnect like a real agent when it fails or ends."""
+        delay = BACKOFF_INITIAL_S
+        while not stop.is_set():
+            established = False
+            try:
+                established = await self._session(stop, window_s)
+                if not stop.is_set():
+                    self.tally.stream_errors["ended by the orchestrator"] += 1
+            except grpc.aio.AioRpcError as exc:
+                if stop.is_set():
+                    return
+                self.tally.stream_errors[describe(exc)] += 1
+            finally:
+                self._down()
+            if stop.is_set():
+                return
+            self.tally.reconnects += 1
+            delay = BACKOFF_INITIAL_S if established else min(delay * 2, BACKOFF_MAX_S)
+            await _backoff(stop, self.rng, delay)
+
+    def _up(self) -> None:
+        if not self.up:
+            self.up = True
+            self.tally.connected += 1
+            if not self.ever_up:
+                self.ever_up = True
+                self.tally.ever_connected += 1
+
+    def _down(self) -> None:
+        if self.up:
+            self.up = False
+            self.tally.connected -= 1
+
+    async def _session(self, stop: asyncio.Event, window_s: float) -> bool:
+        out: asyncio.Queue[control_pb2.AgentMessage | None] = asyncio.Queue()
+        hello = control_pb2.Hello(
+            device_id=self.device_id,
+            profile=self.profile,
+            agent_version="simulated",
+            runtime=common_pb2.RuntimeInfo(name="simulated", version="0"),
+        )
+        out.put_nowait(control_pb2.AgentMessage(hello=hello))
+
+        async def requests() -> AsyncIterator[control_pb2.AgentMessage]:
+            while (m := await out.get()) is not None:
+                yield m
+
+        call = self.stub.Connect(requests(), metadata=self.md())
+        sender = asyncio.create_task(self._windows(stop, window_s, out))
+        try:
+            async for msg in call:
+                self._up()
+                kind = msg.WhichOneof("body")
+                if kind == "telemetry_ack":
+                    self.tally.windows_acked += 1
+                elif kind == "desired_state" and msg.desired_state.generation > self.committed_gen:
+                    await self._deploy(msg.desired_state, out)
+                if stop.is_set():
+                    break
+            return self.up
+        finally:
+            sender.cancel()
+            out.put_nowait(None)
+            call.cancel()
+
+    async def _windows(
+        self, stop: asyncio.Event, window_s: float, out: asyncio.Queue[control_pb2.AgentMessage | None]
+    ) -> None:
+        while not stop.is_set():
+            await asyncio.sleep(window_s * self.rng.uniform(0.9, 1.1))
+            if self.active is None or not self.up:
+                continue
+            self.seq += 1
+            n = self.rng.randint(100, 300)
+            e = _ENERGY.get(self.profile, 1e-4) * self.rng.lognormvariate(0, 0.1)
+            w = common_pb2.TelemetryWindow(
+                sequence=self.seq,
+                variant=self.active,
+                inferences=n,
+                labelled=n,
+                correct=sum(self.rng.random() < 0.96 for _ in range(n)),
+                latency=common_pb2.LatencySummary(p50_seconds=1e-4, p95_seconds=2e-4, p99_seconds=3e-4),
+                energy=common_pb2.EnergyFigure(
+                    gross_joules_per_inference=e * 3,
+                    dynamic_joules_per_inference=e,
+                    kind=common_pb2.MEASUREMENT_KIND_ESTIMATED,
+                    method="simulated",
+                ),
+            )
+            w.end.GetCurrentTime()
+            w.start.FromNanoseconds(w.end.ToNanoseconds() - int(window_s * 1e9))
+            out.put_nowait(control_pb2.AgentMessage(telemetry=control_pb2.TelemetryBatch(windows=[w])))
+            self.tally.windows_sent += 1
+
+    async def _fetch(self, art: control_pb2.ArtifactInfo) -> str:
+        h, size = hashlib.sha256(), 0
+        async for chunk in self.stub.FetchArtifact(
+            control_pb2.FetchArtifactRequest(sha256=art.sha256), metadata=self.md()
+        ):
+            h.update(chunk.data)
+            size += len(chunk.data)
+        self.tally.artifacts_bytes += size
+        if size != art.size_bytes or h.hexdigest() != art.sha256:
+            return f"size/digest mismatch ({size} B)"
+        if not verify_digest(self.keys.get(art.signing_key_id, b""), art.sha256, art.signature):
+            return "signature does not verify"
+        return ""
+
+    async def _deploy(self, ds: control_pb2.DesiredState, out: asyncio.Queue[Any]) -> None:
+        def status(phase: common_pb2.DeploymentPhase.ValueType, reason: str = "") -> None:
+            st = control_pb2.DeploymentStatus(
+                generation=ds.generation,
+                variant=ds.variant,
+                phase=phase,
+                reason=reason,
+                runtime=common_pb2.RuntimeInfo(name="simulated", version="0"),
+            )
+            if self.active is not None:
+                st.active.CopyFrom(self.active)
+            out.put_nowait(control_pb2.AgentMessage(deployment_status=st))
+
+        problem = await self._fetch(ds.artifact)
+        if problem:
+            self.tally.errors.append(f"{self.device_id}: {problem}")
+            status(common_pb2.DEPLOYMENT_PHASE_FAILED, problem)
+            return
+        self.active = ds.variant
+        status(common_pb2.DEPLOYMENT_PHASE_TRIAL)
+        status(common_pb2.DEPLOYMENT_PHASE_COMMITTED)
+        self.committed_gen = ds.generation
+        self.tally.committed += 1
