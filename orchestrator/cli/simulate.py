@@ -85,13 +85,17 @@ def simulate(
                 ("deployment reached all after", _seconds(report.committed_after_s)),
                 ("reconnects", report.reconnects),
                 ("telemetry windows sent / acknowledged", f"{report.windows_sent} / {report.windows_acked}"),
+                ("telemetry back-pressure advice kept", report.backpressure_advice),
                 ("artifact bytes downloaded", report.artifacts_bytes),
                 ("run", f"{report.elapsed_s:.1f} s" + (" (timed out)" if report.timed_out else "")),
             ]
             console().print(table("simulation", ["", ""], rows))
             errors = [(f"stream: {k}", v) for k, v in report.stream_errors.items()]
             errors += [(f"enrolment: {k}", v) for k, v in report.enroll_errors.items()]
+            errors += [(f"download: {k}", v) for k, v in report.download_errors.items()]
             if errors:
-                console().print(table("errors (agents retry these)", ["error", "count"], errors[:20]))
+                console().print(
+                    table("errors (streams and enrolments are retried)", ["error", "count"], errors[:20])
+                )
         if not report.ok:
             raise Unavailable("; ".join(report.failures()) or "the simulation did not complete")

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import random
 import re
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -64,11 +65,15 @@ class Tally:
     committed: int = 0
     windows_sent: int = 0
     windows_acked: int = 0
+    #: Acknowledgements that asked for a pause (telemetry back-pressure), which the agents then keep.
+    backpressure_advice: int = 0
     artifacts_bytes: int = 0
     reconnects: int = 0
     #: Why streams failed or ended ("CODE: details", addresses left out), and why enrolments failed.
     stream_errors: Counter[str] = field(default_factory=Counter)
     enroll_errors: Counter[str] = field(default_factory=Counter)
+    #: Artifact downloads that failed (the generation is then reported failed, as a real agent does).
+    download_errors: Counter[str] = field(default_factory=Counter)
     #: Agents that gave up enrolling (an error that another try would not change).
     enroll_failed: int = 0
     #: Deployment problems (artifact digest or signature).
@@ -84,10 +89,12 @@ class Tally:
             committed=self.committed + other.committed,
             windows_sent=self.windows_sent + other.windows_sent,
             windows_acked=self.windows_acked + other.windows_acked,
+            backpressure_advice=self.backpressure_advice + other.backpressure_advice,
             artifacts_bytes=self.artifacts_bytes + other.artifacts_bytes,
             reconnects=self.reconnects + other.reconnects,
             stream_errors=self.stream_errors + other.stream_errors,
             enroll_errors=self.enroll_errors + other.enroll_errors,
+            download_errors=self.download_errors + other.download_errors,
             enroll_failed=self.enroll_failed + other.enroll_failed,
             errors=self.errors + other.errors,
         )
@@ -117,8 +124,11 @@ class SimAgent:
         self.up = False
         self.ever_up = False
         self.committed_gen = 0
+        self.attempted_gen = 0
+        self.desired: control_pb2.DesiredState | None = None
         self.marked_gen = 0
         self.seq = 0
+        self.quiet_until = 0.0
 
     def mark(self) -> None:
         """From now on, count this agent as reached once it commits a newer generation."""
@@ -215,18 +225,28 @@ class SimAgent:
 
         call = self.stub.Connect(requests(), metadata=self.md())
         sender = asyncio.create_task(self._windows(stop, window_s, out))
+        applier: asyncio.Task[None] | None = None
         try:
             async for msg in call:
                 self._up()
                 kind = msg.WhichOneof("body")
-                if kind == "telemetry_ack":
+                if kind == "telemetry_ack" and msg.telemetry_ack.retry_after_seconds > 0:
+                    # Back-pressure: as a real agent, send no telemetry until the advised time has passed.
+                    self.quiet_until = time.monotonic() + msg.telemetry_ack.retry_after_seconds
+                    self.tally.backpressure_advice += 1
+                elif kind == "telemetry_ack":
                     self.tally.windows_acked += 1
-                elif kind == "desired_state" and msg.desired_state.generation > self.committed_gen:
-                    await self._deploy(msg.desired_state, out)
+                elif kind == "desired_state" and msg.desired_state.generation > self.attempted_gen:
+                    # As the real agent: the latest desired state is applied beside the stream, once.
+                    self.desired = msg.desired_state
+                    if applier is None or applier.done():
+                        applier = asyncio.create_task(self._apply_latest(out))
                 if stop.is_set():
                     break
             return self.up
         finally:
+            if applier is not None:
+                applier.cancel()
             sender.cancel()
             out.put_nowait(None)
             call.cancel()
@@ -236,7 +256,7 @@ class SimAgent:
     ) -> None:
         while not stop.is_set():
             await asyncio.sleep(window_s * self.rng.uniform(0.9, 1.1))
-            if self.active is None or not self.up:
+            if self.active is None or not self.up or time.monotonic() < self.quiet_until:
                 continue
             self.seq += 1
             n = self.rng.randint(100, 300)
@@ -274,6 +294,12 @@ class SimAgent:
             return "signature does not verify"
         return ""
 
+    async def _apply_latest(self, out: asyncio.Queue[Any]) -> None:
+        while self.desired is not None and self.desired.generation > self.attempted_gen:
+            ds = self.desired
+            self.attempted_gen = ds.generation
+            await self._deploy(ds, out)
+
     async def _deploy(self, ds: control_pb2.DesiredState, out: asyncio.Queue[Any]) -> None:
         def status(phase: common_pb2.DeploymentPhase.ValueType, reason: str = "") -> None:
             st = control_pb2.DeploymentStatus(
@@ -287,7 +313,12 @@ class SimAgent:
                 st.active.CopyFrom(self.active)
             out.put_nowait(control_pb2.AgentMessage(deployment_status=st))
 
-        problem = await self._fetch(ds.artifact)
+        try:
+            problem = await self._fetch(ds.artifact)
+        except grpc.aio.AioRpcError as exc:  # the real agent reports the generation failed, and moves on
+            self.tally.download_errors[describe(exc)] += 1
+            status(common_pb2.DEPLOYMENT_PHASE_FAILED, f"download failed: {describe(exc)}")
+            return
         if problem:
             self.tally.errors.append(f"{self.device_id}: {problem}")
             status(common_pb2.DEPLOYMENT_PHASE_FAILED, problem)

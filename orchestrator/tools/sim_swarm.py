@@ -58,6 +58,7 @@ class Swarm:
             for i in range(spec.first, spec.first + spec.count)
         ]
         self._channels: list[grpc.aio.Channel] = []
+        self.problem = ""  # never set: a swarm on the caller's loop cannot die on its own
         self._tasks: list[asyncio.Task[None]] = []
         self._starter: asyncio.Task[None] | None = None
 
@@ -160,8 +161,9 @@ class ProcessSwarm:
                 if kind == "final":
                     self._final = tally
         except (EOFError, OSError):
-            if self._final is None and not self.problem:
-                self.problem = f"worker {self._proc.name} exited with code {self._proc.exitcode}"
+            pass
+        if self._final is None and not self.problem and self._proc.exitcode is not None:
+            self.problem = f"worker {self._proc.name} exited with code {self._proc.exitcode}"
 
     def snapshot(self) -> Tally:
         self._drain()

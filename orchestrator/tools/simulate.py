@@ -27,6 +27,8 @@ _POLL_S = 0.05
 
 
 class _Swarm(Protocol):
+    problem: str  # a worker process that died or hung: nothing more to wait for
+
     def snapshot(self) -> Tally: ...
     def mark(self) -> None: ...
     async def stop(self, grace_s: float = 30.0) -> Tally: ...
@@ -55,10 +57,12 @@ class SimulationReport:
     committed: int = 0
     windows_sent: int = 0
     windows_acked: int = 0
+    backpressure_advice: int = 0
     artifacts_bytes: int = 0
     reconnects: int = 0
     stream_errors: dict[str, int] = field(default_factory=dict)
     enroll_errors: dict[str, int] = field(default_factory=dict)
+    download_errors: dict[str, int] = field(default_factory=dict)
     enroll_failed: int = 0
     #: Deployment problems (artifact digest or signature), and worker processes that failed.
     errors: list[str] = field(default_factory=list)
@@ -103,6 +107,10 @@ class SimulationReport:
             for d in self.deployments
             if math.isnan(d.after_s)
         ]
+        if self.download_errors:
+            first, times = next(iter(self.download_errors.items()))
+            total = sum(self.download_errors.values())
+            lines.append(f"{total} artifact downloads failed (most frequent, {times} times: {first})")
         lines += [f"worker: {e}" for e in self.errors if e.startswith("worker ")]
         deploy_errors = [e for e in self.errors if not e.startswith("worker ")]
         if deploy_errors:
@@ -202,7 +210,7 @@ async def _wait_until(
 ) -> tuple[bool, Tally]:
     while True:
         tally = _total(swarms)
-        if done(tally) or time.monotonic() >= deadline:
+        if done(tally) or time.monotonic() >= deadline or any(s.problem for s in swarms):
             return done(tally), tally
         await asyncio.sleep(_POLL_S)
 
@@ -225,7 +233,7 @@ async def _run(
     ok, tally = await _wait_until(swarms, settled, deadline)
     report.connected = tally.connected
     if not ok or tally.connected < n:
-        report.timed_out = not ok
+        report.timed_out = time.monotonic() >= deadline
         return
     report.connected_after_s = time.monotonic() - t0
     window = deploy_timeout_s if deploy_timeout_s is not None else max(duration_s, 60.0)
@@ -240,8 +248,8 @@ async def _run(
         report.deployments.append(result)
         if ok:
             result.after_s = time.monotonic() - t1
-        elif time.monotonic() >= deadline:
-            report.timed_out = True
+        elif time.monotonic() >= deadline or any(s.problem for s in swarms):
+            report.timed_out = time.monotonic() >= deadline
             return
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(max(0.0, min(duration_s, deadline - time.monotonic()))):
@@ -256,9 +264,11 @@ def _fill(report: SimulationReport, finals: Sequence[Tally], swarms: Sequence[_S
         report.deployments[-1].reached = total.reached
     report.committed = total.committed
     report.windows_sent, report.windows_acked = total.windows_sent, total.windows_acked
+    report.backpressure_advice = total.backpressure_advice
     report.artifacts_bytes = total.artifacts_bytes
     report.reconnects = total.reconnects
     report.stream_errors = dict(total.stream_errors.most_common())
     report.enroll_errors = dict(total.enroll_errors.most_common())
+    report.download_errors = dict(total.download_errors.most_common())
     report.enroll_failed = total.enroll_failed
-    report.errors = total.errors + [s.problem for s in swarms if isinstance(s, ProcessSwarm) and s.problem]
+    report.errors = total.errors + [s.problem for s in swarms if s.problem]

@@ -31,6 +31,7 @@ def test_three_thousand_agents_connect_at_once_and_a_deploy_reaches_all(tmp_path
     assert report.connected == AGENTS
     assert [(d.name, d.reached) for d in report.deployments] == [("deploy", AGENTS)]
     assert report.enroll_errors == {}
+    assert report.download_errors == {}
     assert report.stream_errors == {}  # not one stream refused or dropped, so no agent had to reconnect
     assert report.reconnects == 0
     assert report.errors == []

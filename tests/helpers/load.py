@@ -66,10 +66,16 @@ class LoadRun:
     cpu_seconds: float = 0.0
     health: list[tuple[float, float]] = field(default_factory=list)  # (monotonic time, latency s)
     health_failures: list[str] = field(default_factory=list)
+    #: When the simulation started and when all agents were connected (monotonic; nan: they were not).
+    started: float = math.nan
+    connected_at: float = math.nan
 
     @property
     def health_s(self) -> list[float]:
         return [lat for _, lat in self.health]
+
+    def health_between(self, start: float, end: float) -> list[float]:
+        return [lat for at, lat in self.health if start <= at < end]
 
     @property
     def rss_per_agent(self) -> float:
@@ -205,8 +211,10 @@ def run_fleet_load(
         rss_idle=rss_idle,
         rss=[rss for _, rss in sampler.samples],
         cpu_seconds=sampler.cpu_seconds,
+        started=t0,
+        connected_at=t0 + report.connected_after_s,
     )
-    connected_at = t0 + report.connected_after_s
+    connected_at = run.connected_at
     for line in out.splitlines():
         at, _, rest = line.partition(" ")
         if rest.startswith("failed"):
