@@ -44,9 +44,14 @@ log = logging.getLogger("edgefleet.server")
 #: Calls that reached the server and wait for its event loop to pick them up (the aio server takes one at
 #: a time). grpc's defaults, 1,000 soft and 3,000 hard, cancel new calls at random beyond 1,000 before any
 #: handler runs (GRPC_TRACE=call_error: "CancelWithError SVR CANCELLED"): a burst of a few thousand agents
-#: connecting at once (after a restart, say) lost hundreds of streams that way. The queue stays bounded in
-#: time: calls not picked up within 30 s (grpc.server_max_unrequested_time_in_server) are cancelled.
+#: connecting at once (after a restart, say) lost hundreds of streams that way.
 MAX_PENDING_CALLS = 50_000
+#: How long a call may wait there before grpc cancels it (default 30 s, then "CancelWithError SVR
+#: CANCELLED" on the thread that asks for the next call). A deploy to 10,000 agents starts 10,000 downloads at
+#: once; the loop picks them up one per iteration, and garbage collection (1-2 s pauses with a million live
+#: objects) and store reads stall it: thousands of downloads were cancelled after 30 s, each a failed
+#: deployment on its device. Waiting is better than failing; real overload still ends in a refusal.
+MAX_UNREQUESTED_SECONDS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +106,7 @@ class OrchestratorServer:
             ("grpc.max_send_message_length", config.max_message_bytes),
             ("grpc.server.max_pending_requests", MAX_PENDING_CALLS),
             ("grpc.server.max_pending_requests_hard_limit", MAX_PENDING_CALLS),
+            ("grpc.server_max_unrequested_time_in_server", MAX_UNREQUESTED_SECONDS),
         ]
         self.tls = None if config.insecure else load_server_tls(config.tls_path)
         interceptors: list[grpc.aio.ServerInterceptor] = [MalformedRequests()]

@@ -167,8 +167,8 @@ async def simulate(
     """Run ``agents`` simulated agents; ``processes`` 0 runs them on this event loop, P >= 1 spreads them
     over P worker processes. Once all are connected, each deployment step in turn (``deploy``, named
     "deploy", then ``steps``) is started and awaited until it reached every agent, or for at most
-    ``deploy_timeout_s`` (default: max(duration, 60 s)). Then ``duration_s`` more. Everything ends by
-    ``timeout_s``.
+    ``deploy_timeout_s`` (default: max(duration, 60 s, 20 ms per agent)). Then ``duration_s`` more.
+    Everything ends by ``timeout_s``.
 
     With a CA every agent has its own key, certificate and TLS connection, as real devices do;
     insecure agents share ``channels`` plaintext connections per process."""
@@ -236,7 +236,7 @@ async def _run(
         report.timed_out = time.monotonic() >= deadline
         return
     report.connected_after_s = time.monotonic() - t0
-    window = deploy_timeout_s if deploy_timeout_s is not None else max(duration_s, 60.0)
+    window = deploy_timeout_s if deploy_timeout_s is not None else max(duration_s, 60.0, n / 50)
     for name, start in steps:
         for s in swarms:
             s.mark()

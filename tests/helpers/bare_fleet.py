@@ -28,7 +28,7 @@ from grpc_health.v1._async import HealthServicer
 
 from edgefleet.agent.tls import new_key_and_csr
 from edgefleet.orchestrator.security.ca import CertificateAuthority, init_tls
-from edgefleet.orchestrator.server.app import MAX_PENDING_CALLS
+from edgefleet.orchestrator.server.app import MAX_PENDING_CALLS, MAX_UNREQUESTED_SECONDS
 from edgefleet.orchestrator.server.limits import raise_open_file_limit
 
 METHOD = "/bare.Fleet/Hold"
@@ -46,6 +46,7 @@ async def _serve(tls_dir: Path, split: bool) -> None:
     options = [
         ("grpc.server.max_pending_requests", MAX_PENDING_CALLS),
         ("grpc.server.max_pending_requests_hard_limit", MAX_PENDING_CALLS),
+        ("grpc.server_max_unrequested_time_in_server", MAX_UNREQUESTED_SECONDS),
     ]
     server = grpc.aio.server(options=options)
     handler = grpc.stream_stream_rpc_method_handler(_hold)
