@@ -24,6 +24,8 @@ from edgefleet.orchestrator.tools.sim_swarm import ProcessSwarm, Swarm, SwarmSpe
 __all__ = ["Endpoints", "SimulationReport", "simulate"]
 
 _POLL_S = 0.05
+#: Closing thousands of connections takes a while; a worker that needs longer than this (+5 s) is killed.
+STOP_GRACE_S = 15.0
 
 
 class _Swarm(Protocol):
@@ -168,7 +170,7 @@ async def simulate(
     over P worker processes. Once all are connected, each deployment step in turn (``deploy``, named
     "deploy", then ``steps``) is started and awaited until it reached every agent, or for at most
     ``deploy_timeout_s`` (default: max(duration, 60 s, 20 ms per agent)). Then ``duration_s`` more.
-    Everything ends by ``timeout_s``.
+    Everything ends by ``timeout_s`` (then stopping the agents takes at most ``STOP_GRACE_S`` + 5 s).
 
     With a CA every agent has its own key, certificate and TLS connection, as real devices do;
     insecure agents share ``channels`` plaintext connections per process."""
@@ -193,7 +195,7 @@ async def simulate(
         await _run(swarms, report, t0, deadline, duration_s, all_steps, deploy_timeout_s)
     finally:
         pump.cancel()
-        finals = [await s.stop() for s in swarms]
+        finals = await asyncio.gather(*(s.stop(grace_s=STOP_GRACE_S) for s in swarms))
         _fill(report, finals, swarms)
         report.elapsed_s = time.monotonic() - t0
     return report
@@ -242,7 +244,13 @@ async def _run(
             s.mark()
         await asyncio.sleep(0.3)  # the workers take the mark before anything can reach them
         t1 = time.monotonic()
-        await start()
+        try:
+            async with asyncio.timeout(max(0.0, deadline - t1)):
+                await start()
+        except TimeoutError:
+            report.deployments.append(DeploymentResult(name))
+            report.timed_out = True
+            return
         ok, tally = await _wait_until(swarms, lambda t: t.reached >= n, min(deadline, t1 + window))
         result = DeploymentResult(name, tally.reached)
         report.deployments.append(result)

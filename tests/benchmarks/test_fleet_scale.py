@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 
 import psutil
+import pytest
 
 from tests.helpers.bare_fleet import BareRun, run_bare
 from tests.helpers.load import PROBE, LoadRun, percentile, run_fleet_load
@@ -69,6 +70,7 @@ def _floor_row(bare: BareRun, run: LoadRun) -> str:
     )
 
 
+@pytest.mark.timeout(5400)  # five orchestrators, up to 10,000 agents each, and their floors
 def test_fleet_scale(tmp_path: Path) -> None:
     runs: list[LoadRun] = []
     floors: list[BareRun] = []
