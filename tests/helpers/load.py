@@ -144,6 +144,7 @@ def run_fleet_load(
     window_s: float,
     processes: int = 0,
     timeout_s: float = 600.0,
+    step_timeout_s: float | None = None,
     deploy: bool = True,
     rollout: bool = True,
 ) -> LoadRun:
@@ -191,7 +192,7 @@ def run_fleet_load(
                     steps=steps,
                     processes=processes,
                     timeout_s=timeout_s,
-                    deploy_timeout_s=max(120.0, agents / 20),
+                    deploy_timeout_s=step_timeout_s or max(120.0, agents / 20),
                 )
             )
             elapsed = time.monotonic() - t0
