@@ -94,7 +94,9 @@ def test_fleet_scale(tmp_path: Path) -> None:
             )
         )
         loads.append(os.getloadavg()[0])
+        print(f"\n{n:,} agents measured: {_row(runs[-1])} {loads[-1]:.1f} |", flush=True)
         floors.append(run_bare(tmp_path / f"bare-{n}", n, processes=_processes(n), probe=PROBE))
+        print(f"{n:,} streams, floor: {_floor_row(floors[-1], runs[-1])}", flush=True)
     print(
         f"\nfleet scale: one `edgefleet serve`, simulated mTLS agents, {psutil.cpu_count()} cores shared by all"
     )

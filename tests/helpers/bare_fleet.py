@@ -12,6 +12,8 @@ connect time, RSS per stream, CPU and health latency can be put beside the orche
 from __future__ import annotations
 
 import asyncio
+import math
+import random
 import subprocess
 import sys
 import time
@@ -78,16 +80,27 @@ async def _connect(address: str, tls_dir: Path, n: int) -> None:
     up: list[asyncio.Future[None]] = [asyncio.get_running_loop().create_future() for _ in range(n)]
 
     async def one(channel: grpc.aio.Channel, ready: asyncio.Future[None]) -> None:
+        """One stream, reopened with full-jitter backoff when it fails (as the simulated agents do)."""
+
         async def requests() -> AsyncIterator[bytes]:
             yield b"hello"
             await stop.wait()
 
-        call = channel.stream_stream(METHOD)(requests())
-        async for _ in call:
-            ready.set_result(None)
-            break
-        await stop.wait()
-        call.cancel()
+        delay = 0.5
+        while not stop.is_set():
+            call = channel.stream_stream(METHOD)(requests())
+            try:
+                async for _ in call:
+                    if not ready.done():
+                        ready.set_result(None)
+                    delay = 0.5
+                await call  # the stream ended: status
+            except grpc.aio.AioRpcError:
+                pass
+            finally:
+                call.cancel()
+            await asyncio.sleep(random.uniform(0, delay))
+            delay = min(delay * 2, 30.0)
 
     tasks = [asyncio.create_task(one(c, f)) for c, f in zip(channels, up, strict=True)]
     await asyncio.gather(*up)
@@ -100,6 +113,7 @@ async def _connect(address: str, tls_dir: Path, n: int) -> None:
 @dataclass
 class BareRun:
     streams: int
+    #: nan: a client process could not bring all its streams up (it exited: see the benchmark's output)
     connected_s: float
     rss_idle: int
     rss_connected: int
@@ -153,17 +167,19 @@ def run_bare(tmp_path: Path, streams: int, *, processes: int, probe: str, split:
             for n in share
             if n
         ]
-        for c in clients:
-            assert c.stdout is not None
-            assert c.stdout.readline().strip() == "connected"
-        connected_s = time.monotonic() - t0
+        said = [c.stdout.readline().strip() if c.stdout is not None else "" for c in clients]
+        connected_s = time.monotonic() - t0 if said == ["connected"] * len(clients) else math.nan
         time.sleep(1.0)
         rss_connected = ps.memory_info().rss
         cpu_after = ps.cpu_times()
         for c in clients:
-            assert c.stdin is not None
-            c.stdin.close()
-            c.wait(timeout=60)
+            if c.stdin is not None:
+                c.stdin.close()
+            try:
+                c.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                c.kill()
+                c.wait()
         prober.terminate()
         out, _ = prober.communicate(timeout=10)
     health = [
