@@ -26,6 +26,7 @@ from edgefleet.orchestrator.server.auth import AdminAuth, DeviceAuth
 from edgefleet.orchestrator.server.binding import add_port, check_ports
 from edgefleet.orchestrator.server.control import FleetControlServicer
 from edgefleet.orchestrator.server.ingest import TelemetryIngest
+from edgefleet.orchestrator.server.limits import raise_open_file_limit
 from edgefleet.orchestrator.server.sessions import Sessions
 from edgefleet.orchestrator.server.wiring import Services, open_services
 from edgefleet.orchestrator.service.deployments import Assignment
@@ -39,6 +40,17 @@ log = logging.getLogger("edgefleet.server")
 
 #: Seconds calls in flight get to finish on shutdown (agents' streams end at once: they reconnect).
 STOP_GRACE_SECONDS = 1.0
+#: Calls that reached the server and wait for its event loop to pick them up (the aio server takes one at
+#: a time). grpc's defaults, 1,000 soft and 3,000 hard, cancel new calls at random beyond 1,000 before any
+#: handler runs (GRPC_TRACE=call_error: "CancelWithError SVR CANCELLED"): a burst of a few thousand agents
+#: connecting at once (after a restart, say) lost hundreds of streams that way.
+MAX_PENDING_CALLS = 50_000
+#: How long a call may wait there before grpc cancels it (default 30 s, then "CancelWithError SVR
+#: CANCELLED" on the thread that asks for the next call). A deploy to 10,000 agents starts 10,000 downloads at
+#: once; the loop picks them up one per iteration, and garbage collection (1-2 s pauses with a million live
+#: objects) and store reads stall it: thousands of downloads were cancelled after 30 s, each a failed
+#: deployment on its device. Waiting is better than failing; real overload still ends in a refusal.
+MAX_UNREQUESTED_SECONDS = 300
 
 
 class OrchestratorServer:
@@ -51,6 +63,9 @@ class OrchestratorServer:
             ("grpc.max_send_message_length", config.max_message_bytes),
             # gRPC's default shares a port in use with another server (calls then land on either at random)
             ("grpc.so_reuseport", 0),
+            ("grpc.server.max_pending_requests", MAX_PENDING_CALLS),
+            ("grpc.server.max_pending_requests_hard_limit", MAX_PENDING_CALLS),
+            ("grpc.server_max_unrequested_time_in_server", MAX_UNREQUESTED_SECONDS),
         ]
         self.tls = None if config.insecure else load_server_tls(config.tls_path)
         interceptors: list[grpc.aio.ServerInterceptor] = [MalformedRequests()]
@@ -231,6 +246,8 @@ async def run_server(
 ) -> None:
     """Serve until SIGTERM or SIGINT, then stop gracefully. ``on_ready`` gets the started server."""
     check_ports(config)  # before the store is opened (or migrated): a taken port changes nothing
+    soft, hard = raise_open_file_limit()
+    log.info("open file limit: %d (hard limit %d); each agent stream holds one", soft, hard)
     server = OrchestratorServer(config, open_services(config))
     await server.start()  # a failed start has released everything
     log.info(

@@ -1,233 +1,153 @@
-"""Protocol-level fleet simulator: N agents in one asyncio process against a real orchestrator.
+"""Protocol-level fleet simulator: N agents against a real orchestrator, in this process or spread over
+worker processes (each with its own event loop), with a hard overall timeout.
 
-Each simulated agent enrols, keeps its own Connect stream, sends heartbeats, downloads and verifies
-every artifact it is asked to run (size, SHA-256, Ed25519 signature), acknowledges deployments
-(trial, then committed), answers benchmark jobs with synthetic results (no download, no inference:
-energies from the variant's recipe, labelled estimated) and sends synthetic telemetry windows. Scale tests
-and large-fleet demos.
+Each simulated agent enrols, keeps its own Connect stream (reconnecting with jittered backoff, as real
+agents do), sends telemetry, downloads and verifies every artifact it is asked to run and acknowledges
+deployments (see tools/sim_agent.py). The run: enrol and connect everyone; once all are connected,
+optionally deploy and wait until the deployment reached every agent; then run ``duration_s`` more. If the
+timeout comes first the report says how far it got, how many agents did not connect and why.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import random
+import contextlib
+import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-import grpc
-
-from edgefleet.agent.identity.tls import new_key_and_csr
-from edgefleet.core.trust import verify_digest
-from edgefleet.v1 import common_pb2, control_pb2, control_pb2_grpc
+from edgefleet.orchestrator.tools.sim_agent import Endpoints, Tally
+from edgefleet.orchestrator.tools.sim_swarm import ProcessSwarm, Swarm, SwarmSpec
 
 __all__ = ["Endpoints", "SimulationReport", "simulate"]
 
-_ENERGY = {"rpi4": 6e-5, "phone": 2e-5, "mcu-gateway": 2e-4}  # synthetic dynamic J per inference
-# Synthetic energy per recipe relative to float32, shaped like CPU kernels (not the op-count model): dynamic-
-# range int8 quantizes activations on every call and costs more than float32, full-integer int8 saves.
-_RECIPE_ENERGY = {
-    "fp32": 1.0,
-    "fp16": 1.05,
-    "weight_only_wi8_afp32": 1.1,
-    "dynamic_wi8_afp32": 1.35,
-    "dynamic_wi4_afp32": 1.5,
-    "static_wi8_ai8": 0.7,
-}
+_POLL_S = 0.05
+#: Closing thousands of connections takes a while; a worker that needs longer than this (+5 s) is killed.
+STOP_GRACE_S = 15.0
+
+
+class _Swarm(Protocol):
+    problem: str  # a worker process that died or hung: nothing more to wait for
+
+    def snapshot(self) -> Tally: ...
+    def mark(self) -> None: ...
+    async def stop(self, grace_s: float = 30.0) -> Tally: ...
+
+
+@dataclass
+class DeploymentResult:
+    """A deployment step: agents that committed a newer generation after it began; time until all had."""
+
+    name: str
+    reached: int = 0
+    after_s: float = float("nan")
 
 
 @dataclass
 class SimulationReport:
     agents: int
+    processes: int = 0
+    #: Streams up when the connect phase ended (all of them, or as many as there were at the timeout).
+    connected: int = 0
     connected_after_s: float = float("nan")
-    committed_after_s: float = float("nan")
+    #: One per deployment step, in order (see DeploymentResult).
+    deployments: list[DeploymentResult] = field(default_factory=list)
+    #: Deployment steps asked for (a step the run did not get to is missing from ``deployments``).
+    steps_requested: int = 0
+    committed: int = 0
     windows_sent: int = 0
     windows_acked: int = 0
+    backpressure_advice: int = 0
     artifacts_bytes: int = 0
+    reconnects: int = 0
+    stream_errors: dict[str, int] = field(default_factory=dict)
+    enroll_errors: dict[str, int] = field(default_factory=dict)
+    download_errors: dict[str, int] = field(default_factory=dict)
+    enroll_failed: int = 0
+    #: Deployment problems (artifact digest or signature), and worker processes that failed.
     errors: list[str] = field(default_factory=list)
-    committed: int = 0
+    timed_out: bool = False
+    elapsed_s: float = 0.0
+
+    @property
+    def committed_after_s(self) -> float:
+        """The first deployment step's time to reach every agent (nan: none, or it did not)."""
+        return self.deployments[0].after_s if self.deployments else float("nan")
+
+    @property
+    def reached(self) -> int:
+        return self.deployments[-1].reached if self.deployments else 0
+
+    @property
+    def all_connected(self) -> bool:
+        return not math.isnan(self.connected_after_s)
+
+    @property
+    def ok(self) -> bool:
+        """Every agent connected, the deployment (if any) reached every one, and nothing failed."""
+        reached = len(self.deployments) == self.steps_requested and all(
+            not math.isnan(d.after_s) for d in self.deployments
+        )
+        return self.all_connected and reached and not self.errors
+
+    def failures(self) -> list[str]:
+        """One line per thing that went wrong, for people."""
+        lines = []
+        if not self.all_connected:
+            why = "the timeout" if self.timed_out else "the end of the connect phase"
+            common = next(iter(self.stream_errors.items()), None)
+            also = f" (most frequent stream error, {common[1]} times: {common[0]})" if common else ""
+            lines.append(
+                f"{self.agents - self.connected} of {self.agents} agents were not connected at {why}{also}"
+            )
+        if self.enroll_failed:
+            lines.append(f"{self.enroll_failed} agents could not enrol")
+        lines += [
+            f"{d.name} reached {d.reached} of {self.agents} agents"
+            for d in self.deployments
+            if math.isnan(d.after_s)
+        ]
+        if self.download_errors:
+            first, times = next(iter(self.download_errors.items()))
+            total = sum(self.download_errors.values())
+            lines.append(f"{total} artifact downloads failed (most frequent, {times} times: {first})")
+        lines += [f"worker: {e}" for e in self.errors if e.startswith("worker ")]
+        deploy_errors = [e for e in self.errors if not e.startswith("worker ")]
+        if deploy_errors:
+            lines.append(f"{len(deploy_errors)} deployment errors, e.g. {deploy_errors[0]}")
+        return lines
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        def plain(value: Any) -> Any:  # JSON has no NaN: a time not reached is null
+            return None if isinstance(value, float) and math.isnan(value) else value
+
+        return {
+            **{k: plain(v) for k, v in self.__dict__.items()},
+            "deployments": [{k: plain(v) for k, v in d.__dict__.items()} for d in self.deployments],
+            "committed_after_s": plain(self.committed_after_s),
+            "all_connected": self.all_connected,
+            "ok": self.ok,
+        }
 
 
-@dataclass(frozen=True)
-class Endpoints:
-    """Where simulated agents go: the agents' port, the API port (enrolment) and the CA (None: insecure)."""
-
-    agents: str
-    api: str
-    ca_pem: bytes | None = None
+def _total(swarms: Sequence[_Swarm]) -> Tally:
+    total = Tally()
+    for s in swarms:
+        total = total.add(s.snapshot())
+    return total
 
 
-class _SimAgent:
-    def __init__(self, i: int, profile: str, stub: Any, rng: random.Random, report: SimulationReport) -> None:
-        self.i, self.profile, self.stub, self.rng, self.report = i, profile, stub, rng, report
-        self.channel: grpc.aio.Channel | None = None
-        self.device_id = ""
-        self.secret = ""
-        self.keys: dict[str, bytes] = {}
-        self.active: common_pb2.VariantRef | None = None
-        self.connected = asyncio.Event()
-        self.committed_gen = 0
-        self.seq = 0
-
-    def md(self) -> tuple[tuple[str, str], ...]:
-        if not self.secret:  # mTLS: the certificate says who we are
-            return (("x-edgefleet-device", self.device_id),)
-        return (("x-edgefleet-device", self.device_id), ("authorization", f"Bearer {self.secret}"))
-
-    async def enroll(self, api: Any, token: str, where: Endpoints) -> None:
-        """Enrol on the API port; with mTLS, a key and CSR of our own and then a channel of our own."""
-        key_pem = csr_pem = b""
-        if where.ca_pem is not None:
-            key_pem, csr_pem = new_key_and_csr(f"sim-{self.i}")
-        reply = await api.Enroll(
-            control_pb2.EnrollRequest(
-                token=token, profile=self.profile, name=f"sim-{self.i}", csr_pem=csr_pem
-            )
-        )
-        self.device_id, self.secret = reply.device_id, reply.device_secret
-        self.keys = {k.key_id: k.public_key for k in reply.signing_keys}
-        if where.ca_pem is not None:
-            creds = grpc.ssl_channel_credentials(where.ca_pem, key_pem, reply.certificate_pem)
-            self.channel = grpc.aio.secure_channel(where.agents, creds)
-            self.stub = control_pb2_grpc.FleetControlStub(self.channel)
-
-    async def fetch(self, art: control_pb2.ArtifactInfo) -> str:
-        h, size = hashlib.sha256(), 0
-        async for chunk in self.stub.FetchArtifact(
-            control_pb2.FetchArtifactRequest(sha256=art.sha256), metadata=self.md()
-        ):
-            h.update(chunk.data)
-            size += len(chunk.data)
-        self.report.artifacts_bytes += size
-        if size != art.size_bytes or h.hexdigest() != art.sha256:
-            return f"size/digest mismatch ({size} B)"
-        if not verify_digest(self.keys.get(art.signing_key_id, b""), art.sha256, art.signature):
-            return "signature does not verify"
-        return ""
-
-    async def run(self, stop: asyncio.Event, window_s: float) -> None:
-        out: asyncio.Queue[control_pb2.AgentMessage | None] = asyncio.Queue()
-        hello = control_pb2.Hello(
-            device_id=self.device_id,
-            profile=self.profile,
-            agent_version="simulated",
-            runtime=common_pb2.RuntimeInfo(name="simulated", version="0"),
-        )
-        out.put_nowait(control_pb2.AgentMessage(hello=hello))
-
-        async def requests() -> AsyncIterator[control_pb2.AgentMessage]:
-            while (m := await out.get()) is not None:
-                yield m
-
-        async def windows() -> None:
-            while not stop.is_set():
-                await asyncio.sleep(window_s * self.rng.uniform(0.9, 1.1))
-                if self.active is None:
-                    continue
-                self.seq += 1
-                n = self.rng.randint(100, 300)
-                e = _ENERGY.get(self.profile, 1e-4) * self.rng.lognormvariate(0, 0.1)
-                w = common_pb2.TelemetryWindow(
-                    sequence=self.seq,
-                    variant=self.active,
-                    inferences=n,
-                    labelled=n,
-                    correct=sum(self.rng.random() < 0.96 for _ in range(n)),
-                    latency=common_pb2.LatencySummary(p50_seconds=1e-4, p95_seconds=2e-4, p99_seconds=3e-4),
-                    energy=common_pb2.EnergyFigure(
-                        gross_joules_per_inference=e * 3,
-                        dynamic_joules_per_inference=e,
-                        kind=common_pb2.MEASUREMENT_KIND_ESTIMATED,
-                        method="simulated",
-                    ),
-                )
-                w.end.GetCurrentTime()
-                w.start.FromNanoseconds(w.end.ToNanoseconds() - int(window_s * 1e9))
-                out.put_nowait(control_pb2.AgentMessage(telemetry=control_pb2.TelemetryBatch(windows=[w])))
-                self.report.windows_sent += 1
-
-        call = self.stub.Connect(requests(), metadata=self.md())
-        sender = asyncio.create_task(windows())
-        try:
-            async for msg in call:
-                self.connected.set()
-                kind = msg.WhichOneof("body")
-                if kind == "telemetry_ack":
-                    self.report.windows_acked = max(self.report.windows_acked, 0) + 1
-                elif kind == "desired_state" and msg.desired_state.generation > self.committed_gen:
-                    await self._deploy(msg.desired_state, out)
-                elif kind == "benchmark_job":
-                    out.put_nowait(
-                        control_pb2.AgentMessage(benchmark_report=self._benchmark(msg.benchmark_job))
-                    )
-                if stop.is_set():
-                    break
-        finally:
-            sender.cancel()
-            out.put_nowait(None)
-            call.cancel()
-
-    def _benchmark(self, job: control_pb2.BenchmarkJob) -> control_pb2.BenchmarkReport:
-        """A plausible report, the same every time this device is asked (seeded by device and variant)."""
-        results = []
-        for c in job.candidates:
-            rng = random.Random(f"{self.device_id}/{c.variant.variant_id}")
-            factor = _RECIPE_ENERGY.get(c.variant.recipe, 1.0)
-            dynamic = _ENERGY.get(self.profile, 1e-4) * factor * rng.lognormvariate(0, 0.05)
-            turns = job.rounds or 3
-            results.append(
-                common_pb2.BenchmarkResult(
-                    variant=c.variant,
-                    turns=turns,
-                    inferences=turns * rng.randint(500, 1500),
-                    energy=common_pb2.EnergyFigure(
-                        gross_joules_per_inference=dynamic * 3,
-                        dynamic_joules_per_inference=dynamic,
-                        sigma_joules=dynamic * 0.05,
-                        kind=common_pb2.MEASUREMENT_KIND_ESTIMATED,
-                        method="simulated",
-                    ),
-                    latency=common_pb2.LatencySummary(
-                        p50_seconds=1e-4 * factor, p95_seconds=2e-4 * factor, p99_seconds=3e-4 * factor
-                    ),
-                    peak_rss_bytes=60_000_000,
-                    scored=180,
-                    correct=sum(rng.random() < 0.96 for _ in range(180)),
-                )
-            )
-        state = common_pb2.BENCHMARK_STATE_DONE if results else common_pb2.BENCHMARK_STATE_CANCELLED
-        return control_pb2.BenchmarkReport(
-            job_id=job.job_id, state=state, results=results, done=len(results), total=len(results)
-        )
-
-    async def _deploy(self, ds: control_pb2.DesiredState, out: asyncio.Queue[Any]) -> None:
-        def status(phase: common_pb2.DeploymentPhase.ValueType, reason: str = "") -> None:
-            st = control_pb2.DeploymentStatus(
-                generation=ds.generation,
-                variant=ds.variant,
-                phase=phase,
-                reason=reason,
-                runtime=common_pb2.RuntimeInfo(name="simulated", version="0"),
-            )
-            if self.active is not None:
-                st.active.CopyFrom(self.active)
-            out.put_nowait(control_pb2.AgentMessage(deployment_status=st))
-
-        problem = await self.fetch(ds.artifact)
-        if problem:
-            self.report.errors.append(f"{self.device_id}: {problem}")
-            status(common_pb2.DEPLOYMENT_PHASE_FAILED, problem)
-            return
-        self.active = ds.variant
-        status(common_pb2.DEPLOYMENT_PHASE_TRIAL)
-        status(common_pb2.DEPLOYMENT_PHASE_COMMITTED)
-        self.committed_gen = ds.generation
-        self.report.committed += 1
+def _split(agents: int, processes: int) -> list[tuple[int, int]]:
+    """(first, count) per process, as even as can be."""
+    base, extra = divmod(agents, processes)
+    out, first = [], 0
+    for p in range(processes):
+        count = base + (p < extra)
+        out.append((first, count))
+        first += count
+    return [(f, c) for f, c in out if c]
 
 
 async def simulate(
@@ -241,52 +161,122 @@ async def simulate(
     seed: int = 0,
     channels: int = 8,
     deploy: Callable[[], Awaitable[Any]] | None = None,
+    steps: Sequence[tuple[str, Callable[[], Awaitable[Any]]]] = (),
+    processes: int = 0,
+    timeout_s: float = 600.0,
+    deploy_timeout_s: float | None = None,
 ) -> SimulationReport:
-    """Run ``agents`` simulated agents for ``duration_s`` (after all connected); report what happened.
+    """Run ``agents`` simulated agents; ``processes`` 0 runs them on this event loop, P >= 1 spreads them
+    over P worker processes. Once all are connected, each deployment step in turn (``deploy``, named
+    "deploy", then ``steps``) is started and awaited until it reached every agent, or for at most
+    ``deploy_timeout_s`` (default: max(duration, 60 s, 20 ms per agent)). Then ``duration_s`` more.
+    Everything ends by ``timeout_s`` (then stopping the agents takes at most ``STOP_GRACE_S`` + 5 s).
 
     With a CA every agent has its own key, certificate and TLS connection, as real devices do;
-    insecure agents share ``channels`` plaintext connections."""
+    insecure agents share ``channels`` plaintext connections per process."""
     where = Endpoints(where, where) if isinstance(where, str) else where
-    report = SimulationReport(agents=agents)
-    rng = random.Random(seed)
-    n = max(1, min(channels, agents))
-    if where.ca_pem is None:
-        chans = [grpc.aio.insecure_channel(where.agents) for _ in range(n)]
-        api_chans = [grpc.aio.insecure_channel(where.api) for _ in range(n)]
-    else:
-        chans = []
-        creds = grpc.ssl_channel_credentials(where.ca_pem)
-        api_chans = [grpc.aio.secure_channel(where.api, creds) for _ in range(n)]
-    stubs = [control_pb2_grpc.FleetControlStub(c) for c in chans or api_chans]
-    api = [control_pb2_grpc.FleetControlStub(c) for c in api_chans]
-    sims = [
-        _SimAgent(i, profiles[i % len(profiles)], stubs[i % len(stubs)], random.Random(rng.random()), report)
-        for i in range(agents)
-    ]
     t0 = time.monotonic()
-    stop = asyncio.Event()
+    deadline = t0 + timeout_s
+    specs = [
+        SwarmSpec(where, token, first, count, profiles, window_s, seed, channels)
+        for first, count in _split(agents, max(1, processes))
+    ]
+    swarms: list[_Swarm] = []
+    if processes <= 0:
+        local = Swarm(specs[0])
+        local.start()
+        swarms.append(local)
+    else:
+        swarms += [ProcessSwarm(spec) for spec in specs]
+    all_steps = [*([("deploy", deploy)] if deploy is not None else []), *steps]
+    report = SimulationReport(agents=agents, processes=processes, steps_requested=len(all_steps))
+    pump = asyncio.create_task(_pump(swarms))  # keeps the workers' pipes drained while a step is started
     try:
-        for start in range(0, agents, 100):  # enrol in batches
-            batch = sims[start : start + 100]
-            await asyncio.gather(*(s.enroll(api[s.i % n], token, where) for s in batch))
-        tasks = [asyncio.create_task(s.run(stop, window_s)) for s in sims]
-        await asyncio.gather(*(s.connected.wait() for s in sims))
-        report.connected_after_s = time.monotonic() - t0
-        if deploy is not None:
-            t1 = time.monotonic()
-            before = report.committed
-            await deploy()
-            deadline = t1 + max(duration_s, 60.0)
-            while report.committed - before < agents and time.monotonic() < deadline:  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-            if report.committed - before >= agents:
-                report.committed_after_s = time.monotonic() - t1
-        await asyncio.sleep(duration_s)
-        stop.set()
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _run(swarms, report, t0, deadline, duration_s, all_steps, deploy_timeout_s)
     finally:
-        for c in [*chans, *api_chans, *(s.channel for s in sims if s.channel is not None)]:
-            await c.close()
+        pump.cancel()
+        finals = await asyncio.gather(*(s.stop(grace_s=STOP_GRACE_S) for s in swarms))
+        _fill(report, finals, swarms)
+        report.elapsed_s = time.monotonic() - t0
     return report
+
+
+async def _pump(swarms: Sequence[_Swarm]) -> None:
+    while True:
+        _total(swarms)
+        await asyncio.sleep(0.1)
+
+
+async def _wait_until(
+    swarms: Sequence[_Swarm], done: Callable[[Tally], bool], deadline: float
+) -> tuple[bool, Tally]:
+    while True:
+        tally = _total(swarms)
+        if done(tally) or time.monotonic() >= deadline or any(s.problem for s in swarms):
+            return done(tally), tally
+        await asyncio.sleep(_POLL_S)
+
+
+async def _run(
+    swarms: Sequence[_Swarm],
+    report: SimulationReport,
+    t0: float,
+    deadline: float,
+    duration_s: float,
+    steps: Sequence[tuple[str, Callable[[], Awaitable[Any]]]],
+    deploy_timeout_s: float | None,
+) -> None:
+    n = report.agents
+
+    def settled(t: Tally) -> bool:  # everyone connected, or nothing more can connect
+        gave_up = t.enroll_failed > 0 and t.enrolled + t.enroll_failed >= n
+        return t.connected >= n or (gave_up and t.connected >= t.enrolled)
+
+    ok, tally = await _wait_until(swarms, settled, deadline)
+    report.connected = tally.connected
+    if not ok or tally.connected < n:
+        report.timed_out = time.monotonic() >= deadline
+        return
+    report.connected_after_s = time.monotonic() - t0
+    window = deploy_timeout_s if deploy_timeout_s is not None else max(duration_s, 60.0, n / 50)
+    for name, start in steps:
+        for s in swarms:
+            s.mark()
+        await asyncio.sleep(0.3)  # the workers take the mark before anything can reach them
+        t1 = time.monotonic()
+        try:
+            async with asyncio.timeout(max(0.0, deadline - t1)):
+                await start()
+        except TimeoutError:
+            report.deployments.append(DeploymentResult(name))
+            report.timed_out = True
+            return
+        ok, tally = await _wait_until(swarms, lambda t: t.reached >= n, min(deadline, t1 + window))
+        result = DeploymentResult(name, tally.reached)
+        report.deployments.append(result)
+        if ok:
+            result.after_s = time.monotonic() - t1
+        elif time.monotonic() >= deadline or any(s.problem for s in swarms):
+            report.timed_out = time.monotonic() >= deadline
+            return
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(max(0.0, min(duration_s, deadline - time.monotonic()))):
+            await asyncio.Event().wait()
+
+
+def _fill(report: SimulationReport, finals: Sequence[Tally], swarms: Sequence[_Swarm]) -> None:
+    total = Tally()
+    for t in finals:
+        total = total.add(t)
+    if report.deployments:
+        report.deployments[-1].reached = total.reached
+    report.committed = total.committed
+    report.windows_sent, report.windows_acked = total.windows_sent, total.windows_acked
+    report.backpressure_advice = total.backpressure_advice
+    report.artifacts_bytes = total.artifacts_bytes
+    report.reconnects = total.reconnects
+    report.stream_errors = dict(total.stream_errors.most_common())
+    report.enroll_errors = dict(total.enroll_errors.most_common())
+    report.download_errors = dict(total.download_errors.most_common())
+    report.enroll_failed = total.enroll_failed
+    report.errors = total.errors + [s.problem for s in swarms if s.problem]

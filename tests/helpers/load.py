@@ -1,9 +1,11 @@
-"""A fleet under load: N simulated mTLS agents and a rollout in waves against one `edgefleet serve`
-process, with the orchestrator's RSS and CPU sampled and its health polled throughout."""
+"""A fleet under load: N simulated mTLS agents against one `edgefleet serve` process, then a deploy to all
+and a rollout in two waves, with the orchestrator's RSS and CPU sampled and its health polled throughout
+by a probe in a process of its own."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import statistics
 import subprocess
@@ -20,28 +22,66 @@ from typer.testing import CliRunner
 from edgefleet.orchestrator.cli.app import app
 from edgefleet.orchestrator.client import AdminClient
 from edgefleet.orchestrator.tools.simulate import Endpoints, SimulationReport, simulate
-from tests.helpers.processes import orchestrator
+from tests.helpers.processes import Served, orchestrator
 
+#: Lax budgets (simulated telemetry is synthetic): the rollout's two waves are what is measured.
 POLICY = {
     "accuracy_floor": 0.9,
     "max_energy_joules": 1.0,
     "max_latency_p95_seconds": 1.0,
     "waves": [0.1, 1.0],
     "bake_seconds": 2.0,
+    # about scale: simulated windows do not prove a saving against the incumbent
+    "require_saving": False,
 }
+
+# In its own process: in the simulator's, thousands of agents would hold the GIL and the probe would time
+# them, not the orchestrator. Prints "monotonic-time latency" or "monotonic-time failed CODE" per check.
+PROBE = """
+import sys, time, grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+ch = grpc.secure_channel(sys.argv[1], grpc.ssl_channel_credentials(open(sys.argv[2], 'rb').read()))
+stub = health_pb2_grpc.HealthStub(ch)
+while True:
+    t0 = time.perf_counter()
+    try:
+        stub.Check(health_pb2.HealthCheckRequest(), timeout=5)
+        print(time.monotonic(), time.perf_counter() - t0, flush=True)
+    except grpc.RpcError as exc:
+        print(time.monotonic(), 'failed', exc.code().name, flush=True)
+    time.sleep(0.25)
+"""
 
 
 @dataclass
 class LoadRun:
+    agents: int
     report: SimulationReport
     elapsed_s: float
     rollout_states: list[str]
     windows_stored: float
     backpressure: float
+    #: The orchestrator before the agents came, when all were connected, and its peak (bytes).
+    rss_idle: int = 0
+    rss_connected: int = 0
     rss: list[int] = field(default_factory=list)
-    cpu: list[float] = field(default_factory=list)
-    health_s: list[float] = field(default_factory=list)
+    cpu_seconds: float = 0.0
+    health: list[tuple[float, float]] = field(default_factory=list)  # (monotonic time, latency s)
     health_failures: list[str] = field(default_factory=list)
+    #: When the simulation started and when all agents were connected (monotonic; nan: they were not).
+    started: float = math.nan
+    connected_at: float = math.nan
+
+    @property
+    def health_s(self) -> list[float]:
+        return [lat for _, lat in self.health]
+
+    def health_between(self, start: float, end: float) -> list[float]:
+        return [lat for at, lat in self.health if start <= at < end]
+
+    @property
+    def rss_per_agent(self) -> float:
+        return (self.rss_connected - self.rss_idle) / self.agents
 
     @property
     def rss_growth(self) -> float:
@@ -49,69 +89,98 @@ class LoadRun:
         q = max(1, len(self.rss) // 4)
         return statistics.fmean(self.rss[-q:]) / statistics.fmean(self.rss[:q])
 
+    def step_s(self, name: str) -> float:
+        return next((d.after_s for d in self.report.deployments if d.name == name), math.nan)
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
 
 def _metric(text: str, name: str) -> float:
     match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
     return float(match.group(1)) if match else float("nan")
 
 
-def run_fleet_load(tmp_path: Path, *, agents: int, duration_s: float, window_s: float) -> LoadRun:
+class _Sampler:
+    """The orchestrator's RSS every half second; its CPU time from start to stop."""
+
+    def __init__(self, pid: int) -> None:
+        self.ps = psutil.Process(pid)
+        self.samples: list[tuple[float, int]] = []  # (monotonic time, RSS)
+        self._stop = threading.Event()
+        cpu = self.ps.cpu_times()
+        self._cpu0 = cpu.user + cpu.system
+        self.cpu_seconds = 0.0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.samples.append((time.monotonic(), self.ps.memory_info().rss))
+
+    def stop(self) -> None:
+        cpu = self.ps.cpu_times()
+        self.cpu_seconds = cpu.user + cpu.system - self._cpu0
+        self._stop.set()
+        self._thread.join()
+
+
+def _build_variants(served: Served) -> None:
+    build = CliRunner().invoke(
+        app,
+        ["variants", "build", "--reference", "--recipes", "fp32,static_wi8_ai8,dynamic_wi8_afp32", "--json"],
+        env=served.env(),
+    )
+    assert build.exit_code == 0, build.output
+
+
+def run_fleet_load(
+    tmp_path: Path,
+    *,
+    agents: int,
+    duration_s: float,
+    window_s: float,
+    processes: int = 0,
+    timeout_s: float = 600.0,
+    step_timeout_s: float | None = None,
+    deploy: bool = True,
+    rollout: bool = True,
+) -> LoadRun:
+    """Connect ``agents``; then (``deploy``) deploy the reference model to all and (``rollout``) roll
+    another variant per profile out in two waves; each step is awaited until it reached every agent."""
     env = {"EDGEFLEET_HEARTBEAT_SECONDS": "10", "EDGEFLEET_ROLLOUT_TICK_SECONDS": "1"}
     with orchestrator(tmp_path / "orch", env=env) as (proc, served):
-        build = CliRunner().invoke(
-            app,
-            [
-                "variants",
-                "build",
-                "--reference",
-                "--recipes",
-                "fp32,static_wi8_ai8,dynamic_wi8_afp32",
-                "--json",
-            ],
-            env=served.env(),
-        )
-        assert build.exit_code == 0, build.output
-        ps = psutil.Process(proc.pid)
-        rss: list[int] = []
-        cpu: list[float] = []
-        health: list[float] = []
-        failures: list[str] = []
-        stop = threading.Event()
+        _build_variants(served)
         ca_pem = served.ca.read_bytes()
-
-        def sample() -> None:
-            ps.cpu_percent()
-            while not stop.wait(1.0):
-                rss.append(ps.memory_info().rss)
-                cpu.append(ps.cpu_percent())
-
-        # The probe is its own process: in this one the simulator's 1,000 agents would hold the GIL and
-        # the probe would time them, not the orchestrator.
-        probe_code = (
-            "import sys, time, grpc\n"
-            "from grpc_health.v1 import health_pb2, health_pb2_grpc\n"
-            "ch = grpc.secure_channel(sys.argv[1], grpc.ssl_channel_credentials(open(sys.argv[2], 'rb').read()))\n"
-            "stub = health_pb2_grpc.HealthStub(ch)\n"
-            "while True:\n"
-            "    t0 = time.perf_counter()\n"
-            "    try:\n"
-            "        stub.Check(health_pb2.HealthCheckRequest(), timeout=5); print(time.perf_counter() - t0, flush=True)\n"
-            "    except grpc.RpcError as exc:\n"
-            "        print('failed', exc.code().name, flush=True)\n"
-            "    time.sleep(0.25)\n"
-        )
-
-        threading.Thread(target=sample, daemon=True).start()
+        time.sleep(1.0)  # settle after the build before the idle figure
+        sampler = _Sampler(proc.pid)
+        rss_idle = sampler.ps.memory_info().rss
         with AdminClient(served.api, ca_pem=ca_pem, token=served.admin_token()) as api:
-            token = api.create_token(uses=agents)[0]
+            token = api.create_token(uses=agents + max(10, agents // 20))[0]
+            deployed: dict[str, str] = {}
 
-            async def rollout() -> None:
-                await asyncio.to_thread(api.start_rollout, "digits", policy=POLICY, benchmark=False)
+            async def deploy_all() -> None:
+                placed = await asyncio.to_thread(api.deploy, "digits")
+                deployed.update({profile: variant for _, profile, variant, _ in placed})
 
+            async def roll_out() -> None:
+                others = sorted(v.variant_id for v in await asyncio.to_thread(api.list_variants, "digits"))
+                variants = {
+                    p: next(v for v in others if v != deployed.get(p))
+                    for p in ("rpi4", "phone", "mcu-gateway")
+                }
+                await asyncio.to_thread(api.start_rollout, "digits", policy=POLICY, variants=variants)
+
+            steps = [
+                *([("deploy", deploy_all)] if deploy else []),
+                *([("rollout", roll_out)] if rollout else []),
+            ]
             prober = subprocess.Popen(
-                [sys.executable, "-c", probe_code, served.api, str(served.ca)],
-                stdout=subprocess.PIPE,
-                text=True,
+                [sys.executable, "-c", PROBE, served.api, str(served.ca)], stdout=subprocess.PIPE, text=True
             )
             t0 = time.monotonic()
             report = asyncio.run(
@@ -122,29 +191,39 @@ def run_fleet_load(tmp_path: Path, *, agents: int, duration_s: float, window_s: 
                     profiles=("rpi4", "phone", "mcu-gateway"),
                     duration_s=duration_s,
                     window_s=window_s,
-                    deploy=rollout,
+                    steps=steps,
+                    processes=processes,
+                    timeout_s=timeout_s,
+                    deploy_timeout_s=step_timeout_s or max(120.0, agents / 20),
                 )
             )
             elapsed = time.monotonic() - t0
+            sampler.stop()
             prober.terminate()
             out, _ = prober.communicate(timeout=10)
-            for line in out.splitlines():
-                if line.startswith("failed"):
-                    failures.append(line.split()[-1])
-                elif line.strip():
-                    health.append(float(line))
             states = [r.state for r in api.list_rollouts("digits")]
         metrics_address = (served.data_dir / "metrics.addr").read_text().strip()
-        text = urllib.request.urlopen(f"http://{metrics_address}/metrics", timeout=10).read().decode()
-        stop.set()
-    return LoadRun(
+        text = urllib.request.urlopen(f"http://{metrics_address}/metrics", timeout=30).read().decode()
+    run = LoadRun(
+        agents,
         report,
         elapsed,
         states,
         _metric(text, "edgefleet_telemetry_windows_ingested_total"),
         _metric(text, "edgefleet_telemetry_backpressure_total"),
-        rss,
-        cpu,
-        health,
-        failures,
+        rss_idle=rss_idle,
+        rss=[rss for _, rss in sampler.samples],
+        cpu_seconds=sampler.cpu_seconds,
+        started=t0,
+        connected_at=t0 + report.connected_after_s,
     )
+    connected_at = run.connected_at
+    for line in out.splitlines():
+        at, _, rest = line.partition(" ")
+        if rest.startswith("failed"):
+            run.health_failures.append(rest.split()[-1])
+        elif rest:
+            run.health.append((float(at), float(rest)))
+    if not math.isnan(connected_at):  # RSS when all were connected: the first sample after
+        run.rss_connected = next((rss for at, rss in sampler.samples if at >= connected_at), 0)
+    return run

@@ -1,6 +1,6 @@
-"""The orchestrator under load in CI: 300 simulated mTLS agents and a rollout in waves. Every health
-check answers, every agent gets the rollout, nothing errs, telemetry is stored in full. (The 1,000-agent
-figures are in the benchmark, `make bench`.)"""
+"""The orchestrator under load in CI: 300 simulated mTLS agents, a deploy to all and a rollout in waves.
+Every health check answers, every agent gets the deploy and the rollout, nothing errs, telemetry is stored
+in full. (The scaling curve up to 10,000 agents is in the benchmark, `make bench`.)"""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ pytestmark = pytest.mark.slow
 
 
 def test_three_hundred_agents_and_a_rollout(tmp_path: Path) -> None:
-    run = run_fleet_load(tmp_path, agents=300, duration_s=6.0, window_s=1.0)
+    run = run_fleet_load(tmp_path, agents=300, duration_s=6.0, window_s=1.0, timeout_s=600.0)
+    assert run.report.failures() == []
     assert run.report.errors == []
-    assert run.report.committed == 300
+    assert [(d.name, d.reached) for d in run.report.deployments] == [("deploy", 300), ("rollout", 300)]
     assert run.health_failures == []
     assert len(run.health_s) > 10
     assert run.windows_stored >= run.report.windows_sent * 0.9  # the rest is in flight at the stop
