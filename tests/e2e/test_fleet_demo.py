@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+
+from tests.e2e.conftest import DemoRun
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def test_the_demo_rolls_out_and_rolls_back_with_a_recorded_reason(tmp_path: Path) -> None:
-    exe = Path(sys.executable).with_name("edgefleet")
-    proc = subprocess.run(
-        [str(exe), "demo", "--short", "--json", "--workdir", str(tmp_path / "demo")],
-        capture_output=True,
-        text=True,
-        timeout=480,
-        check=False,
-    )
+@pytest.mark.xdist_group("demo")
+@pytest.mark.timeout(900)
+def test_the_demo_rolls_out_and_rolls_back_with_a_recorded_reason(demo_run: DemoRun) -> None:
+    proc = demo_run.proc
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
     profiles = {"rpi4", "phone", "mcu-gateway"}
@@ -53,7 +47,7 @@ def test_the_demo_rolls_out_and_rolls_back_with_a_recorded_reason(tmp_path: Path
     assert event["device"].startswith("rpi4-")
     assert result["variants"]  # ids come with their names
     assert "automatic rollback" in proc.stderr
-    logs = tmp_path / "demo" / "logs"
+    logs = demo_run.workdir / "logs"
     assert {p.name for p in logs.iterdir()} >= {
         "orchestrator.log",
         "agent-rpi4.log",

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import DemoRun
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 BIN = Path(sys.executable).parent
@@ -22,16 +24,10 @@ def noisy_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if any(n in line for n in NOISE)]
 
 
-def test_demo_and_its_process_logs_carry_no_library_chatter(tmp_path: Path) -> None:
-    workdir = tmp_path / "demo"
-    proc = subprocess.run(
-        [str(BIN / "edgefleet"), "demo", "--short", "--workdir", str(workdir)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        env={**os.environ, "COLUMNS": "120"},
-    )
+@pytest.mark.xdist_group("demo")
+@pytest.mark.timeout(900)
+def test_demo_and_its_process_logs_carry_no_library_chatter(demo_run: DemoRun) -> None:
+    proc, workdir = demo_run.proc, demo_run.workdir
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert noisy_lines(proc.stdout + proc.stderr) == []
     logs = sorted((workdir / "logs").glob("*.log"))
