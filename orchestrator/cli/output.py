@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edgefleet.core.errors import EdgefleetError
@@ -59,6 +60,6 @@ def errors_to_exit_codes() -> Iterator[None]:
         yield
     except EdgefleetError as exc:
         err_console().print(
-            f"[bold red]error[/] ({exc.code.value}): {exc.message}", highlight=False, soft_wrap=True
+            f"[bold red]error[/] ({exc.code.value}): {escape(exc.message)}", highlight=False, soft_wrap=True
         )
         raise typer.Exit(exc.exit_code) from exc

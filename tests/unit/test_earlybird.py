@@ -30,7 +30,8 @@ def test_ticket_is_drawn_once_the_queue_holds_only_the_settled_mask() -> None:
     # Settled from epoch 7; the queue of 5 holds only settled masks at epoch 11, not before.
     assert drawn_at == [11]
     ticket = detector.ticket
-    assert ticket is not None and ticket.drawn
+    assert ticket is not None
+    assert ticket.drawn
     assert ticket.epoch == 11
     assert ticket.distance == 0.0
     np.testing.assert_array_equal(ticket.mask, settled)
@@ -78,6 +79,10 @@ def test_distance_and_masks() -> None:
     np.testing.assert_array_equal(masks[0], [False, True, True, False])
     np.testing.assert_array_equal(masks[1], [True, False])
     assert [kept_channels(n, 0.3) for n in (1, 4, 5, 10, 16)] == [1, 2, 3, 7, 11]
-    assert all(kept_channels(n, r) <= (1 - r) * n or kept_channels(n, r) == 1 for n in range(1, 70) for r in (0.3, 0.5, 0.7))
+    assert all(
+        kept_channels(n, r) <= (1 - r) * n or kept_channels(n, r) == 1
+        for n in range(1, 70)
+        for r in (0.3, 0.5, 0.7)
+    )
     with pytest.raises(ValueError, match="ratio"):
         kept_channels(8, 1.0)

@@ -86,20 +86,32 @@ def test_softmax_inside_the_network_keeps_its_group() -> None:
 @pytest.mark.parametrize(
     ("layer", "message"),
     [
-        (L("flat", "Flatten", ("bn1",), 512), "cannot prune layer 'flat' (Flatten): channel pruning cannot follow"),
+        (
+            L("flat", "Flatten", ("bn1",), 512),
+            "cannot prune layer 'flat' (Flatten): channel pruning cannot follow",
+        ),
         (L("cat", "Concatenate", ("bn1", "relu1"), 16), "cannot prune layer 'cat' (Concatenate)"),
         (L("lam", "Lambda", ("bn1",), 8), "cannot prune layer 'lam' (Lambda)"),
         (L("grp", "Conv2D", ("bn1",), 8, groups=2), "cannot prune layer 'grp' (Conv2D): grouped convolution"),
-        (L("dwm", "DepthwiseConv2D", ("bn1",), 16, depth_multiplier=2), "'dwm' (DepthwiseConv2D): depth_multiplier"),
-        (L("bnx", "BatchNormalization", ("bn1",), 8, axis=1), "'bnx' (BatchNormalization): normalises axis 1"),
-        (LayerSpec("twice", "Conv2D", ("bn1",), 8, {}, calls=2), "'twice' (Conv2D): the layer is shared (2 calls)"),
+        (
+            L("dwm", "DepthwiseConv2D", ("bn1",), 16, depth_multiplier=2),
+            "'dwm' (DepthwiseConv2D): depth_multiplier",
+        ),
+        (
+            L("bnx", "BatchNormalization", ("bn1",), 8, axis=1),
+            "'bnx' (BatchNormalization): normalises axis 1",
+        ),
+        (
+            LayerSpec("twice", "Conv2D", ("bn1",), 8, {}, calls=2),
+            "'twice' (Conv2D): the layer is shared (2 calls)",
+        ),
         (L("cf", "Conv2D", ("bn1",), 8, data_format="channels_first"), "'cf' (Conv2D): only channels_last"),
         (L("bc", "Add", ("bn1", "conv1x"), 8), "'bc' (Add): reads 'conv1x', which is not a layer before it"),
     ],
 )
 def test_unsupported_layers_are_refused_by_name(layer: LayerSpec, message: str) -> None:
     layers = [*residual()[:4], layer]
-    with pytest.raises(InvalidArgument, match="mine.keras: ") as info:
+    with pytest.raises(InvalidArgument, match=r"mine\.keras: ") as info:
         plan_pruning(layers, [layer.name], source="mine.keras")
     assert message in info.value.message
 
