@@ -32,10 +32,13 @@ def _history(arg: Any) -> list[str]:
 def _spec(layer: Any, kind: str, inputs: tuple[str, ...], calls: int) -> LayerSpec:
     config = layer.get_config()
     options = {k: config[k] for k in _OPTIONS if k in config}
-    if kind == "BatchNormalization":
-        options["rank"] = len(layer.input.shape)
-    shape = layer.output.shape
-    return LayerSpec(layer.name, kind, inputs, int(shape[-1] or 0), options, calls)
+    try:  # a layer called more than once has no single input / output (refused as shared)
+        if kind == "BatchNormalization":
+            options["rank"] = len(layer.input.shape)
+        channels = int(layer.output.shape[-1] or 0)
+    except (AttributeError, ValueError):
+        channels = 0
+    return LayerSpec(layer.name, kind, inputs, channels, options, calls)
 
 
 def describe(model: Any, *, source: str) -> tuple[tuple[LayerSpec, ...], tuple[str, ...]]:

@@ -24,7 +24,8 @@ from tests.conftest import REPO
 from tests.helpers.processes import Served, orchestrator
 from tests.helpers.venvs import cached_venv, install_project
 
-pytestmark = pytest.mark.slow
+# Installing TensorFlow (~1.8 GB) and training take minutes on a loaded 2-core machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 MAKE_INPUTS = """
 import os, sys
