@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.text import Text
 
 from edgefleet.orchestrator.cli.common import (
@@ -91,6 +93,50 @@ def _row(plan: ProfilePlan, c: Candidate) -> tuple[str | Text, ...]:
 
 
 _PLAN_COLS = ("variant", "base", "recipe", "energy", "accuracy", "p95", "size", "peak mem", "pareto", "why")
+#: A number standing alone (not part of a word like "float32" or "fp32"), with its unit.
+_NUMBER = re.compile(r"(?<![\w.])\d[\d.,]*(?:\s?(?:%|pp|B|mJ|µJ|ms|µs))?")
+
+
+def _reason_group(reason: str) -> tuple[str, str]:
+    """("accuracy … < floor 93.00%", "91.21%"): the reason with the variant's own figures left out (what
+    is compared with the limit, before '<' or '>'), and the variant's first figure."""
+    compare = re.search(r" [<>] ", reason)
+    head, rest = (reason[: compare.start()], reason[compare.start() :]) if compare else (reason, "")
+    value = _NUMBER.search(head)
+    return _NUMBER.sub("…", head) + rest, value.group(0) if value else ""
+
+
+def print_plan(out: Console, p: ProfilePlan) -> None:
+    """One profile's plan for people: the chosen variant, the Pareto front and the other feasible
+    variants in a table; the rejected ones (off the front) grouped by their first reason, with the
+    figure that broke the limit."""
+    chosen = p.chosen.variant.variant_id if p.chosen is not None else None
+    first = sorted(
+        (c for c in p.candidates if c.pareto or c.feasible),
+        key=lambda c: (c.variant.variant_id != chosen, not c.pareto, not c.feasible),
+    )
+    title = Text.assemble(
+        f"{p.profile} ({p.objective}): ",
+        f"{p.chosen.variant}" if p.chosen else ("nothing is feasible", "bold red"),
+    )
+    out.print(table(title, _PLAN_COLS, [_row(p, c) for c in first]))
+    groups: dict[str, list[str]] = {}
+    for c in p.candidates:
+        if c.pareto or c.feasible:
+            continue
+        label, value = _reason_group(c.reasons[0])
+        more = f" +{len(c.reasons) - 1}" if len(c.reasons) > 1 else ""
+        figure = f" {value}" if value else ""
+        groups.setdefault(label, []).append(f"{c.variant.base_name}/{c.variant.recipe}{figure}{more}")
+    if groups:
+        rows = [
+            (label, str(len(v)), ", ".join(v))
+            for label, v in sorted(groups.items(), key=lambda g: -len(g[1]))
+        ]
+        rejected = sum(len(v) for v in groups.values())
+        out.print(
+            table(f"{rejected} rejected (first reason; +N: more reasons)", ("reason", "n", "variants"), rows)
+        )
 
 
 def plan(
@@ -121,11 +167,7 @@ def plan(
         return
     out = console()
     for p in plans:
-        title = Text.assemble(
-            f"{p.profile} ({p.objective}): ",
-            f"{p.chosen.variant}" if p.chosen else ("nothing is feasible", "bold red"),
-        )
-        out.print(table(title, _PLAN_COLS, [_row(p, c) for c in p.candidates]))
+        print_plan(out, p)
         out.print(p.summary, highlight=False, markup=False)
         out.print(f"  figures: {p.comparison}", highlight=False, markup=False)
         if p.chosen:

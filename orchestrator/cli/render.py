@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import time
 from typing import Any
@@ -121,6 +122,7 @@ def card_dict(card: VariantCard) -> dict[str, Any]:
         "signing_key_id": card.signing_key_id,
         "created": card.created,
         "notes": list(card.notes),
+        "pruning": None if card.pruning is None else dataclasses.asdict(card.pruning),
     }
 
 

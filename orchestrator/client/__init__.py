@@ -15,11 +15,11 @@ from edgefleet.orchestrator.profiles import Profile
 from edgefleet.orchestrator.rollout.model import Event
 from edgefleet.orchestrator.selection import ProfilePlan
 from edgefleet.orchestrator.service.variants import BuildResult, Progress
-from edgefleet.orchestrator.variants.card import VariantCard
+from edgefleet.orchestrator.variants.card import PruningRecord, VariantCard
 from edgefleet.orchestrator.wire.fleet import window_from_pb
 from edgefleet.orchestrator.wire.plans import plan_from_pb, profile_from_pb
 from edgefleet.orchestrator.wire.rollouts import event_from_pb
-from edgefleet.orchestrator.wire.variants import build_result_from_pb, card_from_pb
+from edgefleet.orchestrator.wire.variants import build_result_from_pb, card_from_pb, pruning_to_pb
 from edgefleet.v1 import admin_pb2, admin_pb2_grpc
 
 __all__ = ["DEFAULT_SERVER", "AdminClient"]
@@ -82,9 +82,11 @@ class AdminClient:
         timeout: float = 1800.0,
         source_name: str = "",
         eval_source_name: str = "",
+        pruning: PruningRecord | None = None,
     ) -> Iterator[Progress | BuildResult]:
         """Progress updates, then the result. ``source_name``, ``eval_source_name``: what the user called the
-        files (their paths), for the server's messages about them."""
+        files (their paths), for the server's messages about them; ``pruning``: how the base was pruned
+        (recorded on its cards)."""
         request = admin_pb2.BuildVariantsRequest(
             model=model,
             base_tflite=base,
@@ -94,6 +96,7 @@ class AdminClient:
             threads=threads,
             source_name=source_name,
             eval_source_name=eval_source_name,
+            pruning=pruning_to_pb(pruning) if pruning is not None else None,
         )
         try:
             for msg in self._stub.BuildVariants(request, timeout=timeout, metadata=self._metadata):

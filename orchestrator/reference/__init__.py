@@ -1,7 +1,9 @@
-"""The reference model family shipped inside the package: ``digits`` at three widths.
+"""The reference model family shipped inside the package: ``digits``.
 
-Produced by ``scripts/train_reference_models.py`` (deterministic; needs the
-``train`` extra). The demo and the tests use it on a fresh machine with no download.
+Produced by ``scripts/train_reference_models.py`` (deterministic; needs the ``train`` extra): the
+sub-networks of one Once-for-All supernet at widths 0.25 to 2.0, and Early-Bird-pruned networks.
+``reference_family()`` is what the demo and the tests build (the widths 0.5 / 1.0 / 2.0);
+``reference_grid()`` is every shipped network. Both work on a fresh machine with no download.
 """
 
 from __future__ import annotations
@@ -10,8 +12,11 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-__all__ = ["ReferenceFamily", "ReferenceModel", "reference_family"]
+from edgefleet.orchestrator.variants.card import PruningRecord
+
+__all__ = ["ReferenceFamily", "ReferenceModel", "reference_family", "reference_grid"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,8 +25,21 @@ class ReferenceModel:
     path: Path
     width: float
     parameters: int
-    #: Accuracy on the evaluation split, as recorded by the training script (LiteRT, float32).
+    #: Accuracy on the whole evaluation set, as recorded by the training script (LiteRT, float32).
     recorded_accuracy: float
+    #: Accuracy on the evaluation set's scoring split (what cards and plans use).
+    scoring_accuracy: float | None = None
+    macs: int = 0
+    #: "once-for-all" (a sub-network of the weight-shared supernet) or "early-bird" (pruned).
+    origin: str = ""
+    #: One of the networks the demo uses.
+    demo: bool = True
+    pruning: PruningRecord | None = None
+
+    @property
+    def base_name(self) -> str:
+        """``digits_w1.0-p0.5`` -> ``w1.0-p0.5``."""
+        return self.name.split("_", 1)[1] if "_" in self.name else self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,25 +49,47 @@ class ReferenceFamily:
     labels: tuple[str, ...]
     eval_path: Path
     models: tuple[ReferenceModel, ...]
+    #: The training script's settings (family.json "training") and CPU seconds (timings.json).
+    training: dict[str, Any] | None = None
+    timings: dict[str, Any] | None = None
 
 
-def reference_family(name: str = "digits") -> ReferenceFamily:
+def _model(root: Path, m: dict[str, Any]) -> ReferenceModel:
+    return ReferenceModel(
+        name=m["name"],
+        path=root / m["file"],
+        width=float(m["width"]),
+        parameters=int(m["parameters"]),
+        recorded_accuracy=float(m["eval_accuracy"]),
+        scoring_accuracy=float(m["scoring_accuracy"]) if "scoring_accuracy" in m else None,
+        macs=int(m.get("macs", 0)),
+        origin=str(m.get("origin", "")),
+        demo=bool(m.get("demo", True)),
+        pruning=PruningRecord(**m["pruning"]) if m.get("pruning") else None,
+    )
+
+
+def _load(name: str, *, grid: bool) -> ReferenceFamily:
     root = Path(str(resources.files(__package__) / name))
     meta = json.loads((root / "family.json").read_text())
-    models = tuple(
-        ReferenceModel(
-            name=m["name"],
-            path=root / m["file"],
-            width=float(m["width"]),
-            parameters=int(m["parameters"]),
-            recorded_accuracy=float(m["eval_accuracy"]),
-        )
-        for m in meta["models"]
-    )
+    timings = root / "timings.json"
+    models = tuple(_model(root, m) for m in meta["models"])
     return ReferenceFamily(
         model=meta["model"],
         description=meta["description"],
         labels=tuple(meta["labels"]),
         eval_path=root / meta["eval"]["file"],
-        models=models,
+        models=models if grid else tuple(m for m in models if m.demo),
+        training=meta.get("training"),
+        timings=json.loads(timings.read_text()) if timings.exists() else None,
     )
+
+
+def reference_family(name: str = "digits") -> ReferenceFamily:
+    """The networks the demo uses: widths 0.5, 1.0 and 2.0."""
+    return _load(name, grid=False)
+
+
+def reference_grid(name: str = "digits") -> ReferenceFamily:
+    """Every shipped network: the Once-for-All sub-networks at every width and the pruned networks."""
+    return _load(name, grid=True)

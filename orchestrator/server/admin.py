@@ -28,7 +28,12 @@ from edgefleet.orchestrator.service.rollouts import RolloutService
 from edgefleet.orchestrator.service.telemetry import TelemetryService
 from edgefleet.orchestrator.service.variants import BuildRequest, Progress, VariantService
 from edgefleet.orchestrator.wire.plans import plan_to_pb, profile_to_pb
-from edgefleet.orchestrator.wire.variants import build_result_to_pb, card_to_pb, progress_to_pb
+from edgefleet.orchestrator.wire.variants import (
+    build_result_to_pb,
+    card_to_pb,
+    progress_to_pb,
+    pruning_from_pb,
+)
 from edgefleet.v1 import admin_pb2, admin_pb2_grpc
 
 __all__ = ["FleetAdminServicer"]
@@ -83,6 +88,7 @@ class FleetAdminServicer(
             threads=max(1, request.threads or 1),
             base_source=source_name(request.source_name, f"{request.base_name or 'base'}.tflite"),
             eval_source=source_name(request.eval_source_name, f"{request.model or 'model'} evaluation set"),
+            pruning=pruning_from_pb(request.pruning) if request.HasField("pruning") else None,
         )
 
         def report(p: Progress) -> None:

@@ -20,7 +20,7 @@ from edgefleet.orchestrator.variants.builder import (
     build_variant,
     check_float_base,
 )
-from edgefleet.orchestrator.variants.card import VariantCard, ops_energy_of
+from edgefleet.orchestrator.variants.card import PruningRecord, VariantCard, ops_energy_of
 from edgefleet.orchestrator.variants.evaluator import check_eval_matches, evaluate, input_sample_shape
 from edgefleet.orchestrator.variants.recipes import resolve_recipes
 
@@ -38,6 +38,8 @@ class BuildRequest:
     threads: int = 1
     base_source: str = "base.tflite"
     eval_source: str = "eval.npz"
+    #: How the base was pruned (``variants build --prune``); recorded on every card built from it.
+    pruning: PruningRecord | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +132,9 @@ class VariantService:
             try:
                 variant = build_variant(recipe, req.base, calibration, threads=req.threads)
                 known = base_facts if variant.data == req.base else None  # float32: the base itself
-                card = self._card(req.model, req.base_name, variant, scoring, req.threads, facts=known)
+                card = self._card(
+                    req.model, req.base_name, variant, scoring, req.threads, facts=known, pruning=req.pruning
+                )
                 built.append((card, variant.data))
             except RecipeNotApplicable as exc:
                 skipped.append(Skipped(recipe.name, str(exc)))
@@ -175,6 +179,7 @@ class VariantService:
         threads: int,
         source: str = "",
         facts: StaticFacts | None = None,
+        pruning: PruningRecord | None = None,
     ) -> VariantCard:
         """``facts``: the analysis of these very bytes when the caller already has it."""
         where = source or f"{base_name}/{built.recipe}"
@@ -198,6 +203,7 @@ class VariantService:
             signing_key_id=self._signer.public.key_id,
             created=self._clock(),
             notes=built.notes,
+            pruning=pruning,
         )
 
     def _eval_for(self, model: str, eval_npz: bytes, source: str) -> tuple[bytes, EvalSet | None]:

@@ -11,7 +11,7 @@ from edgefleet.agent.runtime.micro import ArenaUsage
 from edgefleet.orchestrator.energy.opcount import OpCountEstimate, estimate_ops_energy
 from edgefleet.orchestrator.variants.analyser import StaticFacts
 
-__all__ = ["HostFigures", "VariantCard", "VariantKey", "ops_energy_of"]
+__all__ = ["HostFigures", "PruningRecord", "VariantCard", "VariantKey", "ops_energy_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,47 @@ class HostFigures:
 
 
 @dataclass(frozen=True, slots=True)
+class PruningRecord:
+    """How a pruned base was made (Early-Bird channel pruning): the same for every recipe built from it."""
+
+    #: Share of each channel group's channels removed.
+    ratio: float
+    #: Epochs of L1-regularised training when the ticket was drawn (1-based).
+    ticket_epoch: int
+    #: False: the mask distance never fell under the threshold within ``search_epochs``; the last
+    #: epoch's mask was taken.
+    ticket_drawn: bool
+    #: Mask-distance threshold and the distance at the ticket (largest over the queue of masks).
+    threshold: float
+    mask_distance: float
+    search_epochs: int
+    finetune_epochs: int
+    #: L1 penalty on the batch-norm scales during the search.
+    l1: float
+    macs_before: int
+    macs_after: int
+    parameters_before: int
+    parameters_after: int
+    channels_before: int
+    channels_after: int
+    method: str = "early-bird"
+
+    def describe(self) -> str:
+        distance = f"mask distance {self.mask_distance:.3f}"
+        ticket = (
+            f"ticket at epoch {self.ticket_epoch} ({distance} < {self.threshold:g})"
+            if self.ticket_drawn
+            else f"no ticket within {self.search_epochs} epochs ({distance}); the last mask was taken"
+        )
+        return (
+            f"{self.method} pruning {self.ratio:g}: {ticket}; channels {self.channels_before} -> "
+            f"{self.channels_after}, MACs {self.macs_before:,} -> {self.macs_after:,}, parameters "
+            f"{self.parameters_before:,} -> {self.parameters_after:,}; "
+            f"fine-tuned {self.finetune_epochs} epochs"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class VariantCard:
     variant_id: str
     model: str
@@ -56,6 +97,8 @@ class VariantCard:
     signing_key_id: str
     created: float
     notes: tuple[str, ...] = ()
+    #: Set when the base was pruned on the build path (``variants build --prune``).
+    pruning: PruningRecord | None = None
 
     @property
     def sha256(self) -> str:
@@ -96,6 +139,7 @@ class VariantCard:
             signing_key_id=d["signing_key_id"],
             created=float(d["created"]),
             notes=tuple(d.get("notes", ())),
+            pruning=PruningRecord(**d["pruning"]) if d.get("pruning") else None,
         )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from edgefleet.agent.runtime.micro import ArenaUsage
@@ -9,10 +11,18 @@ from edgefleet.orchestrator.energy.opcount import OpCountEstimate
 from edgefleet.orchestrator.service.variants import BuildResult, Progress
 from edgefleet.orchestrator.variants.analyser import StaticFacts
 from edgefleet.orchestrator.variants.builder import Skipped
-from edgefleet.orchestrator.variants.card import HostFigures, VariantCard
+from edgefleet.orchestrator.variants.card import HostFigures, PruningRecord, VariantCard
 from edgefleet.v1 import admin_pb2, common_pb2
 
-__all__ = ["build_result_from_pb", "build_result_to_pb", "card_from_pb", "card_to_pb", "progress_to_pb"]
+__all__ = [
+    "build_result_from_pb",
+    "build_result_to_pb",
+    "card_from_pb",
+    "card_to_pb",
+    "progress_to_pb",
+    "pruning_from_pb",
+    "pruning_to_pb",
+]
 
 _MAC_CLASSES = ("conv", "depthwise", "fully_connected", "other")
 
@@ -21,6 +31,14 @@ def _ts(seconds: float) -> Timestamp:
     ts = Timestamp()
     ts.FromNanoseconds(int(seconds * 1e9))
     return ts
+
+
+def pruning_to_pb(record: PruningRecord) -> admin_pb2.PruningRecord:
+    return admin_pb2.PruningRecord(**dataclasses.asdict(record))
+
+
+def pruning_from_pb(msg: admin_pb2.PruningRecord) -> PruningRecord:
+    return PruningRecord(**{f.name: getattr(msg, f.name) for f in dataclasses.fields(PruningRecord)})
 
 
 def card_to_pb(card: VariantCard) -> admin_pb2.VariantCard:
@@ -63,6 +81,8 @@ def card_to_pb(card: VariantCard) -> admin_pb2.VariantCard:
         msg.tflm_arena_bytes = f.tflm_arena.total
         msg.tflm_arena_head_bytes = f.tflm_arena.head
         msg.tflm_arena_tail_bytes = f.tflm_arena.tail
+    if card.pruning is not None:
+        msg.pruning.CopyFrom(pruning_to_pb(card.pruning))
     return msg
 
 
@@ -110,6 +130,7 @@ def card_from_pb(msg: admin_pb2.VariantCard) -> VariantCard:
         signing_key_id=msg.signing_key_id,
         created=msg.created.ToNanoseconds() / 1e9,
         notes=tuple(msg.notes),
+        pruning=pruning_from_pb(msg.pruning) if msg.HasField("pruning") else None,
     )
 
 

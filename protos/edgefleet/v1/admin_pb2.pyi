@@ -112,6 +112,7 @@ class BuildVariantsRequest(_message.Message):
     THREADS_FIELD_NUMBER: _builtins.int
     SOURCE_NAME_FIELD_NUMBER: _builtins.int
     EVAL_SOURCE_NAME_FIELD_NUMBER: _builtins.int
+    PRUNING_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """Model family name the variants belong to."""
     base_tflite: _builtins.bytes
@@ -133,6 +134,12 @@ class BuildVariantsRequest(_message.Message):
     def recipes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Recipe names; empty means the default set."""
 
+    @_builtins.property
+    def pruning(self) -> Global___PruningRecord:
+        """Set when the base was pruned on the client (`variants build MODEL.keras --prune`): recorded on the
+        card of every variant built from it.
+        """
+
     def __init__(
         self,
         *,
@@ -144,14 +151,85 @@ class BuildVariantsRequest(_message.Message):
         threads: _builtins.int = ...,
         source_name: _builtins.str = ...,
         eval_source_name: _builtins.str = ...,
+        pruning: Global___PruningRecord | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["pruning", b"pruning"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_name", b"base_name", "base_tflite", b"base_tflite", "eval_npz", b"eval_npz", "eval_source_name", b"eval_source_name", "model", b"model", "recipes", b"recipes", "source_name", b"source_name", "threads", b"threads"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_name", b"base_name", "base_tflite", b"base_tflite", "eval_npz", b"eval_npz", "eval_source_name", b"eval_source_name", "model", b"model", "pruning", b"pruning", "recipes", b"recipes", "source_name", b"source_name", "threads", b"threads"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___BuildVariantsRequest: _TypeAlias = BuildVariantsRequest  # noqa: Y015
+
+@_typing.final
+class PruningRecord(_message.Message):
+    """How a pruned base was made: Early-Bird channel pruning (L1 on batch-norm scales, the ticket drawn
+    when the keep-mask stops changing, structural channel removal, fine-tuning).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METHOD_FIELD_NUMBER: _builtins.int
+    RATIO_FIELD_NUMBER: _builtins.int
+    TICKET_EPOCH_FIELD_NUMBER: _builtins.int
+    TICKET_DRAWN_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    MASK_DISTANCE_FIELD_NUMBER: _builtins.int
+    SEARCH_EPOCHS_FIELD_NUMBER: _builtins.int
+    FINETUNE_EPOCHS_FIELD_NUMBER: _builtins.int
+    L1_FIELD_NUMBER: _builtins.int
+    MACS_BEFORE_FIELD_NUMBER: _builtins.int
+    MACS_AFTER_FIELD_NUMBER: _builtins.int
+    PARAMETERS_BEFORE_FIELD_NUMBER: _builtins.int
+    PARAMETERS_AFTER_FIELD_NUMBER: _builtins.int
+    CHANNELS_BEFORE_FIELD_NUMBER: _builtins.int
+    CHANNELS_AFTER_FIELD_NUMBER: _builtins.int
+    method: _builtins.str
+    ratio: _builtins.float
+    """Share of each channel group's channels removed."""
+    ticket_epoch: _builtins.int
+    """Epochs of L1-regularised training when the ticket was drawn (1-based)."""
+    ticket_drawn: _builtins.bool
+    """False: the mask distance stayed at or over the threshold for all search epochs; the last mask was taken."""
+    threshold: _builtins.float
+    mask_distance: _builtins.float
+    """Largest mask distance in the queue when the ticket was drawn."""
+    search_epochs: _builtins.int
+    finetune_epochs: _builtins.int
+    l1: _builtins.float
+    """L1 penalty on the batch-norm scales during the search."""
+    macs_before: _builtins.int
+    macs_after: _builtins.int
+    parameters_before: _builtins.int
+    parameters_after: _builtins.int
+    channels_before: _builtins.int
+    channels_after: _builtins.int
+    def __init__(
+        self,
+        *,
+        method: _builtins.str = ...,
+        ratio: _builtins.float = ...,
+        ticket_epoch: _builtins.int = ...,
+        ticket_drawn: _builtins.bool = ...,
+        threshold: _builtins.float = ...,
+        mask_distance: _builtins.float = ...,
+        search_epochs: _builtins.int = ...,
+        finetune_epochs: _builtins.int = ...,
+        l1: _builtins.float = ...,
+        macs_before: _builtins.int = ...,
+        macs_after: _builtins.int = ...,
+        parameters_before: _builtins.int = ...,
+        parameters_after: _builtins.int = ...,
+        channels_before: _builtins.int = ...,
+        channels_after: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channels_after", b"channels_after", "channels_before", b"channels_before", "finetune_epochs", b"finetune_epochs", "l1", b"l1", "macs_after", b"macs_after", "macs_before", b"macs_before", "mask_distance", b"mask_distance", "method", b"method", "parameters_after", b"parameters_after", "parameters_before", b"parameters_before", "ratio", b"ratio", "search_epochs", b"search_epochs", "threshold", b"threshold", "ticket_drawn", b"ticket_drawn", "ticket_epoch", b"ticket_epoch"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PruningRecord: _TypeAlias = PruningRecord  # noqa: Y015
 
 @_typing.final
 class BuildProgress(_message.Message):
@@ -447,6 +525,7 @@ class VariantCard(_message.Message):
     NOTES_FIELD_NUMBER: _builtins.int
     TFLM_ARENA_HEAD_BYTES_FIELD_NUMBER: _builtins.int
     TFLM_ARENA_TAIL_BYTES_FIELD_NUMBER: _builtins.int
+    PRUNING_FIELD_NUMBER: _builtins.int
     base_name: _builtins.str
     """Base model (width) this variant was derived from."""
     size_bytes: _builtins.int
@@ -507,6 +586,10 @@ class VariantCard(_message.Message):
     def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """How the variant was made (calibration samples, signature added, ...)."""
 
+    @_builtins.property
+    def pruning(self) -> Global___PruningRecord:
+        """Set when the base was pruned on the build path."""
+
     def __init__(
         self,
         *,
@@ -544,10 +627,11 @@ class VariantCard(_message.Message):
         notes: _abc.Iterable[_builtins.str] | None = ...,
         tflm_arena_head_bytes: _builtins.int = ...,
         tflm_arena_tail_bytes: _builtins.int = ...,
+        pruning: Global___PruningRecord | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_tflm_arena_bytes", b"_tflm_arena_bytes", "created", b"created", "ops_energy", b"ops_energy", "ref", b"ref", "tflm_arena_bytes", b"tflm_arena_bytes"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_tflm_arena_bytes", b"_tflm_arena_bytes", "created", b"created", "ops_energy", b"ops_energy", "pruning", b"pruning", "ref", b"ref", "tflm_arena_bytes", b"tflm_arena_bytes"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_tflm_arena_bytes", b"_tflm_arena_bytes", "activation_traffic_bytes", b"activation_traffic_bytes", "base_name", b"base_name", "compute_dtype", b"compute_dtype", "created", b"created", "energy", b"energy", "eval_samples", b"eval_samples", "full_integer", b"full_integer", "has_signature", b"has_signature", "host_accuracy", b"host_accuracy", "host_latency_p50_seconds", b"host_latency_p50_seconds", "host_latency_p95_seconds", b"host_latency_p95_seconds", "host_runtime", b"host_runtime", "host_threads", b"host_threads", "hybrid", b"hybrid", "macs", b"macs", "max_live_bytes", b"max_live_bytes", "notes", b"notes", "ops", b"ops", "ops_energy", b"ops_energy", "parameters", b"parameters", "peak_activation_bytes", b"peak_activation_bytes", "ref", b"ref", "sha256", b"sha256", "signature", b"signature", "signing_key_id", b"signing_key_id", "size_bytes", b"size_bytes", "tensor_dtypes", b"tensor_dtypes", "tflm_arena_bytes", b"tflm_arena_bytes", "tflm_arena_head_bytes", b"tflm_arena_head_bytes", "tflm_arena_tail_bytes", b"tflm_arena_tail_bytes", "tflm_refusal", b"tflm_refusal", "total_macs", b"total_macs", "weight_bytes", b"weight_bytes", "weight_read_bytes", b"weight_read_bytes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_tflm_arena_bytes", b"_tflm_arena_bytes", "activation_traffic_bytes", b"activation_traffic_bytes", "base_name", b"base_name", "compute_dtype", b"compute_dtype", "created", b"created", "energy", b"energy", "eval_samples", b"eval_samples", "full_integer", b"full_integer", "has_signature", b"has_signature", "host_accuracy", b"host_accuracy", "host_latency_p50_seconds", b"host_latency_p50_seconds", "host_latency_p95_seconds", b"host_latency_p95_seconds", "host_runtime", b"host_runtime", "host_threads", b"host_threads", "hybrid", b"hybrid", "macs", b"macs", "max_live_bytes", b"max_live_bytes", "notes", b"notes", "ops", b"ops", "ops_energy", b"ops_energy", "parameters", b"parameters", "peak_activation_bytes", b"peak_activation_bytes", "pruning", b"pruning", "ref", b"ref", "sha256", b"sha256", "signature", b"signature", "signing_key_id", b"signing_key_id", "size_bytes", b"size_bytes", "tensor_dtypes", b"tensor_dtypes", "tflm_arena_bytes", b"tflm_arena_bytes", "tflm_arena_head_bytes", b"tflm_arena_head_bytes", "tflm_arena_tail_bytes", b"tflm_arena_tail_bytes", "tflm_refusal", b"tflm_refusal", "total_macs", b"total_macs", "weight_bytes", b"weight_bytes", "weight_read_bytes", b"weight_read_bytes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__tflm_arena_bytes: _TypeAlias = _typing.Literal["tflm_arena_bytes"]  # noqa: Y015
     _WhichOneofArgType__tflm_arena_bytes: _TypeAlias = _typing.Literal["_tflm_arena_bytes", b"_tflm_arena_bytes"]  # noqa: Y015
