@@ -29,10 +29,6 @@ from edgefleet.orchestrator.variants.sources import (
 app = typer.Typer(help="Build, analyse and register compressed variants of a model.", no_args_is_help=True)
 
 
-def _read(path: Path, what: str) -> bytes:
-    return read_user_file(path, what)
-
-
 def _names(path: Path, model: str | None) -> tuple[str, str]:
     """Model and base names from a file name: ``digits_w1.0.tflite`` -> (digits, w1.0)."""
     stem = path.stem.lower()
@@ -65,7 +61,7 @@ def _jobs(
                 "--prune needs --eval EVAL.npz (the family's evaluation set): the training data must not "
                 "hold its samples"
             )
-        train_set = load_eval_set(_read(train, "training data"), source=str(train))
+        train_set = load_eval_set(read_user_file(train, "training data"), source=str(train))
         check_disjoint(train_set, load_eval_set(eval_npz, source=str(eval_set)))
     jobs: list[tuple[str, Base]] = []
     for path in paths:
@@ -75,9 +71,9 @@ def _jobs(
                 raise InvalidArgument(
                     f"{path}: --prune needs a Keras model (.keras); a .tflite cannot be retrained"
                 )
-            jobs.append((name, Base(base_name, _read(path, "base model"), source=str(path))))
+            jobs.append((name, Base(base_name, read_user_file(path, "base model"), source=str(path))))
             continue
-        _read(path, "Keras model")  # a clear error for a missing file before TensorFlow loads
+        read_user_file(path, "Keras model")  # a clear error for a missing file before TensorFlow loads
         task = bar.add_task(f"{name}/{base_name}: converting", total=None)
 
         def report(stage: str, done: int, total: int, task: TaskID = task) -> None:
@@ -177,9 +173,9 @@ def build(
         ) as bar:
             if reference:
                 jobs, eval_set = _reference_jobs(grid)
-                eval_npz = _read(eval_set, "evaluation set")
+                eval_npz = read_user_file(eval_set, "evaluation set")
             else:
-                eval_npz = _read(eval_set, "evaluation set") if eval_set else b""
+                eval_npz = read_user_file(eval_set, "evaluation set") if eval_set else b""
                 jobs = _jobs(
                     bases,
                     model,
@@ -287,12 +283,12 @@ def add(
 ) -> None:
     """Register your own .tflite as a variant: analysed, evaluated and signed like the built ones."""
     with errors_to_exit_codes(), client(server) as api:
-        data = _read(path, "model")
+        data = read_user_file(path, "model")
         card = api.add_variant(
             model=model,
             data=data,
             recipe=recipe,
-            eval_npz=_read(eval_set, "evaluation set") if eval_set else b"",
+            eval_npz=read_user_file(eval_set, "evaluation set") if eval_set else b"",
             source_name=str(path),
             eval_source_name=str(eval_set or ""),
         )
