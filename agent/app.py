@@ -70,7 +70,7 @@ class Agent:
         self.engine.stats.on_latencies = self.metrics.observe_latencies
         self.slots = SlotManager(config.data_dir / "slots")
         self.downloader = Downloader(
-            config.data_dir, self._identity.trusted, self.disk, chunk_bytes=config.download_chunk_kib * 1024
+            config.data_dir, self._identity, self.disk, chunk_bytes=config.download_chunk_kib * 1024
         )
         self.inference = InferenceServer(self.engine, config.predict_listen)
         #: Set once ``start`` has finished (the parts are open, Predict answers).
@@ -118,7 +118,7 @@ class Agent:
             stopping=self._stop.is_set,
             on_session_end=self._session_ended,
             on_retry=self.metrics.reconnects.inc,
-            target=config.orchestrator,
+            addresses=config.orchestrators,
         )
         self._process = psutil.Process()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -209,11 +209,11 @@ class Agent:
     # ---- the connection ----
     async def _attempt(self) -> bool:
         await self._identity.ensure_enrolled()
-        async with await self._identity.channel() as channel:
+        async with await self._identity.channel(self._loop.endpoints.current) as channel:
             return await self._session.run(channel, self._identity.metadata())
 
     async def _fetch(self, desired: DesiredState, progress: Callable[[int, int], None]) -> Path:
-        async with await self._identity.channel() as channel:
+        async with await self._identity.channel(self._loop.endpoints.current) as channel:
             return await self.downloader.fetch(
                 channel, desired.artifact, metadata=self._identity.metadata(), progress=progress
             )
@@ -252,7 +252,7 @@ class Agent:
     def _established(self) -> None:
         self.connected.set()
         self.metrics.connected.set(1)
-        log.info("connected to %s", self.config.orchestrator)
+        log.info("connected to %s", self._loop.endpoints.current)
 
     def _session_ended(self) -> None:
         self.connected.clear()

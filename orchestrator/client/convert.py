@@ -84,6 +84,7 @@ def device_view(m: admin_pb2.Device) -> DeviceView:
         hardware=MessageToDict(m.hardware, preserving_proto_field_name=True),
         slots=slots,
         conditions=tuple(ConditionView(c.type, c.message, _time(c, "since")) for c in m.conditions),
+        replica=m.replica,
     )
 
 

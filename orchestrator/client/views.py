@@ -70,6 +70,8 @@ class DeviceView:
     hardware: dict[str, Any]
     slots: tuple[SlotView, ...]
     conditions: tuple[ConditionView, ...] = ()
+    #: Online: the orchestrator replica that holds its stream.
+    replica: str = ""
 
     @property
     def runtime(self) -> str:

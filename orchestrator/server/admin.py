@@ -14,7 +14,7 @@ from edgefleet.core.errors import NotFound
 from edgefleet.orchestrator.server.admin_fleet import FleetAdminDevices
 from edgefleet.orchestrator.server.admin_rollouts import FleetAdminRollouts
 from edgefleet.orchestrator.server.errors import translate_errors, translate_stream_errors
-from edgefleet.orchestrator.server.sessions import Sessions
+from edgefleet.orchestrator.server.streams import Streams
 from edgefleet.orchestrator.service.deployments import Assignment, DeploymentService
 from edgefleet.orchestrator.service.devices import DeviceService
 from edgefleet.orchestrator.service.identity import IdentityService
@@ -44,7 +44,7 @@ class FleetAdminServicer(FleetAdminDevices, FleetAdminRollouts, admin_pb2_grpc.F
         telemetry: TelemetryService,
         rollouts: RolloutService,
         rollbacks: RollbackService,
-        sessions: Sessions,
+        streams: Streams,
         push: Callable[[Sequence[Assignment]], None],
         build_executor: Executor,
     ) -> None:
@@ -56,7 +56,7 @@ class FleetAdminServicer(FleetAdminDevices, FleetAdminRollouts, admin_pb2_grpc.F
         self._telemetry = telemetry
         self._rollouts = rollouts
         self._rollbacks = rollbacks
-        self._sessions = sessions
+        self._streams = streams
         self._push = push
         self._build_executor = build_executor
 

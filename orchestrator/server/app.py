@@ -8,7 +8,6 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -17,28 +16,20 @@ from prometheus_client import CollectorRegistry
 
 from edgefleet.core.grpc_guard import MalformedRequests
 from edgefleet.orchestrator.config import ServerConfig
+from edgefleet.orchestrator.fleet.model import Desired
 from edgefleet.orchestrator.metrics import OrchestratorMetrics
-from edgefleet.orchestrator.profiles import ProfileRegistry
-from edgefleet.orchestrator.registry.artifacts import ArtifactStore
-from edgefleet.orchestrator.registry.signing import Signer
-from edgefleet.orchestrator.security import CertificateAuthority, load_server_tls
+from edgefleet.orchestrator.replicas.coordinator import RETENTION
+from edgefleet.orchestrator.replicas.notifier import Notifier, open_notifier
+from edgefleet.orchestrator.security import load_server_tls
 from edgefleet.orchestrator.server.admin import FleetAdminServicer
 from edgefleet.orchestrator.server.auth import AdminAuth, DeviceAuth
 from edgefleet.orchestrator.server.control import FleetControlServicer
 from edgefleet.orchestrator.server.ingest import TelemetryIngest
+from edgefleet.orchestrator.server.origin import PATH, ArtifactOrigin
+from edgefleet.orchestrator.server.services import Services, open_services, stale_after
 from edgefleet.orchestrator.server.sessions import Sessions
-from edgefleet.orchestrator.service.bundles import BundleService
-from edgefleet.orchestrator.service.deployments import Assignment, DeploymentService
-from edgefleet.orchestrator.service.devices import DeviceService
-from edgefleet.orchestrator.service.identity import IdentityService
-from edgefleet.orchestrator.service.plans import PlanService, StoreBlocks
-from edgefleet.orchestrator.service.resolver import VariantResolver
-from edgefleet.orchestrator.service.rollbacks import RollbackService
-from edgefleet.orchestrator.service.rollout_effects import RolloutEffects
-from edgefleet.orchestrator.service.rollouts import RolloutService
-from edgefleet.orchestrator.service.telemetry import TelemetryService
-from edgefleet.orchestrator.service.variants import VariantService
-from edgefleet.orchestrator.store import Store, mask_url, open_store
+from edgefleet.orchestrator.server.streams import Streams
+from edgefleet.orchestrator.service.deployments import Assignment
 from edgefleet.orchestrator.wire.fleet import desired_to_pb
 from edgefleet.v1 import admin_pb2, admin_pb2_grpc, control_pb2, control_pb2_grpc
 
@@ -47,75 +38,10 @@ __all__ = ["OrchestratorServer", "Services", "open_services", "run_server"]
 log = logging.getLogger("edgefleet.server")
 
 
-@dataclass(frozen=True, slots=True)
-class Services:
-    store: Store
-    artifacts: ArtifactStore
-    signer: Signer
-    variants: VariantService
-    plans: PlanService
-    bundles: BundleService
-    identity: IdentityService
-    devices: DeviceService
-    deployments: DeploymentService
-    telemetry: TelemetryService
-    rollouts: RolloutService
-    rollbacks: RollbackService
-
-    def close(self) -> None:
-        self.store.close()
-
-
-def open_services(config: ServerConfig) -> Services:
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    store = open_store(config.store_url)
-    log.info("store: %s", mask_url(config.store_url))
-    artifacts = ArtifactStore(config.data_dir)
-    signer = Signer.load_or_create(config.data_dir / "keys")
-    ca = None if config.insecure else CertificateAuthority.load(config.tls_path)
-    profiles = ProfileRegistry.load(config.profiles)
-    variants = VariantService(store=store, artifacts=artifacts, signer=signer)
-    telemetry = TelemetryService(store=store, variants=variants, profiles=profiles)
-    plans = PlanService(
-        variants=variants, profiles=profiles, measurements=telemetry, blocks=StoreBlocks(store)
-    )
-    bundles = BundleService(store=store, artifacts=artifacts, signer=signer, variants=variants)
-    identity = IdentityService(
-        store=store, signer=signer, profiles=profiles, ca=ca, device_cert_days=config.device_cert_days
-    )
-    devices = DeviceService(store=store)
-    resolver = VariantResolver(variants=variants, plans=plans)
-    deployments = DeploymentService(
-        store=store,
-        devices=devices,
-        profiles=profiles,
-        resolver=resolver,
-        bundles=bundles,
-        trial_seconds=config.trial_seconds,
-    )
-    effects = RolloutEffects(store=store, devices=devices, deployments=deployments, variants=variants)
-    rollouts = RolloutService(
-        store=store, devices=devices, deployments=deployments, plans=plans, resolver=resolver, effects=effects
-    )
-    rollbacks = RollbackService(store=store, devices=devices, plans=plans, variants=variants, effects=effects)
-    return Services(
-        store,
-        artifacts,
-        signer,
-        variants,
-        plans,
-        bundles,
-        identity,
-        devices,
-        deployments,
-        telemetry,
-        rollouts,
-        rollbacks,
-    )
-
-
 class OrchestratorServer:
-    def __init__(self, config: ServerConfig, services: Services) -> None:
+    """``notifier``: how replicas tell each other about devices (default: the one that fits the store)."""
+
+    def __init__(self, config: ServerConfig, services: Services, notifier: Notifier | None = None) -> None:
         self.config = config
         self.services = services
         self._builds = ThreadPoolExecutor(max_workers=config.build_workers, thread_name_prefix="build")
@@ -129,10 +55,37 @@ class OrchestratorServer:
             interceptors.append(AdminAuth(self.tls.admin_token))
         self._server = grpc.aio.server(options=options, interceptors=interceptors)
         self._health = HealthServicer()
-        self.sessions = Sessions(stale_after=max(3 * config.heartbeat_seconds, 2.0))
+        self.sessions = Sessions(stale_after=stale_after(config))
+        self.streams = Streams(
+            sessions=self.sessions,
+            replica=services.replica,
+            notifier=notifier or open_notifier(config.store_url),
+            devices=services.devices,
+            identity=services.identity,
+            desired_message=self._desired_message,
+        )
         self.metrics = OrchestratorMetrics(CollectorRegistry())
-        self.metrics.watch_fleet(services, self.sessions.connected)
+        self.metrics.watch_fleet(
+            services,
+            lambda: set(self.streams.online()),
+            streams=lambda: len(self.sessions),
+            reporting=self.streams.reports_fleet,
+        )
         self.metrics_address = ""
+        self.origin = (
+            ArtifactOrigin(
+                artifacts=services.artifacts,
+                identity=services.identity,
+                devices=services.devices,
+                deployments=services.deployments,
+                tls_dir=None if self.tls is None else config.tls_path,
+                metrics=self.metrics,
+            )
+            if config.artifact_listen
+            else None
+        )
+        #: Base URL of the artifacts in desired states ("" : FetchArtifact only).
+        self.artifact_url = config.artifact_url.rstrip("/")
         admin = FleetAdminServicer(
             variants=services.variants,
             plans=services.plans,
@@ -142,7 +95,7 @@ class OrchestratorServer:
             telemetry=services.telemetry,
             rollouts=services.rollouts,
             rollbacks=services.rollbacks,
-            sessions=self.sessions,
+            streams=self.streams,
             push=self.push,
             build_executor=self._builds,
         )
@@ -158,7 +111,7 @@ class OrchestratorServer:
             telemetry=services.telemetry,
             profiles=services.plans.profiles,
             artifacts=services.artifacts,
-            sessions=self.sessions,
+            streams=self.streams,
             auth=DeviceAuth(services.identity, mtls=self.tls is not None),
             ingest=self.ingest,
             heartbeat_seconds=config.heartbeat_seconds,
@@ -198,6 +151,17 @@ class OrchestratorServer:
                 "admin API on %s. For local development only; run `edgefleet certs init` for a fleet.",
                 ", ".join(sorted({self.address, self.api_address})),
             )
+        if self.origin is not None:
+            bound = await self.origin.start(self.config.artifact_listen)
+            if not self.artifact_url:
+                if bound.startswith(("0.0.0.0:", "[::]:", ":::")):
+                    raise OSError(
+                        f"artifact_listen {self.config.artifact_listen} is every interface: set artifact_url "
+                        "to the URL agents reach this origin at"
+                    )
+                self.artifact_url = f"{self.origin.scheme}://{bound}{PATH}"
+            log.info("artifact origin on %s (agents download from %s)", bound, self.artifact_url)
+        await self.streams.start()
         await self._server.start()
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
         for service in ("edgefleet.v1.FleetAdmin", "edgefleet.v1.FleetControl"):
@@ -233,6 +197,10 @@ class OrchestratorServer:
             raise OSError(f"cannot listen on {listen}")
         return f"{host}:{port}"
 
+    def _desired_message(self, desired: Desired) -> control_pb2.OrchestratorMessage:
+        url = f"{self.artifact_url}/{desired.bundle_sha256}" if self.artifact_url else ""
+        return control_pb2.OrchestratorMessage(desired_state=desired_to_pb(desired, url))
+
     async def _tick_rollouts(self) -> None:
         """Advance running rollouts: analysis and decisions off the loop, desired states pushed on it."""
         while True:
@@ -245,10 +213,14 @@ class OrchestratorServer:
             self.push(assignments)
 
     async def _prune_telemetry(self) -> None:
-        """Once an hour, off the loop: fold windows older than the retention into hourly aggregates."""
+        """Once an hour, off the loop, on one replica: fold windows older than the retention into hourly
+        aggregates."""
         keep = self.config.telemetry_retention_days * 86400.0
         while True:
             try:
+                if not await asyncio.to_thread(self.services.replica.lease, RETENTION):
+                    await asyncio.sleep(3600)
+                    continue
                 pruned = await asyncio.to_thread(self.services.store.prune_windows, time.time() - keep)
                 if pruned:
                     log.info("telemetry retention: %d window(s) folded into hourly aggregates", pruned)
@@ -257,9 +229,8 @@ class OrchestratorServer:
             await asyncio.sleep(3600)
 
     def push(self, assignments: Sequence[Assignment]) -> None:
-        for a in assignments:
-            message = control_pb2.OrchestratorMessage(desired_state=desired_to_pb(a.desired))
-            self.sessions.push(a.device_id, message)
+        """New desired states (stored): to the devices' streams, on whichever replica holds them."""
+        self.streams.push(assignments)
 
     async def stop(self, grace: float = 5.0) -> None:
         for task in (self._ticker, self._pruner):
@@ -267,6 +238,9 @@ class OrchestratorServer:
                 task.cancel()
         await self._health.enter_graceful_shutdown()
         await self._server.stop(grace)
+        if self.origin is not None:
+            await self.origin.stop()
+        await self.streams.stop()
         await self.ingest.stop()
         self._builds.shutdown(wait=False, cancel_futures=True)
         self.services.close()

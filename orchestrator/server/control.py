@@ -24,14 +24,14 @@ from edgefleet.orchestrator.registry.artifacts import ArtifactStore
 from edgefleet.orchestrator.server.auth import DeviceAuth
 from edgefleet.orchestrator.server.errors import translate_errors, translate_stream_errors
 from edgefleet.orchestrator.server.ingest import TelemetryIngest
-from edgefleet.orchestrator.server.sessions import Outbound, Sessions
+from edgefleet.orchestrator.server.sessions import Outbound
+from edgefleet.orchestrator.server.streams import Streams
 from edgefleet.orchestrator.service.deployments import DeploymentService
 from edgefleet.orchestrator.service.devices import DeviceService
 from edgefleet.orchestrator.service.identity import IdentityService
 from edgefleet.orchestrator.service.telemetry import TelemetryService
 from edgefleet.orchestrator.wire.fleet import (
     conditions_from_pb,
-    desired_to_pb,
     report_from_hello,
     status_from_pb,
     window_from_pb,
@@ -67,7 +67,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         telemetry: TelemetryService,
         profiles: ProfileRegistry,
         artifacts: ArtifactStore,
-        sessions: Sessions,
+        streams: Streams,
         auth: DeviceAuth,
         ingest: TelemetryIngest,
         heartbeat_seconds: float = 10.0,
@@ -82,7 +82,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         self._telemetry = telemetry
         self._profiles = profiles
         self._artifacts = artifacts
-        self._sessions = sessions
+        self._streams = streams
         self._auth = auth
         self._ingest = ingest
         self._heartbeat_seconds = heartbeat_seconds
@@ -142,7 +142,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
                 f"this connection belongs to {device.device_id}, not {hello.device_id[:80]!r}"
             )
         try:  # before anything is stored: a clone's Hello must not overwrite the live device's report
-            queue = self._sessions.open(device.device_id, context.peer())
+            queue = await self._streams.open(device.device_id, context.peer())
         except AlreadyExists as exc:
             self._devices.note(device.device_id, "identity.duplicate_stream", exc.message)
             log.warning(
@@ -157,7 +157,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
             )
             self._devices.seen(device.device_id, conditions_from_pb(hello.conditions))
         except BaseException:
-            self._sessions.close(device.device_id, queue)
+            self._streams.close(device.device_id, queue)
             raise
         if self._metrics is not None:
             self._metrics.streams_opened.inc()
@@ -178,7 +178,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
             )
             yield control_pb2.OrchestratorMessage(config=config)
             if device.desired is not None:  # level-triggered: always re-send what the device should run
-                yield control_pb2.OrchestratorMessage(desired_state=desired_to_pb(device.desired))
+                yield self._streams.message(device.desired)
             while True:
                 item = await queue.get()
                 if item is None:
@@ -190,7 +190,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
-            self._sessions.close(device.device_id, queue)
+            self._streams.close(device.device_id, queue)
 
     async def _read(
         self, device_id: str, profile: str, requests: AsyncIterator[control_pb2.AgentMessage], queue: Outbound
@@ -198,7 +198,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         try:
             async for msg in requests:
                 kind = _bounded(msg).WhichOneof("body")
-                self._sessions.touch(device_id, queue)
+                self._streams.sessions.touch(device_id, queue)
                 if kind == "heartbeat":
                     self._devices.seen(device_id, conditions_from_pb(msg.heartbeat.conditions))
                 elif kind == "deployment_status":

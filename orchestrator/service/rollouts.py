@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -64,7 +64,10 @@ class RolloutService:
         plans: PlanService,
         resolver: VariantResolver,
         effects: RolloutEffects,
+        claim: Callable[[str], bool] = lambda _rollout_id: True,
     ) -> None:
+        #: Takes or renews the lease of a rollout: only its holder advances it (several replicas).
+        self._claim = claim
         self._store = store
         self._devices = devices
         self._deployments = deployments
@@ -197,7 +200,13 @@ class RolloutService:
         return out
 
     def _advance(self, r: RolloutRecord) -> tuple[RolloutRecord, list[Assignment]]:
+        """Advance ``r`` if this replica holds its lease (another replica does otherwise); the lease is
+        renewed again just before the decision is carried out."""
+        if not self._claim(r.rollout_id):
+            return r, []
         step = advance(r, self._observe(r), self._effects.clock())
+        if not self._claim(r.rollout_id):
+            return r, []
         return self._effects.apply(step)
 
     def _tick(self) -> list[Assignment]:

@@ -87,7 +87,8 @@ def status_from_pb(st: control_pb2.DeploymentStatus) -> StatusReport:
     )
 
 
-def desired_to_pb(d: Desired) -> control_pb2.DesiredState:
+def desired_to_pb(d: Desired, url: str = "") -> control_pb2.DesiredState:
+    """``url``: where the agent may download the bundle over HTTP(S) too ("" for FetchArtifact only)."""
     return control_pb2.DesiredState(
         generation=d.generation,
         variant=common_pb2.VariantRef(variant_id=d.variant_id, model=d.model, recipe=d.recipe),
@@ -97,6 +98,7 @@ def desired_to_pb(d: Desired) -> control_pb2.DesiredState:
             signature=d.signature,
             signing_key_id=d.key_id,
             format="edgefleet-bundle/1",
+            url=url,
         ),
         reason=d.reason,
         trial_seconds=d.trial_seconds,
@@ -104,7 +106,8 @@ def desired_to_pb(d: Desired) -> control_pb2.DesiredState:
     )
 
 
-def device_to_pb(d: DeviceRecord) -> admin_pb2.Device:
+def device_to_pb(d: DeviceRecord, replica: str = "") -> admin_pb2.Device:
+    """``replica``: the replica holding its stream, when online."""
     msg = admin_pb2.Device(
         device_id=d.device_id,
         name=d.name,
@@ -119,6 +122,7 @@ def device_to_pb(d: DeviceRecord) -> admin_pb2.Device:
         if d.phase
         else common_pb2.DEPLOYMENT_PHASE_UNSPECIFIED,
         phase_reason=d.phase_reason,
+        replica=replica,
     )
     if d.last_seen:
         msg.last_seen.FromNanoseconds(int(d.last_seen * 1e9))

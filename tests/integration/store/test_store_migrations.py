@@ -19,7 +19,7 @@ from alembic.config import Config
 from edgefleet.core.errors import FailedPrecondition
 from edgefleet.orchestrator.fleet.model import DeviceRecord
 from edgefleet.orchestrator.store import Store, open_store
-from edgefleet.orchestrator.store.migrate import MIGRATIONS
+from edgefleet.orchestrator.store.migrate import MIGRATIONS, schema_head
 from tests.helpers.records import device, rollout, window
 
 # The DDL of the hand-written SqliteStore, user_version 1 to 4, as that code wrote it.
@@ -132,7 +132,7 @@ def test_a_store_made_by_the_old_code_is_stamped_and_upgraded(old_file: Path) ->
         assert store.put_windows([window(7)]) == 1
     db = sqlite3.connect(old_file)
     assert db.execute("PRAGMA user_version").fetchone() == (5,)  # an older edgefleet refuses it: "newer"
-    assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("r0002",)]
+    assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(schema_head(),)]
     db.close()
     for store in _open(old_file):  # and it opens again as it is
         assert store.get_device("rpi4-1").phase == "verifying"  # type: ignore[union-attr]
@@ -240,5 +240,5 @@ def test_replicas_opening_together_migrate_once(store_url: str) -> None:
         s.close()
     engine = sa.create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).all() == [("r0002",)]
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).all() == [(schema_head(),)]
     engine.dispose()
