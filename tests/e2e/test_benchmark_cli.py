@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +17,11 @@ from typer.testing import CliRunner
 
 from edgefleet.orchestrator.cli.app import app
 from edgefleet.orchestrator.client import AdminClient
-from tests.helpers.processes import agent, orchestrator, stop
+from tests.helpers.processes import agent, orchestrator, stop, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ENV = {"EDGEFLEET_TRIAL_SECONDS": "1", "EDGEFLEET_HEARTBEAT_SECONDS": "1", "EDGEFLEET_WINDOW_SECONDS": "1"}
-
-
-def wait_until(fn: Any, what: str, timeout: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def benchmark(env: dict[str, str], profile: str) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typer.testing import CliRunner
 from edgefleet.core.evalset import EvalSet
 from edgefleet.orchestrator.cli.app import app
 from edgefleet.v1 import inference_pb2, inference_pb2_grpc
-from tests.helpers.processes import Served, agent, orchestrator, stop
+from tests.helpers.processes import Served, agent, orchestrator, stop, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PROFILES = ("rpi4", "phone", "mcu-gateway")
@@ -29,16 +28,6 @@ def cli(server: Served, *args: str) -> Any:
     return json.loads(result.stdout)
 
 
-def wait_until(fn: Any, timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out; last: {fn()}")
-
-
 def test_serve_and_three_agents_deploy_the_reference_family(tmp_path: Path, evalset: EvalSet) -> None:
     env = {"EDGEFLEET_TRIAL_SECONDS": "1", "EDGEFLEET_HEARTBEAT_SECONDS": "1"}
     with orchestrator(tmp_path / "orch", env=env) as (server, served), ExitStack() as agents:
@@ -47,7 +36,7 @@ def test_serve_and_three_agents_deploy_the_reference_family(tmp_path: Path, eval
         procs = {
             p: agents.enter_context(agent(served, tmp_path / p, p, token, "--replay", "20")) for p in PROFILES
         }
-        wait_until(lambda: len(cli(served, "devices", "list")) == 3)
+        wait_until(lambda: len(cli(served, "devices", "list")) == 3, "3 devices", timeout=90)
         assignments = cli(served, "deploy", "digits")
         assert sorted(a["profile"] for a in assignments) == sorted(PROFILES)
         plan = {p["profile"]: p["chosen"]["variant_id"] for p in cli(served, "plan", "digits")["plans"]}
@@ -62,7 +51,7 @@ def test_serve_and_three_agents_deploy_the_reference_family(tmp_path: Path, eval
             )
             return devices if ok else None
 
-        devices = {d["profile"]: d for d in wait_until(all_committed)}
+        devices = {d["profile"]: d for d in wait_until(all_committed, "all committed", timeout=90)}
         assert devices["mcu-gateway"]["runtime_name"] == "tflite-micro"
         assert devices["rpi4"]["runtime_name"] == "ai-edge-litert"
         for profile in PROFILES:

@@ -4,16 +4,14 @@ energy is the agent's CPU-time estimate (no sensor), labelled so; the logic is t
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from edgefleet.orchestrator.cli.app import app
 from edgefleet.orchestrator.client import AdminClient
-from tests.helpers.processes import agent, orchestrator
+from tests.helpers.processes import agent, orchestrator, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -31,16 +29,6 @@ GENEROUS = {
     "max_latency_p95_seconds": 1.0,
     "bake_seconds": 1.0,
 }
-
-
-def wait_until(fn: Any, what: str, timeout: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_costlier_candidate_is_rolled_back_for_no_saving(tmp_path: Path) -> None:

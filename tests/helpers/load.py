@@ -168,10 +168,15 @@ def run_fleet_load(
                 deployed.update({profile: variant for _, profile, variant, _ in placed})
 
             async def roll_out() -> None:
-                others = sorted(v.variant_id for v in await asyncio.to_thread(api.list_variants, "digits"))
+                # per profile, another variant its rules allow (a refused one would need --force)
+                plans = await asyncio.to_thread(api.plan, "digits", ("rpi4", "phone", "mcu-gateway"))
                 variants = {
-                    p: next(v for v in others if v != deployed.get(p))
-                    for p in ("rpi4", "phone", "mcu-gateway")
+                    p.profile: next(
+                        c.variant.variant_id
+                        for c in p.candidates
+                        if not c.hard_reasons and c.variant.variant_id != deployed.get(p.profile)
+                    )
+                    for p in plans
                 }
                 await asyncio.to_thread(api.start_rollout, "digits", policy=POLICY, variants=variants)
 

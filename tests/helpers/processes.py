@@ -8,7 +8,7 @@ import re
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -86,4 +86,25 @@ def api_channel(served: Served) -> grpc.Channel:
     return grpc.secure_channel(served.api, grpc.ssl_channel_credentials(served.ca.read_bytes()))
 
 
-__all__ = ["BIN", "Served", "agent", "api_channel", "orchestrator", "read_until", "served_of", "stop"]
+__all__ = [
+    "BIN",
+    "Served",
+    "agent",
+    "api_channel",
+    "orchestrator",
+    "read_until",
+    "served_of",
+    "stop",
+    "wait_until",
+]
+
+
+def wait_until(fn: Callable[[], Any], what: str = "condition", timeout: float = 120.0) -> Any:
+    """Poll ``fn`` (blocking: for tests that drive processes) until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

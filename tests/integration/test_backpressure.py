@@ -101,6 +101,10 @@ async def test_a_device_ignoring_the_advice_loses_its_stream(template: Path, tmp
             yield hello_message(reply.device_id)
             await locked.wait()  # the Hello is stored; now the store stalls
             for seq in range(1, 60):  # far more than the queue and the ignored-advice allowance
+                if seq == 4:  # the first three: one stuck, one queued or refused, one refused. Let their
+                    await asyncio.sleep(0.5)  # advice arrive and forget it, so that from here on exactly one
+                    while not acks.empty():  # send is in flight when the server ends the call (a send in
+                        acks.get_nowait()  # flight then fails on the client as INTERNAL, not the status)
                 w = common_pb2.TelemetryWindow(sequence=seq, variant=ref, inferences=10)
                 w.start.FromSeconds(1_700_000_000 + seq)
                 w.end.FromSeconds(1_700_000_001 + seq)

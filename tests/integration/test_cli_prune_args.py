@@ -54,7 +54,7 @@ def files(tmp_path: Path) -> Path:
         ),
         (
             ["m.keras", "--prune", "0.5", "--train", "nope.npz", "--eval", "eval.npz"],
-            "nope.npz: cannot read the training data",
+            "nope.npz: no such training data file",
         ),
         (["--grid"], "--grid goes with --reference"),
     ],

@@ -20,4 +20,8 @@ def test_three_hundred_agents_and_a_rollout(tmp_path: Path) -> None:
     assert [(d.name, d.reached) for d in run.report.deployments] == [("deploy", 300), ("rollout", 300)]
     assert run.health_failures == []
     assert len(run.health_s) > 10
-    assert run.windows_stored >= run.report.windows_sent * 0.9  # the rest is in flight at the stop
+    # an acknowledgement means stored (simulated agents keep no outbox: a window refused with back-pressure
+    # advice is not resent, so how many get stored depends on the machine's load, not on correctness)
+    r = run.report
+    assert run.windows_stored >= r.windows_acked - r.agents  # less each session's opening ack
+    assert r.windows_acked + r.backpressure_advice >= r.windows_sent * 0.9  # the rest in flight at the stop
