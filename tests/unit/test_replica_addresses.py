@@ -72,5 +72,11 @@ def test_notices_fit_postgresql_payloads_and_decode_back() -> None:
     decoded = [Notice.decode(p) for p in payloads]
     assert all(d is not None and d.kind == NoticeKind.DESIRED and d.origin == "replica-a" for d in decoded)
     assert tuple(i for d in decoded if d is not None for i in d.device_ids) == ids
+    assert all(d is not None and d.subject == "" for d in decoded)
+    job = Notice(NoticeKind.JOB, ids, "replica-a", "bj-0123abcd")  # a job's notice carries its id
+    back = [Notice.decode(p) for p in job.payloads()]
+    assert all(len(p.encode()) < 8000 for p in job.payloads())
+    assert all(d is not None and (d.kind, d.subject) == (NoticeKind.JOB, "bj-0123abcd") for d in back)
+    assert tuple(i for d in back if d is not None for i in d.device_ids) == ids
     assert Notice.decode('{"k": "nonsense", "o": "x", "d": []}') is None
     assert Notice.decode("not json") is None
