@@ -1,7 +1,8 @@
 """Two orchestrator replicas in process on one real PostgreSQL (LISTEN/NOTIFY between them), real agents:
 a deploy or a revocation made on one reaches a stream held by the other, presence says which replica
 holds each device, one identity cannot stream to both, and agents move to the other replica when theirs
-stops; a benchmark job started on one reaches its device's stream on the other."""
+stops; a benchmark job started on one reaches its device's stream on the other.
+(tests/e2e/test_replica_processes.py does the same with processes, SIGKILL and a rollout.)"""
 
 from __future__ import annotations
 
