@@ -68,9 +68,9 @@ class Agent:
         self.engine.stats.on_latencies = self.metrics.observe_latencies
         self.slots = SlotManager(config.data_dir / "slots")
         chunk = config.download_chunk_kib * 1024
-        self.downloader = Downloader(config.data_dir, self._identity.trusted, self.disk, chunk_bytes=chunk)
+        self.downloader = Downloader(config.data_dir, self._identity, self.disk, chunk_bytes=chunk)
         scratch = config.data_dir / "benchmark" / "scratch"  # candidates: never a slot
-        self._candidates = Downloader(scratch, self._identity.trusted, self.disk, chunk_bytes=chunk)
+        self._candidates = Downloader(scratch, self._identity, self.disk, chunk_bytes=chunk)
         self.inference = InferenceServer(self.engine, config.predict_listen)
         #: Set once ``start`` has finished (the parts are open, Predict answers).
         self.started = asyncio.Event()
@@ -142,7 +142,7 @@ class Agent:
             stopping=self._stop.is_set,
             on_session_end=self._session_ended,
             on_retry=self.metrics.reconnects.inc,
-            target=config.orchestrator,
+            addresses=config.orchestrators,
         )
         self._tasks: list[asyncio.Task[Any]] = []
         self._closed = False
@@ -234,11 +234,11 @@ class Agent:
     # ---- the connection ----
     async def _attempt(self) -> bool:
         await self._identity.ensure_enrolled()
-        async with await self._identity.channel() as channel:
+        async with await self._identity.channel(self._loop.endpoints.current) as channel:
             return await self._session.run(channel, self._identity.metadata())
 
     async def _fetch(self, desired: DesiredState, progress: Callable[[int, int], None]) -> Path:
-        async with await self._identity.channel() as channel:
+        async with await self._identity.channel(self._loop.endpoints.current) as channel:
             return await self.downloader.fetch(
                 channel, desired.artifact, metadata=self._identity.metadata(), progress=progress
             )
@@ -250,7 +250,7 @@ class Agent:
     def _established(self) -> None:
         self.connected.set()
         self.metrics.connected.set(1)
-        log.info("connected to %s", self.config.orchestrator)
+        log.info("connected to %s", self._loop.endpoints.current)
 
     def _session_ended(self) -> None:
         self.connected.clear()

@@ -93,10 +93,14 @@ def check(
 @app.command()
 def run(
     orchestrator: Annotated[
-        str | None, typer.Option(help="Orchestrator agents' port HOST:PORT (mTLS).")
+        str | None,
+        typer.Option(help="Orchestrator agents' port HOST:PORT (mTLS); replicas: HOST:PORT,HOST:PORT,..."),
     ] = None,
     enroll_address: Annotated[
-        str | None, typer.Option(help="Orchestrator API port HOST:PORT for enrolment (server TLS).")
+        str | None,
+        typer.Option(
+            help="Orchestrator API port HOST:PORT for enrolment (server TLS); replicas: comma-separated."
+        ),
     ] = None,
     ca: Annotated[Path | None, typer.Option("--ca", help="The orchestrator's CA certificate (PEM).")] = None,
     insecure: Annotated[

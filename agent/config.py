@@ -11,7 +11,7 @@ from typing import Any
 from edgefleet.core.config import load_layered
 from edgefleet.core.errors import InvalidArgument
 
-__all__ = ["AgentConfig", "Labels", "load_agent_config", "parse_labels"]
+__all__ = ["AgentConfig", "Labels", "load_agent_config", "parse_addresses", "parse_labels"]
 
 #: A device's labels (rollout targeting), sorted by key.
 Labels = tuple[tuple[str, str], ...]
@@ -19,6 +19,23 @@ MAX_LABELS = 32
 # The orchestrator's rules: keys are names (lowercase), values short and plain.
 _LABEL_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9._-]{0,63}$")
+
+
+def parse_addresses(value: str, source: str) -> tuple[str, ...]:
+    """``HOST:PORT[,HOST:PORT...]`` (replicas, tried in turn) as a tuple; any gRPC target is one item
+    (``dns:///name:PORT`` with several records: gRPC tries each record itself)."""
+    items = tuple(part.strip() for part in value.split(","))
+    for item in items:
+        _, sep, port = item.rpartition(":")
+        if item.startswith("unix:") and len(item) > 5:
+            continue
+        if not item or any(ch.isspace() for ch in item) or not sep or not port.isdigit():
+            raise InvalidArgument(
+                f"{source}: expected HOST:PORT, or several separated by commas (replicas), got {value!r}"
+            )
+        if not 0 < int(port) <= 65535:
+            raise InvalidArgument(f"{source}: port {port} is out of range (1-65535) in {value!r}")
+    return items
 
 
 def parse_labels(value: object, source: str) -> Labels:
@@ -65,6 +82,8 @@ def parse_labels(value: object, source: str) -> Labels:
 
 @dataclass(frozen=True, slots=True)
 class AgentConfig:
+    #: The agents' port, HOST:PORT; several replicas' separated by commas (the agent stays on one while it
+    #: answers and moves to the next when its stream fails).
     orchestrator: str = "127.0.0.1:50051"
     profile: str = ""
     data_dir: Path = Path(".edgefleet-agent")
@@ -90,7 +109,8 @@ class AgentConfig:
     metrics_listen: str = "127.0.0.1:0"
     #: With no sensor: "cpu-time" (default) or "ops" (the variant's operation-count lower bound).
     estimator: str = "cpu-time"
-    #: The orchestrator's API port (enrolment), when it differs from ``orchestrator`` (the agents' port).
+    #: The orchestrator's API port (enrolment), when it differs from ``orchestrator`` (the agents' port);
+    #: several separated by commas, tried in turn.
     enroll_address: str = ""
     #: The orchestrator's CA certificate (PEM), given with the token; needed to enrol with mTLS.
     ca_file: Path | None = None
@@ -108,7 +128,24 @@ class AgentConfig:
     #: EDGEFLEET_AGENT_LABELS="site=berlin,rack=3" or --label site=berlin (repeatable).
     labels: Labels = ()
 
+    @property
+    def orchestrators(self) -> tuple[str, ...]:
+        """The agents' port of every replica, in the order given."""
+        return parse_addresses(self.orchestrator, "orchestrator")
+
+    @property
+    def enroll_addresses(self) -> tuple[str, ...]:
+        """Where to enrol: the API ports given, or the agents' ports."""
+        return (
+            parse_addresses(self.enroll_address, "enroll_address")
+            if self.enroll_address
+            else self.orchestrators
+        )
+
     def __post_init__(self) -> None:
+        parse_addresses(self.orchestrator, "orchestrator")
+        if self.enroll_address:
+            parse_addresses(self.enroll_address, "enroll_address")
         if self.replay_rate < 0:
             raise InvalidArgument(f"replay_rate must be >= 0, got {self.replay_rate}")
         if not 0 < self.backoff_initial_seconds <= self.backoff_max_seconds:

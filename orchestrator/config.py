@@ -8,6 +8,11 @@
     data_dir = "/var/lib/edgefleet"
     store = "postgresql://edgefleet@db.example:5432/edgefleet"   # default: sqlite:///DATA_DIR/edgefleet.sqlite
     telemetry_retention_days = 30    # older windows are folded into hourly aggregates (0: keep all)
+    shared_dir = "/srv/edgefleet"    # replicas: CA (tls/), signing keys (keys/), artifacts (objects/)
+    replica_id = "orch-a"            # default: host name and process id
+    lease_seconds = 10               # a dead replica's rollouts and devices move on after this long
+    artifact_listen = "0.0.0.0:50053"                    # HTTPS artifact origin ("" off)
+    artifact_url = "https://orch.example:50053/artifacts"  # what agents are told ("" : from artifact_listen)
     max_message_mb = 64
     build_workers = 1
 
@@ -15,7 +20,9 @@
 
 Environment: EDGEFLEET_LISTEN, EDGEFLEET_API_LISTEN, EDGEFLEET_METRICS_LISTEN, EDGEFLEET_DATA_DIR,
 EDGEFLEET_STORE, EDGEFLEET_MAX_MESSAGE_MB, EDGEFLEET_BUILD_WORKERS, EDGEFLEET_PROFILES (paths separated
-by ':'), EDGEFLEET_TELEMETRY_RETENTION_DAYS (and one EDGEFLEET_ variable per setting: see ``_ENV``).
+by ':'), EDGEFLEET_TELEMETRY_RETENTION_DAYS, EDGEFLEET_SHARED_DIR, EDGEFLEET_REPLICA_ID,
+EDGEFLEET_LEASE_SECONDS, EDGEFLEET_ARTIFACT_LISTEN, EDGEFLEET_ARTIFACT_URL (and one EDGEFLEET_ variable
+per setting: see ``_ENV``).
 
 """
 
@@ -71,14 +78,36 @@ class ServerConfig:
     store: str = ""
     #: Telemetry windows older than this are folded into hourly aggregates and deleted (0: keep them all).
     telemetry_retention_days: float = 30.0
+    #: What every replica must share: the CA (``tls/``, unless ``tls_dir``), the signing keys (``keys/``)
+    #: and the artifacts (``objects/``). Default: ``data_dir`` (one replica).
+    shared_dir: Path | None = None
+    #: This process's name among the replicas (presence and leases); "": host name and process id.
+    replica_id: str = ""
+    #: Lifetime of leases (a rollout, the fleet gauges, a replica's liveness): a replica that dies without
+    #: releasing them is taken over after this long. Renewed every third of it.
+    lease_seconds: float = 10.0
+    #: HOST:PORT of the HTTPS artifact origin (the API port's certificate; devices authenticate with their
+    #: client certificate, or their bearer secret when insecure); "" serves artifacts over gRPC only.
+    artifact_listen: str = ""
+    #: Base URL agents download artifacts from (``URL/<sha256>``): this origin as agents reach it, or any
+    #: other (nginx, a CDN, an S3-compatible store). "": derived from ``artifact_listen``'s bound address.
+    artifact_url: str = ""
 
     @property
     def max_message_bytes(self) -> int:
         return self.max_message_mb * 1024 * 1024
 
     @property
+    def shared_path(self) -> Path:
+        return self.shared_dir or self.data_dir
+
+    @property
     def tls_path(self) -> Path:
-        return self.tls_dir or self.data_dir / "tls"
+        return self.tls_dir or self.shared_path / "tls"
+
+    @property
+    def keys_path(self) -> Path:
+        return self.shared_path / "keys"
 
     @property
     def db_path(self) -> Path:
@@ -94,11 +123,12 @@ class ServerConfig:
             ("listen", self.listen),
             ("api_listen", self.api_listen),
             ("metrics_listen", self.metrics_listen),
+            ("artifact_listen", self.artifact_listen),
         ):
             if field == "api_listen" and not value and not self.insecure:
                 raise InvalidArgument("api_listen: required unless insecure (enrolment needs its own port)")
             if not value and field != "listen":
-                continue  # api_listen: the agents' port serves the API too; metrics_listen: no endpoint
+                continue  # api_listen: the agents' port serves the API; metrics/artifact_listen: none
             try:
                 split_listen(value)
             except InvalidArgument as exc:
@@ -120,6 +150,16 @@ class ServerConfig:
         if not 0 <= self.telemetry_retention_days <= 36500:
             raise InvalidArgument(
                 f"telemetry_retention_days: expected 0-36500, got {self.telemetry_retention_days}"
+            )
+        if not 0.5 <= self.lease_seconds <= 3600:
+            raise InvalidArgument(f"lease_seconds: expected 0.5-3600, got {self.lease_seconds}")
+        if len(self.replica_id) > 64 or not all(ch.isalnum() or ch in "-_.:" for ch in self.replica_id):
+            raise InvalidArgument(
+                f"replica_id: at most 64 letters, digits, '-', '_', '.' or ':', got {self.replica_id[:80]!r}"
+            )
+        if self.artifact_url and not self.artifact_url.startswith(("https://", "http://")):
+            raise InvalidArgument(
+                f"artifact_url: expected https://HOST[:PORT]/PATH, got {self.artifact_url!r}"
             )
         if self.store:
             from edgefleet.orchestrator.store.engine import parse_store_url
@@ -147,6 +187,11 @@ _ENV = {
     "device_cert_days": "EDGEFLEET_DEVICE_CERT_DAYS",
     "store": "EDGEFLEET_STORE",
     "telemetry_retention_days": "EDGEFLEET_TELEMETRY_RETENTION_DAYS",
+    "shared_dir": "EDGEFLEET_SHARED_DIR",
+    "replica_id": "EDGEFLEET_REPLICA_ID",
+    "lease_seconds": "EDGEFLEET_LEASE_SECONDS",
+    "artifact_listen": "EDGEFLEET_ARTIFACT_LISTEN",
+    "artifact_url": "EDGEFLEET_ARTIFACT_URL",
 }
 
 

@@ -25,13 +25,42 @@ __all__ = ["FleetCollector", "OrchestratorMetrics"]
 
 
 class FleetCollector(Collector):
-    def __init__(self, services: Any, connected: Callable[[], set[str]]) -> None:
+    """``online``: the devices whose stream a live replica holds; ``streams``: the streams open on this
+    replica; ``reporting``: whether this replica exports the fleet-wide families (one replica at a time
+    does, so Prometheus never counts the fleet twice; the others export only their own figures)."""
+
+    def __init__(
+        self,
+        services: Any,
+        online: Callable[[], set[str]],
+        *,
+        streams: Callable[[], int] | None = None,
+        reporting: Callable[[], bool] = lambda: True,
+    ) -> None:
         self._s = services
-        self._connected = connected
+        self._online = online
+        self._streams = streams
+        self._reporting = reporting
 
     def collect(self) -> Iterator[Any]:
+        reporting = self._reporting()
+        yield GaugeMetricFamily(
+            "edgefleet_fleet_reporter",
+            "1 on the replica that exports the fleet-wide families now (one at a time), 0 on the others.",
+            value=1 if reporting else 0,
+        )
+        if self._streams is not None:
+            here = self._streams()
+            yield GaugeMetricFamily(
+                "edgefleet_connected_streams", "Agent streams open on this replica.", value=here
+            )
+        if not reporting:
+            return
         s = self._s
-        online = self._connected()
+        online = self._online()
+        if self._streams is None:
+            count = len(online)
+            yield GaugeMetricFamily("edgefleet_connected_streams", "Agent streams open now.", value=count)
         devices = s.devices.list_devices()
         by_status = GaugeMetricFamily(
             "edgefleet_devices", "Enrolled devices by profile and status.", labels=["profile", "status"]
@@ -84,7 +113,6 @@ class FleetCollector(Collector):
         yield budgets
         yield info
         yield runs
-        yield GaugeMetricFamily("edgefleet_connected_streams", "Agent streams open now.", value=len(online))
         yield from self._variants()
         yield from self._rollouts()
 
@@ -232,8 +260,15 @@ class OrchestratorMetrics:
             "edgefleet_streams_opened", "Agent Connect streams accepted.", registry=registry
         )
 
-    def watch_fleet(self, services: Any, connected: Callable[[], set[str]]) -> None:
-        self.registry.register(FleetCollector(services, connected))
+    def watch_fleet(
+        self,
+        services: Any,
+        online: Callable[[], set[str]],
+        *,
+        streams: Callable[[], int] | None = None,
+        reporting: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self.registry.register(FleetCollector(services, online, streams=streams, reporting=reporting))
 
     def serve(self, listen: str) -> str:
         return serve_metrics(self.registry, listen)

@@ -1,22 +1,28 @@
 """Resumable artifact download: append to ``downloads/<sha>.part`` from where it stopped, then verify.
 
-Nothing is installed until the size, the SHA-256 and the Ed25519 signature (by
-a trusted key) all check out; a bad file is deleted, never activated. Every file
-operation (open, append, fsync, verify, rename, delete) runs on the disk thread.
+The bytes come from the artifact's URL when the desired state names one (any HTTP origin, with range
+requests: ``http_fetch``), else, or when that origin fails, from FetchArtifact on the orchestrator's stream
+port, from wherever the file stopped. Nothing is installed until the size, the SHA-256 and the Ed25519
+signature (by a trusted key) all check out; a bad file is deleted, never activated (bytes from a URL that
+fail the check are fetched once more over FetchArtifact). Every file operation (open, append, fsync,
+verify, rename, delete) runs on the disk thread.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
+import logging
 import os
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import grpc
 
+from edgefleet.agent.connection.http_fetch import HttpAccess, OriginFailed, http_transfer
 from edgefleet.agent.connection.messages import ArtifactSpec
 from edgefleet.agent.connection.wire import chunk_from_pb, fetch_request
 from edgefleet.agent.diskio import DiskExecutor
@@ -25,7 +31,9 @@ from edgefleet.core.rpc import error_from_rpc
 from edgefleet.core.trust import verify_digest
 from edgefleet.v1 import control_pb2_grpc
 
-__all__ = ["CHUNK", "Downloader"]
+__all__ = ["CHUNK", "Credentials", "Downloader", "HttpAccess"]
+
+log = logging.getLogger("edgefleet.agent")
 
 CHUNK = 1024 * 1024
 
@@ -57,6 +65,13 @@ class _Part:
         self.digest.update(data)
         self.offset += len(data)
 
+    def reset(self) -> None:
+        """Start the file afresh (an origin that ignored the range sends it all again)."""
+        self.close_quietly()
+        self.path.write_bytes(b"")
+        self.offset = 0
+        self.digest = hashlib.sha256()
+
     def sync_and_close(self) -> None:
         if self._fh is not None:
             self._fh.flush()
@@ -70,21 +85,30 @@ class _Part:
             self._fh = None
 
 
+class Credentials(Protocol):
+    """What the downloader needs of the device's identity."""
+
+    def trusted(self) -> Mapping[str, bytes]:
+        """The signing keys artifacts may be signed with (key id -> raw Ed25519 public key)."""
+
+    async def http_access(self, url: str) -> HttpAccess | None:
+        """How to reach ``url`` (TLS, who the device is); None: FetchArtifact only."""
+
+
 class Downloader:
     def __init__(
-        self,
-        root: Path,
-        trusted_keys: Callable[[], Mapping[str, bytes]],
-        disk: DiskExecutor,
-        *,
-        chunk_bytes: int = CHUNK,
+        self, root: Path, credentials: Credentials, disk: DiskExecutor, *, chunk_bytes: int = CHUNK
     ) -> None:
+        self._credentials = credentials
         self.chunk_bytes = chunk_bytes
         self.root = root / "downloads"
-        self._trusted = trusted_keys
+        self._trusted = credentials.trusted
         self._disk = disk
-        #: Bytes received over the wire (all downloads), for reports and tests.
+        #: Bytes received over the wire (all downloads), for reports and tests; of which over HTTP(S).
         self.bytes_received = 0
+        self.http_bytes = 0
+        #: Downloads whose URL failed and that fell back to FetchArtifact.
+        self.fallbacks = 0
 
     def part_path(self, spec: ArtifactSpec) -> Path:
         return self.root / f"{spec.sha256}.part"
@@ -97,7 +121,8 @@ class Downloader:
         metadata: tuple[tuple[str, str | bytes], ...],
         progress: Callable[[int, int], Any] | None = None,
     ) -> Path:
-        """Download (resuming a previous partial file) and verify; returns the verified file.
+        """Download (resuming a previous partial file) and verify; returns the verified file. From the
+        artifact's URL first when it has one (and the downloader knows how to reach origins).
 
         Bytes are hashed as they are written, so verification never re-reads the file; a
         resumed download hashes its existing prefix first.
@@ -113,6 +138,10 @@ class Downloader:
                     f"artifact {spec.sha256[:12]} needs {spec.size - part.offset} more bytes but {self.root} "
                     f"has {free} free; nothing was installed"
                 )
+            http = await self._credentials.http_access(spec.url) if spec.url else None
+            via_url = http is not None and part.offset < spec.size
+            if http is not None and via_url:
+                via_url = await self._from_url(spec, part, http, progress)
             if part.offset < spec.size:
                 await self._transfer(stub, spec, part, metadata, progress)
         except OSError as exc:
@@ -129,7 +158,43 @@ class Downloader:
         except BaseException:
             await self._disk.run(part.close_quietly)
             raise
-        return await self._disk.run(self._verify, part, spec)
+        try:
+            return await self._disk.run(self._verify, part, spec)
+        except PermissionDenied as exc:
+            if not via_url:
+                raise
+            log.warning("%s; fetching it again over FetchArtifact", exc.message)
+            self.fallbacks += 1
+            plain = dataclasses.replace(spec, url="")
+            return await self.fetch(channel, plain, metadata=metadata, progress=progress)
+
+    async def _from_url(
+        self, spec: ArtifactSpec, part: _Part, http: HttpAccess, progress: Callable[[int, int], Any] | None
+    ) -> bool:
+        """True when the whole artifact came from its URL; False when the origin failed (the part keeps
+        what arrived: FetchArtifact resumes from there)."""
+
+        def count(n: int) -> None:
+            self.bytes_received += n
+            self.http_bytes += n
+            if progress is not None:
+                progress(part.offset, spec.size)
+
+        try:
+            await http_transfer(
+                spec.url, spec, part, self._disk, http, chunk_bytes=self.chunk_bytes, on_bytes=count
+            )
+        except OriginFailed as exc:
+            self.fallbacks += 1
+            log.warning(
+                "artifact %s: %s; falling back to FetchArtifact from byte %d",
+                spec.sha256[:12],
+                exc,
+                part.offset,
+            )
+            await self._disk.run(part.close_quietly)
+            return False
+        return True
 
     async def _transfer(
         self,

@@ -1,4 +1,5 @@
-"""The connect loop: one session after another, with exponential backoff and full jitter between them.
+"""The connect loop: one session after another, with exponential backoff and full jitter between them,
+moving to the next orchestrator address (replica) after each session that ends.
 
 Any error ends only the session, never the daemon: RPC and edgefleet errors are logged in one line,
 anything else with its traceback (once per distinct error; a repeat is one line) and retried the same
@@ -11,10 +12,11 @@ import asyncio
 import logging
 import random
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
 
+from edgefleet.agent.connection.endpoints import Endpoints
 from edgefleet.core.errors import EdgefleetError
 
 __all__ = ["Backoff", "ConnectLoop"]
@@ -64,7 +66,7 @@ class ConnectLoop:
         stopping: Callable[[], bool],
         on_session_end: Callable[[], None] = lambda: None,
         on_retry: Callable[[], None] = lambda: None,
-        target: str = "the orchestrator",
+        addresses: Sequence[str] = ("the orchestrator",),
     ) -> None:
         self._attempt = attempt
         self._backoff = backoff
@@ -72,7 +74,8 @@ class ConnectLoop:
         self._stopping = stopping
         self._on_session_end = on_session_end
         self._on_retry = on_retry
-        self._target = target
+        #: Where the sessions go: one address at a time, the next after a session ends (replicas).
+        self.endpoints = Endpoints(addresses)
         self._seen: dict[tuple[str, str, int], None] = {}
         #: Sessions that ended and were retried.
         self.reconnects = 0
@@ -83,7 +86,9 @@ class ConnectLoop:
             try:
                 established = await self._attempt()
             except grpc.aio.AioRpcError as exc:
-                log.warning("stream to %s ended: %s %s", self._target, exc.code().name, exc.details())
+                log.warning(
+                    "stream to %s ended: %s %s", self.endpoints.current, exc.code().name, exc.details()
+                )
             except EdgefleetError as exc:
                 log.error("%s", exc.message)
             except asyncio.CancelledError:
@@ -94,6 +99,7 @@ class ConnectLoop:
                 self._on_session_end()
             if self._stopping():
                 return
+            self.endpoints.next()
             self.reconnects += 1
             self._on_retry()
             if established:
@@ -108,7 +114,7 @@ class ConnectLoop:
         if key in self._seen:
             log.error(
                 "connection to %s failed again: %s: %s (traceback logged before); reconnecting",
-                self._target,
+                self.endpoints.current,
                 type(exc).__name__,
                 exc,
             )
@@ -118,6 +124,6 @@ class ConnectLoop:
             del self._seen[next(iter(self._seen))]
         log.error(
             "unexpected error on the connection to %s; reconnecting with backoff",
-            self._target,
+            self.endpoints.current,
             exc_info=exc,
         )

@@ -34,6 +34,8 @@ class ArtifactSpec:
     size: int
     signature: bytes
     key_id: str
+    #: Where else the bytes are: an HTTP(S) URL with range requests ("" : FetchArtifact only).
+    url: str = ""
 
 
 @dataclass(frozen=True, slots=True)

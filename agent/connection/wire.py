@@ -199,7 +199,7 @@ def incoming(msg: control_pb2.OrchestratorMessage) -> Incoming | None:
         return DesiredState(
             generation=ds.generation,
             variant=variant_from_pb(ds.variant) if ds.HasField("variant") and ds.variant.variant_id else None,
-            artifact=ArtifactSpec(a.sha256, a.size_bytes, bytes(a.signature), a.signing_key_id),
+            artifact=ArtifactSpec(a.sha256, a.size_bytes, bytes(a.signature), a.signing_key_id, a.url),
             reason=ds.reason,
             trial_seconds=ds.trial_seconds,
             runtime=ds.runtime or "litert",

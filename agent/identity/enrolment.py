@@ -16,7 +16,7 @@ from edgefleet.agent.diskio import DiskExecutor
 from edgefleet.agent.hardware import read_hardware
 from edgefleet.agent.identity.record import Identity, TrustedKey
 from edgefleet.agent.identity.tls import DeviceTls, load_ca, new_key_and_csr
-from edgefleet.core.errors import FailedPrecondition
+from edgefleet.core.errors import FailedPrecondition, Unavailable
 from edgefleet.core.rpc import error_from_rpc
 from edgefleet.v1 import control_pb2_grpc
 
@@ -29,12 +29,9 @@ async def enroll(config: AgentConfig, disk: DiskExecutor) -> tuple[Identity, Dev
     """Enrol on the orchestrator's API port; saves and returns the identity (and TLS material)."""
     if not config.token:
         raise FailedPrecondition("this device has no identity yet: give an enrolment token (--token)")
-    target = config.enroll_address or config.orchestrator
     name = config.name or socket.gethostname()
     key_pem = csr_pem = ca_pem = b""
-    if config.insecure:
-        channel = grpc.aio.insecure_channel(target)
-    else:
+    if not config.insecure:
         if config.ca_file is None:
             raise FailedPrecondition(
                 "enrolment needs the orchestrator's CA certificate (--ca FILE, from `edgefleet certs "
@@ -42,7 +39,6 @@ async def enroll(config: AgentConfig, disk: DiskExecutor) -> tuple[Identity, Dev
             )
         ca_pem = await disk.run(load_ca, config.ca_file)
         key_pem, csr_pem = await asyncio.to_thread(new_key_and_csr, name)
-        channel = grpc.aio.secure_channel(target, grpc.ssl_channel_credentials(ca_pem))
     request = enroll_request(
         token=config.token,
         profile=config.profile,
@@ -51,12 +47,22 @@ async def enroll(config: AgentConfig, disk: DiskExecutor) -> tuple[Identity, Dev
         labels=dict(config.labels),
         csr_pem=csr_pem,
     )
-    try:
-        async with channel:
-            stub: Any = control_pb2_grpc.FleetControlStub(channel)
-            reply = enrollment_from_pb(await stub.Enroll(request, timeout=30))
-    except grpc.RpcError as exc:
-        raise error_from_rpc(exc, target=target) from exc
+    targets = config.enroll_addresses
+    for i, target in enumerate(targets):  # replicas: the next one when this one is unreachable
+        if config.insecure:
+            channel = grpc.aio.insecure_channel(target)
+        else:
+            channel = grpc.aio.secure_channel(target, grpc.ssl_channel_credentials(ca_pem))
+        try:
+            async with channel:
+                stub: Any = control_pb2_grpc.FleetControlStub(channel)
+                reply = enrollment_from_pb(await stub.Enroll(request, timeout=30))
+            break
+        except grpc.RpcError as exc:
+            error = error_from_rpc(exc, target=target)
+            if not isinstance(error, Unavailable) or i == len(targets) - 1:
+                raise error from exc
+            log.warning("cannot enrol on %s (%s); trying %s", target, error.message, targets[i + 1])
     tls = None
     if not config.insecure:
         if not reply.certificate_pem:

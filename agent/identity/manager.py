@@ -8,13 +8,17 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import grpc
 
 from edgefleet.agent.config import AgentConfig
+from edgefleet.agent.connection.http_fetch import HttpAccess
 from edgefleet.agent.connection.messages import SigningKey
 from edgefleet.agent.diskio import DiskExecutor
 from edgefleet.agent.identity.enrolment import enroll
@@ -38,6 +42,7 @@ class IdentityManager:
         self._disk = disk
         self.current: Identity | None = None
         self._tls: DeviceTls | None = None
+        self._http_tls: ssl.SSLContext | None = None
         #: Device certificates renewed by this process.
         self.renewals = 0
 
@@ -86,12 +91,39 @@ class IdentityManager:
             ("authorization", f"Bearer {identity.secret}"),
         )
 
-    async def channel(self) -> grpc.aio.Channel:
-        """A channel to the agents' port: mTLS with the device certificate, or plaintext (insecure)."""
+    async def channel(self, address: str = "") -> grpc.aio.Channel:
+        """A channel to an agents' port (``address``, default the first given): mTLS with the device
+        certificate, or plaintext (insecure)."""
+        target = address or self._config.orchestrators[0]
         if not self._enrolled().mtls:
-            return grpc.aio.insecure_channel(self._config.orchestrator)
+            return grpc.aio.insecure_channel(target)
         tls = await self._device_tls()
-        return grpc.aio.secure_channel(self._config.orchestrator, tls.credentials())
+        return grpc.aio.secure_channel(target, tls.credentials())
+
+    async def http_access(self, url: str) -> HttpAccess | None:
+        """How to download ``url`` (None for no URL: FetchArtifact only)."""
+        return HttpAccess(await self.http_tls(), self.http_headers(url)) if url else None
+
+    def http_headers(self, url: str) -> dict[str, str]:
+        """Who this device is, for an artifact origin: its id, and in insecure mode its bearer secret,
+        which goes only to the hosts this agent was given as its orchestrator's (never to a CDN)."""
+        headers = {k: v for k, v in self.metadata() if isinstance(v, str)}
+        ours = {
+            a.rpartition(":")[0].strip("[]")
+            for a in (*self._config.orchestrators, *self._config.enroll_addresses)
+        }
+        if urlsplit(url).hostname not in ours:
+            headers.pop("authorization", None)
+        return headers
+
+    async def http_tls(self) -> ssl.SSLContext | None:
+        """For artifact downloads over HTTPS: the system's CAs and the orchestrator's, and the device
+        certificate (the orchestrator's own origin asks for it); None in insecure mode."""
+        if not self._enrolled().mtls:
+            return None
+        if self._http_tls is None:
+            self._http_tls = await self._disk.run(_http_context, DeviceTls.directory(self._config.data_dir))
+        return self._http_tls
 
     def _enrolled(self) -> Identity:
         if self.current is None:
@@ -121,12 +153,20 @@ class IdentityManager:
                 )
                 await self._disk.run(renewed.save, self._config.data_dir)
                 self._tls = renewed
+                self._http_tls = None  # the next download presents the new certificate
                 self.renewals += 1
             except EdgefleetError as exc:
                 log.warning(
                     "certificate renewal failed (%s); retrying in %.0f s", exc.message, RENEWAL_PAUSE_S
                 )
             await _wait(stop, RENEWAL_PAUSE_S)
+
+
+def _http_context(tls_dir: Path) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.load_verify_locations(cafile=str(tls_dir / "ca.crt"))
+    ctx.load_cert_chain(str(tls_dir / "device.pem"))
+    return ctx
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -88,6 +88,7 @@ def device_view(m: admin_pb2.Device) -> DeviceView:
         slots=slots,
         conditions=tuple(ConditionView(c.type, c.message, _time(c, "since")) for c in m.conditions),
         slots_reported=_time(m, "slots_reported"),
+        replica=m.replica,
     )
 
 

@@ -75,6 +75,8 @@ class DeviceView:
     conditions: tuple[ConditionView, ...] = ()
     #: When the device last reported its slots (None: never).
     slots_reported: float | None = None
+    #: Online: the orchestrator replica that holds its stream.
+    replica: str = ""
 
     @property
     def runtime(self) -> str:

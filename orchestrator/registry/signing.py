@@ -8,6 +8,7 @@ agents; several trusted keys allow rotation.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edgefleet.core.errors import FailedPrecondition
+from edgefleet.core.fsutil import atomic_write
 from edgefleet.core.trust import key_id_of, verify_digest
 
 __all__ = ["PublicKey", "Signer", "key_id_of", "verify_digest"]
@@ -51,13 +53,20 @@ class Signer:
             pem = private.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
-            tmp = path.with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(pem)
-            tmp.replace(path)
+            # Replicas starting together on a shared directory: the first link wins, the others load it.
+            fd, tmp = tempfile.mkstemp(dir=keys_dir, prefix=".signing-", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(pem)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.link(tmp, path)
+            except FileExistsError:
+                return cls.load_or_create(keys_dir)
+            finally:
+                Path(tmp).unlink()
         signer = cls(private, keys_dir)
-        (keys_dir / f"signing-{signer.public.key_id}.pub").write_bytes(signer.public.raw)
+        atomic_write(keys_dir / f"signing-{signer.public.key_id}.pub", signer.public.raw)
         return signer
 
     def trusted_keys(self) -> list[PublicKey]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any, TypeAlias
 
@@ -17,7 +17,7 @@ from edgefleet.orchestrator.server.admin_benchmarks import FleetAdminBenchmarks
 from edgefleet.orchestrator.server.admin_fleet import FleetAdminDevices
 from edgefleet.orchestrator.server.admin_rollouts import FleetAdminRollouts
 from edgefleet.orchestrator.server.errors import translate_errors, translate_stream_errors
-from edgefleet.orchestrator.server.sessions import Sessions
+from edgefleet.orchestrator.server.streams import Streams
 from edgefleet.orchestrator.service.deployments import Assignment, DeploymentService
 from edgefleet.orchestrator.service.devices import DeviceService
 from edgefleet.orchestrator.service.identity import IdentityService
@@ -56,9 +56,9 @@ class FleetAdminServicer(
         rollouts: RolloutService,
         rollbacks: RollbackService,
         benchmarks: BenchmarkService,
-        sessions: Sessions,
+        streams: Streams,
         push: Callable[[Sequence[Assignment]], None],
-        push_job: Callable[[BenchmarkJob], None],
+        push_job: Callable[[BenchmarkJob], Awaitable[None]],
         build_executor: Executor,
     ) -> None:
         self._variants = variants
@@ -70,7 +70,7 @@ class FleetAdminServicer(
         self._rollouts = rollouts
         self._rollbacks = rollbacks
         self._benchmarks = benchmarks
-        self._sessions = sessions
+        self._streams = streams
         self._push = push
         self._push_job = push_job
         self._build_executor = build_executor

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias
 
 import grpc
@@ -11,7 +11,7 @@ import grpc
 from edgefleet.orchestrator.benchmark.model import BenchmarkJob
 from edgefleet.orchestrator.benchmark.service import BenchmarkService
 from edgefleet.orchestrator.server.errors import translate_errors
-from edgefleet.orchestrator.server.sessions import Sessions
+from edgefleet.orchestrator.server.streams import Streams
 from edgefleet.orchestrator.service.variants import VariantService
 from edgefleet.orchestrator.wire.benchmarks import settings_from_pb, status_to_pb
 from edgefleet.v1 import admin_pb2
@@ -24,8 +24,8 @@ Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 class FleetAdminBenchmarks:
     _benchmarks: BenchmarkService
     _variants: VariantService
-    _sessions: Sessions
-    _push_job: Callable[[BenchmarkJob], None]
+    _streams: Streams
+    _push_job: Callable[[BenchmarkJob], Awaitable[None]]
 
     def _status(self, job: BenchmarkJob) -> admin_pb2.BenchmarkJobStatus:
         cards = {c.variant_id: c for c in self._variants.list_variants(job.model)}
@@ -35,7 +35,7 @@ class FleetAdminBenchmarks:
     async def StartBenchmark(
         self, request: admin_pb2.StartBenchmarkRequest, context: Ctx
     ) -> admin_pb2.BenchmarkJobStatus:
-        online = frozenset(self._sessions.connected())
+        online = frozenset(await asyncio.to_thread(self._streams.online))  # on any replica
         job = await asyncio.to_thread(
             lambda: self._benchmarks.start(
                 model=request.model,
@@ -44,7 +44,7 @@ class FleetAdminBenchmarks:
                 online=online,
             )
         )
-        self._push_job(job)
+        await self._push_job(job)
         return await asyncio.to_thread(self._status, job)
 
     @translate_errors

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeAlias
 
 import grpc
 
 from edgefleet.core.errors import Unauthenticated
-from edgefleet.orchestrator.fleet.model import DeviceRecord, WindowRecord
+from edgefleet.orchestrator.fleet.model import Condition, DeviceRecord, WindowRecord
 from edgefleet.orchestrator.server.errors import translate_errors
-from edgefleet.orchestrator.server.sessions import Sessions
+from edgefleet.orchestrator.server.streams import Streams
 from edgefleet.orchestrator.service.deployments import Assignment, DeploymentService
 from edgefleet.orchestrator.service.devices import DeviceService
 from edgefleet.orchestrator.service.identity import IdentityService
 from edgefleet.orchestrator.service.telemetry import TelemetryService
-from edgefleet.orchestrator.wire.fleet import assignments_to_pb, device_to_pb, telemetry_to_pb, window_to_pb
+from edgefleet.orchestrator.store.results import Presence
+from edgefleet.orchestrator.wire.fleet import assignments_to_pb, device_to_pb, window_to_pb
+from edgefleet.orchestrator.wire.telemetry import telemetry_to_pb
 from edgefleet.v1 import admin_pb2
 
 __all__ = ["FleetAdminDevices"]
@@ -30,14 +32,30 @@ class FleetAdminDevices:
     _devices: DeviceService
     _deployments: DeploymentService
     _telemetry: TelemetryService
-    _sessions: Sessions
+    _streams: Streams
     _push: Callable[[Sequence[Assignment]], None]
 
-    def _with_status(self, device: DeviceRecord, recent: Sequence[WindowRecord] = ()) -> admin_pb2.Device:
-        online = device.device_id in self._sessions.connected()
-        msg = device_to_pb(dataclasses.replace(device, online=online))
+    def _with_status(
+        self,
+        device: DeviceRecord,
+        presence: Mapping[str, Presence],
+        recent: Sequence[WindowRecord] = (),
+    ) -> admin_pb2.Device:
+        """The device with what the replica holding its stream knows (online, last seen, conditions)."""
+        here = presence.get(device.device_id)
+        if here is None:
+            msg = device_to_pb(dataclasses.replace(device, online=False))
+        else:
+            known = {c.type for c in device.conditions}
+            conditions = (*device.conditions, *(Condition(*c) for c in here.conditions if c[0] not in known))
+            seen = max(device.last_seen, here.last_seen)
+            live = dataclasses.replace(device, online=True, last_seen=seen, conditions=conditions)
+            msg = device_to_pb(live, replica=here.replica)
         msg.recent_windows.extend(window_to_pb(w) for w in recent)
         return msg
+
+    async def _presence(self, device_ids: Sequence[str] = ()) -> dict[str, Presence]:
+        return await asyncio.to_thread(self._streams.online, device_ids)
 
     @translate_errors
     async def CreateEnrollmentToken(
@@ -57,28 +75,29 @@ class FleetAdminDevices:
         self, request: admin_pb2.ListDevicesRequest, context: Ctx
     ) -> admin_pb2.ListDevicesResponse:
         devices = await asyncio.to_thread(self._devices.list_devices, request.profile)
-        return admin_pb2.ListDevicesResponse(devices=[self._with_status(d) for d in devices])
+        presence = await self._presence()
+        return admin_pb2.ListDevicesResponse(devices=[self._with_status(d, presence) for d in devices])
 
     @translate_errors
     async def GetDevice(self, request: admin_pb2.GetDeviceRequest, context: Ctx) -> admin_pb2.Device:
         device = await asyncio.to_thread(self._devices.get, request.device_id)
         recent = await asyncio.to_thread(self._telemetry.recent, device.device_id, 10)
-        return self._with_status(device, recent)
+        return self._with_status(device, await self._presence([device.device_id]), recent)
 
     @translate_errors
     async def RevokeDevice(self, request: admin_pb2.RevokeDeviceRequest, context: Ctx) -> admin_pb2.Device:
         reason = request.reason or "revoked by an operator"
         device = await asyncio.to_thread(self._identity.revoke, request.device_id, reason)
-        # Cut the live stream now; reconnects are refused by authentication.
-        self._sessions.kick(device.device_id, Unauthenticated(f"device {device.device_id} revoked: {reason}"))
-        return self._with_status(device)
+        # Cut the live stream now, on whichever replica holds it; reconnects are refused by authentication.
+        self._streams.kick(device.device_id, Unauthenticated(f"device {device.device_id} revoked: {reason}"))
+        return self._with_status(device, {})
 
     @translate_errors
     async def LabelDevice(self, request: admin_pb2.LabelDeviceRequest, context: Ctx) -> admin_pb2.Device:
         device = await asyncio.to_thread(
             self._devices.label, request.device_id, dict(request.set), tuple(request.remove)
         )
-        return self._with_status(device)
+        return self._with_status(device, await self._presence([device.device_id]))
 
     @translate_errors
     async def GetTelemetry(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeAlias
 
 import grpc
@@ -12,7 +12,7 @@ from edgefleet.orchestrator.benchmark.model import BenchmarkJob
 from edgefleet.orchestrator.benchmark.service import BenchmarkService
 from edgefleet.orchestrator.rollout.model import RolloutRecord
 from edgefleet.orchestrator.server.errors import translate_errors
-from edgefleet.orchestrator.server.sessions import Sessions
+from edgefleet.orchestrator.server.streams import Streams
 from edgefleet.orchestrator.service.deployments import Assignment
 from edgefleet.orchestrator.service.rollbacks import RollbackService
 from edgefleet.orchestrator.service.rollout_benchmark import CANARIES_PER_PROFILE
@@ -31,14 +31,14 @@ class FleetAdminRollouts:
     _rollouts: RolloutService
     _rollbacks: RollbackService
     _benchmarks: BenchmarkService
-    _sessions: Sessions
+    _streams: Streams
     _push: Callable[[Sequence[Assignment]], None]
-    _push_job: Callable[[BenchmarkJob], None]
+    _push_job: Callable[[BenchmarkJob], Awaitable[None]]
 
     async def _push_jobs(self, rollout: RolloutRecord) -> None:
         """The rollout's benchmark jobs to their devices (open: run it; closed: stop)."""
         for job_id in rollout.benchmarks.values():
-            self._push_job(await asyncio.to_thread(self._benchmarks.get, job_id))
+            await self._push_job(await asyncio.to_thread(self._benchmarks.get, job_id))
 
     @translate_errors
     async def StartRollout(self, request: admin_pb2.StartRolloutRequest, context: Ctx) -> admin_pb2.Rollout:
@@ -59,6 +59,7 @@ class FleetAdminRollouts:
             overrides["bake_seconds"] = p.bake_seconds
         if p.max_failing_share:
             overrides["max_failing_share"] = p.max_failing_share
+        online = frozenset(await asyncio.to_thread(self._streams.online))  # on any replica
         rollout, assignments = await asyncio.to_thread(
             lambda: self._rollouts.start(
                 model=request.model,
@@ -71,7 +72,7 @@ class FleetAdminRollouts:
                 force=request.force,
                 skip_benchmark=request.skip_benchmark,
                 benchmark=rollout_settings_from_pb(request, CANARIES_PER_PROFILE),
-                online=frozenset(self._sessions.connected()),
+                online=online,
             )
         )
         self._push(assignments)

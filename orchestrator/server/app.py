@@ -14,23 +14,27 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from prometheus_client import CollectorRegistry
 
-from edgefleet.core.errors import Unavailable
+from edgefleet.core.errors import InvalidArgument, Unavailable
 from edgefleet.core.grpc_guard import MalformedRequests
 from edgefleet.core.metrics import MetricsServer, start_metrics
-from edgefleet.orchestrator.benchmark.model import BenchmarkJob, JobState
 from edgefleet.orchestrator.config import ServerConfig
+from edgefleet.orchestrator.fleet.model import Desired
 from edgefleet.orchestrator.metrics import OrchestratorMetrics
+from edgefleet.orchestrator.replicas.coordinator import RETENTION
+from edgefleet.orchestrator.replicas.notifier import Notifier, open_notifier
 from edgefleet.orchestrator.security import load_server_tls
 from edgefleet.orchestrator.server.admin import FleetAdminServicer
 from edgefleet.orchestrator.server.auth import AdminAuth, DeviceAuth
 from edgefleet.orchestrator.server.binding import add_port, check_ports
 from edgefleet.orchestrator.server.control import FleetControlServicer
 from edgefleet.orchestrator.server.ingest import TelemetryIngest
-from edgefleet.orchestrator.server.limits import raise_open_file_limit
+from edgefleet.orchestrator.server.jobs import JobMessages
+from edgefleet.orchestrator.server.limits import raise_open_file_limit, server_options
+from edgefleet.orchestrator.server.origin import PATH, ArtifactOrigin
 from edgefleet.orchestrator.server.sessions import Sessions
-from edgefleet.orchestrator.server.wiring import Services, open_services
+from edgefleet.orchestrator.server.streams import Streams
+from edgefleet.orchestrator.server.wiring import Services, open_services, stale_after
 from edgefleet.orchestrator.service.deployments import Assignment
-from edgefleet.orchestrator.wire.benchmarks import job_to_pb
 from edgefleet.orchestrator.wire.fleet import desired_to_pb
 from edgefleet.v1 import admin_pb2, admin_pb2_grpc, control_pb2, control_pb2_grpc
 
@@ -40,44 +44,63 @@ log = logging.getLogger("edgefleet.server")
 
 #: Seconds calls in flight get to finish on shutdown (agents' streams end at once: they reconnect).
 STOP_GRACE_SECONDS = 1.0
-#: Calls that reached the server and wait for its event loop to pick them up (the aio server takes one at
-#: a time). grpc's defaults, 1,000 soft and 3,000 hard, cancel new calls at random beyond 1,000 before any
-#: handler runs (GRPC_TRACE=call_error: "CancelWithError SVR CANCELLED"): a burst of a few thousand agents
-#: connecting at once (after a restart, say) lost hundreds of streams that way.
-MAX_PENDING_CALLS = 50_000
-#: How long a call may wait there before grpc cancels it (default 30 s, then "CancelWithError SVR
-#: CANCELLED" on the thread that asks for the next call). A deploy to 10,000 agents starts 10,000 downloads at
-#: once; the loop picks them up one per iteration, and garbage collection (1-2 s pauses with a million live
-#: objects) and store reads stall it: thousands of downloads were cancelled after 30 s, each a failed
-#: deployment on its device. Waiting is better than failing; real overload still ends in a refusal.
-MAX_UNREQUESTED_SECONDS = 300
 
 
 class OrchestratorServer:
-    def __init__(self, config: ServerConfig, services: Services) -> None:
+    """``notifier``: how replicas tell each other about devices (default: the one that fits the store)."""
+
+    def __init__(self, config: ServerConfig, services: Services, notifier: Notifier | None = None) -> None:
         self.config = config
         self.services = services
         self._builds = ThreadPoolExecutor(max_workers=config.build_workers, thread_name_prefix="build")
-        options = [
-            ("grpc.max_receive_message_length", config.max_message_bytes),
-            ("grpc.max_send_message_length", config.max_message_bytes),
-            # gRPC's default shares a port in use with another server (calls then land on either at random)
-            ("grpc.so_reuseport", 0),
-            ("grpc.server.max_pending_requests", MAX_PENDING_CALLS),
-            ("grpc.server.max_pending_requests_hard_limit", MAX_PENDING_CALLS),
-            ("grpc.server_max_unrequested_time_in_server", MAX_UNREQUESTED_SECONDS),
-        ]
+        options = server_options(config.max_message_bytes)
         self.tls = None if config.insecure else load_server_tls(config.tls_path)
         interceptors: list[grpc.aio.ServerInterceptor] = [MalformedRequests()]
         if self.tls is not None:
             interceptors.append(AdminAuth(self.tls.admin_token))
         self._server = grpc.aio.server(options=options, interceptors=interceptors)
         self._health = HealthServicer()
-        self.sessions = Sessions(stale_after=max(3 * config.heartbeat_seconds, 2.0))
+        self.sessions = Sessions(stale_after=stale_after(config))
+        self.jobs = JobMessages(
+            benchmarks=services.benchmarks,
+            bundles=services.bundles,
+            variants=services.variants,
+            plans=services.plans,
+        )
+        self.streams = Streams(
+            sessions=self.sessions,
+            replica=services.replica,
+            notifier=notifier or open_notifier(config.store_url),
+            devices=services.devices,
+            identity=services.identity,
+            desired_message=self._desired_message,
+            jobs=self.jobs,
+        )
         self.metrics = OrchestratorMetrics(CollectorRegistry())
-        self.metrics.watch_fleet(services, self.sessions.connected)
+        self.metrics.watch_fleet(
+            services,
+            lambda: set(self.streams.online()),
+            streams=lambda: len(self.sessions),
+            reporting=self.streams.reports_fleet,
+        )
         self.metrics_address = ""
         self._metrics_server: MetricsServer | None = None
+        self.origin = (
+            ArtifactOrigin(
+                artifacts=services.artifacts,
+                identity=services.identity,
+                devices=services.devices,
+                deployments=services.deployments,
+                benchmarks=services.benchmarks,
+                tls_dir=None if self.tls is None else config.tls_path,
+                metrics=self.metrics,
+                grace=STOP_GRACE_SECONDS,
+            )
+            if config.artifact_listen
+            else None
+        )
+        #: Base URL of the artifacts in desired states ("" : FetchArtifact only).
+        self.artifact_url = config.artifact_url.rstrip("/")
         admin = FleetAdminServicer(
             variants=services.variants,
             plans=services.plans,
@@ -88,9 +111,9 @@ class OrchestratorServer:
             rollouts=services.rollouts,
             rollbacks=services.rollbacks,
             benchmarks=services.benchmarks,
-            sessions=self.sessions,
+            streams=self.streams,
             push=self.push,
-            push_job=self.push_job,
+            push_job=self.streams.push_job,
             build_executor=self._builds,
         )
         admin_pb2_grpc.add_FleetAdminServicer_to_server(admin, self._server)
@@ -103,11 +126,11 @@ class OrchestratorServer:
             devices=services.devices,
             deployments=services.deployments,
             benchmarks=services.benchmarks,
-            job_message=self.job_message,
+            job_message=self.jobs.message,
             telemetry=services.telemetry,
             profiles=services.plans.profiles,
             artifacts=services.artifacts,
-            sessions=self.sessions,
+            streams=self.streams,
             auth=DeviceAuth(services.identity, mtls=self.tls is not None),
             ingest=self.ingest,
             heartbeat_seconds=config.heartbeat_seconds,
@@ -162,6 +185,17 @@ class OrchestratorServer:
                 "admin API on %s. For local development only; run `edgefleet certs init` for a fleet.",
                 ", ".join(sorted({self.address, self.api_address})),
             )
+        if self.origin is not None:
+            bound = await self.origin.start(self.config.artifact_listen)
+            if not self.artifact_url:
+                if bound.startswith(("0.0.0.0:", "[::]:", ":::")):
+                    raise InvalidArgument(
+                        f"artifact_listen {self.config.artifact_listen} is every interface: set artifact_url "
+                        "to the URL agents reach this origin at"
+                    )
+                self.artifact_url = f"{self.origin.scheme}://{bound}{PATH}"
+            log.info("artifact origin on %s (agents download from %s)", bound, self.artifact_url)
+        await self.streams.start()
         await self._server.start()
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
         for service in ("edgefleet.v1.FleetAdmin", "edgefleet.v1.FleetControl"):
@@ -176,6 +210,10 @@ class OrchestratorServer:
             self._pruner = asyncio.create_task(self._prune_telemetry())
         return self.address
 
+    def _desired_message(self, desired: Desired) -> control_pb2.OrchestratorMessage:
+        url = f"{self.artifact_url}/{desired.bundle_sha256}" if self.artifact_url else ""
+        return control_pb2.OrchestratorMessage(desired_state=desired_to_pb(desired, url))
+
     async def _tick_rollouts(self) -> None:
         """Advance running rollouts: analysis and decisions off the loop, desired states pushed on it."""
         while True:
@@ -189,10 +227,14 @@ class OrchestratorServer:
             self.push(assignments)
 
     async def _prune_telemetry(self) -> None:
-        """Once an hour, off the loop: fold windows older than the retention into hourly aggregates."""
+        """Once an hour, off the loop, on one replica: fold windows older than the retention into hourly
+        aggregates."""
         keep = self.config.telemetry_retention_days * 86400.0
         while True:
             try:
+                if not await asyncio.to_thread(self.services.replica.lease, RETENTION):
+                    await asyncio.sleep(3600)
+                    continue
                 pruned = await asyncio.to_thread(self.services.store.prune_windows, time.time() - keep)
                 if pruned:
                     log.info("telemetry retention: %d window(s) folded into hourly aggregates", pruned)
@@ -201,25 +243,8 @@ class OrchestratorServer:
             await asyncio.sleep(3600)
 
     def push(self, assignments: Sequence[Assignment]) -> None:
-        for a in assignments:
-            message = control_pb2.OrchestratorMessage(desired_state=desired_to_pb(a.desired))
-            self.sessions.push(a.device_id, message)
-
-    def job_message(self, job: BenchmarkJob) -> control_pb2.OrchestratorMessage:
-        """A benchmark job as its devices get it (an empty candidate list when it is no longer open)."""
-        s = self.services
-        candidates = []
-        if job.state == JobState.OPEN:
-            for variant_id in job.candidates:
-                bundle = s.bundles.ensure(variant_id)
-                candidates.append((s.variants.get(variant_id), bundle))
-        runtime = s.plans.get_profile(job.profile).runtime
-        return control_pb2.OrchestratorMessage(benchmark_job=job_to_pb(job, candidates, runtime))
-
-    def push_job(self, job: BenchmarkJob) -> None:
-        message = self.job_message(job)
-        for device_id in job.devices:
-            self.sessions.push(device_id, message)
+        """New desired states (stored): to the devices' streams, on whichever replica holds them."""
+        self.streams.push(assignments)
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """Release the ports first (a restart can bind them at once), end the agents' streams (they
@@ -232,7 +257,10 @@ class OrchestratorServer:
             self._metrics_server = None
         await self._health.enter_graceful_shutdown()
         self.sessions.end_all(Unavailable("the orchestrator is shutting down"))
+        if self.origin is not None:  # its port closes at once; downloads in flight get ``grace`` too
+            await self.origin.stop()
         await self._server.stop(grace)
+        await self.streams.stop()  # leases and presence handed over: another replica takes over now
         await self.ingest.stop()
         self._builds.shutdown(wait=False, cancel_futures=True)
         self.services.close()

@@ -14,8 +14,9 @@ __all__ = ["add_port", "check_ports"]
 
 
 def check_ports(config: ServerConfig) -> None:
-    """Every configured address can be bound now (agents', API, metrics), or the error naming the first."""
-    for listen in (config.listen, config.api_listen, config.metrics_listen):
+    """Every configured address can be bound now (agents', API, metrics, artifact origin), or the error
+    naming the first."""
+    for listen in (config.listen, config.api_listen, config.metrics_listen, config.artifact_listen):
         if listen:
             check_free(listen)
 

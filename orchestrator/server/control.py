@@ -26,7 +26,8 @@ from edgefleet.orchestrator.registry.artifacts import ArtifactStore
 from edgefleet.orchestrator.server.auth import DeviceAuth
 from edgefleet.orchestrator.server.errors import translate_errors, translate_stream_errors
 from edgefleet.orchestrator.server.ingest import TelemetryIngest
-from edgefleet.orchestrator.server.sessions import Outbound, Sessions
+from edgefleet.orchestrator.server.sessions import Outbound
+from edgefleet.orchestrator.server.streams import Streams
 from edgefleet.orchestrator.service.deployments import DeploymentService
 from edgefleet.orchestrator.service.devices import DeviceService
 from edgefleet.orchestrator.service.identity import IdentityService
@@ -34,7 +35,6 @@ from edgefleet.orchestrator.service.telemetry import TelemetryService
 from edgefleet.orchestrator.wire.benchmarks import report_from_pb
 from edgefleet.orchestrator.wire.fleet import (
     conditions_from_pb,
-    desired_to_pb,
     report_from_hello,
     status_from_pb,
     window_from_pb,
@@ -72,7 +72,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         telemetry: TelemetryService,
         profiles: ProfileRegistry,
         artifacts: ArtifactStore,
-        sessions: Sessions,
+        streams: Streams,
         auth: DeviceAuth,
         ingest: TelemetryIngest,
         heartbeat_seconds: float = 10.0,
@@ -89,7 +89,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         self._telemetry = telemetry
         self._profiles = profiles
         self._artifacts = artifacts
-        self._sessions = sessions
+        self._streams = streams
         self._auth = auth
         self._ingest = ingest
         self._heartbeat_seconds = heartbeat_seconds
@@ -149,7 +149,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
                 f"this connection belongs to {device.device_id}, not {hello.device_id[:80]!r}"
             )
         try:  # before anything is stored: a clone's Hello must not overwrite the live device's report
-            queue = self._sessions.open(device.device_id, context.peer())
+            queue = await self._streams.open(device.device_id, context.peer())
         except AlreadyExists as exc:
             self._devices.note(device.device_id, "identity.duplicate_stream", exc.message)
             log.warning(
@@ -163,8 +163,10 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
                 self._devices.hello, device.device_id, hello.profile, report_from_hello(hello)
             )
             self._devices.seen(device.device_id, conditions_from_pb(hello.conditions))
+            # alive as of its Hello (the claim and the Hello took store round trips, slow under load)
+            self._streams.sessions.touch(device.device_id, queue)
         except BaseException:
-            self._sessions.close(device.device_id, queue)
+            self._streams.close(device.device_id, queue)
             raise
         if self._metrics is not None:
             self._metrics.streams_opened.inc()
@@ -190,7 +192,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
                 telemetry_ack=control_pb2.TelemetryAck(up_to_sequence=stored)
             )
             if device.desired is not None:  # level-triggered: always re-send what the device should run
-                yield control_pb2.OrchestratorMessage(desired_state=desired_to_pb(device.desired))
+                yield self._streams.message(device.desired)
             for job in await asyncio.to_thread(self._benchmarks.open_jobs_for, device.device_id):
                 yield await asyncio.to_thread(self._job_message, job)
             while True:
@@ -204,7 +206,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
-            self._sessions.close(device.device_id, queue)
+            self._streams.close(device.device_id, queue)
 
     async def _read(
         self, device_id: str, profile: str, requests: AsyncIterator[control_pb2.AgentMessage], queue: Outbound
@@ -212,7 +214,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         try:
             async for msg in requests:
                 kind = _bounded(msg).WhichOneof("body")
-                self._sessions.touch(device_id, queue)
+                self._streams.sessions.touch(device_id, queue)
                 if kind == "heartbeat":
                     self._devices.seen(device_id, conditions_from_pb(msg.heartbeat.conditions))
                 elif kind == "deployment_status":

@@ -1,14 +1,39 @@
-"""Process limits a server holding thousands of connections needs: one file descriptor per agent stream."""
+"""Limits a server holding thousands of connections needs: one file descriptor per agent stream, and room
+in gRPC's queue of calls waiting for the event loop."""
 
 from __future__ import annotations
 
 import contextlib
 import resource
 
-__all__ = ["raise_open_file_limit"]
+__all__ = ["MAX_PENDING_CALLS", "MAX_UNREQUESTED_SECONDS", "raise_open_file_limit", "server_options"]
 
 #: Where the hard limit is "unlimited": Linux still caps descriptors at fs.nr_open (1,048,576 by default).
 _NR_OPEN_DEFAULT = 1 << 20
+#: Calls that reached the server and wait for its event loop to pick them up (the aio server takes one at
+#: a time). grpc's defaults, 1,000 soft and 3,000 hard, cancel new calls at random beyond 1,000 before any
+#: handler runs (GRPC_TRACE=call_error: "CancelWithError SVR CANCELLED"): a burst of a few thousand agents
+#: connecting at once (after a restart, say) lost hundreds of streams that way.
+MAX_PENDING_CALLS = 50_000
+#: How long a call may wait there before grpc cancels it (default 30 s, then "CancelWithError SVR
+#: CANCELLED" on the thread that asks for the next call). A deploy to 10,000 agents starts 10,000 downloads at
+#: once; the loop picks them up one per iteration, and garbage collection (1-2 s pauses with a million live
+#: objects) and store reads stall it: thousands of downloads were cancelled after 30 s, each a failed
+#: deployment on its device. Waiting is better than failing; real overload still ends in a refusal.
+MAX_UNREQUESTED_SECONDS = 300
+
+
+def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
+    """The orchestrator's grpc.aio server options."""
+    return [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+        # gRPC's default shares a port in use with another server (calls then land on either at random)
+        ("grpc.so_reuseport", 0),
+        ("grpc.server.max_pending_requests", MAX_PENDING_CALLS),
+        ("grpc.server.max_pending_requests_hard_limit", MAX_PENDING_CALLS),
+        ("grpc.server_max_unrequested_time_in_server", MAX_UNREQUESTED_SECONDS),
+    ]
 
 
 def raise_open_file_limit() -> tuple[int, int]:

@@ -61,10 +61,19 @@ class Sessions:
         if session is not None and session.queue is queue:
             session.active = self._clock()
 
-    def close(self, device_id: str, queue: Outbound) -> None:
+    def close(self, device_id: str, queue: Outbound) -> bool:
+        """Forget the stream; False when it was not the device's current one here (a newer one is)."""
         session = self._sessions.get(device_id)
         if session is not None and session.queue is queue:
             del self._sessions[device_id]
+            return True
+        return False
+
+    def end(self, device_id: str) -> None:
+        """Close the device's stream here normally (it moved to another replica)."""
+        session = self._sessions.pop(device_id, None)
+        if session is not None:
+            session.queue.put_nowait(None)
 
     def push(self, device_id: str, message: control_pb2.OrchestratorMessage) -> bool:
         session = self._sessions.get(device_id)

@@ -1,4 +1,5 @@
-"""The services of one orchestrator process, built from its configuration (the composition root)."""
+"""The services of one orchestrator process, built from its configuration (the composition root): one
+replica among those sharing its store (``shared_dir`` holds the CA, keys and artifacts they share)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from edgefleet.orchestrator.config import ServerConfig
 from edgefleet.orchestrator.profiles import ProfileRegistry
 from edgefleet.orchestrator.registry.artifacts import ArtifactStore
 from edgefleet.orchestrator.registry.signing import Signer
+from edgefleet.orchestrator.replicas.coordinator import Replica, default_replica_id
 from edgefleet.orchestrator.security import CertificateAuthority
 from edgefleet.orchestrator.service.bundles import BundleService
 from edgefleet.orchestrator.service.deployments import DeploymentService
@@ -26,7 +28,7 @@ from edgefleet.orchestrator.service.telemetry import TelemetryService
 from edgefleet.orchestrator.service.variants import VariantService
 from edgefleet.orchestrator.store import Store, mask_url, open_store
 
-__all__ = ["Services", "open_services"]
+__all__ = ["Services", "open_services", "stale_after"]
 
 log = logging.getLogger("edgefleet.server")
 
@@ -46,17 +48,30 @@ class Services:
     rollouts: RolloutService
     rollbacks: RollbackService
     benchmarks: BenchmarkService
+    #: This process among the replicas on the store (presence, leases).
+    replica: Replica
 
     def close(self) -> None:
         self.store.close()
+
+
+def stale_after(config: ServerConfig) -> float:
+    """How long a device's stream may stay quiet before another stream of it may take over."""
+    return max(3 * config.heartbeat_seconds, 2.0)
 
 
 def open_services(config: ServerConfig) -> Services:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(config.store_url)
     log.info("store: %s", mask_url(config.store_url))
-    artifacts = ArtifactStore(config.data_dir)
-    signer = Signer.load_or_create(config.data_dir / "keys")
+    artifacts = ArtifactStore(config.shared_path)
+    signer = Signer.load_or_create(config.keys_path)
+    replica = Replica(
+        store,
+        config.replica_id or default_replica_id(),
+        lease_seconds=config.lease_seconds,
+        stale_after=stale_after(config),
+    )
     ca = None if config.insecure else CertificateAuthority.load(config.tls_path)
     profiles = ProfileRegistry.load(config.profiles)
     variants = VariantService(store=store, artifacts=artifacts, signer=signer)
@@ -91,6 +106,7 @@ def open_services(config: ServerConfig) -> Services:
         benchmarks=RolloutBenchmarks(
             benchmarks=benchmarks, resolver=resolver, devices=devices, effects=effects
         ),
+        claim=lambda rollout_id: replica.lease(f"rollout/{rollout_id}"),
     )
     rollbacks = RollbackService(store=store, devices=devices, plans=plans, variants=variants, effects=effects)
     return Services(
@@ -107,4 +123,5 @@ def open_services(config: ServerConfig) -> Services:
         rollouts,
         rollbacks,
         benchmarks,
+        replica,
     )

@@ -124,6 +124,15 @@ class DeviceService:
         self.get(device_id)  # NOT_FOUND names the device
         return self._fresh(self._store.update_device(device_id, step))
 
+    def live(self, device_id: str) -> tuple[float, tuple[Condition, ...]]:
+        """What this process saw of the device itself: when it last spoke (0: never) and its live
+        conditions (for the presence other replicas read)."""
+        conditions = (
+            *self._reported.get(device_id, ()),
+            *self._noted.get(device_id, {}).values(),
+        )
+        return self._last_seen.get(device_id, 0.0), conditions
+
     # ---- queries ----
     def _fresh(self, device: DeviceRecord) -> DeviceRecord:
         seen = max(self._last_seen.get(device.device_id, 0.0), device.last_seen)

@@ -4,7 +4,7 @@ loads what it needs, persists what it decided and returns the assignments to pus
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -47,7 +47,10 @@ class RolloutService:
         resolver: VariantResolver,
         effects: RolloutEffects,
         benchmarks: RolloutBenchmarks,
+        claim: Callable[[str], bool] = lambda _rollout_id: True,
     ) -> None:
+        #: Takes or renews the lease of a rollout: only its holder advances it (several replicas).
+        self._claim = claim
         self._store = store
         self._devices = devices
         self._deployments = deployments
@@ -210,13 +213,17 @@ class RolloutService:
         return out
 
     def _advance(self, r: RolloutRecord) -> tuple[RolloutRecord, list[Assignment]]:
+        """Advance ``r`` while this replica holds its lease (renewed again before the step is applied)."""
+        if not self._claim(r.rollout_id):
+            return r, []
         step = advance(r, self._observe(r), self._effects.clock())
-        return self._effects.apply(step)
+        return self._effects.apply(step) if self._claim(r.rollout_id) else (r, [])
 
     def _tick(self) -> list[Assignment]:
         out: list[Assignment] = []
         for r in self._store.list_rollouts(states=(RolloutState.BENCHMARKING,)):
-            out += self._after_benchmark(r)[1]
+            if self._claim(r.rollout_id):  # concluded by the lease's holder only, like any step
+                out += self._after_benchmark(r)[1]
         for r in self._store.list_rollouts(states=(RolloutState.RUNNING,)):
             out += self._advance(r)[1]
         return out

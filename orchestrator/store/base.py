@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from edgefleet.orchestrator.benchmark.model import BenchmarkJob, BenchmarkResult
 from edgefleet.orchestrator.fleet.model import BundleRecord, DeviceRecord, EnrollmentToken, WindowRecord
 from edgefleet.orchestrator.rollout.model import Event, RolloutRecord
-from edgefleet.orchestrator.store.results import HourlyWindows, StoredWindows, VariantTotals
+from edgefleet.orchestrator.store.results import HourlyWindows, Lease, Presence, StoredWindows, VariantTotals
 from edgefleet.orchestrator.variants.card import VariantCard
 
 __all__ = ["Family", "Store"]
@@ -217,6 +217,34 @@ class Store(abc.ABC):
         self, *, job_id: str = "", model: str = "", profile: str = ""
     ) -> Sequence[BenchmarkResult]:
         """Oldest report first."""
+
+    # ---- replicas: presence and leases (soft state that expires) ----
+    @abc.abstractmethod
+    def touch_presence(self, entries: Sequence[Presence]) -> None:
+        """Record that these replicas hold these devices' streams, in one transaction. A device's row goes
+        to the newest ``last_seen``: an older view (another replica's late flush) never takes it back."""
+
+    @abc.abstractmethod
+    def drop_presence(self, replica: str, device_ids: Sequence[str] = ()) -> int:
+        """Streams on ``replica`` ended: delete its rows of ``device_ids`` (all its rows when empty); a row
+        another replica holds now stays. Returns how many were deleted."""
+
+    @abc.abstractmethod
+    def presence(self, now: float, device_ids: Sequence[str] = (), replica: str = "") -> Sequence[Presence]:
+        """Rows not expired at ``now``, of ``device_ids`` (all when empty) and ``replica`` (any when "")."""
+
+    @abc.abstractmethod
+    def acquire_lease(self, name: str, holder: str, now: float, ttl: float) -> bool:
+        """Take the lease ``name`` if it is free or expired, or renew it if ``holder`` has it; True when
+        ``holder`` has it until ``now + ttl``. Of concurrent callers exactly one gets a free lease."""
+
+    @abc.abstractmethod
+    def release_lease(self, name: str, holder: str) -> bool:
+        """Free the lease if ``holder`` has it (another may take it at once)."""
+
+    @abc.abstractmethod
+    def leases(self, now: float, prefix: str = "") -> Sequence[Lease]:
+        """Leases held at ``now`` whose name starts with ``prefix``."""
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -1,10 +1,10 @@
-"""What the telemetry methods of the store return (frozen)."""
+"""What the telemetry and coordination methods of the store take and return (frozen)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["HourlyWindows", "RejectedWindow", "StoredWindows", "VariantTotals"]
+__all__ = ["HourlyWindows", "Lease", "Presence", "RejectedWindow", "StoredWindows", "VariantTotals"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,3 +78,25 @@ class HourlyWindows:
     cpu_percent_sum: float
     first_start: float
     last_end: float
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """A device's stream as one replica holds it: alive as of ``last_seen``, void after ``expires``."""
+
+    device_id: str
+    replica: str
+    last_seen: float
+    expires: float
+    #: The device's live conditions, as (type, message, since), from the replica that holds it.
+    conditions: tuple[tuple[str, str, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """One named lease: held by ``holder`` since ``since`` until ``expires`` unless renewed."""
+
+    name: str
+    holder: str
+    since: float
+    expires: float

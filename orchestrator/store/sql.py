@@ -10,12 +10,20 @@ import sqlalchemy as sa
 from edgefleet.orchestrator.benchmark.model import BenchmarkJob, BenchmarkResult
 from edgefleet.orchestrator.fleet.model import BundleRecord, DeviceRecord, EnrollmentToken, WindowRecord
 from edgefleet.orchestrator.rollout.model import Event, RolloutRecord
-from edgefleet.orchestrator.store import benchmarks, catalog, records, retention, telemetry, window_reads
+from edgefleet.orchestrator.store import (
+    benchmarks,
+    catalog,
+    coordination,
+    records,
+    retention,
+    telemetry,
+    window_reads,
+)
 from edgefleet.orchestrator.store.base import Family, Store
 from edgefleet.orchestrator.store.engine import Database, parse_store_url
 from edgefleet.orchestrator.store.migrate import migrate
 from edgefleet.orchestrator.store.records import DEVICE, ROLLOUT
-from edgefleet.orchestrator.store.results import HourlyWindows, StoredWindows, VariantTotals
+from edgefleet.orchestrator.store.results import HourlyWindows, Lease, Presence, StoredWindows, VariantTotals
 from edgefleet.orchestrator.store.tables import DEVICES, ROLLOUTS
 from edgefleet.orchestrator.variants.card import VariantCard
 
@@ -228,6 +236,25 @@ class SqlStore(Store):
         self, *, job_id: str = "", model: str = "", profile: str = ""
     ) -> list[BenchmarkResult]:
         return benchmarks.results(self._db, job_id=job_id, model=model, profile=profile)
+
+    # ---- replicas ----
+    def touch_presence(self, entries: Sequence[Presence]) -> None:
+        coordination.touch_presence(self._db, entries)
+
+    def drop_presence(self, replica: str, device_ids: Sequence[str] = ()) -> int:
+        return coordination.drop_presence(self._db, replica, device_ids)
+
+    def presence(self, now: float, device_ids: Sequence[str] = (), replica: str = "") -> list[Presence]:
+        return coordination.presence(self._db, now, device_ids, replica)
+
+    def acquire_lease(self, name: str, holder: str, now: float, ttl: float) -> bool:
+        return coordination.acquire_lease(self._db, name, holder, now, ttl)
+
+    def release_lease(self, name: str, holder: str) -> bool:
+        return coordination.release_lease(self._db, name, holder)
+
+    def leases(self, now: float, prefix: str = "") -> list[Lease]:
+        return coordination.leases(self._db, now, prefix)
 
     def close(self) -> None:
         self._db.close()

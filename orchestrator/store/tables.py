@@ -20,7 +20,9 @@ __all__ = [
     "DEVICES",
     "EVENTS",
     "FAMILIES",
+    "LEASES",
     "METADATA",
+    "PRESENCE",
     "ROLLOUTS",
     "TOKENS",
     "VARIANTS",
@@ -214,4 +216,25 @@ BENCHMARK_RESULTS = sa.Table(
     _col("profile", sa.Text),
     _col("reported", Real),
     _col("record_json", sa.Text),
+)
+
+#: Which replica holds each device's stream, as of ``last_seen``; void after ``expires`` (soft state).
+PRESENCE = sa.Table(
+    "presence",
+    METADATA,
+    sa.Column("device_id", sa.Text, primary_key=True),
+    _col("replica", sa.Text),
+    _col("last_seen", Real),
+    _col("expires", Real),
+    _col("conditions_json", sa.Text),
+)
+
+#: Named leases (a rollout, the fleet gauges, a replica's own liveness): one holder until ``expires``.
+LEASES = sa.Table(
+    "leases",
+    METADATA,
+    sa.Column("name", sa.Text, primary_key=True),
+    _col("holder", sa.Text),
+    _col("since", Real),
+    _col("expires", Real),
 )

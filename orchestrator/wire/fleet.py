@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from google.protobuf.json_format import MessageToDict, ParseDict
@@ -18,7 +17,6 @@ from edgefleet.core.wire import (
     SLOT_STATE_FROM_PB,
     SLOT_STATE_TO_PB,
     energy_pb,
-    kind_pb,
 )
 from edgefleet.orchestrator.fleet.model import (
     Condition,
@@ -30,7 +28,6 @@ from edgefleet.orchestrator.fleet.model import (
 )
 from edgefleet.orchestrator.service.deployments import Assignment
 from edgefleet.orchestrator.service.devices import StatusReport
-from edgefleet.orchestrator.service.telemetry import VariantTelemetry
 from edgefleet.v1 import admin_pb2, common_pb2, control_pb2
 
 __all__ = [
@@ -40,7 +37,6 @@ __all__ = [
     "device_to_pb",
     "report_from_hello",
     "status_from_pb",
-    "telemetry_to_pb",
     "window_from_pb",
     "window_to_pb",
 ]
@@ -96,7 +92,8 @@ def status_from_pb(st: control_pb2.DeploymentStatus) -> StatusReport:
     )
 
 
-def desired_to_pb(d: Desired) -> control_pb2.DesiredState:
+def desired_to_pb(d: Desired, url: str = "") -> control_pb2.DesiredState:
+    """``url``: where the agent may download the bundle over HTTP(S) too ("" for FetchArtifact only)."""
     return control_pb2.DesiredState(
         generation=d.generation,
         variant=common_pb2.VariantRef(variant_id=d.variant_id, model=d.model, recipe=d.recipe),
@@ -106,6 +103,7 @@ def desired_to_pb(d: Desired) -> control_pb2.DesiredState:
             signature=d.signature,
             signing_key_id=d.key_id,
             format="edgefleet-bundle/1",
+            url=url,
         ),
         reason=d.reason,
         trial_seconds=d.trial_seconds,
@@ -118,7 +116,8 @@ def _stamp(field: Timestamp, t: float) -> None:
         field.FromNanoseconds(int(t * 1e9))
 
 
-def device_to_pb(d: DeviceRecord) -> admin_pb2.Device:
+def device_to_pb(d: DeviceRecord, replica: str = "") -> admin_pb2.Device:
+    """``replica``: the replica holding its stream, when online."""
     msg = admin_pb2.Device(
         device_id=d.device_id,
         name=d.name,
@@ -133,6 +132,7 @@ def device_to_pb(d: DeviceRecord) -> admin_pb2.Device:
         if d.phase
         else common_pb2.DEPLOYMENT_PHASE_UNSPECIFIED,
         phase_reason=d.phase_reason,
+        replica=replica,
     )
     _stamp(msg.last_seen, d.last_seen)
     _stamp(msg.created, d.created)
@@ -270,31 +270,3 @@ def assignments_to_pb(assignments: Sequence[Assignment]) -> list[admin_pb2.Devic
         )
         for a in assignments
     ]
-
-
-def telemetry_to_pb(model: str, r: VariantTelemetry) -> admin_pb2.VariantTelemetry:
-    msg = admin_pb2.VariantTelemetry(
-        profile=r.profile,
-        variant=common_pb2.VariantRef(variant_id=r.variant_id, model=model, recipe=r.recipe),
-        windows=r.windows,
-        devices=r.devices,
-        inferences=r.inferences,
-        energy_joules_mean=r.energy_j,
-        energy_joules_sigma=r.energy_sigma_j,
-        energy_kind=kind_pb(r.energy_kind),
-        energy_methods=list(r.energy_methods),
-        latency_p95_seconds=r.latency_p95_s,
-        labelled=r.scored,
-        correct=r.correct,
-        energy_measure=r.measure,
-        feedback_labelled=r.feedback_labelled,
-        feedback_correct=r.feedback_correct,
-    )
-    for name, value in (
-        ("correction", r.correction),
-        ("gross_joules_mean", r.gross_j),
-        ("dynamic_joules_mean", r.dynamic_j),
-    ):
-        if value is not None and math.isfinite(value):
-            setattr(msg, name, value)
-    return msg

@@ -24,7 +24,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from edgefleet.agent.connection.download import CHUNK, Downloader
+from edgefleet.agent.connection.download import CHUNK, Downloader, HttpAccess
 from edgefleet.agent.connection.messages import ArtifactSpec
 from edgefleet.agent.diskio import DiskExecutor
 from edgefleet.orchestrator.config import ServerConfig
@@ -35,6 +35,19 @@ from tests.helpers import processes
 
 SIZE = 20 * 1024 * 1024
 RUNS = 7
+
+
+class _Keys:
+    """The downloader's view of a device here: trusted keys, and no HTTP origin (FetchArtifact only)."""
+
+    def __init__(self, keys: dict[str, bytes]) -> None:
+        self.keys = keys
+
+    def trusted(self) -> dict[str, bytes]:
+        return self.keys
+
+    async def http_access(self, url: str) -> HttpAccess | None:
+        return None
 
 
 def _port() -> int:
@@ -106,7 +119,7 @@ http {{ access_log off; sendfile on; client_body_temp_path {tmp_path};
 
             def grpc_disk(i: int) -> None:
                 disk = DiskExecutor()
-                downloader = Downloader(tmp_path / f"agent{i}", lambda: {keys[0].key_id: keys[0].raw}, disk)
+                downloader = Downloader(tmp_path / f"agent{i}", _Keys({keys[0].key_id: keys[0].raw}), disk)
                 path = asyncio.run(_download(address, downloader, spec, metadata))
                 disk.close()
                 assert path.stat().st_size == SIZE

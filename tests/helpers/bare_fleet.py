@@ -30,8 +30,11 @@ from grpc_health.v1._async import HealthServicer
 
 from edgefleet.agent.identity.tls import new_key_and_csr
 from edgefleet.orchestrator.security.ca import CertificateAuthority, init_tls
-from edgefleet.orchestrator.server.app import MAX_PENDING_CALLS, MAX_UNREQUESTED_SECONDS
-from edgefleet.orchestrator.server.limits import raise_open_file_limit
+from edgefleet.orchestrator.server.limits import (
+    MAX_PENDING_CALLS,
+    MAX_UNREQUESTED_SECONDS,
+    raise_open_file_limit,
+)
 
 METHOD = "/bare.Fleet/Hold"
 

@@ -37,6 +37,7 @@ ORCHESTRATOR = {
     "edgefleet_profile_budget": "gauge",
     "edgefleet_device_info": "gauge",
     "edgefleet_connected_streams": "gauge",
+    "edgefleet_fleet_reporter": "gauge",
     "edgefleet_energy_per_inference_joules": "gauge",
     "edgefleet_latency_p95_seconds": "gauge",
     "edgefleet_accuracy_ratio": "gauge",

@@ -1375,6 +1375,7 @@ class Device(_message.Message):
     CREATED_FIELD_NUMBER: _builtins.int
     CONDITIONS_FIELD_NUMBER: _builtins.int
     PHASE_FAULT_FIELD_NUMBER: _builtins.int
+    REPLICA_FIELD_NUMBER: _builtins.int
     SLOTS_REPORTED_FIELD_NUMBER: _builtins.int
     device_id: _builtins.str
     name: _builtins.str
@@ -1388,6 +1389,8 @@ class Device(_message.Message):
     agent_version: _builtins.str
     phase_fault: _common_pb2.FaultDomain.ValueType
     """With a failed deployment: whose fault it was."""
+    replica: _builtins.str
+    """Online: the orchestrator replica that holds its stream (several replicas on one store)."""
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
@@ -1444,11 +1447,12 @@ class Device(_message.Message):
         created: _timestamp_pb2.Timestamp | None = ...,
         conditions: _abc.Iterable[_common_pb2.Condition] | None = ...,
         phase_fault: _common_pb2.FaultDomain.ValueType = ...,
+        replica: _builtins.str = ...,
         slots_reported: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "created", b"created", "desired", b"desired", "hardware", b"hardware", "last_seen", b"last_seen", "previous", b"previous", "runtime", b"runtime", "slots_reported", b"slots_reported"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "agent_version", b"agent_version", "applied_generation", b"applied_generation", "conditions", b"conditions", "created", b"created", "desired", b"desired", "desired_generation", b"desired_generation", "device_id", b"device_id", "hardware", b"hardware", "labels", b"labels", "last_seen", b"last_seen", "name", b"name", "phase", b"phase", "phase_fault", b"phase_fault", "phase_reason", b"phase_reason", "previous", b"previous", "profile", b"profile", "recent_windows", b"recent_windows", "runtime", b"runtime", "slots", b"slots", "slots_reported", b"slots_reported", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "agent_version", b"agent_version", "applied_generation", b"applied_generation", "conditions", b"conditions", "created", b"created", "desired", b"desired", "desired_generation", b"desired_generation", "device_id", b"device_id", "hardware", b"hardware", "labels", b"labels", "last_seen", b"last_seen", "name", b"name", "phase", b"phase", "phase_fault", b"phase_fault", "phase_reason", b"phase_reason", "previous", b"previous", "profile", b"profile", "recent_windows", b"recent_windows", "replica", b"replica", "runtime", b"runtime", "slots", b"slots", "slots_reported", b"slots_reported", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

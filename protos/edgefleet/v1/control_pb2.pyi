@@ -612,6 +612,7 @@ class ArtifactInfo(_message.Message):
     SIGNATURE_FIELD_NUMBER: _builtins.int
     SIGNING_KEY_ID_FIELD_NUMBER: _builtins.int
     FORMAT_FIELD_NUMBER: _builtins.int
+    URL_FIELD_NUMBER: _builtins.int
     sha256: _builtins.str
     """Lowercase hex SHA-256 of the artifact bytes; also its id for FetchArtifact."""
     size_bytes: _builtins.int
@@ -620,6 +621,12 @@ class ArtifactInfo(_message.Message):
     signing_key_id: _builtins.str
     format: _builtins.str
     """Artifact format, e.g. "edgefleet-bundle/1" (a tar holding the model, samples and manifest)."""
+    url: _builtins.str
+    """Where else to download it: an HTTPS (or, insecure, HTTP) URL answering range requests, e.g. the
+    orchestrator's artifact origin or nginx, a CDN, an S3-compatible store. Empty: FetchArtifact only.
+    The bytes are verified exactly as FetchArtifact's (size, SHA-256, signature); FetchArtifact stays the
+    fallback when the URL fails.
+    """
     def __init__(
         self,
         *,
@@ -628,10 +635,11 @@ class ArtifactInfo(_message.Message):
         signature: _builtins.bytes = ...,
         signing_key_id: _builtins.str = ...,
         format: _builtins.str = ...,
+        url: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "sha256", b"sha256", "signature", b"signature", "signing_key_id", b"signing_key_id", "size_bytes", b"size_bytes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "sha256", b"sha256", "signature", b"signature", "signing_key_id", b"signing_key_id", "size_bytes", b"size_bytes", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

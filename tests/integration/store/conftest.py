@@ -1,5 +1,6 @@
 """The store contract runs on both backends: every test taking ``store`` (or ``store_url``) runs on a SQLite
-file and on a fresh database of a real PostgreSQL server that the session starts itself."""
+file and on a fresh database of a real PostgreSQL server that the session starts itself (``pg_server``,
+tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,7 @@ from pathlib import Path
 import pytest
 
 from edgefleet.orchestrator.store import Store, open_store
-from tests.helpers.postgres import PostgresServer, postgres_server, unavailable_reason
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PostgresServer]:
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    with postgres_server() as pg:
-        yield pg
+from tests.helpers.postgres import PostgresServer
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

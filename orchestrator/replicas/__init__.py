@@ -1,0 +1,1 @@
+"""Several ``edgefleet serve`` replicas on one store: notices between them, presence and leases."""
