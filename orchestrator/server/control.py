@@ -23,6 +23,7 @@ from edgefleet.orchestrator.benchmark.service import BenchmarkService
 from edgefleet.orchestrator.metrics import OrchestratorMetrics
 from edgefleet.orchestrator.profiles import ProfileRegistry
 from edgefleet.orchestrator.registry.artifacts import ArtifactStore
+from edgefleet.orchestrator.server.artifact_access import authorise_artifact
 from edgefleet.orchestrator.server.auth import DeviceAuth
 from edgefleet.orchestrator.server.errors import translate_errors, translate_stream_errors
 from edgefleet.orchestrator.server.ingest import TelemetryIngest
@@ -253,14 +254,7 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         sha256 = request.sha256.lower()
         path = self._artifacts.path(sha256)  # a malformed id is refused here
         device = await asyncio.to_thread(self._devices.get, caller.device_id)  # fresh: the desired state now
-        allowed = self._deployments.artifacts_for(device)
-        if sha256 not in allowed:
-            allowed |= await asyncio.to_thread(self._benchmarks.artifacts_for, device.device_id)
-        if sha256 not in allowed:
-            raise PermissionDenied(
-                f"artifact {sha256[:64]!r} is not part of {device.device_id}'s desired state; "
-                "a device fetches only what it is told to run"
-            )
+        await authorise_artifact(self._deployments, self._benchmarks, device, sha256)
         if not path.is_file():
             raise NotFound(f"no artifact {sha256[:64]}")
         size = path.stat().st_size

@@ -26,6 +26,7 @@ from edgefleet.orchestrator.benchmark.service import BenchmarkService
 from edgefleet.orchestrator.fleet.model import DeviceRecord
 from edgefleet.orchestrator.metrics import OrchestratorMetrics
 from edgefleet.orchestrator.registry.artifacts import ArtifactStore
+from edgefleet.orchestrator.server.artifact_access import authorise_artifact
 from edgefleet.orchestrator.service.deployments import DeploymentService
 from edgefleet.orchestrator.service.devices import DeviceService
 from edgefleet.orchestrator.service.identity import IdentityService
@@ -116,14 +117,7 @@ class ArtifactOrigin:
             sha256 = request.match_info["sha256"].lower()
             path = self._artifacts.path(sha256)  # a malformed id is refused here
             device = await self._device(request)
-            allowed = self._deployments.artifacts_for(device)
-            if sha256 not in allowed:
-                allowed |= await asyncio.to_thread(self._benchmarks.artifacts_for, device.device_id)
-            if sha256 not in allowed:
-                raise PermissionDenied(
-                    f"artifact {sha256[:64]!r} is not part of {device.device_id}'s desired state; "
-                    "a device fetches only what it is told to run"
-                )
+            await authorise_artifact(self._deployments, self._benchmarks, device, sha256)
             if not await asyncio.to_thread(path.is_file):
                 raise NotFound(f"no artifact {sha256}")
         except EdgefleetError as exc:
