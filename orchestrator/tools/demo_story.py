@@ -99,6 +99,10 @@ class Story:
                     self.benchmarked(v)
             if all(v.state in FINAL for v in views.values()):
                 return views
+            for v in views.values():  # no verdict in time (e.g. a saving the noise never settles): not a
+                if v.state == "paused":  # success; the demo ends it and the devices go back to what they ran
+                    self.say(f"  {v.rollout_id} paused without a verdict ({v.state_reason}): aborting it")
+                    self.api.control_rollout(v.rollout_id, "abort", f"demo: paused: {v.state_reason}")
             if benchmarks_only and all(v.state != "benchmarking" for v in views.values()):
                 return views
             if time.monotonic() - shown > every:

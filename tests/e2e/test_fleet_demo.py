@@ -35,7 +35,7 @@ def test_the_demo_rolls_out_and_rolls_back_with_a_recorded_reason(demo_run: Demo
             assert all(d["saving_lower"] > 0 for d in outcome["devices"].values()), outcome
             assert summary["runs"] == [outcome["variant"]]
         else:
-            assert outcome["state"] in ("kept", "rolled_back"), outcome
+            assert outcome["state"] in ("kept", "rolled_back", "aborted"), outcome  # aborted: no verdict
             assert outcome["reason"]
             assert summary["runs"] == ["w1.0 fp32"]
         assert summary["before"]["energy_j"] > 0
