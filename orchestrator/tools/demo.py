@@ -57,11 +57,6 @@ class DemoSettings:
         return 0.5 if self.short else 1.0
 
     @property
-    def pause_s(self) -> float:
-        """No verdict this long after the bake time: the rollout pauses (and the demo aborts it)."""
-        return 60.0 if self.short else 180.0
-
-    @property
     def rounds(self) -> int:
         return 3 if self.short else 4
 
@@ -228,7 +223,7 @@ def _rollouts(api: AdminClient, s: DemoSettings, story: Story) -> None:
         r = api.start_rollout(
             "digits",
             profiles=(profile,),
-            policy={"waves": [0.0, 1.0], "bake_seconds": s.bake_s, "pause_after_seconds": s.pause_s},
+            policy={"waves": [0.0, 1.0], "bake_seconds": s.bake_s},
             benchmark_rounds=s.rounds,
             benchmark_turn_seconds=s.turn_s,
         )
