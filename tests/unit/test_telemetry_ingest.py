@@ -8,37 +8,13 @@ from pathlib import Path
 import pytest
 
 from edgefleet.core.samples import bitmap_from_indices
-from edgefleet.orchestrator.fleet.model import WindowRecord
 from edgefleet.orchestrator.profiles import ProfileRegistry
 from edgefleet.orchestrator.service.telemetry import MIN_INFERENCES, TelemetryService
 from edgefleet.orchestrator.store import Store
+from tests.helpers.records import window
 from tests.helpers.services import open_store, variant_service
 
-GOOD = WindowRecord(
-    device_id="rpi4-1",
-    profile="rpi4",
-    seq=1,
-    variant_id="v" * 64,
-    model="digits",
-    recipe="fp32",
-    start=100.0,
-    end=110.0,
-    inferences=200,
-    gross_j=2e-4,
-    dynamic_j=5e-5,
-    sigma_j=1e-6,
-    energy_kind="measured",
-    energy_method="hwmon:ina219:power1_input",
-    latency_p50_s=1e-4,
-    latency_p95_s=2e-4,
-    latency_p99_s=3e-4,
-    labelled=200,
-    correct=190,
-    cpu_percent=30.0,
-    rss_bytes=10**8,
-    temperature_c=None,
-    flags=(),
-)
+GOOD = window(1)  # rpi4-1's window 1: sound in every respect
 
 
 @pytest.fixture
