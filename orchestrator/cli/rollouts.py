@@ -100,6 +100,12 @@ def start(
     min_saving: Annotated[
         float | None, typer.Option(min=0.0, max=0.99, help="Least saving worth deploying (default 0.05).")
     ] = None,
+    pause_after: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, help="Pause a wave without a verdict this many seconds after its bake (default 600)."
+        ),
+    ] = None,
     label: LabelOpt = [],  # noqa: B006
     force: ForceFlag = False,
     benchmark: Annotated[
@@ -138,6 +144,7 @@ def start(
             ("max_failing_share", max_failing_share),
             ("require_saving", require_saving),
             ("min_saving", min_saving),
+            ("pause_after_seconds", pause_after),
         ):
             if value is not None:
                 policy[key] = value

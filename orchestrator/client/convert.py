@@ -121,6 +121,7 @@ def rollout_view(m: admin_pb2.Rollout) -> RolloutView:
         wave_fractions=tuple(m.policy.waves),
         bake_seconds=m.policy.bake_seconds,
         max_failing_share=m.policy.max_failing_share,
+        pause_after_seconds=m.policy.pause_after_seconds,
         policy_hash=m.policy_hash,
         benchmark_jobs=dict(m.benchmark_jobs),
     )

@@ -115,6 +115,8 @@ class RolloutView:
     wave_fractions: tuple[float, ...] = ()
     bake_seconds: float = 0.0
     max_failing_share: float = 0.0
+    #: A wave without a verdict this long after its bake pauses the rollout.
+    pause_after_seconds: float = 0.0
     policy_hash: str = ""
     #: profile -> the benchmark job that measured its candidates before the choice
     benchmark_jobs: dict[str, str] = field(default_factory=dict)

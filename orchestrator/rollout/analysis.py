@@ -109,6 +109,9 @@ class AnalysisDefaults:
     critical_factor: float = 2.0  # hard ceiling = budget x this
     fail_streak: int = 3  # consecutive FAIL windows that roll a device back
     pass_streak: int = 4  # consecutive PASS windows before a device counts as passed
+    #: The most windows on each side of the saving against the incumbent (the newest): the evidence keeps
+    #: growing while the candidate serves, up to this.
+    saving_windows: int = 200
     #: What promotion asks of accuracy: "enough-samples" (at least n_min distinct samples and no breach: a
     #: floor one point under the true accuracy needs thousands of samples to be proven, more than a scoring
     #: split holds) or "proven" (the Wilson lower bound at or above the floor).

@@ -1,7 +1,10 @@
 """Candidate vs incumbent on the same device (pure functions; reference: rollback-analysis.md, section 4).
 
-Energy saving: the candidate's per-window energies (log) against the incumbent's on this device before the
-rollout, one-sided Welch t bounds on the difference of means. PASS ``energy.saving_vs_incumbent`` when the
+Energy saving: the candidate's per-window energies (log) since it began serving against the incumbent's on
+this device before it switched, one-sided Welch t bounds on the difference of means. Every window counts
+(the newest ``saving_windows`` of each side): a small saving that a few noisy windows cannot show is shown
+by more of them, so the interval narrows while the candidate serves instead of staying as wide as k windows
+make it. PASS ``energy.saving_vs_incumbent`` when the
 upper bound is below 0 (the candidate is cheaper, 95 % one-sided); FAIL ``energy.no_saving_vs_incumbent``
 when the lower bound is above ln(1 - min_saving) (we are that sure the saving is smaller than the least worth
 deploying, or there is none); INCONCLUSIVE between; NODATA with fewer than k windows on either side.
@@ -31,9 +34,9 @@ def saving_verdict(
     candidate: Sequence[float], incumbent: Sequence[float], min_saving: float, d: AnalysisDefaults
 ) -> Verdict:
     """``candidate``/``incumbent``: per-window energies per inference (same measure, windows that met the
-    minimum inference count), newest last; the last ``2 * k`` of each are used."""
-    cand = [math.log(v) for v in candidate if v > 0 and math.isfinite(v)][-2 * d.k_windows :]
-    inc = [math.log(v) for v in incumbent if v > 0 and math.isfinite(v)][-2 * d.k_windows :]
+    minimum inference count), newest last; the newest ``d.saving_windows`` of each are used."""
+    cand = [math.log(v) for v in candidate if v > 0 and math.isfinite(v)][-d.saving_windows :]
+    inc = [math.log(v) for v in incumbent if v > 0 and math.isfinite(v)][-d.saving_windows :]
     if len(cand) < d.k_windows or len(inc) < d.k_windows:
         stats: dict[str, float] = {
             "k": d.k_windows,

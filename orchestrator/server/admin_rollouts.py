@@ -50,6 +50,7 @@ class FleetAdminRollouts:
             "max_latency_p95_seconds",
             "require_saving",
             "min_saving",
+            "pause_after_seconds",
         ):
             if p.HasField(name):
                 overrides[name] = getattr(p, name)

@@ -191,7 +191,8 @@ class RolloutService:
     # ---- the state machine ----
     def _observe(self, r: RolloutRecord) -> dict[str, Observation]:
         """Every device of the rollout; for the judged ones, their windows since they committed and, when
-        they ran something else before, that incumbent's windows from before the rollout began."""
+        they ran something else before, that incumbent's windows up to the switch (the newest: while a
+        device waits for its wave it goes on measuring its incumbent, closer in time to its candidate)."""
         judged = needs_windows(r)
         out = {}
         for device_id in r.devices:
@@ -208,7 +209,7 @@ class RolloutService:
                     before = self._store.windows(
                         device_id=device_id, variant_id=previous, limit=INCUMBENT_WINDOWS
                     )
-                    incumbent = tuple(w for w in before if w.end <= r.created)
+                    incumbent = tuple(w for w in before if w.end <= judged[device_id])
             out[device_id] = Observation(device, windows, incumbent)
         return out
 

@@ -40,6 +40,7 @@ def rollout_to_pb(r: RolloutRecord) -> admin_pb2.Rollout:
             waves=list(timing.waves),
             bake_seconds=timing.bake_seconds,
             max_failing_share=timing.max_failing_share,
+            pause_after_seconds=timing.pause_after_seconds,
         ),
         policy_hash=",".join(f"{p}:{pol.hash}" for p, pol in sorted(r.policies.items())),
         state=_STATES[r.state],

@@ -28,6 +28,7 @@ GENEROUS = {
     "max_energy_joules": 1.0,
     "max_latency_p95_seconds": 1.0,
     "bake_seconds": 1.0,
+    "pause_after_seconds": 240.0,
 }
 
 
@@ -53,6 +54,7 @@ def test_a_costlier_candidate_is_rolled_back_for_no_saving(tmp_path: Path) -> No
                 "the rollout's end",
             )
             assert final.state == "rolled_back", final.state_reason
+            assert final.pause_after_seconds == 240.0  # the policy's every setting travels the wire
             [decision] = api.events(kind="rollout.decision", rollout_id=rollout.rollout_id)
             assert decision.rule == "energy.no_saving_vs_incumbent"
             stats = decision.details["statistics"]

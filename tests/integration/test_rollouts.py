@@ -241,3 +241,53 @@ async def test_with_default_settings_and_no_replay_a_healthy_rollout_promotes(
         [evidence] = [st.evidence for st in final.devices.values()]
         assert evidence["saving"] > 0  # shown on the device against what it ran before
         assert evidence["saving_lower"] > 0
+
+
+async def test_a_later_wave_measures_its_incumbent_while_it_waits(template: Path, tmp_path: Path) -> None:
+    """A device that joined just before the rollout has no windows of its incumbent from before it began.
+    While it waits for its wave it goes on serving (and measuring) the incumbent: those windows are its
+    baseline. Judged only on windows from before the rollout began, its saving was NODATA and the rollout
+    paused although the device had measured its incumbent for a whole wave."""
+    async with (
+        orchestrator_in_process(template, tmp_path, window_seconds=1.0, canary_seconds=6.0) as server,
+        AsyncExitStack() as stack,
+    ):
+        services = server.services
+        token = services.identity.create_token(uses=2)[0]
+        incumbent, candidate = variant_id(server, "w2.0", "fp32"), variant_id(server, "w1.0", "fp32")
+
+        async def join(name: str) -> Any:
+            a = await stack.enter_async_context(
+                agent_in_process(agent_config(server, tmp_path / name, "rpi4", token, replay_rate=200.0))
+            )
+            await wait_for(a.connected.is_set, what="connection")
+            server.push(services.deployments.deploy(model="digits", profiles=["rpi4"], variant_id=incumbent))
+            await wait_for(lambda: committed(a, incumbent), what="the incumbent")
+            return a
+
+        def windows(a: Any, variant: str) -> int:
+            device = a.identity.device_id
+            return sum(
+                w.inferences >= 50 for w in services.store.windows(device_id=device, variant_id=variant)
+            )
+
+        first = await join("a")
+        await wait_for(lambda: windows(first, incumbent) >= 10, what="the canary's baseline", timeout=90)
+        late = await join("b")
+        canary, waiting = first.identity.device_id, late.identity.device_id
+        rollout, assignments = services.rollouts.start(
+            model="digits",
+            device_ids=[canary, waiting],
+            variants={"rpi4": candidate},
+            overrides={"bake_seconds": 8.0, "waves": (0.0, 1.0), "pause_after_seconds": 120.0},
+        )
+        assert rollout.waves == [[canary], [waiting]]
+        server.push(assignments)
+        await wait_for(
+            lambda: services.rollouts.get(rollout.rollout_id).state != "running", what="the end", timeout=180
+        )
+        final = services.rollouts.get(rollout.rollout_id)
+        assert final.state == "succeeded", final.state_reason
+        evidence = final.devices[waiting].evidence
+        assert evidence["incumbent_windows"] >= 5  # measured after the rollout began, before its switch
+        assert evidence["saving_lower"] > 0

@@ -27,6 +27,7 @@ def test_defaults_are_pinned() -> None:
         critical_factor=2.0,
         fail_streak=3,
         pass_streak=4,
+        saving_windows=200,
     )
     assert n_min(0.90) == 98  # the reference's worked example: A = 0.90, delta = 0.05, z = 1.645
     assert n_min(0.93) == 71

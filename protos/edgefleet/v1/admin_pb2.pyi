@@ -1794,6 +1794,7 @@ class RolloutPolicy(_message.Message):
     MAX_FAILING_SHARE_FIELD_NUMBER: _builtins.int
     REQUIRE_SAVING_FIELD_NUMBER: _builtins.int
     MIN_SAVING_FIELD_NUMBER: _builtins.int
+    PAUSE_AFTER_SECONDS_FIELD_NUMBER: _builtins.int
     accuracy_floor: _builtins.float
     """Overrides of the profile budgets (absent fields keep the profile's)."""
     max_energy_joules: _builtins.float
@@ -1806,6 +1807,10 @@ class RolloutPolicy(_message.Message):
     """Each device must show a saving against what it ran before (default: with the energy objective)."""
     min_saving: _builtins.float
     """The least saving worth deploying, a fraction (default 0.05)."""
+    pause_after_seconds: _builtins.float
+    """A wave without a verdict (NODATA/INCONCLUSIVE) this long after its bake time pauses the rollout
+    (default 600 s); a pause is never a rollback.
+    """
     @_builtins.property
     def waves(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
         """Wave sizes as fractions of the target, e.g. [0, 0.1, 1.0] where 0 means one canary device."""
@@ -1822,10 +1827,11 @@ class RolloutPolicy(_message.Message):
         max_failing_share: _builtins.float = ...,
         require_saving: _builtins.bool | None = ...,
         min_saving: _builtins.float | None = ...,
+        pause_after_seconds: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_accuracy_floor", b"_accuracy_floor", "_max_energy_joules", b"_max_energy_joules", "_max_latency_p95_seconds", b"_max_latency_p95_seconds", "_min_saving", b"_min_saving", "_require_saving", b"_require_saving", "accuracy_floor", b"accuracy_floor", "max_energy_joules", b"max_energy_joules", "max_latency_p95_seconds", b"max_latency_p95_seconds", "min_saving", b"min_saving", "require_saving", b"require_saving"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_accuracy_floor", b"_accuracy_floor", "_max_energy_joules", b"_max_energy_joules", "_max_latency_p95_seconds", b"_max_latency_p95_seconds", "_min_saving", b"_min_saving", "_pause_after_seconds", b"_pause_after_seconds", "_require_saving", b"_require_saving", "accuracy_floor", b"accuracy_floor", "max_energy_joules", b"max_energy_joules", "max_latency_p95_seconds", b"max_latency_p95_seconds", "min_saving", b"min_saving", "pause_after_seconds", b"pause_after_seconds", "require_saving", b"require_saving"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_accuracy_floor", b"_accuracy_floor", "_max_energy_joules", b"_max_energy_joules", "_max_latency_p95_seconds", b"_max_latency_p95_seconds", "_min_saving", b"_min_saving", "_require_saving", b"_require_saving", "accuracy_floor", b"accuracy_floor", "bake_seconds", b"bake_seconds", "max_energy_joules", b"max_energy_joules", "max_failing_share", b"max_failing_share", "max_latency_p95_seconds", b"max_latency_p95_seconds", "min_saving", b"min_saving", "require_saving", b"require_saving", "waves", b"waves", "window_seconds", b"window_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_accuracy_floor", b"_accuracy_floor", "_max_energy_joules", b"_max_energy_joules", "_max_latency_p95_seconds", b"_max_latency_p95_seconds", "_min_saving", b"_min_saving", "_pause_after_seconds", b"_pause_after_seconds", "_require_saving", b"_require_saving", "accuracy_floor", b"accuracy_floor", "bake_seconds", b"bake_seconds", "max_energy_joules", b"max_energy_joules", "max_failing_share", b"max_failing_share", "max_latency_p95_seconds", b"max_latency_p95_seconds", "min_saving", b"min_saving", "pause_after_seconds", b"pause_after_seconds", "require_saving", b"require_saving", "waves", b"waves", "window_seconds", b"window_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__accuracy_floor: _TypeAlias = _typing.Literal["accuracy_floor"]  # noqa: Y015
     _WhichOneofArgType__accuracy_floor: _TypeAlias = _typing.Literal["_accuracy_floor", b"_accuracy_floor"]  # noqa: Y015
@@ -1835,6 +1841,8 @@ class RolloutPolicy(_message.Message):
     _WhichOneofArgType__max_latency_p95_seconds: _TypeAlias = _typing.Literal["_max_latency_p95_seconds", b"_max_latency_p95_seconds"]  # noqa: Y015
     _WhichOneofReturnType__min_saving: _TypeAlias = _typing.Literal["min_saving"]  # noqa: Y015
     _WhichOneofArgType__min_saving: _TypeAlias = _typing.Literal["_min_saving", b"_min_saving"]  # noqa: Y015
+    _WhichOneofReturnType__pause_after_seconds: _TypeAlias = _typing.Literal["pause_after_seconds"]  # noqa: Y015
+    _WhichOneofArgType__pause_after_seconds: _TypeAlias = _typing.Literal["_pause_after_seconds", b"_pause_after_seconds"]  # noqa: Y015
     _WhichOneofReturnType__require_saving: _TypeAlias = _typing.Literal["require_saving"]  # noqa: Y015
     _WhichOneofArgType__require_saving: _TypeAlias = _typing.Literal["_require_saving", b"_require_saving"]  # noqa: Y015
     @_typing.overload
@@ -1845,6 +1853,8 @@ class RolloutPolicy(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__max_latency_p95_seconds) -> _WhichOneofReturnType__max_latency_p95_seconds | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__min_saving) -> _WhichOneofReturnType__min_saving | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__pause_after_seconds) -> _WhichOneofReturnType__pause_after_seconds | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__require_saving) -> _WhichOneofReturnType__require_saving | None: ...
 
