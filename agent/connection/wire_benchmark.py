@@ -93,6 +93,7 @@ def _result_pb(r: CandidateResult) -> common_pb2.BenchmarkResult:
         correct=r.correct,
         error=r.error,
         serving_inferences=r.serving_inferences,
+        pace_per_second=r.pace_per_second,
     )
     if r.energy is not None:
         e = r.energy

@@ -96,6 +96,8 @@ class BenchmarkResult:
     error: str = ""
     serving_inferences: int = 0
     reported: float = 0.0
+    #: Inferences per second its turns ran at: the device's serving rate (0: back to back, nothing served).
+    pace_per_second: float = 0.0
     #: Standard error of the dynamic figure over turns (None: not reported apart from ``sigma_j``).
     dynamic_sigma_j: float | None = None
 

@@ -14,7 +14,7 @@ from edgefleet.orchestrator.cli.common import DEFAULT_SERVER, JsonFlag, ServerOp
 from edgefleet.orchestrator.cli.output import console, errors_to_exit_codes, plural, print_json, table
 from edgefleet.orchestrator.cli.render import fmt_bytes, fmt_energy, fmt_seconds, fmt_when
 from edgefleet.orchestrator.client import AdminClient
-from edgefleet.orchestrator.client.views import BenchmarkView
+from edgefleet.orchestrator.client.views import BenchmarkResultView, BenchmarkView
 
 __all__ = ["benchmark_app", "show_benchmark"]
 
@@ -123,6 +123,14 @@ def show(
     )
 
 
+def _pace(measured: list[BenchmarkResultView]) -> str:
+    """Inferences per second its turns ran at (the devices' serving rate), or back to back."""
+    paces = [r.pace_per_second for r in measured]
+    if not paces:
+        return "-"
+    return f"{sum(paces) / len(paces):.0f}/s" if any(paces) else "back to back"
+
+
 def rows(job: BenchmarkView) -> list[tuple[Any, ...]]:
     """One row per candidate: estimated vs measured (over the devices that measured it)."""
     out = []
@@ -140,6 +148,7 @@ def rows(job: BenchmarkView) -> list[tuple[Any, ...]]:
                 fmt_energy(sum(dyn) / len(dyn)) if dyn else "-",
                 fmt_energy(sum(gross) / len(gross)) if gross else "-",
                 ", ".join(sorted({r.energy_kind for r in measured})) or "-",
+                _pace(measured),
                 fmt_seconds(max(r.latency_p95_s for r in measured)) if measured else "-",
                 f"{sum(r.correct for r in measured) / scored:.2%} of {scored}" if scored else "-",
                 fmt_bytes(max(r.peak_rss_bytes for r in measured)) if measured else "-",
@@ -160,6 +169,7 @@ def show_benchmark(job: BenchmarkView, json_out: bool) -> None:
         "measured dynamic",
         "gross",
         "kind",
+        "pace",
         "p95",
         "accuracy",
         "peak RSS",

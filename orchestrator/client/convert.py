@@ -187,6 +187,7 @@ def benchmark_view(m: admin_pb2.BenchmarkJobStatus) -> BenchmarkView:
                 correct=r.correct,
                 error=r.error,
                 serving_inferences=r.serving_inferences,
+                pace_per_second=r.pace_per_second,
             )
         )
     return BenchmarkView(

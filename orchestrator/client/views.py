@@ -188,6 +188,8 @@ class BenchmarkResultView:
     error: str
     serving_inferences: int
     dynamic_sigma_j: float | None = None
+    #: Inferences per second its turns ran at: the device's serving rate (0: back to back).
+    pace_per_second: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

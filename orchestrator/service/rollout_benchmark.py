@@ -59,6 +59,7 @@ def measured_table(
             "method": "",
             "latency_p95_s": None,
             "accuracy": None,
+            "pace_per_second": 0.0,
             "devices": len(mine),
             "errors": sorted({r.error for r in results if r.variant_id == variant_id and r.error}),
         }
@@ -72,6 +73,7 @@ def measured_table(
                     method=m.energy_method,
                     latency_p95_s=m.latency_p95_s,
                     accuracy=m.correct / m.labelled if m.labelled else None,
+                    pace_per_second=sum(r.pace_per_second for r in mine) / len(mine),
                 )
         rows.append(row)
     rows.sort(key=lambda r: (r["measured_j"] is None, r["measured_j"] or 0.0))

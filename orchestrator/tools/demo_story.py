@@ -25,6 +25,13 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x:.1%}"
 
 
+def _pace(rows: Sequence[dict[str, Any]]) -> str:
+    paces = [float(r.get("pace_per_second") or 0.0) for r in rows if r.get("measured_j") is not None]
+    if not paces or max(paces) == 0:
+        return "back to back: nothing served"
+    return f"paced like serving: {min(paces):.0f}-{max(paces):.0f} inferences/s"
+
+
 def _energy(row: dict[str, Any]) -> str:
     if row.get("measured_j") is None:
         return "-"
@@ -135,7 +142,7 @@ class Story:
             self.out.print(
                 table(
                     f"{e.profile}: candidates measured on the canaries ({e.details.get('measure')} energy "
-                    "per inference, interleaved turns)",
+                    f"per inference, interleaved turns, {_pace(e.details.get('candidates', []))})",
                     ["candidate", "why", "estimated", "measured ± s.e.", "measured/est.", "p95", "accuracy"],
                     rows,
                 )

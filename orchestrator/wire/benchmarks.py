@@ -132,6 +132,7 @@ def report_from_pb(msg: control_pb2.BenchmarkReport) -> DeviceReport:
                 correct=min(r.correct, r.scored),
                 error=r.error[:500],
                 serving_inferences=r.serving_inferences,
+                pace_per_second=_finite(r.pace_per_second),
             )
         )
     return DeviceReport(
@@ -155,6 +156,7 @@ def result_to_pb(r: BenchmarkResult) -> common_pb2.BenchmarkResult:
         correct=r.correct,
         error=r.error,
         serving_inferences=r.serving_inferences,
+        pace_per_second=r.pace_per_second,
     )
     if r.gross_j is not None:
         msg.energy.CopyFrom(

@@ -146,6 +146,39 @@ async def test_a_job_measures_every_candidate_interleaved_while_the_variant_keep
         assert [w for w in disk_writes if not w[2].startswith(DISK_THREAD)] == []
 
 
+async def test_turns_run_at_the_serving_rate_or_back_to_back_when_nothing_serves(
+    template: Path, tmp_path: Path
+) -> None:
+    """What an inference costs depends on its cadence: between calls caches go cold, and at a hundred calls a
+    second that (not the model's arithmetic) can be most of it. Measured back to back, every candidate
+    looked cheaper than it serves, and a variant chosen on that figure saved nothing in service. A device
+    that serves runs its candidates at its serving rate, one inference per hand-off; one that serves nothing
+    runs them back to back."""
+    async with control_stub(template, tmp_path) as stub:
+        cat = stub.catalogue
+        serving = cat.bundle(cat.variant_ids("w1.0", ["fp32"])[0])
+        stub.on_connect.append(stub.desired(serving))
+        signed = [cat.bundle(v) for v in cat.variant_ids("w0.5", ["fp32", "fp16"])]
+        busy = agent_config(stub.address, tmp_path / "busy", "rpi4", "t", replay_rate=40.0)
+        async with agent_in_process(busy) as agent:
+            await wait_for(lambda: committed(agent, serving.variant.variant_id), what="commit")
+            stub.send(job("paced", signed, rounds=2, turn=1.0))
+            paced = await finished(stub, "paced")
+        idle = agent_config(stub.address, tmp_path / "idle", "rpi4", "t")
+        async with agent_in_process(idle) as agent:
+            await wait_for(lambda: committed(agent, serving.variant.variant_id), what="commit")
+            stub.send(job("hot", signed, rounds=2, turn=1.0))
+            hot = await finished(stub, "hot")
+    for r in paced.results:
+        assert r.error == ""
+        assert 20 < r.pace_per_second < 80, r.pace_per_second  # replay at 40/s, nothing else serves
+        # never faster than the pace: at most one inference per 1/pace seconds of its two 1 s turns (+1 each)
+        assert r.inferences <= r.turns * (r.pace_per_second * 1.0 + 1) + 1
+    for r in hot.results:
+        assert r.pace_per_second == 0
+        assert r.inferences > 10 * max(p.inferences for p in paced.results)
+
+
 async def test_reports_are_resent_on_every_stream_and_a_finished_job_is_never_run_twice(
     template: Path, tmp_path: Path
 ) -> None:

@@ -101,6 +101,8 @@ class CandidateResult:
     error: str = ""
     #: Serving inferences that ran during this candidate's turns.
     serving_inferences: int = 0
+    #: Inferences per second its turns ran at (the device's serving rate; 0: back to back).
+    pace_per_second: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

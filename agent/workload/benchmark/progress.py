@@ -28,6 +28,8 @@ class CandidateProgress:
     peak_rss: int = 0
     kind: str = ""
     method: str = ""
+    #: The pace of each of its turns (inferences per second; 0: back to back).
+    paces: list[float] = field(default_factory=list)
 
     def result(self) -> CandidateResult:
         return CandidateResult(
@@ -41,4 +43,5 @@ class CandidateProgress:
             correct=self.correct,
             error=self.error,
             serving_inferences=self.serving,
+            pace_per_second=sum(self.paces) / len(self.paces) if self.paces else 0.0,
         )

@@ -35,6 +35,8 @@ __all__ = ["DOWNLOAD_ATTEMPTS", "JobFailed", "JobRunner", "RunnerParts"]
 
 log = logging.getLogger("edgefleet.agent.workload.benchmark")
 DOWNLOAD_ATTEMPTS = 3
+#: Serving inferences per second below which turns run back to back (nothing to be like).
+MIN_PACE = 1.0
 State = BenchmarkState
 
 
@@ -57,6 +59,22 @@ class RunnerParts:
     clock: Callable[[], float] = time.monotonic
 
 
+class _ServingRate:
+    """The device's serving rate (Predict, replay, canary) since the job began, the pace its candidates' turns
+    run at; below ``MIN_PACE`` per second nothing really serves, and turns run back to back."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._t0, self._n0 = time.monotonic(), engine.stats.totals().inferences
+
+    def per_second(self) -> float:
+        elapsed = time.monotonic() - self._t0
+        if elapsed <= 0:
+            return 0.0
+        rate = (self._engine.stats.totals().inferences - self._n0) / elapsed
+        return rate if rate >= MIN_PACE else 0.0
+
+
 def _free_bytes(directory: Path) -> int:
     directory.mkdir(parents=True, exist_ok=True)
     return shutil.disk_usage(directory).free
@@ -77,6 +95,7 @@ class JobRunner:
         stop_at = received_at + job.deadline_seconds if job.deadline_seconds > 0 else math.inf
         cands = [CandidateProgress(c.variant) for c in job.candidates]
         finished: set[int] = set()
+        serving = _ServingRate(p.engine)  # over the whole job: downloads and loads included
 
         def report(state: BenchmarkState, reason: str = "") -> BenchmarkReport:
             done = tuple(cands[i].result() for i in sorted(finished))
@@ -107,7 +126,7 @@ class JobRunner:
             i = ready[k]
             if i in finished:
                 continue
-            outcome = await self._turn(job, cands[i], seconds, stop_at, idle)
+            outcome = await self._turn(job, cands[i], seconds, stop_at, idle, serving.per_second())
             if outcome is None and not cands[i].error:
                 cut = True
                 break
@@ -220,8 +239,10 @@ class JobRunner:
         seconds: float,
         stop_at: float,
         idle: Callable[[Meter], float | None],
+        pace: float,
     ) -> turns.TurnOutcome | None:
-        """Load, warm up, measure one turn; None when the deadline comes first (or the candidate failed)."""
+        """Load, warm up, measure one turn at ``pace``; None when the deadline comes first (or the
+        candidate failed)."""
         p = self._p
         assert cand.path is not None
         if p.clock() + seconds > stop_at:
@@ -241,6 +262,7 @@ class JobRunner:
                 stop_at=stop_at,
                 idle_watts=lambda: idle(meter),
                 clock=p.clock,
+                pace=pace,
             )
         except EdgefleetError as exc:
             cand.error = f"failed during its turns: {exc.message}"
@@ -255,6 +277,7 @@ class JobRunner:
         cand.serving += outcome.turn.serving_inferences
         cand.peak_rss = max(cand.peak_rss, loaded.peak_rss)
         cand.kind, cand.method = outcome.kind, outcome.method
+        cand.paces.append(pace)
         energy = attribute(outcome.turn)
         if energy is not None:
             cand.energies.append(energy)

@@ -186,9 +186,15 @@ async def measure_turn(
     stop_at: float,
     idle_watts: Callable[[], float | None],
     clock: Callable[[], float] = time.monotonic,
+    pace: float = 0.0,
 ) -> TurnOutcome | None:
     """One turn of ``seconds`` with a meter of its own (``loaded`` None: an idle turn, no inference).
-    None when ``stop_at`` (the job's deadline, on ``clock``) comes first: a cut turn is not a turn."""
+    None when ``stop_at`` (the job's deadline, on ``clock``) comes first: a cut turn is not a turn.
+
+    ``pace`` > 0: the candidate runs at that many inferences per second, each its own hand-off to the
+    inference thread, as serving traffic arrives (what an inference costs depends on the cadence: between
+    calls caches go cold, and at a hundred calls a second that, not the model's arithmetic, can be most of
+    it); 0: back to back, in chunks that run until the turn ends or serving work waits."""
     if clock() + seconds > stop_at:
         return None
     estimated = meter.kind == "estimated"
@@ -199,11 +205,17 @@ async def measure_turn(
     cpu = 0.0
     try:
         until = time.perf_counter() + seconds
-        while time.perf_counter() < until:
+        due = time.perf_counter()
+        while (now := time.perf_counter()) < until:
             if loaded is None:
-                await asyncio.sleep(min(0.05, max(0.0, until - time.perf_counter())))
+                await asyncio.sleep(min(0.05, max(0.0, until - now)))
                 continue
-            chunk = await _chunk(engine, loaded, sys.maxsize, until)
+            if pace > 0:
+                if now < due:
+                    await asyncio.sleep(min(due, until) - now)
+                    continue
+                due = max(due + 1.0 / pace, now - 1.0)  # never a burst of more than 1 s of backlog
+            chunk = await _chunk(engine, loaded, 1 if pace > 0 else sys.maxsize, until)
             latencies += chunk.latencies
             cpu += chunk.cpu_seconds
     finally:

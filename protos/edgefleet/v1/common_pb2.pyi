@@ -544,6 +544,7 @@ class BenchmarkResult(_message.Message):
     CORRECT_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
     SERVING_INFERENCES_FIELD_NUMBER: _builtins.int
+    PACE_PER_SECOND_FIELD_NUMBER: _builtins.int
     turns: _builtins.int
     """Measured turns and the inferences they ran."""
     inferences: _builtins.int
@@ -556,6 +557,11 @@ class BenchmarkResult(_message.Message):
     """The candidate could not be measured (does not load, self-test disagreement, inference error)."""
     serving_inferences: _builtins.int
     """Serving inferences that ran during this candidate's turns (the serving variant keeps serving)."""
+    pace_per_second: _builtins.float
+    """Inferences per second its turns ran at: the device's serving rate during the job, each inference its own
+    hand-off to the inference thread as in serving (what one costs at that cadence: caches go cold between
+    calls); 0 when nothing served, then back to back.
+    """
     @_builtins.property
     def variant(self) -> Global___VariantRef: ...
     @_builtins.property
@@ -579,10 +585,11 @@ class BenchmarkResult(_message.Message):
         correct: _builtins.int = ...,
         error: _builtins.str = ...,
         serving_inferences: _builtins.int = ...,
+        pace_per_second: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["energy", b"energy", "latency", b"latency", "variant", b"variant"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["correct", b"correct", "energy", b"energy", "error", b"error", "inferences", b"inferences", "latency", b"latency", "peak_rss_bytes", b"peak_rss_bytes", "scored", b"scored", "serving_inferences", b"serving_inferences", "turns", b"turns", "variant", b"variant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["correct", b"correct", "energy", b"energy", "error", b"error", "inferences", b"inferences", "latency", b"latency", "pace_per_second", b"pace_per_second", "peak_rss_bytes", b"peak_rss_bytes", "scored", b"scored", "serving_inferences", b"serving_inferences", "turns", b"turns", "variant", b"variant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
