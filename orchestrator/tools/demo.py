@@ -239,7 +239,14 @@ def _rollouts(api: AdminClient, s: DemoSettings, story: Story) -> None:
         )
         final[profile] = story.follow([r.rollout_id], 900, every)[r.rollout_id]
         story.outcome(profile, final[profile])
-    story.plan("3. the plan now, from what the canaries measured", "plan_measured")
+    chosen = story.plan("3. the plan now, from what the canaries measured", "plan_measured")
+    for profile, v in final.items():
+        runs = {d.active.variant_id for d in api.list_devices() if d.profile == profile and d.active}
+        if v.state == "kept" and chosen.get(profile) and chosen[profile] not in runs:
+            story.say(
+                f"  {profile}: the plan ranks {story.name(chosen[profile])} first; a rollout deploys it only "
+                f"with a sure saving over what runs: {v.state_reason}"
+            )
     story.result["rollout"] = {p: v.state for p, v in final.items()}
 
 
