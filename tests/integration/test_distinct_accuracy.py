@@ -48,6 +48,8 @@ async def test_the_canary_scores_every_sample_of_the_split_and_feedback_counts_a
             await wait_for(lambda: any(w.feedback_labelled for w in stub.windows()), what="feedback window")
 
         for w in canary_windows():
+            if w.labelled == w.feedback_labelled:
+                continue  # the feedback's window, when no canary pass ended in it (checked below)
             assert (w.labelled - w.feedback_labelled) % 180 == 0  # whole passes over the split ...
             scored, right = bits(w, 180)
             assert scored == 180  # ... every sample of it, each counted once
