@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import sqlalchemy as sa
 
@@ -109,8 +109,10 @@ class SqlStore(Store):
         return catalog.get_bundle(self._db, variant_id)
 
     # ---- telemetry ----
-    def store_windows(self, windows: Sequence[WindowRecord]) -> StoredWindows:
-        return telemetry.store_windows(self._db, windows)
+    def store_windows(
+        self, windows: Sequence[WindowRecord], floors: Mapping[str, int] | None = None
+    ) -> StoredWindows:
+        return telemetry.store_windows(self._db, windows, floors)
 
     def last_window_seq(self, device_id: str) -> int:
         return window_reads.last_window_seq(self._db, device_id)

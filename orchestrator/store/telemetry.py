@@ -12,7 +12,7 @@ import dataclasses
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -131,7 +131,19 @@ def decode(text: str) -> WindowRecord:
     return WindowRecord(**{**doc, "flags": tuple(doc["flags"])})
 
 
-def store_windows(db: Database, windows: Sequence[WindowRecord]) -> StoredWindows:
+def store_windows(
+    db: Database, windows: Sequence[WindowRecord], floors: Mapping[str, int] | None = None
+) -> StoredWindows:
+    """Store the windows; with ``floors`` (device -> its "dropped through" floor) then advance those devices'
+    watermarks, in the same transaction (one commit for a whole group of batches)."""
+    with db.write() as conn:
+        stored = _store(conn, db, windows)
+        if floors:
+            stored = dataclasses.replace(stored, acked=_advance_many(conn, db, floors))
+    return stored
+
+
+def _store(conn: Connection, db: Database, windows: Sequence[WindowRecord]) -> StoredWindows:
     rejected: list[RejectedWindow] = []
     duplicates: list[tuple[str, int]] = []
     candidates: dict[tuple[str, int], WindowRecord] = {}
@@ -145,30 +157,29 @@ def store_windows(db: Database, windows: Sequence[WindowRecord]) -> StoredWindow
             candidates[(w.device_id, w.seq)] = w
     new: list[WindowRecord] = []
     if candidates:
-        with db.write() as conn:
-            devices = sorted({d for d, _ in candidates})
-            # FOR SHARE (PostgreSQL): no replica moves these watermarks, and so prunes below them, meanwhile
-            query = (
-                sa.select(ACKS.c.device_id, ACKS.c.acked)
-                .where(ACKS.c.device_id.in_(devices))
-                .with_for_update(read=True)
-            )
-            marks = {d: int(a) for d, a in conn.execute(query)}
-            fresh = []
-            for key in sorted(candidates):  # one order for every writer: no deadlock between replicas
-                if key[1] > marks.get(key[0], 0):
-                    fresh.append(candidates[key])
-                else:
-                    duplicates.append(key)
-            inserted = _insert(conn, db, fresh, rejected)
-            refused = {(r.device_id, r.seq) for r in rejected}
-            for w in fresh:
-                key = (w.device_id, w.seq)
-                if key in inserted:
-                    new.append(w)
-                elif key not in refused:
-                    duplicates.append(key)
-            _add_totals(conn, db, [w for w in new if not w.flags])
+        devices = sorted({d for d, _ in candidates})
+        # FOR SHARE (PostgreSQL): no replica moves these watermarks, and so prunes below them, meanwhile
+        query = (
+            sa.select(ACKS.c.device_id, ACKS.c.acked)
+            .where(ACKS.c.device_id.in_(devices))
+            .with_for_update(read=True)
+        )
+        marks = {d: int(a) for d, a in conn.execute(query)}
+        fresh = []
+        for key in sorted(candidates):  # one order for every writer: no deadlock between replicas
+            if key[1] > marks.get(key[0], 0):
+                fresh.append(candidates[key])
+            else:
+                duplicates.append(key)
+        inserted = _insert(conn, db, fresh, rejected)
+        refused = {(r.device_id, r.seq) for r in rejected}
+        for w in fresh:
+            key = (w.device_id, w.seq)
+            if key in inserted:
+                new.append(w)
+            elif key not in refused:
+                duplicates.append(key)
+        _add_totals(conn, db, [w for w in new if not w.flags])
     return StoredWindows(
         new=tuple((w.device_id, w.seq) for w in new), duplicates=tuple(duplicates), rejected=tuple(rejected)
     )
@@ -220,42 +231,105 @@ def _add_totals(conn: Connection, db: Database, ws: list[WindowRecord]) -> None:
 
 def advance_ack(db: Database, device_id: str, floor: int = 0) -> int:
     """Move the watermark to max(watermark, floor), then over every consecutive stored sequence."""
-    floor = min(max(int(floor), 0), INT64_MAX)
-    c = WINDOWS.c
     with db.write() as conn:
         mark = conn.execute(sa.select(ACKS.c.acked).where(ACKS.c.device_id == device_id)).scalar() or 0
-        mark = max(int(mark), floor)
-        while True:
-            seqs = (
-                conn.execute(
-                    sa.select(c.seq)
-                    .where(c.device_id == device_id, c.seq > mark)
-                    .order_by(c.seq)
-                    .limit(_WALK)
-                )
-                .scalars()
-                .all()
+        return _save_ack(conn, db, device_id, _walk(conn, device_id, max(int(mark), _clamp(floor))))
+
+
+def _clamp(floor: int) -> int:
+    return min(max(int(floor), 0), INT64_MAX)
+
+
+def _walk(conn: Connection, device_id: str, mark: int) -> int:
+    """From ``mark``, over every consecutive stored sequence of the device."""
+    c = WINDOWS.c
+    while True:
+        seqs = (
+            conn.execute(
+                sa.select(c.seq).where(c.device_id == device_id, c.seq > mark).order_by(c.seq).limit(_WALK)
             )
-            for s in seqs:
-                if s != mark + 1:
-                    break
-                mark = int(s)
-            else:
-                if len(seqs) == _WALK:
-                    continue
-            break
-        stmt = db.insert(ACKS).values(device_id=device_id, acked=mark)
-        stored = conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["device_id"],
-                set_={
-                    "acked": sa.case(
-                        (stmt.excluded.acked > ACKS.c.acked, stmt.excluded.acked), else_=ACKS.c.acked
-                    )
-                },
-            ).returning(ACKS.c.acked)
-        ).scalar_one()
-    return int(stored)
+            .scalars()
+            .all()
+        )
+        for s in seqs:
+            if s != mark + 1:
+                return mark
+            mark = int(s)
+        if len(seqs) < _WALK:
+            return mark
+
+
+def _save_ack(conn: Connection, db: Database, device_id: str, mark: int) -> int:
+    stmt = db.statement("acks.upsert", lambda: _ack_upsert(db, returning=True))
+    return int(conn.execute(stmt, {"device_id": device_id, "acked": mark}).scalar_one())
+
+
+def _ack_upsert(db: Database, *, returning: bool) -> Any:
+    """INSERT of a watermark that never moves one back."""
+    stmt = db.insert(ACKS)
+    upsert = stmt.on_conflict_do_update(
+        index_elements=["device_id"],
+        set_={
+            "acked": sa.case((stmt.excluded.acked > ACKS.c.acked, stmt.excluded.acked), else_=ACKS.c.acked)
+        },
+    )
+    return upsert.returning(ACKS.c.acked) if returning else upsert
+
+
+def _runs_above(db: Database) -> Any:
+    """The stored sequences just above each listed device's watermark (at most ``_WALK`` each): one range
+    scan of the primary key per device."""
+    w, a = WINDOWS.c, ACKS.c
+    return (
+        sa.select(w.device_id, w.seq)
+        .select_from(ACKS.join(WINDOWS, w.device_id == a.device_id))
+        .where(a.device_id.in_(sa.bindparam("devices", expanding=True)), w.seq > a.acked)
+        .where(w.seq <= a.acked + _WALK)
+        .order_by(w.device_id, w.seq)
+    )
+
+
+def _advance_many(conn: Connection, db: Database, floors: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
+    """``advance_ack`` of every device in ``floors`` with a handful of statements, whatever their number:
+    the watermarks in one read, the sequences just above them in another, the new watermarks in one
+    executemany. A device with no watermark yet, a floor above it, a watermark near 2^63, or a run longer
+    than one step of the walk, is walked on alone."""
+    devices = sorted(floors)  # one order for every writer
+    read = db.statement(
+        "acks.read_many",
+        lambda: sa.select(ACKS.c.device_id, ACKS.c.acked).where(
+            ACKS.c.device_id.in_(sa.bindparam("devices", expanding=True))
+        ),
+    )
+    stored = {d: int(m) for d, m in conn.execute(read, {"devices": devices})}
+    together = [d for d in devices if d in stored and _clamp(floors[d]) <= stored[d] <= INT64_MAX - _WALK]
+    above: dict[str, list[int]] = defaultdict(list)
+    if together:
+        for d, s in conn.execute(
+            db.statement("windows.runs_above", lambda: _runs_above(db)), {"devices": together}
+        ):
+            above[d].append(int(s))
+    marks: dict[str, int] = {}
+    together_set = set(together)
+    for d in devices:
+        start = max(stored.get(d, 0), _clamp(floors[d]))
+        if d not in together_set:
+            marks[d] = _walk(conn, d, start)
+            continue
+        mark = start
+        for s in above.get(d, ()):
+            if s != mark + 1:
+                break
+            mark = s
+        else:
+            if mark == start + _WALK:  # a long run: walk on
+                mark = _walk(conn, d, mark)
+        marks[d] = mark
+    moved = [{"device_id": d, "acked": m} for d, m in marks.items() if m > stored.get(d, -1)]
+    if moved:
+        conn.execute(db.statement("acks.upsert_many", lambda: _ack_upsert(db, returning=False)), moved)
+    # what is stored now: ours, or a higher one another replica wrote meanwhile (never lower)
+    return tuple((d, max(m, stored.get(d, 0))) for d, m in marks.items())
 
 
 def acked(db: Database, device_id: str) -> int:
