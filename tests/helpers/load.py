@@ -72,8 +72,8 @@ class LoadRun:
     #: When the simulation started and when all agents were connected (monotonic; nan: they were not).
     started: float = math.nan
     connected_at: float = math.nan
-    #: With ``count_windows``: (monotonic time, windows in the database) every second.
-    stored: list[tuple[float, int]] = field(default_factory=list)
+    #: With ``count_windows``: (monotonic time, windows in the database, orchestrator CPU s) every second.
+    stored: list[tuple[float, int, float]] = field(default_factory=list)
     windows_rejected: float = 0.0
 
     @property
@@ -111,11 +111,13 @@ def _metric(text: str, name: str) -> float:
 
 class _WindowCounter:
     """Windows in the orchestrator's SQLite database every second, counted by a reader of its own (WAL: it
-    never blocks the orchestrator's writes; a /metrics scrape would list every device each time)."""
+    never blocks the orchestrator's writes; a /metrics scrape would list every device each time), with the
+    orchestrator's CPU time (user + system) at that moment."""
 
-    def __init__(self, database: Path) -> None:
-        self.samples: list[tuple[float, int]] = []
+    def __init__(self, database: Path, pid: int) -> None:
+        self.samples: list[tuple[float, int, float]] = []
         self._database = database
+        self._ps = psutil.Process(pid)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -128,7 +130,8 @@ class _WindowCounter:
                     (count,) = db.execute("SELECT count(*) FROM windows").fetchone()
                 except sqlite3.Error:
                     continue
-                self.samples.append((time.monotonic(), int(count)))
+                cpu = self._ps.cpu_times()
+                self.samples.append((time.monotonic(), int(count), cpu.user + cpu.system))
         finally:
             db.close()
 
@@ -221,7 +224,9 @@ def run_fleet_load(
             prober = subprocess.Popen(
                 [sys.executable, "-c", PROBE, served.api, str(served.ca)], stdout=subprocess.PIPE, text=True
             )
-            scraper = _WindowCounter(served.data_dir / "edgefleet.sqlite") if count_windows else None
+            scraper = (
+                _WindowCounter(served.data_dir / "edgefleet.sqlite", proc.pid) if count_windows else None
+            )
             t0 = time.monotonic()
             report = asyncio.run(
                 simulate(
