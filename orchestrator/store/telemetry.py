@@ -185,12 +185,41 @@ def _store(conn: Connection, db: Database, windows: Sequence[WindowRecord]) -> S
     )
 
 
+_COLUMNS = ("device_id", "seq", "profile", "variant_id", "model", "end_time", "flagged", "record_json")
+#: SQLite: the rows go straight to the driver's executemany (SQLAlchemy's per-row parameter processing and
+#: the multi-row RETURNING it builds cost more than SQLite's own work: issue 19's ingest profile).
+_SQLITE_INSERT = (
+    f"INSERT INTO {WINDOWS.name} ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+    "ON CONFLICT DO NOTHING"
+)
+
+
+def _insert_all_new(conn: Connection, ws: list[WindowRecord]) -> bool:
+    """SQLite, in a savepoint: insert every row, keep them if each one was new (the usual case: the
+    caller has dropped what is at or below the watermarks) and say so; otherwise roll back and say so.
+    Within the write transaction (BEGIN IMMEDIATE) nobody else writes, so the count is exact."""
+    rows = [tuple(r[c] for c in _COLUMNS) for r in map(_row, ws)]
+    savepoint = conn.begin_nested()
+    try:
+        inserted = conn.exec_driver_sql(_SQLITE_INSERT, rows).rowcount
+    except _ROW_ERRORS:
+        savepoint.rollback()
+        return False
+    if inserted == len(ws):
+        savepoint.commit()
+        return True
+    savepoint.rollback()
+    return False
+
+
 def _insert(
     conn: Connection, db: Database, ws: list[WindowRecord], rejected: list[RejectedWindow]
 ) -> set[tuple[str, int]]:
     """Insert in one statement; if the database refuses it, row by row, each refused row rejected alone."""
     if not ws:
         return set()
+    if not db.postgresql and len(ws) > 1 and _insert_all_new(conn, ws):
+        return {(w.device_id, w.seq) for w in ws}
     stmt = db.statement(
         "windows.insert",
         lambda: db.insert(WINDOWS).on_conflict_do_nothing().returning(WINDOWS.c.device_id, WINDOWS.c.seq),
