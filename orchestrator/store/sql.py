@@ -17,6 +17,7 @@ from edgefleet.orchestrator.store import (
     records,
     retention,
     telemetry,
+    watermarks,
     window_reads,
 )
 from edgefleet.orchestrator.store.base import Family, Store
@@ -118,10 +119,10 @@ class SqlStore(Store):
         return window_reads.last_window_seq(self._db, device_id)
 
     def advance_ack(self, device_id: str, floor: int = 0) -> int:
-        return telemetry.advance_ack(self._db, device_id, floor)
+        return watermarks.advance_ack(self._db, device_id, floor)
 
     def acked(self, device_id: str) -> int:
-        return telemetry.acked(self._db, device_id)
+        return watermarks.acked(self._db, device_id)
 
     def windows(
         self,
