@@ -19,6 +19,9 @@ app = typer.Typer(
 )
 
 RuntimeOpt = Annotated[str, typer.Option("--runtime", help="'litert' or 'tflite-micro'.")]
+#: Set by ``main`` (a process of its own): ``run`` then continues in the lean daemon entry point
+#: (edgefleet.agent.daemon) instead of this process, which has typer and what it imported loaded.
+_PROCESS = {"lean_run": False}
 
 
 def _fail(exc: EdgefleetError) -> typer.Exit:
@@ -127,37 +130,38 @@ def run(
     import os
     import signal
 
-    from edgefleet.agent.app import Agent
     from edgefleet.agent.config import load_agent_config
     from edgefleet.core.logs import configure_logging
 
     try:
         configure_logging(log_level)
         rate = None if replay is None else (float("inf") if replay == "max" else float(replay))
-        cfg = load_agent_config(
-            config,
-            env=os.environ,
-            overrides={
-                "orchestrator": orchestrator,
-                "enroll_address": enroll_address,
-                "ca_file": ca,
-                "insecure": insecure,
-                "profile": profile,
-                "data_dir": data_dir,
-                "token": token,
-                "name": name,
-                "predict_listen": predict_listen,
-                "replay_rate": rate,
-                "threads": threads,
-                "labels": label or None,
-            },
-        )
+        overrides = {
+            "orchestrator": orchestrator,
+            "enroll_address": enroll_address,
+            "ca_file": ca,
+            "insecure": insecure,
+            "profile": profile,
+            "data_dir": data_dir,
+            "token": token,
+            "name": name,
+            "predict_listen": predict_listen,
+            "replay_rate": rate,
+            "threads": threads,
+            "labels": label or None,
+        }
+        cfg = load_agent_config(config, env=os.environ, overrides=overrides)
         if not cfg.profile:
             raise InvalidArgument("--profile is required (e.g. rpi4, phone, mcu-gateway)")
     except ValueError as exc:
         raise _fail(InvalidArgument(f"--replay: expected a rate or 'max' ({exc})")) from exc
     except EdgefleetError as exc:
         raise _fail(exc) from exc
+    if _PROCESS["lean_run"]:
+        from edgefleet.agent.daemon import exec_daemon
+
+        exec_daemon(config, overrides, log_level)
+    from edgefleet.agent.app import Agent
 
     async def main_async() -> None:
         agent = Agent(cfg)
@@ -175,4 +179,5 @@ def run(
 def main() -> None:
     from edgefleet.core.cli import run_cli
 
+    _PROCESS["lean_run"] = True
     run_cli(app, "edgefleet-agent")

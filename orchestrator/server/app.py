@@ -29,7 +29,7 @@ from edgefleet.orchestrator.server.binding import add_port, check_ports
 from edgefleet.orchestrator.server.control import FleetControlServicer
 from edgefleet.orchestrator.server.ingest import TelemetryIngest
 from edgefleet.orchestrator.server.jobs import JobMessages
-from edgefleet.orchestrator.server.limits import raise_open_file_limit, server_options
+from edgefleet.orchestrator.server.limits import raise_open_file_limit, server_options, share_the_gil
 from edgefleet.orchestrator.server.origin import PATH, ArtifactOrigin
 from edgefleet.orchestrator.server.sessions import Sessions
 from edgefleet.orchestrator.server.streams import Streams
@@ -276,6 +276,7 @@ async def run_server(
     check_ports(config)  # before the store is opened (or migrated): a taken port changes nothing
     soft, hard = raise_open_file_limit()
     log.info("open file limit: %d (hard limit %d); each agent stream holds one", soft, hard)
+    share_the_gil()
     server = OrchestratorServer(config, open_services(config))
     await server.start()  # a failed start has released everything
     log.info(

@@ -38,7 +38,6 @@ from edgefleet.orchestrator.wire.fleet import (
     conditions_from_pb,
     report_from_hello,
     status_from_pb,
-    window_from_pb,
 )
 from edgefleet.v1 import control_pb2, control_pb2_grpc
 
@@ -222,9 +221,9 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
                     status = status_from_pb(msg.deployment_status)
                     await asyncio.to_thread(self._devices.record_status, device_id, status)
                 elif kind == "telemetry":
-                    records = [window_from_pb(device_id, profile, w) for w in msg.telemetry.windows]
                     dropped = msg.telemetry.dropped_through_sequence
-                    self._ingest.offer(device_id, records, queue, dropped)  # off the loop, or back-pressure
+                    # decoded and stored off the loop, or back-pressure
+                    self._ingest.offer(device_id, profile, msg.telemetry.windows, queue, dropped)
                 elif kind == "benchmark_report":
                     report = report_from_pb(msg.benchmark_report)
                     await asyncio.to_thread(self._benchmarks.record, device_id, report)

@@ -17,16 +17,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from edgefleet.core.errors import ResourceExhausted
-from edgefleet.orchestrator.fleet.model import WindowRecord
 from edgefleet.orchestrator.metrics import OrchestratorMetrics
 from edgefleet.orchestrator.server.sessions import Outbound
 from edgefleet.orchestrator.service.telemetry import TelemetryService
-from edgefleet.v1 import control_pb2
+from edgefleet.orchestrator.wire.fleet import window_from_pb
+from edgefleet.v1 import common_pb2, control_pb2
 
 __all__ = ["TelemetryIngest"]
 
 log = logging.getLogger("edgefleet.server")
-GROUP = 64
+GROUP = 256
 #: Batches refused in a row before a device that ignores the advice loses its stream.
 MAX_IGNORED = 20
 
@@ -34,7 +34,9 @@ MAX_IGNORED = 20
 @dataclass(frozen=True, slots=True)
 class _Batch:
     device_id: str
-    records: list[WindowRecord]
+    profile: str
+    #: As received: decoded on the storing thread, not on the event loop.
+    windows: Sequence[common_pb2.TelemetryWindow]
     reply: Outbound
     #: The agent dropped (never to be sent) every window through this sequence not sent before.
     dropped_through: int = 0
@@ -71,11 +73,16 @@ class TelemetryIngest:
             await asyncio.gather(self._worker, return_exceptions=True)
 
     def offer(
-        self, device_id: str, records: list[WindowRecord], reply: Outbound, dropped_through: int = 0
+        self,
+        device_id: str,
+        profile: str,
+        windows: Sequence[common_pb2.TelemetryWindow],
+        reply: Outbound,
+        dropped_through: int = 0,
     ) -> None:
         """Queue a batch for storage, or answer at once with back-pressure advice."""
         try:
-            self._queue.put_nowait(_Batch(device_id, records, reply, dropped_through))
+            self._queue.put_nowait(_Batch(device_id, profile, windows, reply, dropped_through))
             self._refused.pop(device_id, None)
         except asyncio.QueueFull:
             ignored = self._refused.get(device_id, 0) + 1
@@ -120,16 +127,17 @@ class TelemetryIngest:
                 batch.reply.put_nowait(control_pb2.OrchestratorMessage(telemetry_ack=ack))
 
     def _store(self, group: Sequence[_Batch]) -> list[tuple[_Batch, int]]:
-        """On a worker thread: one ingest call for the whole group (a window the store cannot hold is
-        rejected alone), then each device's contiguous stored prefix: the acknowledgement."""
-        result = self._telemetry.ingest([r for b in group for r in b.records])
+        """On a worker thread: decode the group's windows, then one ingest call (one transaction) stores
+        them (a window the store cannot hold is rejected alone) and advances each device's contiguous
+        stored prefix: the acknowledgement, sent once that transaction is committed."""
+        records = [window_from_pb(b.device_id, b.profile, w) for b in group for w in b.windows]
+        floors: dict[str, int] = {}
+        for b in group:
+            floors[b.device_id] = max(floors.get(b.device_id, 0), b.dropped_through)
+        result = self._telemetry.ingest(records, floors)
         for bad in result.rejected:
             log.warning("telemetry window %s/%d rejected: %s", bad.device_id, bad.seq, bad.reason)
         if self._metrics is not None:
             self._metrics.windows_ingested.inc(result.new)
             self._metrics.windows_rejected.inc(result.flagged + result.repeated + len(result.rejected))
-        floors: dict[str, int] = {}
-        for b in group:
-            floors[b.device_id] = max(floors.get(b.device_id, 0), b.dropped_through)
-        ups = {device: self._telemetry.advance_ack(device, floor) for device, floor in floors.items()}
-        return [(b, ups[b.device_id]) for b in group]
+        return [(b, result.acked[b.device_id]) for b in group]

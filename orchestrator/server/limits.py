@@ -5,8 +5,16 @@ from __future__ import annotations
 
 import contextlib
 import resource
+import sys
 
-__all__ = ["MAX_PENDING_CALLS", "MAX_UNREQUESTED_SECONDS", "raise_open_file_limit", "server_options"]
+__all__ = [
+    "GIL_SWITCH_INTERVAL_S",
+    "MAX_PENDING_CALLS",
+    "MAX_UNREQUESTED_SECONDS",
+    "raise_open_file_limit",
+    "server_options",
+    "share_the_gil",
+]
 
 #: Where the hard limit is "unlimited": Linux still caps descriptors at fs.nr_open (1,048,576 by default).
 _NR_OPEN_DEFAULT = 1 << 20
@@ -21,6 +29,20 @@ MAX_PENDING_CALLS = 50_000
 #: objects) and store reads stall it: thousands of downloads were cancelled after 30 s, each a failed
 #: deployment on its device. Waiting is better than failing; real overload still ends in a refusal.
 MAX_UNREQUESTED_SECONDS = 300
+
+
+#: How long a thread waiting for the GIL lets the holder run before asking it to let go (Python's default:
+#: 5 ms). Under load the event loop thread always wants the GIL, and the telemetry store thread gives it up
+#: on every row SQLite steps through (the sqlite3 module releases it around each step): at 5 ms per
+#: re-acquisition a group of a few hundred windows took seconds to store and ingest collapsed to a few
+#: hundred windows/s with 1,000 agents (issue 19). At 0.5 ms the loop still gets long slices.
+GIL_SWITCH_INTERVAL_S = 0.0005
+
+
+def share_the_gil() -> None:
+    """Set the process's GIL switch interval to ``GIL_SWITCH_INTERVAL_S`` (the server's threads: the event
+    loop, the store's writer, worker threads)."""
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
 
 
 def server_options(max_message_bytes: int) -> list[tuple[str, int]]:

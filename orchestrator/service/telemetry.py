@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from edgefleet.core.errors import FailedPrecondition, NotFound
 from edgefleet.core.samples import count, intersect
@@ -67,6 +67,8 @@ class Ingested:
     flagged: int
     #: Windows the store could not hold (rejected alone, never their neighbours).
     rejected: tuple[RejectedWindow, ...]
+    #: With ``floors``: each of those devices' acknowledgement after the call (``advance_ack``).
+    acked: Mapping[str, int] = field(default_factory=dict)
 
 
 def _problems(w: WindowRecord) -> list[str]:
@@ -111,19 +113,21 @@ class TelemetryService:
         self._profiles = profiles
 
     # ---- ingest ----
-    def ingest(self, windows: Sequence[WindowRecord]) -> Ingested:
+    def ingest(self, windows: Sequence[WindowRecord], floors: Mapping[str, int] | None = None) -> Ingested:
         """Store exactly once by (device, sequence), flagging what is not sound; a window the store cannot
-        hold is rejected alone."""
+        hold is rejected alone. With ``floors`` (device id -> its "dropped through" floor), then advance
+        those devices' acknowledgements (``advance_ack``) in the same transaction: one commit per group."""
         checked = []
         for w in windows:
             problems = _problems(w)
             checked.append(replace(w, flags=(*w.flags, *problems)) if problems else w)
-        result = self._store.store_windows(checked)
+        result = self._store.store_windows(checked, floors)
         return Ingested(
             new=len(result.new),
             repeated=len(result.duplicates),
             flagged=sum(1 for w in checked if w.flags),
             rejected=result.rejected,
+            acked=dict(result.acked),
         )
 
     def advance_ack(self, device_id: str, floor: int = 0) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from edgefleet.orchestrator.benchmark.model import BenchmarkJob, BenchmarkResult
@@ -94,10 +94,14 @@ class Store(abc.ABC):
         return self.store_windows(windows).count
 
     @abc.abstractmethod
-    def store_windows(self, windows: Sequence[WindowRecord]) -> StoredWindows:
+    def store_windows(
+        self, windows: Sequence[WindowRecord], floors: Mapping[str, int] | None = None
+    ) -> StoredWindows:
         """Store windows exactly once per (device_id, seq); a window at or below its device's ack watermark
         is a duplicate. One window that cannot be stored never fails the others: it is rejected alone with
-        the reason. Running totals grow in the same transaction as the new, unflagged windows."""
+        the reason. Running totals grow in the same transaction as the new, unflagged windows.
+        With ``floors`` (device id -> floor), then ``advance_ack(device, floor)`` of each of those devices
+        in the same transaction; the watermarks are in ``acked``."""
 
     @abc.abstractmethod
     def last_window_seq(self, device_id: str) -> int:

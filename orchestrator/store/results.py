@@ -25,6 +25,8 @@ class StoredWindows:
     #: (device_id, seq) stored before (or at or below the device's ack watermark): ignored
     duplicates: tuple[tuple[str, int], ...] = ()
     rejected: tuple[RejectedWindow, ...] = ()
+    #: (device_id, ack watermark) after the call, for the devices it was asked to acknowledge
+    acked: tuple[tuple[str, int], ...] = ()
 
     @property
     def count(self) -> int:

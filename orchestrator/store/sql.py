@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import sqlalchemy as sa
 
@@ -17,6 +17,7 @@ from edgefleet.orchestrator.store import (
     records,
     retention,
     telemetry,
+    watermarks,
     window_reads,
 )
 from edgefleet.orchestrator.store.base import Family, Store
@@ -109,17 +110,19 @@ class SqlStore(Store):
         return catalog.get_bundle(self._db, variant_id)
 
     # ---- telemetry ----
-    def store_windows(self, windows: Sequence[WindowRecord]) -> StoredWindows:
-        return telemetry.store_windows(self._db, windows)
+    def store_windows(
+        self, windows: Sequence[WindowRecord], floors: Mapping[str, int] | None = None
+    ) -> StoredWindows:
+        return telemetry.store_windows(self._db, windows, floors)
 
     def last_window_seq(self, device_id: str) -> int:
         return window_reads.last_window_seq(self._db, device_id)
 
     def advance_ack(self, device_id: str, floor: int = 0) -> int:
-        return telemetry.advance_ack(self._db, device_id, floor)
+        return watermarks.advance_ack(self._db, device_id, floor)
 
     def acked(self, device_id: str) -> int:
-        return telemetry.acked(self._db, device_id)
+        return watermarks.acked(self._db, device_id)
 
     def windows(
         self,

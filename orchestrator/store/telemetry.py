@@ -12,7 +12,7 @@ import dataclasses
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,18 +23,16 @@ from edgefleet.orchestrator.fleet.model import WindowRecord
 from edgefleet.orchestrator.store.engine import Database
 from edgefleet.orchestrator.store.results import RejectedWindow, StoredWindows
 from edgefleet.orchestrator.store.tables import ACKS, VARIANT_TOTALS, WINDOWS
+from edgefleet.orchestrator.store.watermarks import INT64_MAX, advance_many
 
-__all__ = ["INT64_MAX", "Sums", "acked", "advance_ack", "decode", "saturating_sums", "store_windows"]
+__all__ = ["INT64_MAX", "Sums", "decode", "saturating_sums", "store_windows"]
 
-INT64_MAX = 2**63 - 1
 _FIELDS = tuple(f.name for f in dataclasses.fields(WindowRecord))
 _TEXT = ("device_id", "profile", "variant_id", "model", "recipe", "energy_kind", "energy_method")
 _COUNTS = ("inferences", "labelled", "correct", "rss_bytes")
 #: What one bad row can make a database refuse; anything else (a full disk, a lost server) fails the call.
 _ROW_ERRORS = (sa_exc.IntegrityError, sa_exc.DataError, OverflowError, ValueError)
 _ENCODE = json.JSONEncoder(check_circular=False).encode
-#: How many sequences one step of the watermark walk reads.
-_WALK = 1024
 
 
 @dataclasses.dataclass(slots=True)
@@ -131,7 +129,19 @@ def decode(text: str) -> WindowRecord:
     return WindowRecord(**{**doc, "flags": tuple(doc["flags"])})
 
 
-def store_windows(db: Database, windows: Sequence[WindowRecord]) -> StoredWindows:
+def store_windows(
+    db: Database, windows: Sequence[WindowRecord], floors: Mapping[str, int] | None = None
+) -> StoredWindows:
+    """Store the windows; with ``floors`` (device -> its "dropped through" floor) then advance those devices'
+    watermarks, in the same transaction (one commit for a whole group of batches)."""
+    with db.write() as conn:
+        stored = _store(conn, db, windows)
+        if floors:
+            stored = dataclasses.replace(stored, acked=advance_many(conn, db, floors))
+    return stored
+
+
+def _store(conn: Connection, db: Database, windows: Sequence[WindowRecord]) -> StoredWindows:
     rejected: list[RejectedWindow] = []
     duplicates: list[tuple[str, int]] = []
     candidates: dict[tuple[str, int], WindowRecord] = {}
@@ -145,33 +155,59 @@ def store_windows(db: Database, windows: Sequence[WindowRecord]) -> StoredWindow
             candidates[(w.device_id, w.seq)] = w
     new: list[WindowRecord] = []
     if candidates:
-        with db.write() as conn:
-            devices = sorted({d for d, _ in candidates})
-            # FOR SHARE (PostgreSQL): no replica moves these watermarks, and so prunes below them, meanwhile
-            query = (
-                sa.select(ACKS.c.device_id, ACKS.c.acked)
-                .where(ACKS.c.device_id.in_(devices))
-                .with_for_update(read=True)
-            )
-            marks = {d: int(a) for d, a in conn.execute(query)}
-            fresh = []
-            for key in sorted(candidates):  # one order for every writer: no deadlock between replicas
-                if key[1] > marks.get(key[0], 0):
-                    fresh.append(candidates[key])
-                else:
-                    duplicates.append(key)
-            inserted = _insert(conn, db, fresh, rejected)
-            refused = {(r.device_id, r.seq) for r in rejected}
-            for w in fresh:
-                key = (w.device_id, w.seq)
-                if key in inserted:
-                    new.append(w)
-                elif key not in refused:
-                    duplicates.append(key)
-            _add_totals(conn, db, [w for w in new if not w.flags])
+        devices = sorted({d for d, _ in candidates})
+        # FOR SHARE (PostgreSQL): no replica moves these watermarks, and so prunes below them, meanwhile
+        query = (
+            sa.select(ACKS.c.device_id, ACKS.c.acked)
+            .where(ACKS.c.device_id.in_(devices))
+            .with_for_update(read=True)
+        )
+        marks = {d: int(a) for d, a in conn.execute(query)}
+        fresh = []
+        for key in sorted(candidates):  # one order for every writer: no deadlock between replicas
+            if key[1] > marks.get(key[0], 0):
+                fresh.append(candidates[key])
+            else:
+                duplicates.append(key)
+        inserted = _insert(conn, db, fresh, rejected)
+        refused = {(r.device_id, r.seq) for r in rejected}
+        for w in fresh:
+            key = (w.device_id, w.seq)
+            if key in inserted:
+                new.append(w)
+            elif key not in refused:
+                duplicates.append(key)
+        _add_totals(conn, db, [w for w in new if not w.flags])
     return StoredWindows(
         new=tuple((w.device_id, w.seq) for w in new), duplicates=tuple(duplicates), rejected=tuple(rejected)
     )
+
+
+_COLUMNS = ("device_id", "seq", "profile", "variant_id", "model", "end_time", "flagged", "record_json")
+#: SQLite: the rows go straight to the driver's executemany (SQLAlchemy's per-row parameter processing and
+#: the multi-row RETURNING it builds cost more than SQLite's own work: issue 19's ingest profile).
+_SQLITE_INSERT = (
+    f"INSERT INTO {WINDOWS.name} ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+    "ON CONFLICT DO NOTHING"
+)
+
+
+def _insert_all_new(conn: Connection, ws: list[WindowRecord]) -> bool:
+    """SQLite, in a savepoint: insert every row, keep them if each one was new (the usual case: the
+    caller has dropped what is at or below the watermarks) and say so; otherwise roll back and say so.
+    Within the write transaction (BEGIN IMMEDIATE) nobody else writes, so the count is exact."""
+    rows = [tuple(r[c] for c in _COLUMNS) for r in map(_row, ws)]
+    savepoint = conn.begin_nested()
+    try:
+        inserted = conn.exec_driver_sql(_SQLITE_INSERT, rows).rowcount
+    except _ROW_ERRORS:
+        savepoint.rollback()
+        return False
+    if inserted == len(ws):
+        savepoint.commit()
+        return True
+    savepoint.rollback()
+    return False
 
 
 def _insert(
@@ -180,6 +216,8 @@ def _insert(
     """Insert in one statement; if the database refuses it, row by row, each refused row rejected alone."""
     if not ws:
         return set()
+    if not db.postgresql and len(ws) > 1 and _insert_all_new(conn, ws):
+        return {(w.device_id, w.seq) for w in ws}
     stmt = db.statement(
         "windows.insert",
         lambda: db.insert(WINDOWS).on_conflict_do_nothing().returning(WINDOWS.c.device_id, WINDOWS.c.seq),
@@ -216,48 +254,3 @@ def _add_totals(conn: Connection, db: Database, ws: list[WindowRecord]) -> None:
     if sums:  # one row per key, in one order for every writer
         rows = [{**dict(zip(_TOTALS_KEY, key, strict=True)), **s.values()} for key, s in sorted(sums.items())]
         conn.execute(db.statement("totals.upsert", lambda: _totals_upsert(db)), rows)
-
-
-def advance_ack(db: Database, device_id: str, floor: int = 0) -> int:
-    """Move the watermark to max(watermark, floor), then over every consecutive stored sequence."""
-    floor = min(max(int(floor), 0), INT64_MAX)
-    c = WINDOWS.c
-    with db.write() as conn:
-        mark = conn.execute(sa.select(ACKS.c.acked).where(ACKS.c.device_id == device_id)).scalar() or 0
-        mark = max(int(mark), floor)
-        while True:
-            seqs = (
-                conn.execute(
-                    sa.select(c.seq)
-                    .where(c.device_id == device_id, c.seq > mark)
-                    .order_by(c.seq)
-                    .limit(_WALK)
-                )
-                .scalars()
-                .all()
-            )
-            for s in seqs:
-                if s != mark + 1:
-                    break
-                mark = int(s)
-            else:
-                if len(seqs) == _WALK:
-                    continue
-            break
-        stmt = db.insert(ACKS).values(device_id=device_id, acked=mark)
-        stored = conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["device_id"],
-                set_={
-                    "acked": sa.case(
-                        (stmt.excluded.acked > ACKS.c.acked, stmt.excluded.acked), else_=ACKS.c.acked
-                    )
-                },
-            ).returning(ACKS.c.acked)
-        ).scalar_one()
-    return int(stored)
-
-
-def acked(db: Database, device_id: str) -> int:
-    with db.read() as conn:
-        return int(conn.execute(sa.select(ACKS.c.acked).where(ACKS.c.device_id == device_id)).scalar() or 0)

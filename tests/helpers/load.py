@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -71,6 +72,9 @@ class LoadRun:
     #: When the simulation started and when all agents were connected (monotonic; nan: they were not).
     started: float = math.nan
     connected_at: float = math.nan
+    #: With ``count_windows``: (monotonic time, windows in the database, orchestrator CPU s) every second.
+    stored: list[tuple[float, int, float]] = field(default_factory=list)
+    windows_rejected: float = 0.0
 
     @property
     def health_s(self) -> list[float]:
@@ -103,6 +107,37 @@ def percentile(values: list[float], p: float) -> float:
 def _metric(text: str, name: str) -> float:
     match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
     return float(match.group(1)) if match else float("nan")
+
+
+class _WindowCounter:
+    """Windows in the orchestrator's SQLite database every second, counted by a reader of its own (WAL: it
+    never blocks the orchestrator's writes; a /metrics scrape would list every device each time), with the
+    orchestrator's CPU time (user + system) at that moment."""
+
+    def __init__(self, database: Path, pid: int) -> None:
+        self.samples: list[tuple[float, int, float]] = []
+        self._database = database
+        self._ps = psutil.Process(pid)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        db = sqlite3.connect(f"file:{self._database}?mode=ro", uri=True, timeout=10)
+        try:
+            while not self._stop.wait(1.0):
+                try:
+                    (count,) = db.execute("SELECT count(*) FROM windows").fetchone()
+                except sqlite3.Error:
+                    continue
+                cpu = self._ps.cpu_times()
+                self.samples.append((time.monotonic(), int(count), cpu.user + cpu.system))
+        finally:
+            db.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 class _Sampler:
@@ -149,9 +184,11 @@ def run_fleet_load(
     step_timeout_s: float | None = None,
     deploy: bool = True,
     rollout: bool = True,
+    count_windows: bool = False,
 ) -> LoadRun:
     """Connect ``agents``; then (``deploy``) deploy the reference model to all and (``rollout``) roll
-    another variant per profile out in two waves; each step is awaited until it reached every agent."""
+    another variant per profile out in two waves; each step is awaited until it reached every agent.
+    ``count_windows``: count the stored windows every second (LoadRun.stored; SQLite store)."""
     env = {"EDGEFLEET_HEARTBEAT_SECONDS": "10", "EDGEFLEET_ROLLOUT_TICK_SECONDS": "1"}
     with orchestrator(tmp_path / "orch", env=env) as (proc, served):
         _build_variants(served)
@@ -187,6 +224,9 @@ def run_fleet_load(
             prober = subprocess.Popen(
                 [sys.executable, "-c", PROBE, served.api, str(served.ca)], stdout=subprocess.PIPE, text=True
             )
+            scraper = (
+                _WindowCounter(served.data_dir / "edgefleet.sqlite", proc.pid) if count_windows else None
+            )
             t0 = time.monotonic()
             report = asyncio.run(
                 simulate(
@@ -204,6 +244,8 @@ def run_fleet_load(
             )
             elapsed = time.monotonic() - t0
             sampler.stop()
+            if scraper is not None:
+                scraper.stop()
             prober.terminate()
             out, _ = prober.communicate(timeout=10)
             states = [r.state for r in api.list_rollouts("digits")]
@@ -221,6 +263,8 @@ def run_fleet_load(
         cpu_seconds=sampler.cpu_seconds,
         started=t0,
         connected_at=t0 + report.connected_after_s,
+        stored=scraper.samples if scraper is not None else [],
+        windows_rejected=_metric(text, "edgefleet_telemetry_windows_rejected_total"),
     )
     connected_at = run.connected_at
     for line in out.splitlines():

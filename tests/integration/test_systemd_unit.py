@@ -1,8 +1,9 @@
-"""The agent's systemd unit (issue 17 item 12), checked by systemd itself: `systemd-analyze verify` (syntax,
-every directive known, the ExecStart program resolvable) and `systemd-analyze security --offline` (exposure
-score <= 3.0; it was 7.3). Plus what the unit must keep saying: the runtime directory for the unix predict
-socket, metrics on loopback off node_exporter's port, sensors through groups, and the udev rule that gives
-RAPL to a group rather than to everyone (CVE-2020-8694)."""
+"""The systemd units, the agent's (issue 17 item 12) and the orchestrator's (issue 19), checked by systemd
+itself: `systemd-analyze verify` (syntax, every directive known, the ExecStart program resolvable) and
+`systemd-analyze security --offline` (exposure score <= 3.0; the agent's was 7.3). Plus what the units must
+keep saying: the agent's runtime directory for the unix predict socket, metrics on loopback off
+node_exporter's port, sensors through groups, and the udev rule that gives RAPL to a group rather than to
+everyone (CVE-2020-8694); the orchestrator's open-file limit for 10,000 agents and its state directory."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from tests.helpers.system import system_binary
 from tests.integration.test_deploy_files import DEPLOY
 
 UNIT = DEPLOY / "systemd/edgefleet-agent.service"
+ORCHESTRATOR_UNIT = DEPLOY / "systemd/edgefleet.service"
+UNITS = pytest.mark.parametrize("unit", [UNIT, ORCHESTRATOR_UNIT], ids=lambda p: p.name)
 SYSTEM_UNITS = (Path("/usr/lib/systemd/system"), Path("/lib/systemd/system"))
 MAX_EXPOSURE = 3.0
 
@@ -30,7 +33,8 @@ def directives(text: str) -> dict[str, list[str]]:
     return found
 
 
-def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
+@UNITS
+def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path, unit: Path) -> None:
     analyze = system_binary("systemd-analyze")
     system_units = next((d for d in SYSTEM_UNITS if (d / "sysinit.target").exists()), None)
     if system_units is None:
@@ -39,13 +43,14 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
     root = tmp_path / "root"
     shutil.copytree(system_units, root / "usr/lib/systemd/system", symlinks=True)
     (root / "etc/systemd/system").mkdir(parents=True)
-    shutil.copy(UNIT, root / "etc/systemd/system" / UNIT.name)
-    program = root / "opt/edgefleet/bin/edgefleet-agent"
+    shutil.copy(unit, root / "etc/systemd/system" / unit.name)
+    program = root / directives(unit.read_text())["ExecStart"][0].split()[0].lstrip("/")
+    assert program.parent == root / "opt/edgefleet/bin"
     program.parent.mkdir(parents=True)
     program.write_text("#!/bin/sh\n")
     program.chmod(0o755)
     proc = subprocess.run(
-        [analyze, "verify", f"--root={root}", "--man=no", UNIT.name],
+        [analyze, "verify", f"--root={root}", "--man=no", unit.name],
         capture_output=True,
         text=True,
         check=False,
@@ -55,10 +60,11 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
     assert proc.stdout + proc.stderr == ""
 
 
-def test_systemd_analyze_security_rates_the_unit_at_most_3() -> None:
+@UNITS
+def test_systemd_analyze_security_rates_the_unit_at_most_3(unit: Path) -> None:
     analyze = system_binary("systemd-analyze")
     proc = subprocess.run(
-        [analyze, "security", "--offline=yes", "--no-pager", str(UNIT)],
+        [analyze, "security", "--offline=yes", "--no-pager", str(unit)],
         capture_output=True,
         text=True,
         check=False,
@@ -103,6 +109,21 @@ def test_the_unit_keeps_its_promises() -> None:
     # no world-readable RAPL advice left anywhere
     for path in (UNIT, DEPLOY / "udev/70-edgefleet-energy.rules"):
         assert "0444" not in path.read_text(), path
+
+
+def test_the_orchestrator_unit_holds_10000_agents() -> None:
+    """Issue 19: one file descriptor per mTLS agent; the README sends operators to this unit for it."""
+    d = directives(ORCHESTRATOR_UNIT.read_text())
+    assert int(d["LimitNOFILE"][0]) >= 10_000 + 1_000
+    assert d["ExecStart"] == ["/opt/edgefleet/bin/edgefleet serve --config /etc/edgefleet/edgefleet.toml"]
+    # its data (store, CA, artifacts) in its own state directory, which the example config names too
+    assert d["StateDirectory"] == ["edgefleet"]
+    assert "EDGEFLEET_DATA_DIR=/var/lib/edgefleet" in d["Environment"]
+    assert 'data_dir = "/var/lib/edgefleet"' in (DEPLOY / "examples/edgefleet.toml").read_text()
+    assert "EDGEFLEET_METRICS_LISTEN=127.0.0.1:9464" in d["Environment"]
+    assert d["DynamicUser"] == ["yes"]
+    assert d["CapabilityBoundingSet"] == [""]
+    assert d["ProtectSystem"] == ["strict"]
 
 
 def test_the_udev_rule_gives_rapl_to_a_group_only() -> None:

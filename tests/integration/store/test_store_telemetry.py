@@ -88,6 +88,46 @@ def test_the_ack_watermark_is_the_highest_contiguous_sequence(store: Store) -> N
     assert store.advance_ack("rpi4-2", floor=2**64) == 2**63 - 1  # clamped, not an error
 
 
+def test_windows_stored_and_acknowledged_in_one_call(store: Store) -> None:
+    """Issue 19: a group of batches from many devices is stored and acknowledged in one transaction (the
+    ingest's one commit per group); the watermarks are those ``advance_ack`` would give, device by device."""
+    store.put_windows([window(s, "rpi4-gap") for s in (1, 2, 4)])
+    store.put_windows([window(s, "rpi4-long") for s in range(2, 2500)])
+    batch = [
+        window(1, "rpi4-a"),
+        window(2, "rpi4-a"),
+        window(3, "rpi4-gap"),  # closes the gap: 1-4
+        window(6, "rpi4-gap"),
+        window(1, "rpi4-long"),  # a run longer than one step of the walk
+        window(2**63, "rpi4-bad"),  # rejected alone
+    ]
+    floors = {
+        "rpi4-a": 0,
+        "rpi4-gap": 0,
+        "rpi4-long": 0,
+        "rpi4-bad": 0,
+        "rpi4-dropped": 40,
+        "rpi4-max": 2**64,
+    }
+    result = store.store_windows(batch, floors)
+    assert len(result.new) == 5
+    assert [r.seq for r in result.rejected] == [2**63]
+    assert dict(result.acked) == {
+        "rpi4-a": 2,
+        "rpi4-gap": 4,
+        "rpi4-long": 2499,
+        "rpi4-bad": 0,
+        "rpi4-dropped": 40,  # the agent declared 1-40 dropped
+        "rpi4-max": 2**63 - 1,  # clamped, not an error
+    }
+    assert {d: store.acked(d) for d in floors} == dict(result.acked)
+    # never back; a device not asked about is left alone
+    again = store.store_windows([window(3, "rpi4-a")], {"rpi4-dropped": 5, "rpi4-a": 0, "rpi4-max": 0})
+    assert dict(again.acked) == {"rpi4-a": 3, "rpi4-dropped": 40, "rpi4-max": 2**63 - 1}
+    assert store.store_windows([window(7, "rpi4-gap")]).acked == ()
+    assert store.acked("rpi4-gap") == 4
+
+
 def test_the_watermark_races_between_replicas(store: Store, open_replica: Callable[[], Store]) -> None:
     stores = [store, open_replica()]
     store.put_windows([window(s) for s in range(1, 201)])
