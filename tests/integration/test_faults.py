@@ -232,7 +232,9 @@ async def test_orchestrator_sigkill_mid_rollout_resumes_at_the_same_wave(
                 "max_energy_joules": 1.0,
                 "max_latency_p95_seconds": 1.0,
                 "waves": [0.34, 1.0],
-                "bake_seconds": 6.0,
+                # long enough that the canary passes well inside it even on a loaded machine: a pass after
+                # the bake promotes wave 1 at the next tick, before the test could see it passed
+                "bake_seconds": 30.0,
                 "require_saving": False,  # about the restart, not the saving (static int8 saves none here)
             }
             rollout = await asyncio.to_thread(
