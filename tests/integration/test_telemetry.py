@@ -107,11 +107,20 @@ async def test_a_driven_ina219_is_measured_within_2_percent(template: Path, tmp_
                 lambda: any(w.start > start + 4.0 for w in windows(server, a.device_id)), what="windows"
             )
             plan = server.services.plans.plan("digits", ["rpi4"])[0]
-        run = [w for w in windows(server, a.device_id) if w.start >= start and w.end <= schedule[-1][0] + 0.5]
+        # windows that ran inferences (on a loaded machine the inference thread can miss a whole 0.5 s window;
+        # such a window has no energy per inference, and its energy is compared nowhere)
+        run = [
+            w
+            for w in windows(server, a.device_id)
+            if w.start >= start and w.end <= schedule[-1][0] + 0.5 and w.inferences
+        ]
         assert len(run) >= 5
-        assert all(
-            w.energy_kind == "measured" and w.energy_method == "hwmon:ina219:power1_input" for w in run
-        )
+        odd = [
+            (w.seq, w.inferences, w.energy_kind, w.energy_method, w.flags)
+            for w in run
+            if (w.energy_kind, w.energy_method) != ("measured", "hwmon:ina219:power1_input")
+        ]
+        assert not odd, odd
         assert all(w.gross_j is not None and not w.flags for w in run)
         measured = sum(w.gross_j * w.inferences for w in run)  # type: ignore[operator]
         expected = sum(energy_between(w.start, w.end) for w in run)
