@@ -23,7 +23,8 @@ from tests.helpers.processes import Served, orchestrator
 from tests.helpers.venvs import train_extra_python
 
 # Installing TensorFlow (~1.8 GB) and training take minutes on a loaded 2-core machine.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+# One worker for every test of the `train` extra: one venv (.cache/venvs/train-extra), one training at a time.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800), pytest.mark.xdist_group("train-extra")]
 
 MAKE_INPUTS = """
 import os, sys
