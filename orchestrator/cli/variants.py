@@ -145,8 +145,8 @@ def build(
         bool,
         typer.Option(
             "--grid",
-            help="With --reference: every shipped network (Once-for-All sub-networks at every width and the "
-            "Early-Bird-pruned ones) x recipes.",
+            help="With --reference: every shipped network (the demo's three, the Once-for-All sub-networks "
+            "at every width and the Early-Bird-pruned ones) x recipes.",
         ),
     ] = False,
     threads: Annotated[int, typer.Option(min=1, help="Threads for calibration and host latency.")] = 1,

@@ -1,9 +1,10 @@
 """The reference model family shipped inside the package: ``digits``.
 
-Produced by ``scripts/train_reference_models.py`` (deterministic; needs the ``train`` extra): the
-sub-networks of one Once-for-All supernet at widths 0.25 to 2.0, and Early-Bird-pruned networks.
-``reference_family()`` is what the demo and the tests build (the widths 0.5 / 1.0 / 2.0);
-``reference_grid()`` is every shipped network. Both work on a fresh machine with no download.
+Produced by ``scripts/train_reference_models.py`` (deterministic; needs the ``train`` extra): three
+separately trained networks at widths 0.5 / 1.0 / 2.0 (``digits_w*``), the sub-networks of one
+Once-for-All supernet at widths 0.25 to 2.0 (``digits_ofa_w*``), and Early-Bird-pruned networks
+(``digits_eb_w1.0-p*``). ``reference_family()`` is what the demo and the tests build (the three separately
+trained ones); ``reference_grid()`` is every shipped network. Both work on a fresh machine with no download.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ class ReferenceModel:
     #: Accuracy on the evaluation set's scoring split (what cards and plans use).
     scoring_accuracy: float | None = None
     macs: int = 0
-    #: "once-for-all" (a sub-network of the weight-shared supernet) or "early-bird" (pruned).
+    #: "separately-trained", "once-for-all" (a sub-network of the weight-shared supernet) or
+    #: "early-bird" (pruned).
     origin: str = ""
     #: One of the networks the demo uses.
     demo: bool = True
@@ -38,7 +40,7 @@ class ReferenceModel:
 
     @property
     def base_name(self) -> str:
-        """``digits_w1.0-p0.5`` -> ``w1.0-p0.5``."""
+        """``digits_eb_w1.0-p0.5`` -> ``eb_w1.0-p0.5``."""
         return self.name.split("_", 1)[1] if "_" in self.name else self.name
 
 
@@ -86,10 +88,11 @@ def _load(name: str, *, grid: bool) -> ReferenceFamily:
 
 
 def reference_family(name: str = "digits") -> ReferenceFamily:
-    """The networks the demo uses: widths 0.5, 1.0 and 2.0."""
+    """The networks the demo uses: the separately trained widths 0.5, 1.0 and 2.0."""
     return _load(name, grid=False)
 
 
 def reference_grid(name: str = "digits") -> ReferenceFamily:
-    """Every shipped network: the Once-for-All sub-networks at every width and the pruned networks."""
+    """Every shipped network: the demo's three, the Once-for-All sub-networks at every width and the
+    Early-Bird-pruned networks."""
     return _load(name, grid=True)

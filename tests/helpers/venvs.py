@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import tomllib
 import venv
 from pathlib import Path
 
@@ -25,6 +26,21 @@ def cached_venv(name: str, requirements: list[str]) -> Path:
         timeout=600,
     )
     stamp.write_text(wanted)
+    return python
+
+
+def project_requirements(*extras: str) -> list[str]:
+    """The project's run-time requirements plus these extras' (pyproject is the one list)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    optional = project["optional-dependencies"]
+    wanted = [*project["dependencies"], *(r for extra in extras for r in optional[extra])]
+    return sorted({r for r in wanted if not r.startswith("edgefleet[")})
+
+
+def train_extra_python() -> Path:
+    """A venv with TensorFlow (the `train` extra) and the orchestrator's requirements, and this checkout."""
+    python = cached_venv("train-extra", project_requirements("micro", "orchestrator", "train"))
+    install_project(python)
     return python
 
 
@@ -60,4 +76,4 @@ def run_python(python: Path, code: str, *, cwd: Path) -> subprocess.CompletedPro
     )
 
 
-__all__ = ["cached_venv", "install_project", "run_python"]
+__all__ = ["cached_venv", "install_project", "project_requirements", "run_python", "train_extra_python"]

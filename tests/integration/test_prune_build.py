@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +19,12 @@ import pytest
 from edgefleet.agent.runtime import load_model
 from edgefleet.core.evalset import load_eval_set
 from edgefleet.orchestrator.registry.artifacts import ArtifactStore
-from tests.conftest import REPO
 from tests.helpers.processes import Served, orchestrator
-from tests.helpers.venvs import cached_venv, install_project
+from tests.helpers.venvs import train_extra_python
 
 # Installing TensorFlow (~1.8 GB) and training take minutes on a loaded 2-core machine.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+# One worker for every test of the `train` extra: one venv (.cache/venvs/train-extra), one training at a time.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800), pytest.mark.xdist_group("train-extra")]
 
 MAKE_INPUTS = """
 import os, sys
@@ -54,19 +53,9 @@ keras.Model(inp, flat).save("flat.keras")
 """
 
 
-def _requirements() -> list[str]:
-    """The project's run-time, orchestrator and train requirements (pyproject is the one list)."""
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    extras = project["optional-dependencies"]
-    wanted = [*project["dependencies"], *extras["micro"], *extras["orchestrator"], *extras["train"]]
-    return sorted({r for r in wanted if not r.startswith("edgefleet[")})
-
-
 @pytest.fixture(scope="module")
 def train_python() -> Path:
-    python = cached_venv("train-extra", _requirements())
-    install_project(python)
-    return python
+    return train_extra_python()
 
 
 @pytest.fixture(scope="module")
