@@ -91,6 +91,7 @@ class ArtifactOrigin:
         """Bind and serve; returns HOST:PORT as bound (port 0 picks a free one)."""
         app = web.Application()
         app.router.add_get(PATH + "/{sha256}", self._get)
+        app.on_response_prepare.append(self._count)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=self._grace)
         await self._runner.setup()
         host, port = split_listen(listen)
@@ -122,11 +123,19 @@ class ArtifactOrigin:
                 raise NotFound(f"no artifact {sha256}")
         except EdgefleetError as exc:
             return web.Response(status=_STATUS.get(exc.code, 500), text=exc.message + "\n")
-        response = web.FileResponse(path, chunk_size=CHUNK)
-        await response.prepare(request)
-        if self._metrics is not None and response.content_length:
+        return web.FileResponse(path, chunk_size=CHUNK)  # aiohttp prepares it (once) and sends it
+
+    async def _count(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Bytes served: the body's length as aiohttp worked it out from the file, ``Range`` and
+        ``If-Range`` (a range: its bytes; a HEAD, a 304 or a 416: none), when its headers go out."""
+        if (
+            self._metrics is not None
+            and isinstance(response, web.FileResponse)
+            and request.method == "GET"
+            and response.status in (200, 206)
+            and response.content_length
+        ):
             self._metrics.artifact_bytes.inc(response.content_length)
-        return response
 
     async def _device(self, request: web.Request) -> DeviceRecord:
         """The calling device, fresh from the store (its desired state now)."""
