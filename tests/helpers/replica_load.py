@@ -199,6 +199,7 @@ def run_replica_load(
     replicas: int = 1,
     processes: int = 2,
     timeout_s: float = 900.0,
+    step_timeout_s: float = 300.0,
 ) -> ReplicaRun:
     """``replicas`` on a fresh database of ``pg`` (None: one replica on SQLite), from ``template`` (a
     built data directory: tests/helpers/fleet.build_template); ``agents`` simulated mTLS agents split
@@ -230,7 +231,7 @@ def run_replica_load(
                 steps=fleet_steps(api),
                 processes=max(processes, len(placed)),
                 timeout_s=timeout_s,
-                deploy_timeout_s=300.0 + agents / 50,
+                deploy_timeout_s=step_timeout_s,
             )
         )
         sampler.stop()
@@ -238,7 +239,8 @@ def run_replica_load(
         run.held = [metric(_scrape(m), STREAMS) for m in metrics]
         run.rollout_states = [r.state for r in api.list_rollouts("digits")]
     # the steady phase: from the end of the last step (each step begins 0.3 s after the previous one
-    # ended) for steady_s, less a second at each end
-    end_steps = t0 + report.connected_after_s + sum(0.3 + d.after_s for d in report.deployments)
+    # ended; one that did not reach every agent ended at its timeout) for steady_s, less a second at each end
+    took = [step_timeout_s if math.isnan(d.after_s) else d.after_s for d in report.deployments]
+    end_steps = t0 + report.connected_after_s + sum(0.3 + s for s in took)
     run.steady = (end_steps + 1.0, end_steps + steady_s - 1.0)
     return run
