@@ -191,9 +191,10 @@ async def simulate(
 ) -> SimulationReport:
     """Run ``agents`` simulated agents; ``processes`` 0 runs them on this event loop, P >= 1 spreads them
     over P worker processes. Several ``where`` (orchestrator replicas) split the agents evenly between
-    them, each block on at least one process of its own. Once all are connected, each deployment step in turn (``deploy``, named
-    "deploy", then ``steps``) is started and awaited until it reached every agent, or for at most
-    ``deploy_timeout_s`` (default: max(duration, 60 s, 20 ms per agent)). Then ``duration_s`` more.
+    them, each block on at least one process of its own. Once all are connected, each deployment step in
+    turn (``deploy``, named "deploy", then ``steps``) is started and awaited until it reached every agent,
+    or for at most ``deploy_timeout_s`` (default: max(duration, 60 s, 20 ms per agent)). Then
+    ``duration_s`` more.
     Everything ends by ``timeout_s`` (then stopping the agents takes at most ``STOP_GRACE_S`` + 5 s).
 
     With a CA every agent has its own key, certificate and TLS connection, as real devices do;
