@@ -50,9 +50,10 @@ test: $(STAMP) system-deps
 test-fast: $(STAMP)
 	$(PY) -m pytest -n 2 -m "not slow" $(PYTEST_ARGS) tests/unit tests/integration
 
-# nginx and curl: the static file server the artifact-transfer benchmark compares FetchArtifact with.
+# nginx and curl: the static file server the artifact-transfer benchmark compares the origin and FetchArtifact
+# with; postgresql: the replicas benchmark starts its own server, as the tests do.
 bench: $(STAMP)
-	@bash scripts/system-deps.sh nginx=nginx-light curl=curl
+	@bash scripts/system-deps.sh nginx=nginx-light curl=curl initdb=postgresql
 	$(PY) -m pytest -s -p no:xdist -m benchmark tests/benchmarks
 
 lint: $(STAMP) .typing

@@ -3,9 +3,9 @@
 # Prometheus and promtool for the monitoring and alert-rule tests), docker-compose (validates
 # docker-compose.yml without a Docker engine; it brings python3-docker, whose .dockerignore matcher the
 # deploy tests use), systemd (systemd-analyze verify/security for the agent's unit) and postgresql (whose
-# server the store contract suite starts itself). `make bench` asks for nginx and curl. Installs only what is
-# missing; needs root (CI runs as root) or sudo. Where it cannot install, it says so and the suites that need
-# them skip (in CI they fail).
+# server the store contract suite starts itself). `make bench` asks for nginx, curl and postgresql. Installs
+# only what is missing; needs root (CI runs as root) or sudo. Where it cannot install, it says so and the
+# suites that need them skip (in CI they fail).
 set -euo pipefail
 [ "$#" -gt 0 ] || set -- prometheus=prometheus promtool=prometheus docker-compose=docker-compose \
   systemd-analyze=systemd initdb=postgresql

@@ -45,7 +45,11 @@ def simulate(
     ] = 600.0,
     server: ServerOpt = DEFAULT_SERVER,
     orchestrator: Annotated[
-        str, typer.Option(help="The orchestrator's agents' port HOST:PORT (the streams go there).")
+        str,
+        typer.Option(
+            help="The orchestrator's agents' port HOST:PORT (the streams go there); several replicas "
+            "comma-separated: the agents are split evenly between them (all enrol through --server)."
+        ),
     ] = "127.0.0.1:50051",
     json_out: JsonFlag = False,
 ) -> None:
@@ -63,7 +67,7 @@ def simulate(
 
         report = asyncio.run(
             run(
-                Endpoints(orchestrator, server, ca_pem),
+                [Endpoints(a.strip(), server, ca_pem) for a in orchestrator.split(",") if a.strip()],
                 token,
                 agents=agents,
                 profiles=tuple(profiles.split(",")),

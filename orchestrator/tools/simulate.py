@@ -150,8 +150,31 @@ def _split(agents: int, processes: int) -> list[tuple[int, int]]:
     return [(f, c) for f, c in out if c]
 
 
+def _endpoints(where: Endpoints | Sequence[Endpoints]) -> list[Endpoints]:
+    return [where] if isinstance(where, Endpoints) else list(where)
+
+
+def _specs(
+    places: Sequence[Endpoints],
+    agents: int,
+    processes: int,
+    token: str,
+    profiles: tuple[str, ...],
+    window_s: float,
+    seed: int,
+    channels: int,
+) -> list[SwarmSpec]:
+    """Agents split evenly over the orchestrators (in blocks, in order), each block over its share of
+    the processes (at least one per orchestrator)."""
+    specs = []
+    for (first, count), place in zip(_split(agents, len(places)), places, strict=False):
+        for offset, n in _split(count, max(1, processes // len(places))):
+            specs.append(SwarmSpec(place, token, first + offset, n, profiles, window_s, seed, channels))
+    return specs
+
+
 async def simulate(
-    where: Endpoints | str,
+    where: Endpoints | str | Sequence[Endpoints],
     token: str,
     *,
     agents: int,
@@ -167,25 +190,25 @@ async def simulate(
     deploy_timeout_s: float | None = None,
 ) -> SimulationReport:
     """Run ``agents`` simulated agents; ``processes`` 0 runs them on this event loop, P >= 1 spreads them
-    over P worker processes. Once all are connected, each deployment step in turn (``deploy``, named
-    "deploy", then ``steps``) is started and awaited until it reached every agent, or for at most
-    ``deploy_timeout_s`` (default: max(duration, 60 s, 20 ms per agent)). Then ``duration_s`` more.
+    over P worker processes. Several ``where`` (orchestrator replicas) split the agents evenly between
+    them, each block on at least one process of its own. Once all are connected, each deployment step in
+    turn (``deploy``, named "deploy", then ``steps``) is started and awaited until it reached every agent,
+    or for at most ``deploy_timeout_s`` (default: max(duration, 60 s, 20 ms per agent)). Then
+    ``duration_s`` more.
     Everything ends by ``timeout_s`` (then stopping the agents takes at most ``STOP_GRACE_S`` + 5 s).
 
     With a CA every agent has its own key, certificate and TLS connection, as real devices do;
     insecure agents share ``channels`` plaintext connections per process."""
-    where = Endpoints(where, where) if isinstance(where, str) else where
+    places = [Endpoints(where, where)] if isinstance(where, str) else _endpoints(where)
     t0 = time.monotonic()
     deadline = t0 + timeout_s
-    specs = [
-        SwarmSpec(where, token, first, count, profiles, window_s, seed, channels)
-        for first, count in _split(agents, max(1, processes))
-    ]
+    specs = _specs(places, agents, processes, token, profiles, window_s, seed, channels)
     swarms: list[_Swarm] = []
     if processes <= 0:
-        local = Swarm(specs[0])
-        local.start()
-        swarms.append(local)
+        for spec in specs:
+            local = Swarm(spec)
+            local.start()
+            swarms.append(local)
     else:
         swarms += [ProcessSwarm(spec) for spec in specs]
     all_steps = [*([("deploy", deploy)] if deploy is not None else []), *steps]

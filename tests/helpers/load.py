@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,7 +105,34 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
-def _metric(text: str, name: str) -> float:
+def fleet_steps(
+    api: AdminClient, *, deploy: bool = True, rollout: bool = True
+) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+    """The simulator's steps: (``deploy``) the reference model to all, then (``rollout``) another variant
+    per profile, one its rules allow (a refused one would need --force), in two waves (``POLICY``)."""
+    deployed: dict[str, str] = {}
+
+    async def deploy_all() -> None:
+        placed = await asyncio.to_thread(api.deploy, "digits")
+        deployed.update({profile: variant for _, profile, variant, _ in placed})
+
+    async def roll_out() -> None:
+        plans = await asyncio.to_thread(api.plan, "digits", ("rpi4", "phone", "mcu-gateway"))
+        variants = {
+            p.profile: next(
+                c.variant.variant_id
+                for c in p.candidates
+                if not c.hard_reasons and c.variant.variant_id != deployed.get(p.profile)
+            )
+            for p in plans
+        }
+        await asyncio.to_thread(api.start_rollout, "digits", policy=POLICY, variants=variants)
+
+    return [*([("deploy", deploy_all)] if deploy else []), *([("rollout", roll_out)] if rollout else [])]
+
+
+def metric(text: str, name: str) -> float:
+    """A sample's value in Prometheus text (nan when absent)."""
     match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
     return float(match.group(1)) if match else float("nan")
 
@@ -198,29 +226,7 @@ def run_fleet_load(
         rss_idle = sampler.ps.memory_info().rss
         with AdminClient(served.api, ca_pem=ca_pem, token=served.admin_token()) as api:
             token = api.create_token(uses=agents + max(10, agents // 20))[0]
-            deployed: dict[str, str] = {}
-
-            async def deploy_all() -> None:
-                placed = await asyncio.to_thread(api.deploy, "digits")
-                deployed.update({profile: variant for _, profile, variant, _ in placed})
-
-            async def roll_out() -> None:
-                # per profile, another variant its rules allow (a refused one would need --force)
-                plans = await asyncio.to_thread(api.plan, "digits", ("rpi4", "phone", "mcu-gateway"))
-                variants = {
-                    p.profile: next(
-                        c.variant.variant_id
-                        for c in p.candidates
-                        if not c.hard_reasons and c.variant.variant_id != deployed.get(p.profile)
-                    )
-                    for p in plans
-                }
-                await asyncio.to_thread(api.start_rollout, "digits", policy=POLICY, variants=variants)
-
-            steps = [
-                *([("deploy", deploy_all)] if deploy else []),
-                *([("rollout", roll_out)] if rollout else []),
-            ]
+            steps = fleet_steps(api, deploy=deploy, rollout=rollout)
             prober = subprocess.Popen(
                 [sys.executable, "-c", PROBE, served.api, str(served.ca)], stdout=subprocess.PIPE, text=True
             )
@@ -256,8 +262,8 @@ def run_fleet_load(
         report,
         elapsed,
         states,
-        _metric(text, "edgefleet_telemetry_windows_ingested_total"),
-        _metric(text, "edgefleet_telemetry_backpressure_total"),
+        metric(text, "edgefleet_telemetry_windows_ingested_total"),
+        metric(text, "edgefleet_telemetry_backpressure_total"),
         rss_idle=rss_idle,
         rss=[rss for _, rss in sampler.samples],
         cpu_seconds=sampler.cpu_seconds,

@@ -167,3 +167,34 @@ class _lying_origin:  # noqa: N801 - an async context manager used like a functi
     async def __aexit__(self, *exc: object) -> None:
         assert self.runner is not None
         await self.runner.cleanup()
+
+
+async def test_bytes_served_count_what_was_asked(template: Path, tmp_path: Path) -> None:
+    """edgefleet_artifact_bytes_served counts the bytes a request asked for: a range request its range, a
+    HEAD nothing, a whole GET the file."""
+    async with orchestrator_in_process(template, tmp_path, artifact_listen="127.0.0.1:0") as server:
+        token = server.services.identity.create_token(uses=1)[0]
+        async with agent_in_process(agent_config(server, tmp_path / "agent", "rpi4", token)) as agent:
+            await wait_for(agent.connected.is_set, what="connection")
+            device_id = agent.identity.device_id  # type: ignore[union-attr]
+        [a] = server.services.deployments.deploy(model="digits", device_ids=[device_id])
+        url = f"{server.artifact_url}/{a.desired.bundle_sha256}"
+        ctx = _device_context(tmp_path / "agent")
+        registry = server.metrics.registry
+
+        def served() -> float:
+            return registry.get_sample_value("edgefleet_artifact_bytes_served_total") or 0.0
+
+        before = served()
+        status, body = await _get(url, ctx, {"Range": "bytes=1000-1999"})
+        assert (status, len(body)) == (206, 1000)
+        assert served() - before == 1000
+        status, tail = await _get(url, ctx, {"Range": "bytes=-300"})
+        assert (status, len(tail)) == (206, 300)
+        assert served() - before == 1300
+        async with aiohttp.ClientSession() as session, session.head(url, ssl=ctx) as r:
+            assert r.status == 200
+        assert served() - before == 1300  # a HEAD sends no body
+        status, whole = await _get(url, ctx)
+        assert (status, len(whole)) == (200, a.desired.bundle_size)
+        assert served() - before == 1300 + a.desired.bundle_size

@@ -133,3 +133,34 @@ async def _refused_on(server: OrchestratorServer, data_dir: Path, device_id: str
                 pass
     assert refused.value.code() == grpc.StatusCode.ALREADY_EXISTS
     assert "replica b" in (refused.value.details() or "")
+
+
+async def test_simulated_agents_split_between_replicas(
+    template: Path, tmp_path: Path, pg_server: PostgresServer
+) -> None:
+    """`edgefleet simulate` given two replicas: half the agents enrol and stream on each, one fleet."""
+    from edgefleet.orchestrator.tools.simulate import Endpoints, simulate
+
+    url = pg_server.url(pg_server.create_database("simsplit"))
+    shared = tmp_path / "shared"
+    seed_shared(template, url, shared)
+    async with (
+        replica_in_process(tmp_path, "a", store_url=url, shared=shared) as a,
+        replica_in_process(tmp_path, "b", store_url=url, shared=shared) as b,
+    ):
+        assert a.tls is not None
+        token = a.services.identity.create_token(uses=10)[0]
+        report = await simulate(
+            [Endpoints(r.address, r.api_address, a.tls.ca_pem) for r in (a, b)],
+            token,
+            agents=10,
+            profiles=("rpi4",),
+            duration_s=0.5,
+            window_s=0.5,
+        )
+        assert report.connected == 10, report.failures()
+        opened = [r.metrics.registry.get_sample_value("edgefleet_streams_opened_total") for r in (a, b)]
+        # each half streamed to its own replica (a stream that failed and came back counts twice)
+        assert min(opened) >= 5, opened
+        assert sum(opened) == 10 + report.reconnects, opened
+        assert len(a.services.devices.list_devices()) == 10  # one fleet
