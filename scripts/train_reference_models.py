@@ -286,11 +286,11 @@ def extract(net: Supernet, width: float, x_train: np.ndarray) -> Any:
     h, built = inputs, []
     for layer, kernel, norm, n in plan:
         batchnorm = layers.BatchNormalization(epsilon=EPS, name=norm)
-        h = layers.ReLU()(batchnorm(layer(h)))
+        h = layers.ReLU(name=f"{kernel}_relu")(batchnorm(layer(h)))
         if kernel == "pw1":
-            h = layers.MaxPooling2D(2)(h)
+            h = layers.MaxPooling2D(2, name="pool")(h)
         built.append((layer, kernel, batchnorm, norm, n))
-    h = layers.GlobalAveragePooling2D()(h)
+    h = layers.GlobalAveragePooling2D(name="gap")(h)
     dense = layers.Dense(10, name="fc")
     outputs = layers.Softmax(name="probabilities")(dense(h))
     model = tf.keras.Model(inputs, outputs, name=f"digits_w{width}")
@@ -315,17 +315,20 @@ def dense_model(width: float) -> Any:
     c1, c2, c3 = channels(width)
     layers = tf.keras.layers
 
+    # Every layer named: Keras numbers unnamed layers by a process-wide count, the names go into the
+    # .tflite bytes, and what TensorFlow builds behind the scenes (conversion, retracing) moves that count.
     def block(h: Any, layer: Any) -> Any:
-        return layers.ReLU()(layers.BatchNormalization(epsilon=EPS)(layer(h)))
+        norm = layers.BatchNormalization(epsilon=EPS, name=f"{layer.name}_bn")
+        return layers.ReLU(name=f"{layer.name}_relu")(norm(layer(h)))
 
     inputs = tf.keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 1), name="image")
-    h = block(inputs, layers.Conv2D(c1, 3, strides=2, padding="same", use_bias=False))
-    h = block(h, layers.DepthwiseConv2D(3, padding="same", use_bias=False))
-    h = layers.MaxPooling2D(2)(block(h, layers.Conv2D(c2, 1, use_bias=False)))
-    h = block(h, layers.DepthwiseConv2D(3, padding="same", use_bias=False))
-    h = block(h, layers.Conv2D(c3, 1, use_bias=False))
-    h = layers.GlobalAveragePooling2D()(h)
-    outputs = layers.Softmax(name="probabilities")(layers.Dense(10)(h))
+    h = block(inputs, layers.Conv2D(c1, 3, strides=2, padding="same", use_bias=False, name="conv1"))
+    h = block(h, layers.DepthwiseConv2D(3, padding="same", use_bias=False, name="dw1"))
+    h = layers.MaxPooling2D(2, name="pool")(block(h, layers.Conv2D(c2, 1, use_bias=False, name="pw1")))
+    h = block(h, layers.DepthwiseConv2D(3, padding="same", use_bias=False, name="dw2"))
+    h = block(h, layers.Conv2D(c3, 1, use_bias=False, name="pw2"))
+    h = layers.GlobalAveragePooling2D(name="gap")(h)
+    outputs = layers.Softmax(name="probabilities")(layers.Dense(10, name="fc")(h))
     return tf.keras.Model(inputs, outputs, name=f"digits_dense_w{width}")
 
 
