@@ -13,6 +13,7 @@ import copy
 import multiprocessing
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -23,7 +24,7 @@ from edgefleet.orchestrator.server.limits import raise_open_file_limit
 from edgefleet.orchestrator.tools.sim_agent import Endpoints, SimAgent, Tally
 from edgefleet.v1 import control_pb2_grpc
 
-__all__ = ["ProcessSwarm", "Swarm", "SwarmSpec", "run_worker"]
+__all__ = ["ProcessSwarm", "Swarm", "SwarmSpec", "run_worker", "split_evenly", "swarm_specs"]
 
 #: Concurrent enrolments per swarm (each is a CSR signed by the orchestrator's CA, on its worker threads).
 ENROLL_CONCURRENCY = 100
@@ -187,3 +188,33 @@ class ProcessSwarm:
             await asyncio.to_thread(self._proc.join, 5.0)
         self._conn.close()
         return self._last
+
+
+def split_evenly(agents: int, processes: int) -> list[tuple[int, int]]:
+    """(first, count) per process, as even as can be."""
+    base, extra = divmod(agents, processes)
+    out, first = [], 0
+    for p in range(processes):
+        count = base + (p < extra)
+        out.append((first, count))
+        first += count
+    return [(f, c) for f, c in out if c]
+
+
+def swarm_specs(
+    places: Sequence[Endpoints],
+    agents: int,
+    processes: int,
+    token: str,
+    profiles: tuple[str, ...],
+    window_s: float,
+    seed: int,
+    channels: int,
+) -> list[SwarmSpec]:
+    """Agents split evenly over the orchestrators (in blocks, in order), each block over its share of
+    the processes (at least one per orchestrator)."""
+    specs = []
+    for (first, count), place in zip(split_evenly(agents, len(places)), places, strict=False):
+        for offset, n in split_evenly(count, max(1, processes // len(places))):
+            specs.append(SwarmSpec(place, token, first + offset, n, profiles, window_s, seed, channels))
+    return specs

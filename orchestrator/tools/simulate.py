@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from edgefleet.orchestrator.tools.sim_agent import Endpoints, Tally
-from edgefleet.orchestrator.tools.sim_swarm import ProcessSwarm, Swarm, SwarmSpec
+from edgefleet.orchestrator.tools.sim_swarm import ProcessSwarm, Swarm, swarm_specs
 
 __all__ = ["Endpoints", "SimulationReport", "simulate"]
 
@@ -139,38 +139,8 @@ def _total(swarms: Sequence[_Swarm]) -> Tally:
     return total
 
 
-def _split(agents: int, processes: int) -> list[tuple[int, int]]:
-    """(first, count) per process, as even as can be."""
-    base, extra = divmod(agents, processes)
-    out, first = [], 0
-    for p in range(processes):
-        count = base + (p < extra)
-        out.append((first, count))
-        first += count
-    return [(f, c) for f, c in out if c]
-
-
 def _endpoints(where: Endpoints | Sequence[Endpoints]) -> list[Endpoints]:
     return [where] if isinstance(where, Endpoints) else list(where)
-
-
-def _specs(
-    places: Sequence[Endpoints],
-    agents: int,
-    processes: int,
-    token: str,
-    profiles: tuple[str, ...],
-    window_s: float,
-    seed: int,
-    channels: int,
-) -> list[SwarmSpec]:
-    """Agents split evenly over the orchestrators (in blocks, in order), each block over its share of
-    the processes (at least one per orchestrator)."""
-    specs = []
-    for (first, count), place in zip(_split(agents, len(places)), places, strict=False):
-        for offset, n in _split(count, max(1, processes // len(places))):
-            specs.append(SwarmSpec(place, token, first + offset, n, profiles, window_s, seed, channels))
-    return specs
 
 
 async def simulate(
@@ -202,7 +172,7 @@ async def simulate(
     places = [Endpoints(where, where)] if isinstance(where, str) else _endpoints(where)
     t0 = time.monotonic()
     deadline = t0 + timeout_s
-    specs = _specs(places, agents, processes, token, profiles, window_s, seed, channels)
+    specs = swarm_specs(places, agents, processes, token, profiles, window_s, seed, channels)
     swarms: list[_Swarm] = []
     if processes <= 0:
         for spec in specs:

@@ -270,7 +270,7 @@ def run_fleet_load(
         started=t0,
         connected_at=t0 + report.connected_after_s,
         stored=scraper.samples if scraper is not None else [],
-        windows_rejected=_metric(text, "edgefleet_telemetry_windows_rejected_total"),
+        windows_rejected=metric(text, "edgefleet_telemetry_windows_rejected_total"),
     )
     connected_at = run.connected_at
     for line in out.splitlines():
