@@ -126,9 +126,7 @@ def run(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Run the device daemon: enrol once, keep one stream to the orchestrator, serve the active variant."""
-    import asyncio
     import os
-    import signal
 
     from edgefleet.agent.config import load_agent_config
     from edgefleet.core.logs import configure_logging
@@ -161,17 +159,10 @@ def run(
         from edgefleet.agent.daemon import exec_daemon
 
         exec_daemon(config, overrides, log_level)
-    from edgefleet.agent.app import Agent
-
-    async def main_async() -> None:
-        agent = Agent(cfg)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, agent.stop)
-        await agent.run()
+    from edgefleet.agent.daemon import run_agent
 
     try:
-        asyncio.run(main_async())
+        run_agent(cfg)
     except EdgefleetError as exc:
         raise _fail(exc) from exc
 

@@ -12,9 +12,12 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-__all__ = ["ENV", "exec_daemon", "main"]
+if TYPE_CHECKING:
+    from edgefleet.agent.config import AgentConfig
+
+__all__ = ["ENV", "exec_daemon", "main", "run_agent"]
 
 #: The run's settings (configuration file, flag overrides, log level) as JSON; removed once read.
 ENV = "EDGEFLEET_AGENT_RUN"
@@ -34,6 +37,23 @@ def exec_daemon(config: Path | None, overrides: Mapping[str, Any], log_level: st
     os.execve(sys.executable, argv, {**os.environ, ENV: json.dumps(settings)})
 
 
+def run_agent(cfg: AgentConfig) -> None:
+    """The daemon until SIGTERM or SIGINT (what ``run`` and this entry point both do; errors propagate)."""
+    import asyncio
+    import signal
+
+    from edgefleet.agent.app import Agent
+
+    async def main_async() -> None:
+        agent = Agent(cfg)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, agent.stop)
+        await agent.run()
+
+    asyncio.run(main_async())
+
+
 def _fail(kind: str, message: str, code: int) -> NoReturn:
     """One line on stderr, as the command line says errors (its line breaks become `` | ``)."""
     flat = " | ".join(part.strip() for part in message.splitlines() if part.strip())
@@ -42,10 +62,7 @@ def _fail(kind: str, message: str, code: int) -> NoReturn:
 
 
 def main() -> None:
-    import asyncio
-    import signal
 
-    from edgefleet.agent.app import Agent
     from edgefleet.agent.config import load_agent_config
     from edgefleet.core.errors import EXIT_CODES, EdgefleetError, ErrorCode
     from edgefleet.core.logs import configure_logging
@@ -64,15 +81,8 @@ def main() -> None:
     except EdgefleetError as exc:  # checked by `run` before: only a file changed in between
         _fail(exc.code.value, exc.message, exc.exit_code)
 
-    async def main_async() -> None:
-        agent = Agent(cfg)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, agent.stop)
-        await agent.run()
-
     try:
-        asyncio.run(main_async())
+        run_agent(cfg)
     except EdgefleetError as exc:
         _fail(exc.code.value, exc.message, exc.exit_code)
     except Exception as exc:  # a bug: one line, as every edgefleet command says it

@@ -93,17 +93,7 @@ def table(stub: ControlStub, report: control_pb2.BenchmarkReport, seconds: float
 async def test_one_benchmark_job_of_the_18_reference_variants(tmp_path: Path) -> None:
     template = build_all(tmp_path / "template")
     async with control_stub(template, tmp_path) as stub:
-        stub.on_connect[:] = [
-            control_pb2.OrchestratorMessage(
-                config=control_pb2.AgentConfig(
-                    telemetry_window_seconds=10.0,
-                    idle_watts=2.29,  # rpi4's power model (orchestrator/profiles/builtin/rpi4.toml)
-                    active_watts=6.82,
-                    cores=4,
-                    signing_keys=stub.catalogue.signing_keys(),
-                )
-            )
-        ]
+        stub.on_connect[:] = [stub.rpi4_power_model()]
         cfg = agent_config(stub.address, tmp_path / "a", "rpi4", "t")
         async with agent_in_process(cfg) as agent:
             await wait_for(agent.connected.is_set, what="stream")

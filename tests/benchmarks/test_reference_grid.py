@@ -23,7 +23,7 @@ from edgefleet.orchestrator.benchmark.figures import measured_from_results
 from edgefleet.orchestrator.benchmark.model import BenchmarkResult
 from edgefleet.orchestrator.selection import select
 from edgefleet.orchestrator.wire.benchmarks import report_from_pb
-from edgefleet.v1 import common_pb2, control_pb2
+from edgefleet.v1 import common_pb2
 from tests.benchmarks.test_benchmark_job import run_job
 from tests.conftest import REPO
 from tests.helpers.controlstub import control_stub
@@ -61,17 +61,7 @@ async def test_best_variant_per_profile_with_and_without_pruning_and_subnetworks
     }
     reports: dict[str, list[BenchmarkResult]] = {}
     async with control_stub(template, tmp_path) as stub:
-        stub.on_connect[:] = [
-            control_pb2.OrchestratorMessage(
-                config=control_pb2.AgentConfig(
-                    telemetry_window_seconds=10.0,
-                    idle_watts=2.29,  # rpi4's power model (orchestrator/profiles/builtin/rpi4.toml)
-                    active_watts=6.82,
-                    cores=4,
-                    signing_keys=stub.catalogue.signing_keys(),
-                )
-            )
-        ]
+        stub.on_connect[:] = [stub.rpi4_power_model()]
         cfg = agent_config(stub.address, tmp_path / "a", "rpi4", "t")
         async with agent_in_process(cfg) as agent:
             await wait_for(agent.connected.is_set, what="stream")

@@ -130,6 +130,19 @@ class ControlStub(control_pb2_grpc.FleetControlServicer):
             )
         )
 
+    def rpi4_power_model(self) -> control_pb2.OrchestratorMessage:
+        """rpi4's power figures (orchestrator/profiles/builtin/rpi4.toml) and 10 s windows: what the
+        benchmarks' agents measure with."""
+        return control_pb2.OrchestratorMessage(
+            config=control_pb2.AgentConfig(
+                telemetry_window_seconds=10.0,
+                idle_watts=2.29,
+                active_watts=6.82,
+                cores=4,
+                signing_keys=self.catalogue.signing_keys(),
+            )
+        )
+
     def desired(
         self, signed: Signed, generation: int = 1, runtime: str = "litert"
     ) -> control_pb2.OrchestratorMessage:
