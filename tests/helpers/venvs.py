@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import subprocess
 import tomllib
 import venv
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".cache" / "venvs"
 
 
+@contextmanager
+def venv_lock(name: str) -> Iterator[None]:
+    """Held while a cached venv is made or changed: tests on two xdist workers (or two checkouts' runs) may
+    want the same one at once, and two `venv --clear` runs in one directory break each other."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with (CACHE / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def cached_venv(name: str, requirements: list[str]) -> Path:
     """A venv under .cache/venvs/NAME with exactly these requirements; returns its python."""
+    with venv_lock(name):
+        return _cached_venv(name, requirements)
+
+
+def _cached_venv(name: str, requirements: list[str]) -> Path:
     root = CACHE / name
     python = root / "bin" / "python"
     stamp = root / ".requirements"
@@ -39,9 +61,27 @@ def project_requirements(*extras: str) -> list[str]:
 
 def train_extra_python() -> Path:
     """A venv with TensorFlow (the `train` extra) and the orchestrator's requirements, and this checkout."""
-    python = cached_venv("train-extra", project_requirements("micro", "orchestrator", "train"))
-    install_project(python)
+    with venv_lock("train-extra"):
+        python = _cached_venv("train-extra", project_requirements("micro", "orchestrator", "train"))
+        stamp = python.parent.parent / ".project"
+        digest = _project_digest()
+        if not stamp.exists() or stamp.read_text() != digest:
+            # never reinstalled under a test of another worker that runs this venv: only when the
+            # checkout changed
+            install_project(python)
+            stamp.write_text(digest)
     return python
+
+
+def _project_digest() -> str:
+    """What the installed wheel is built from: pyproject and every file of the packages."""
+    h = hashlib.sha256((REPO / "pyproject.toml").read_bytes())
+    for top in ("agent", "core", "orchestrator", "protos"):
+        for path in sorted((REPO / top).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                h.update(str(path.relative_to(REPO)).encode())
+                h.update(path.read_bytes())
+    return h.hexdigest()
 
 
 def install_project(python: Path) -> None:

@@ -171,7 +171,9 @@ async def test_turns_run_at_the_serving_rate_or_back_to_back_when_nothing_serves
             hot = await finished(stub, "hot")
     for r in paced.results:
         assert r.error == ""
-        assert 20 < r.pace_per_second < 80, r.pace_per_second  # replay at 40/s, nothing else serves
+        # what served during the job: replay offers 40/s (nothing else serves), and a loaded machine may
+        # serve less (the replay never catches up more than 1 s of backlog), never more
+        assert 5 < r.pace_per_second < 80, r.pace_per_second
         # never faster than the pace: at most one inference per 1/pace seconds of its two 1 s turns (+1 each)
         assert r.inferences <= r.turns * (r.pace_per_second * 1.0 + 1) + 1
     for r in hot.results:

@@ -256,14 +256,21 @@ async def test_a_later_wave_measures_its_incumbent_while_it_waits(template: Path
         token = services.identity.create_token(uses=2)[0]
         incumbent, candidate = variant_id(server, "w2.0", "fp32"), variant_id(server, "w1.0", "fp32")
 
-        async def join(name: str) -> Any:
-            a = await stack.enter_async_context(
-                agent_in_process(agent_config(server, tmp_path / name, "rpi4", token, replay_rate=200.0))
+        agents = []
+        for name in ("a", "b"):
+            config = agent_config(server, tmp_path / name, "rpi4", token, replay_rate=200.0)
+            agents.append(await stack.enter_async_context(agent_in_process(config)))
+            await wait_for(agents[-1].connected.is_set, what="connection")
+        # waves follow the device ids' order: the first is the canary
+        first, late = sorted(agents, key=lambda a: a.identity.device_id)
+        canary, waiting = first.identity.device_id, late.identity.device_id
+
+        async def install(a: Any) -> None:
+            device = a.identity.device_id
+            server.push(
+                services.deployments.deploy(model="digits", device_ids=[device], variant_id=incumbent)
             )
-            await wait_for(a.connected.is_set, what="connection")
-            server.push(services.deployments.deploy(model="digits", profiles=["rpi4"], variant_id=incumbent))
             await wait_for(lambda: committed(a, incumbent), what="the incumbent")
-            return a
 
         def windows(a: Any, variant: str) -> int:
             device = a.identity.device_id
@@ -271,10 +278,9 @@ async def test_a_later_wave_measures_its_incumbent_while_it_waits(template: Path
                 w.inferences >= 50 for w in services.store.windows(device_id=device, variant_id=variant)
             )
 
-        first = await join("a")
+        await install(first)
         await wait_for(lambda: windows(first, incumbent) >= 10, what="the canary's baseline", timeout=90)
-        late = await join("b")
-        canary, waiting = first.identity.device_id, late.identity.device_id
+        await install(late)  # just before the rollout: next to nothing measured on it yet
         rollout, assignments = services.rollouts.start(
             model="digits",
             device_ids=[canary, waiting],
