@@ -55,9 +55,10 @@ def run_agent(cfg: AgentConfig) -> None:
 
 
 def _fail(kind: str, message: str, code: int) -> NoReturn:
-    """One line on stderr, as the command line says errors (its line breaks become `` | ``)."""
-    flat = " | ".join(part.strip() for part in message.splitlines() if part.strip())
-    print(f"error ({kind}): {flat}", file=sys.stderr, flush=True)
+    """One line on stderr, as the command line says errors (core.cli, without rich)."""
+    from edgefleet.core.errors import one_line
+
+    print(f"error ({kind}): {one_line(message)}", file=sys.stderr, flush=True)
     sys.exit(code)
 
 

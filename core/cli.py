@@ -13,7 +13,7 @@ import typer.main
 from rich.console import Console
 from rich.text import Text
 
-from edgefleet.core.errors import EXIT_CODES, EdgefleetError, ErrorCode
+from edgefleet.core.errors import EXIT_CODES, EdgefleetError, ErrorCode, one_line
 
 __all__ = ["error_line", "print_error", "run_cli"]
 
@@ -23,8 +23,7 @@ _CLICK_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.
 
 def error_line(kind: str, message: str) -> Text:
     """``error (<kind>): <message>`` as one line: the message's own line breaks become `` | ``."""
-    flat = " | ".join(part.strip() for part in message.splitlines() if part.strip())
-    return Text.assemble(("error", "bold red"), f" ({kind}): {flat}")
+    return Text.assemble(("error", "bold red"), f" ({kind}): {one_line(message)}")
 
 
 def print_error(kind: str, message: str) -> None:

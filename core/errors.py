@@ -28,6 +28,7 @@ __all__ = [
     "RuntimeUnavailable",
     "Unauthenticated",
     "Unavailable",
+    "one_line",
 ]
 
 
@@ -125,3 +126,8 @@ class ModelLoadError(InvalidArgument):
 
 class RuntimeUnavailable(FailedPrecondition):
     """No inference runtime (LiteRT, tflite-runtime, TFLite Micro) is installed."""
+
+
+def one_line(message: str) -> str:
+    """A message as one line for a terminal: its own line breaks become `` | ``."""
+    return " | ".join(part.strip() for part in message.splitlines() if part.strip())

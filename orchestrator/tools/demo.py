@@ -240,9 +240,9 @@ def _rollouts(api: AdminClient, s: DemoSettings, story: Story) -> None:
         final[profile] = story.follow([r.rollout_id], 900, every)[r.rollout_id]
         story.outcome(profile, final[profile])
     chosen = story.plan("3. the plan now, from what the canaries measured", "plan_measured")
+    runs = {(d.profile, d.active.variant_id) for d in api.list_devices() if d.active}
     for profile, v in final.items():
-        runs = {d.active.variant_id for d in api.list_devices() if d.profile == profile and d.active}
-        if v.state == "kept" and chosen.get(profile) and chosen[profile] not in runs:
+        if v.state == "kept" and chosen.get(profile) and (profile, chosen[profile]) not in runs:
             story.say(
                 f"  {profile}: the plan ranks {story.name(chosen[profile])} first; a rollout deploys it only "
                 f"with a sure saving over what runs: {v.state_reason}"

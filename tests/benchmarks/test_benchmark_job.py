@@ -12,8 +12,11 @@ make bench   (or: .venv/bin/python -m pytest -s -p no:xdist tests/benchmarks/tes
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+from edgefleet.agent.app import Agent
 from edgefleet.orchestrator.config import ServerConfig
 from edgefleet.orchestrator.reference import reference_family
 from edgefleet.orchestrator.server.app import open_services
@@ -90,21 +93,27 @@ def table(stub: ControlStub, report: control_pb2.BenchmarkReport, seconds: float
         )
 
 
-async def test_one_benchmark_job_of_the_18_reference_variants(tmp_path: Path) -> None:
-    template = build_all(tmp_path / "template")
+@asynccontextmanager
+async def measuring_agent(template: Path, tmp_path: Path) -> AsyncIterator[tuple[ControlStub, Agent]]:
+    """A control stub and a real agent connected to it, measuring with rpi4's power model."""
     async with control_stub(template, tmp_path) as stub:
         stub.on_connect[:] = [stub.rpi4_power_model()]
-        cfg = agent_config(stub.address, tmp_path / "a", "rpi4", "t")
-        async with agent_in_process(cfg) as agent:
+        async with agent_in_process(agent_config(stub.address, tmp_path / "a", "rpi4", "t")) as agent:
             await wait_for(agent.connected.is_set, what="stream")
             await wait_for(lambda: agent.telemetry.idle_watts == 2.29, what="the power model")
-            every = stub.catalogue.variant_ids()
-            assert len(every) == 18
-            seconds, report = await run_job(stub, "bench-litert", every, "litert")
-            table(stub, report, seconds, "litert")  # type: ignore[arg-type]
-            static = stub.catalogue.variant_ids(recipes=["static_wi8_ai8"])
-            seconds_m, micro = await run_job(stub, "bench-micro", static, "tflite-micro")
-            table(stub, micro, seconds_m, "tflite-micro")  # type: ignore[arg-type]
-            assert agent.engine.longest_wait <= 1
+            yield stub, agent
+
+
+async def test_one_benchmark_job_of_the_18_reference_variants(tmp_path: Path) -> None:
+    template = build_all(tmp_path / "template")
+    async with measuring_agent(template, tmp_path) as (stub, agent):
+        every = stub.catalogue.variant_ids()
+        assert len(every) == 18
+        seconds, report = await run_job(stub, "bench-litert", every, "litert")
+        table(stub, report, seconds, "litert")  # type: ignore[arg-type]
+        static = stub.catalogue.variant_ids(recipes=["static_wi8_ai8"])
+        seconds_m, micro = await run_job(stub, "bench-micro", static, "tflite-micro")
+        table(stub, micro, seconds_m, "tflite-micro")  # type: ignore[arg-type]
+        assert agent.engine.longest_wait <= 1
     assert report.state == common_pb2.BENCHMARK_STATE_DONE  # type: ignore[attr-defined]
     assert all(r.turns == ROUNDS and not r.error for r in report.results)  # type: ignore[attr-defined]

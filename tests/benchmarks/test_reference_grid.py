@@ -24,10 +24,8 @@ from edgefleet.orchestrator.benchmark.model import BenchmarkResult
 from edgefleet.orchestrator.selection import select
 from edgefleet.orchestrator.wire.benchmarks import report_from_pb
 from edgefleet.v1 import common_pb2
-from tests.benchmarks.test_benchmark_job import run_job
+from tests.benchmarks.test_benchmark_job import measuring_agent, run_job
 from tests.conftest import REPO
-from tests.helpers.controlstub import control_stub
-from tests.helpers.fleet import agent_config, agent_in_process, wait_for
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(2400)]
 
@@ -60,19 +58,14 @@ async def test_best_variant_per_profile_with_and_without_pruning_and_subnetworks
         "tflite-micro": [c.variant_id for c in cards if c.facts.full_integer],
     }
     reports: dict[str, list[BenchmarkResult]] = {}
-    async with control_stub(template, tmp_path) as stub:
-        stub.on_connect[:] = [stub.rpi4_power_model()]
-        cfg = agent_config(stub.address, tmp_path / "a", "rpi4", "t")
-        async with agent_in_process(cfg) as agent:
-            await wait_for(agent.connected.is_set, what="stream")
-            await wait_for(lambda: agent.telemetry.idle_watts == 2.29, what="the power model")
-            for runtime, ids in wanted.items():
-                seconds, report = await run_job(stub, f"grid-{runtime}", ids, runtime)
-                assert report.state == common_pb2.BENCHMARK_STATE_DONE  # type: ignore[attr-defined]
-                results = report_from_pb(report).results  # type: ignore[arg-type]
-                assert [r.error for r in results if r.error] == []
-                reports[runtime] = list(results)
-                print(f"\n{runtime}: {len(ids)} candidates measured in {seconds:.0f} s")
+    async with measuring_agent(template, tmp_path) as (stub, _agent):
+        for runtime, ids in wanted.items():
+            seconds, report = await run_job(stub, f"grid-{runtime}", ids, runtime)
+            assert report.state == common_pb2.BENCHMARK_STATE_DONE  # type: ignore[attr-defined]
+            results = report_from_pb(report).results  # type: ignore[arg-type]
+            assert [r.error for r in results if r.error] == []
+            reports[runtime] = list(results)
+            print(f"\n{runtime}: {len(ids)} candidates measured in {seconds:.0f} s")
 
     print(
         "\nplans on figures measured here (benchmark jobs, candidates interleaved; no sensor: the agent's "
