@@ -127,6 +127,7 @@ def test_two_replicas_one_control_plane(tmp_path: Path, pg_server: PostgresServe
         token = api_a.create_token(uses=3)[0]
         # real agents, each told both replicas: two start on A, one on B
         orders = {"r1": (a, b), "r2": (b, a), "r3": (a, b)}
+        senders: list[subprocess.Popen[bytes]] = []  # every process that sends telemetry
         for name, (first, second) in orders.items():
             argv = first.agent_command(
                 tmp_path / name,
@@ -136,7 +137,7 @@ def test_two_replicas_one_control_plane(tmp_path: Path, pg_server: PostgresServe
                 "100",
                 orchestrator=f"{first.agents},{second.agents}",
             )
-            stack.enter_context(_process(argv, tmp_path / f"{name}.log"))
+            senders.append(stack.enter_context(_process(argv, tmp_path / f"{name}.log")))
 
         def real() -> dict[str, Any]:
             return {d.device_id: d for d in api_b.list_devices() if d.status == "online"}
@@ -166,7 +167,7 @@ def test_two_replicas_one_control_plane(tmp_path: Path, pg_server: PostgresServe
         # simulated agents, all on B
         sim = [str(BIN / "edgefleet"), "simulate", "--agents", str(SIMULATED), "--profiles", "rpi4",
                "--duration", "600", "--window", "1", "--orchestrator", b.agents, "--server", b.api]  # fmt: skip
-        stack.enter_context(_process(sim, tmp_path / "simulate.log", b.env()))
+        senders.append(stack.enter_context(_process(sim, tmp_path / "simulate.log", b.env())))
         wait_until(
             lambda: len(api_b.list_devices()) == 3 + SIMULATED and len(real()) == 3 + SIMULATED, "all online"
         )
@@ -222,6 +223,10 @@ def test_two_replicas_one_control_plane(tmp_path: Path, pg_server: PostgresServe
             return all(store.acked(i) == store.last_window_seq(i) >= 5 for i in real_ids)
 
         wait_until(flushed, "the agents' windows acknowledged")
+        # then no one sends any more: the totals and the windows are read in two statements, and a window
+        # stored between them would count in one and not the other
+        for proc in senders:
+            stop(proc)
         for device_id in real_ids:
             seqs = sorted(w.seq for w in store.windows(device_id=device_id))
             assert seqs == list(range(1, len(seqs) + 1)), device_id
