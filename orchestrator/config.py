@@ -64,6 +64,11 @@ class ServerConfig:
     rollout_tick_seconds: float = 2.0
     #: Telemetry batches waiting to be stored before devices are told to back off (RESOURCE_EXHAUSTED).
     telemetry_queue_batches: int = 1024
+    #: FetchArtifact chunks in flight at once, whatever the number of devices downloading (each waits its
+    #: turn): bounds the memory a fleet-wide deploy takes (``server/transfers.py``).
+    artifact_transfer_slots: int = 64
+    #: Seconds a device may take to receive one chunk before its transfer ends (it resumes from its offset).
+    artifact_send_timeout_seconds: float = 60.0
     #: Enrolment, admin API and health: HOST:PORT with server-only TLS (agents have no certificate yet
     #: when they enrol). "" serves them on ``listen`` too (``insecure`` only).
     api_listen: str = "127.0.0.1:50052"
@@ -143,6 +148,14 @@ class ServerConfig:
             raise InvalidArgument(
                 f"telemetry_queue_batches: expected 1-1000000, got {self.telemetry_queue_batches}"
             )
+        if not 1 <= self.artifact_transfer_slots <= 100_000:
+            raise InvalidArgument(
+                f"artifact_transfer_slots: expected 1-100000, got {self.artifact_transfer_slots}"
+            )
+        if not 0 < self.artifact_send_timeout_seconds <= 3600:
+            raise InvalidArgument(
+                f"artifact_send_timeout_seconds: expected (0, 3600], got {self.artifact_send_timeout_seconds}"
+            )
         if not 0 < self.device_cert_days <= 3650:
             raise InvalidArgument(f"device_cert_days: expected (0, 3650], got {self.device_cert_days}")
         if not 1 <= self.build_workers <= 64:
@@ -184,6 +197,8 @@ _ENV = {
     "insecure": "EDGEFLEET_INSECURE",
     "tls_dir": "EDGEFLEET_TLS_DIR",
     "telemetry_queue_batches": "EDGEFLEET_TELEMETRY_QUEUE_BATCHES",
+    "artifact_transfer_slots": "EDGEFLEET_ARTIFACT_TRANSFER_SLOTS",
+    "artifact_send_timeout_seconds": "EDGEFLEET_ARTIFACT_SEND_TIMEOUT_SECONDS",
     "device_cert_days": "EDGEFLEET_DEVICE_CERT_DAYS",
     "store": "EDGEFLEET_STORE",
     "telemetry_retention_days": "EDGEFLEET_TELEMETRY_RETENTION_DAYS",

@@ -251,6 +251,21 @@ class OrchestratorMetrics:
         self.telemetry_queue = Gauge(
             "edgefleet_telemetry_queue_batches", "Telemetry batches waiting to be stored.", registry=registry
         )
+        self.artifact_chunks_sending = Gauge(
+            "edgefleet_artifact_chunks_sending",
+            "FetchArtifact chunks being sent now (at most artifact_transfer_slots).",
+            registry=registry,
+        )
+        self.artifact_chunks_waited = Counter(
+            "edgefleet_artifact_chunks_waited",
+            "FetchArtifact chunks that waited for a free transfer slot.",
+            registry=registry,
+        )
+        self.artifact_sends_timed_out = Counter(
+            "edgefleet_artifact_sends_timed_out",
+            "FetchArtifact transfers ended because the device took no chunk within the send timeout.",
+            registry=registry,
+        )
         self.duplicate_streams = Counter(
             "edgefleet_duplicate_streams_refused",
             "Agent streams refused because the device already had a live one (a cloned identity).",

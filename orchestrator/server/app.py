@@ -33,6 +33,7 @@ from edgefleet.orchestrator.server.limits import raise_open_file_limit, server_o
 from edgefleet.orchestrator.server.origin import PATH, ArtifactOrigin
 from edgefleet.orchestrator.server.sessions import Sessions
 from edgefleet.orchestrator.server.streams import Streams
+from edgefleet.orchestrator.server.transfers import TransferSlots
 from edgefleet.orchestrator.server.wiring import Services, open_services, stale_after
 from edgefleet.orchestrator.service.deployments import Assignment
 from edgefleet.orchestrator.wire.fleet import desired_to_pb
@@ -121,6 +122,13 @@ class OrchestratorServer:
             services.telemetry, max_pending=config.telemetry_queue_batches, metrics=self.metrics
         )
         self.metrics.telemetry_queue.set_function(lambda: self.ingest.pending)
+        self.transfers = TransferSlots(
+            config.artifact_transfer_slots,
+            send_timeout=config.artifact_send_timeout_seconds,
+            waited=self.metrics.artifact_chunks_waited,
+            timed_out=self.metrics.artifact_sends_timed_out,
+        )
+        self.metrics.artifact_chunks_sending.set_function(lambda: self.transfers.sending)
         control = FleetControlServicer(
             identity=services.identity,
             devices=services.devices,
@@ -136,6 +144,7 @@ class OrchestratorServer:
             heartbeat_seconds=config.heartbeat_seconds,
             window_seconds=config.window_seconds,
             canary_seconds=config.canary_seconds,
+            transfers=self.transfers,
             metrics=self.metrics,
         )
         control_pb2_grpc.add_FleetControlServicer_to_server(control, self._server)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeAlias
+from typing import Any, BinaryIO, TypeAlias
 
 import grpc
 
@@ -29,6 +30,7 @@ from edgefleet.orchestrator.server.errors import translate_errors, translate_str
 from edgefleet.orchestrator.server.ingest import TelemetryIngest
 from edgefleet.orchestrator.server.sessions import Outbound
 from edgefleet.orchestrator.server.streams import Streams
+from edgefleet.orchestrator.server.transfers import DEFAULT_TRANSFER_SLOTS, TransferSlots
 from edgefleet.orchestrator.service.deployments import DeploymentService
 from edgefleet.orchestrator.service.devices import DeviceService
 from edgefleet.orchestrator.service.identity import IdentityService
@@ -78,9 +80,11 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         heartbeat_seconds: float = 10.0,
         window_seconds: float = 10.0,
         canary_seconds: float = 60.0,
+        transfers: TransferSlots | None = None,
         metrics: OrchestratorMetrics | None = None,
     ) -> None:
         self._metrics = metrics
+        self._transfers = transfers or TransferSlots(DEFAULT_TRANSFER_SLOTS)
         self._identity = identity
         self._devices = devices
         self._deployments = deployments
@@ -245,10 +249,12 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         pem = await asyncio.to_thread(self._identity.renew_certificate, device.device_id, request.csr_pem)
         return control_pb2.RenewCertificateResponse(certificate_pem=pem)
 
-    @translate_stream_errors
-    async def FetchArtifact(
+    @translate_errors
+    async def FetchArtifact(  # type: ignore[override]  # grpc.aio: a stream written with context.write
         self, request: control_pb2.FetchArtifactRequest, context: Ctx
-    ) -> AsyncIterator[control_pb2.ArtifactChunk]:
+    ) -> None:
+        """Written chunk by chunk (``context.write``), each while holding one of the transfer slots (see
+        ``transfers``), so a deploy to the whole fleet holds a bounded number of chunks at once."""
         caller = await self._auth.device(context)
         sha256 = request.sha256.lower()
         path = self._artifacts.path(sha256)  # a malformed id is refused here
@@ -261,13 +267,22 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         if offset > size:
             raise OutOfRange(f"offset {offset} is past the end of the artifact ({size} bytes)")
         chunk = min(max(request.max_chunk_bytes or DEFAULT_CHUNK, 4096), MAX_CHUNK)
+        what = f"artifact {sha256[:12]} to {caller.device_id}"
         with path.open("rb") as fh:
             fh.seek(offset)
             while offset < size:
-                data = await asyncio.to_thread(fh.read, chunk)
-                if not data:
+                sent = await self._transfers.send(
+                    functools.partial(self._send_chunk, context, fh, offset, chunk, size), what
+                )
+                if not sent:
                     break
-                yield control_pb2.ArtifactChunk(offset=offset, data=data, total_size=size)
-                if self._metrics is not None:
-                    self._metrics.artifact_bytes.inc(len(data))
-                offset += len(data)
+                offset += sent
+
+    async def _send_chunk(self, context: Ctx, fh: BinaryIO, offset: int, chunk: int, size: int) -> int:
+        """Read and write one chunk (in a transfer slot); the bytes sent, 0 at the end of the file."""
+        data = await asyncio.to_thread(fh.read, chunk)
+        if data:
+            await context.write(control_pb2.ArtifactChunk(offset=offset, data=data, total_size=size))
+            if self._metrics is not None:
+                self._metrics.artifact_bytes.inc(len(data))
+        return len(data)

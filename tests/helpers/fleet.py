@@ -228,3 +228,14 @@ def agent_metric(agent: Agent, name: str, **labels: str) -> float:
             if sample.name == name and labels.items() <= sample.labels.items():
                 total += sample.value
     return total
+
+
+async def enrolled_and_assigned(server: Any, data_dir: Path) -> Any:
+    """An agent enrolled (its identity left in ``data_dir``, the agent stopped) and a variant assigned to it;
+    returns the assignment."""
+    token = server.services.identity.create_token(uses=1)[0]
+    async with agent_in_process(agent_config(server, data_dir, "rpi4", token)) as agent:
+        await wait_for(agent.connected.is_set, what="connection")
+        device_id = agent.identity.device_id  # type: ignore[union-attr]
+    [a] = server.services.deployments.deploy(model="digits", device_ids=[device_id])
+    return a

@@ -9,7 +9,6 @@ import asyncio
 import ssl
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import grpc
@@ -22,7 +21,14 @@ from edgefleet.agent.diskio import DiskExecutor
 from edgefleet.agent.identity.tls import DeviceTls
 from edgefleet.core.errors import PermissionDenied
 from edgefleet.orchestrator.server.app import OrchestratorServer
-from tests.helpers.fleet import agent_config, agent_in_process, committed, orchestrator_in_process, wait_for
+from tests.helpers.fleet import (
+    agent_config,
+    agent_in_process,
+    committed,
+    enrolled_and_assigned,
+    orchestrator_in_process,
+    wait_for,
+)
 
 
 class Credentials:
@@ -100,19 +106,9 @@ async def test_agents_download_from_the_origin_authorised_like_fetch_artifact(
         assert "revoked" in text.decode()
 
 
-async def _enrolled_and_assigned(server: Any, data_dir: Path) -> Any:
-    """An agent enrolled (its identity left in ``data_dir``, the agent stopped) and a variant assigned to it."""
-    token = server.services.identity.create_token(uses=1)[0]
-    async with agent_in_process(agent_config(server, data_dir, "rpi4", token)) as agent:
-        await wait_for(agent.connected.is_set, what="connection")
-        device_id = agent.identity.device_id  # type: ignore[union-attr]
-    [a] = server.services.deployments.deploy(model="digits", device_ids=[device_id])
-    return a
-
-
 async def test_resume_with_a_range_and_fall_back_to_fetch_artifact(template: Path, tmp_path: Path) -> None:
     async with orchestrator_in_process(template, tmp_path, artifact_listen="127.0.0.1:0") as server:
-        a = await _enrolled_and_assigned(server, tmp_path / "agent")
+        a = await enrolled_and_assigned(server, tmp_path / "agent")
         keys = {k.key_id: k.raw for k in server.services.identity.trusted_keys()}
         data = server.services.variants.artifact(a.desired.bundle_sha256)
         ctx = _device_context(tmp_path / "agent")
@@ -180,7 +176,7 @@ async def test_bytes_served_count_what_was_asked(template: Path, tmp_path: Path)
     """edgefleet_artifact_bytes_served counts the bytes a request asked for: a range request its range, a
     HEAD nothing, a whole GET the file."""
     async with orchestrator_in_process(template, tmp_path, artifact_listen="127.0.0.1:0") as server:
-        a = await _enrolled_and_assigned(server, tmp_path / "agent")
+        a = await enrolled_and_assigned(server, tmp_path / "agent")
         url = f"{server.artifact_url}/{a.desired.bundle_sha256}"
         ctx = _device_context(tmp_path / "agent")
         registry = server.metrics.registry

@@ -1,0 +1,64 @@
+"""A bound on the artifact bytes the orchestrator holds for agents at once (FetchArtifact).
+
+Each chunk of a FetchArtifact stream is read, wrapped in a message and handed to gRPC, which keeps it until
+the device has taken it in (HTTP/2 flow control). A deploy to N devices that all download at once therefore
+held N chunks (several copies of each on the way) until the slowest device read its own. Here a chunk is
+read and sent only while it holds one of ``slots`` slots, so at most ``slots`` chunks are in flight whatever
+the fleet's size; the other transfers wait (holding nothing but their place in line) and go in turn. A
+device that stops reading gives its slot back after ``send_timeout`` seconds: its transfer ends with
+UNAVAILABLE and the agent resumes from the offset it has (FetchArtifact takes one), so a few stuck devices
+cannot stall everyone else's downloads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from prometheus_client import Counter
+
+from edgefleet.core.errors import Unavailable
+
+__all__ = ["DEFAULT_TRANSFER_SLOTS", "TransferSlots"]
+
+T = TypeVar("T")
+#: Chunks in flight at once (``ServerConfig.artifact_transfer_slots``): at the default 256 KiB chunk,
+#: 16 MiB of artifact data held however many devices download.
+DEFAULT_TRANSFER_SLOTS = 64
+
+
+class TransferSlots:
+    def __init__(
+        self,
+        slots: int,
+        *,
+        send_timeout: float = 60.0,
+        waited: Counter | None = None,
+        timed_out: Counter | None = None,
+    ) -> None:
+        self.slots = slots
+        self.send_timeout = send_timeout
+        self._free = asyncio.Semaphore(slots)
+        self._waited = waited
+        self._timed_out = timed_out
+        #: Chunks being sent now.
+        self.sending = 0
+
+    async def send(self, write: Callable[[], Awaitable[T]], what: str) -> T:
+        """``write()`` one chunk while holding a slot; Unavailable (the agent resumes from its offset) when
+        the device has not taken it in ``send_timeout`` seconds. The slot is free again either way."""
+        if self._free.locked() and self._waited is not None:
+            self._waited.inc()
+        async with self._free:
+            self.sending += 1
+            try:
+                async with asyncio.timeout(self.send_timeout):
+                    return await write()
+            except TimeoutError:
+                if self._timed_out is not None:
+                    self._timed_out.inc()
+                message = f"{what}: the device took no chunk in {self.send_timeout:g} s; it resumes later"
+                raise Unavailable(message) from None
+            finally:
+                self.sending -= 1
