@@ -8,12 +8,14 @@ never counted here (they are another variant's); ``benchmark_inferences`` only s
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy.typing as npt
 
 from edgefleet.agent.workload.coverage import NO_COVERAGE, Coverage, SampleCoverage
+from edgefleet.agent.workload.rate import ServingRateMeter
 
 __all__ = ["InferenceStats", "ServingTotals", "WindowStats"]
 
@@ -68,10 +70,14 @@ class InferenceStats:
     _coverage: SampleCoverage = field(default_factory=SampleCoverage)
     _marks: tuple[int, ...] = (0, 0, 0, 0, 0, 0, 0)
     _cpu_mark: float = 0.0
+    #: The serving rate lately (what a benchmark job paces its candidates at); ``clock`` its time.
+    clock: Callable[[], float] = time.monotonic
+    _rate: ServingRateMeter = field(default_factory=ServingRateMeter)
 
     def record(self, n: int, latency_s: float, cpu_s: float = 0.0) -> None:
         with self.lock:
             self.inferences += n
+            self._rate.add(n, self.clock())
             self.cpu_seconds += cpu_s
             self.busy_seconds += latency_s
             if len(self._window) < 1_000_000:
@@ -92,6 +98,7 @@ class InferenceStats:
         with self.lock:
             n = len(latencies)
             self.inferences += n
+            self._rate.add(n, self.clock())
             self.cpu_seconds += cpu_s
             self.busy_seconds += sum(latencies)
             self.labelled += n
@@ -106,6 +113,11 @@ class InferenceStats:
     def record_benchmark(self, n: int) -> None:
         with self.lock:
             self.benchmark_inferences += n
+
+    def serving_rate(self) -> float:
+        """Serving inferences per second lately (exponentially weighted over ``RATE_TAU_S``)."""
+        with self.lock:
+            return self._rate.per_second(self.clock())
 
     def totals(self) -> ServingTotals:
         with self.lock:

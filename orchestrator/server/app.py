@@ -122,13 +122,8 @@ class OrchestratorServer:
             services.telemetry, max_pending=config.telemetry_queue_batches, metrics=self.metrics
         )
         self.metrics.telemetry_queue.set_function(lambda: self.ingest.pending)
-        self.transfers = TransferSlots(
-            config.artifact_transfer_slots,
-            send_timeout=config.artifact_send_timeout_seconds,
-            waited=self.metrics.artifact_chunks_waited,
-            timed_out=self.metrics.artifact_sends_timed_out,
-        )
-        self.metrics.artifact_chunks_sending.set_function(lambda: self.transfers.sending)
+        slots, timeout = config.artifact_transfer_slots, config.artifact_send_timeout_seconds
+        self.transfers = TransferSlots(slots, send_timeout=timeout, metrics=self.metrics)
         control = FleetControlServicer(
             identity=services.identity,
             devices=services.devices,
@@ -288,12 +283,8 @@ async def run_server(
     share_the_gil()
     server = OrchestratorServer(config, open_services(config))
     await server.start()  # a failed start has released everything
-    log.info(
-        "edgefleet orchestrator: agents on %s, API on %s (data in %s)",
-        server.address,
-        server.api_address,
-        config.data_dir,
-    )
+    address, api = server.address, server.api_address
+    log.info("edgefleet orchestrator: agents on %s, API on %s (data in %s)", address, api, config.data_dir)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

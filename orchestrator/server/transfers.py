@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
-from prometheus_client import Counter
+from typing import TYPE_CHECKING, TypeVar
 
 from edgefleet.core.errors import Unavailable
+from edgefleet.orchestrator.metrics import OrchestratorMetrics
+
+if TYPE_CHECKING:
+    from prometheus_client import Counter
 
 __all__ = ["DEFAULT_TRANSFER_SLOTS", "TransferSlots"]
 
@@ -30,20 +32,18 @@ DEFAULT_TRANSFER_SLOTS = 64
 
 class TransferSlots:
     def __init__(
-        self,
-        slots: int,
-        *,
-        send_timeout: float = 60.0,
-        waited: Counter | None = None,
-        timed_out: Counter | None = None,
+        self, slots: int, *, send_timeout: float = 60.0, metrics: OrchestratorMetrics | None = None
     ) -> None:
         self.slots = slots
         self.send_timeout = send_timeout
         self._free = asyncio.Semaphore(slots)
-        self._waited = waited
-        self._timed_out = timed_out
         #: Chunks being sent now.
         self.sending = 0
+        self._waited: Counter | None = None
+        self._timed_out: Counter | None = None
+        if metrics is not None:
+            self._waited, self._timed_out = metrics.artifact_chunks_waited, metrics.artifact_sends_timed_out
+            metrics.artifact_chunks_sending.set_function(lambda: self.sending)
 
     async def send(self, write: Callable[[], Awaitable[T]], what: str) -> T:
         """``write()`` one chunk while holding a slot; Unavailable (the agent resumes from its offset) when

@@ -84,9 +84,17 @@ def _project_digest() -> str:
     return h.hexdigest()
 
 
+def build_from_checkout(argv: list[str]) -> None:
+    """Run a pip command that builds this checkout (install it, make its wheel) under one file lock:
+    setuptools builds in the checkout's own ``build/`` and ``edgefleet.egg-info/``, and two builds at once
+    (two xdist workers) break each other (CI saw `pip wheel` fail while a venv installed the project)."""
+    with venv_lock("project-build"):
+        subprocess.run(argv, check=True, timeout=600, capture_output=True)
+
+
 def install_project(python: Path) -> None:
     """Build and install this checkout's wheel into the venv (no dependencies: the venv has its own)."""
-    subprocess.run(
+    build_from_checkout(
         [
             str(python),
             "-m",
@@ -97,10 +105,7 @@ def install_project(python: Path) -> None:
             "--no-deps",
             "--force-reinstall",
             str(REPO),
-        ],
-        check=True,
-        timeout=600,
-        capture_output=True,
+        ]
     )
 
 

@@ -11,17 +11,15 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.helpers.venvs import build_from_checkout
 from tests.unit.test_layout import MODULES
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(REPO)],
-        check=True,
-        capture_output=True,
-        timeout=600,
+    build_from_checkout(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(REPO)]
     )
     [path] = list(Path(out).glob("edgefleet-*.whl"))
     return zipfile.ZipFile(path)

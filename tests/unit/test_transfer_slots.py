@@ -6,16 +6,16 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 
 from edgefleet.core.errors import Unavailable
+from edgefleet.orchestrator.metrics import OrchestratorMetrics
 from edgefleet.orchestrator.server.transfers import TransferSlots
 
 
 async def test_at_most_n_sends_at_once_and_the_rest_wait_their_turn() -> None:
     registry = CollectorRegistry()
-    waited = Counter("waited", "", registry=registry)
-    slots = TransferSlots(2, waited=waited)
+    slots = TransferSlots(2, metrics=OrchestratorMetrics(registry))
     running, peak, order = 0, 0, []
 
     async def write(i: int) -> int:
@@ -31,13 +31,13 @@ async def test_at_most_n_sends_at_once_and_the_rest_wait_their_turn() -> None:
     assert got == list(range(6))
     assert peak == 2
     assert slots.sending == 0
-    assert registry.get_sample_value("waited_total") == 4  # all but the first two waited
+    assert registry.get_sample_value("edgefleet_artifact_chunks_waited_total") == 4  # all but the first two
+    assert registry.get_sample_value("edgefleet_artifact_chunks_sending") == 0
 
 
 async def test_a_send_that_never_finishes_gives_its_slot_back() -> None:
     registry = CollectorRegistry()
-    timed_out = Counter("timed_out", "", registry=registry)
-    slots = TransferSlots(1, send_timeout=0.2, timed_out=timed_out)
+    slots = TransferSlots(1, send_timeout=0.2, metrics=OrchestratorMetrics(registry))
     never = asyncio.Event()
 
     async def stuck() -> None:
@@ -48,7 +48,7 @@ async def test_a_send_that_never_finishes_gives_its_slot_back() -> None:
 
     stuck_send = asyncio.create_task(slots.send(stuck, "artifact abc to dev-1"))
     await asyncio.sleep(0.05)
-    assert slots.sending == 1
+    assert registry.get_sample_value("edgefleet_artifact_chunks_sending") == 1
     # the next transfer waits for the only slot, and gets it once the stuck one timed out
     assert await asyncio.wait_for(slots.send(fine, "artifact abc to dev-2"), timeout=5) == "sent"
     with pytest.raises(
@@ -56,4 +56,4 @@ async def test_a_send_that_never_finishes_gives_its_slot_back() -> None:
     ):
         await stuck_send
     assert slots.sending == 0
-    assert registry.get_sample_value("timed_out_total") == 1
+    assert registry.get_sample_value("edgefleet_artifact_sends_timed_out_total") == 1

@@ -31,7 +31,7 @@ from edgefleet.agent.workload.engine import Engine
 from edgefleet.core.bundle import run_self_test
 from edgefleet.core.errors import EdgefleetError, NotFound, PermissionDenied, ResourceExhausted
 
-__all__ = ["DOWNLOAD_ATTEMPTS", "JobFailed", "JobRunner", "RunnerParts"]
+__all__ = ["DOWNLOAD_ATTEMPTS", "JobFailed", "JobRunner", "RunnerParts", "ServingPace"]
 
 log = logging.getLogger("edgefleet.agent.workload.benchmark")
 DOWNLOAD_ATTEMPTS = 3
@@ -59,19 +59,16 @@ class RunnerParts:
     clock: Callable[[], float] = time.monotonic
 
 
-class _ServingRate:
-    """The device's serving rate (Predict, replay, canary) since the job began, the pace its candidates' turns
-    run at; below ``MIN_PACE`` per second nothing really serves, and turns run back to back."""
+class ServingPace:
+    """The pace a candidate's turn runs at: the device's serving rate (Predict, replay, canary) lately,
+    before and during the job; below ``MIN_PACE`` per second nothing really serves, and turns run back to
+    back."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._t0, self._n0 = time.monotonic(), engine.stats.totals().inferences
 
     def per_second(self) -> float:
-        elapsed = time.monotonic() - self._t0
-        if elapsed <= 0:
-            return 0.0
-        rate = (self._engine.stats.totals().inferences - self._n0) / elapsed
+        rate = self._engine.stats.serving_rate()
         return rate if rate >= MIN_PACE else 0.0
 
 
@@ -95,7 +92,7 @@ class JobRunner:
         stop_at = received_at + job.deadline_seconds if job.deadline_seconds > 0 else math.inf
         cands = [CandidateProgress(c.variant) for c in job.candidates]
         finished: set[int] = set()
-        serving = _ServingRate(p.engine)  # over the whole job: downloads and loads included
+        serving = ServingPace(p.engine)
 
         def report(state: BenchmarkState, reason: str = "") -> BenchmarkReport:
             done = tuple(cands[i].result() for i in sorted(finished))
