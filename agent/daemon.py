@@ -63,9 +63,8 @@ def _fail(kind: str, message: str, code: int) -> NoReturn:
 
 
 def main() -> None:
-
     from edgefleet.agent.config import load_agent_config
-    from edgefleet.core.errors import EXIT_CODES, EdgefleetError, ErrorCode
+    from edgefleet.core.errors import EXIT_CODES, EdgefleetError, ErrorCode, bug_message
     from edgefleet.core.logs import configure_logging
 
     raw = os.environ.pop(ENV, "")
@@ -89,8 +88,7 @@ def main() -> None:
     except Exception as exc:  # a bug: one line, as every edgefleet command says it
         if os.environ.get("EDGEFLEET_DEBUG"):
             raise
-        message = f"{type(exc).__name__}: {exc} (a bug: EDGEFLEET_DEBUG=1 shows where; please report it)"
-        _fail(ErrorCode.INTERNAL.value, message, EXIT_CODES[ErrorCode.INTERNAL])
+        _fail(ErrorCode.INTERNAL.value, bug_message(exc), EXIT_CODES[ErrorCode.INTERNAL])
 
 
 if __name__ == "__main__":

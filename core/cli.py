@@ -13,7 +13,7 @@ import typer.main
 from rich.console import Console
 from rich.text import Text
 
-from edgefleet.core.errors import EXIT_CODES, EdgefleetError, ErrorCode, one_line
+from edgefleet.core.errors import EXIT_CODES, EdgefleetError, ErrorCode, bug_message, one_line
 
 __all__ = ["error_line", "print_error", "run_cli"]
 
@@ -63,9 +63,6 @@ def run_cli(app: typer.Typer, prog_name: str) -> NoReturn:
     except Exception as exc:
         if os.environ.get("EDGEFLEET_DEBUG"):
             raise
-        print_error(
-            ErrorCode.INTERNAL.value,
-            f"{type(exc).__name__}: {exc} (a bug: EDGEFLEET_DEBUG=1 shows where; please report it)",
-        )
+        print_error(ErrorCode.INTERNAL.value, bug_message(exc))
         sys.exit(EXIT_CODES[ErrorCode.INTERNAL])
     sys.exit(code if isinstance(code, int) else 0)

@@ -28,6 +28,7 @@ __all__ = [
     "RuntimeUnavailable",
     "Unauthenticated",
     "Unavailable",
+    "bug_message",
     "one_line",
 ]
 
@@ -131,3 +132,8 @@ class RuntimeUnavailable(FailedPrecondition):
 def one_line(message: str) -> str:
     """A message as one line for a terminal: its own line breaks become `` | ``."""
     return " | ".join(part.strip() for part in message.splitlines() if part.strip())
+
+
+def bug_message(exc: BaseException) -> str:
+    """What a command says of an exception nobody expected (``EDGEFLEET_DEBUG=1`` shows its traceback)."""
+    return f"{type(exc).__name__}: {exc} (a bug: EDGEFLEET_DEBUG=1 shows where; please report it)"

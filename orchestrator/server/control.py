@@ -30,7 +30,7 @@ from edgefleet.orchestrator.server.errors import translate_errors, translate_str
 from edgefleet.orchestrator.server.ingest import TelemetryIngest
 from edgefleet.orchestrator.server.sessions import Outbound
 from edgefleet.orchestrator.server.streams import Streams
-from edgefleet.orchestrator.server.transfers import DEFAULT_TRANSFER_SLOTS, TransferSlots
+from edgefleet.orchestrator.server.transfers import TransferSlots
 from edgefleet.orchestrator.service.deployments import DeploymentService
 from edgefleet.orchestrator.service.devices import DeviceService
 from edgefleet.orchestrator.service.identity import IdentityService
@@ -79,12 +79,12 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         ingest: TelemetryIngest,
         heartbeat_seconds: float = 10.0,
         window_seconds: float = 10.0,
+        transfers: TransferSlots,
         canary_seconds: float = 60.0,
-        transfers: TransferSlots | None = None,
         metrics: OrchestratorMetrics | None = None,
     ) -> None:
         self._metrics = metrics
-        self._transfers = transfers or TransferSlots(DEFAULT_TRANSFER_SLOTS)
+        self._transfers = transfers
         self._identity = identity
         self._devices = devices
         self._deployments = deployments

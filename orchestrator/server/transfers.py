@@ -22,15 +22,15 @@ from edgefleet.orchestrator.metrics import OrchestratorMetrics
 if TYPE_CHECKING:
     from prometheus_client import Counter
 
-__all__ = ["DEFAULT_TRANSFER_SLOTS", "TransferSlots"]
+__all__ = ["TransferSlots"]
 
 T = TypeVar("T")
-#: Chunks in flight at once (``ServerConfig.artifact_transfer_slots``): at the default 256 KiB chunk,
-#: 16 MiB of artifact data held however many devices download.
-DEFAULT_TRANSFER_SLOTS = 64
 
 
 class TransferSlots:
+    """``slots``: ``ServerConfig.artifact_transfer_slots`` (default 64: at the default 256 KiB chunk, 16 MiB
+    of artifact data held however many devices download)."""
+
     def __init__(
         self, slots: int, *, send_timeout: float = 60.0, metrics: OrchestratorMetrics | None = None
     ) -> None:

@@ -25,8 +25,8 @@ _WALK = 1024
 def advance_ack(db: Database, device_id: str, floor: int = 0) -> int:
     """Move the watermark to max(watermark, floor), then over every consecutive stored sequence."""
     with db.write() as conn:
-        mark = conn.execute(sa.select(ACKS.c.acked).where(ACKS.c.device_id == device_id)).scalar() or 0
-        return _save_ack(conn, db, device_id, _walk(conn, device_id, max(int(mark), _clamp(floor))))
+        [(_, mark)] = advance_many(conn, db, {device_id: floor})
+        return mark
 
 
 def _clamp(floor: int) -> int:
@@ -52,21 +52,15 @@ def _walk(conn: Connection, device_id: str, mark: int) -> int:
             return mark
 
 
-def _save_ack(conn: Connection, db: Database, device_id: str, mark: int) -> int:
-    stmt = db.statement("acks.upsert", lambda: _ack_upsert(db, returning=True))
-    return int(conn.execute(stmt, {"device_id": device_id, "acked": mark}).scalar_one())
-
-
-def _ack_upsert(db: Database, *, returning: bool) -> Any:
+def _ack_upsert(db: Database) -> Any:
     """INSERT of a watermark that never moves one back."""
     stmt = db.insert(ACKS)
-    upsert = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=["device_id"],
         set_={
             "acked": sa.case((stmt.excluded.acked > ACKS.c.acked, stmt.excluded.acked), else_=ACKS.c.acked)
         },
     )
-    return upsert.returning(ACKS.c.acked) if returning else upsert
 
 
 def _runs_above(db: Database) -> Any:
@@ -120,7 +114,7 @@ def advance_many(conn: Connection, db: Database, floors: Mapping[str, int]) -> t
         marks[d] = mark
     moved = [{"device_id": d, "acked": m} for d, m in marks.items() if m > stored.get(d, -1)]
     if moved:
-        conn.execute(db.statement("acks.upsert_many", lambda: _ack_upsert(db, returning=False)), moved)
+        conn.execute(db.statement("acks.upsert_many", lambda: _ack_upsert(db)), moved)
     # what is stored now: ours, or a higher one another replica wrote meanwhile (never lower)
     return tuple((d, max(m, stored.get(d, 0))) for d, m in marks.items())
 
