@@ -17,7 +17,7 @@ import psutil
 from typer.testing import CliRunner
 
 from edgefleet.orchestrator.cli.app import app
-from tests.helpers.processes import agent, orchestrator
+from tests.helpers.processes import agent, orchestrator, wait_until
 
 MiB = 2**20
 #: The floor: the model taken out of the agent's active bundle, loaded by LiteRT and invoked once; it then
@@ -78,19 +78,14 @@ def test_agent_footprint(tmp_path: Path) -> None:
         )
         token = _json(runner.invoke(app, ["devices", "token", "--json"], env=env))["token"]
         with agent(served, tmp_path / "rpi4", "rpi4", token) as proc:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
+
+            def device() -> dict[str, Any] | None:
                 devices = _json(runner.invoke(app, ["devices", "list", "--json"], env=env))
-                if devices and devices[0]["status"] == "online":
-                    break
-                time.sleep(0.5)
+                return devices[0] if devices else None
+
+            wait_until(lambda: (d := device()) and d["status"] == "online", "the agent online")
             _json(runner.invoke(app, ["deploy", "digits", "--json"], env=env))
-            while time.monotonic() < deadline:
-                devices = _json(runner.invoke(app, ["devices", "list", "--json"], env=env))
-                if devices[0]["phase"] == "committed":
-                    break
-                time.sleep(0.5)
-            assert devices[0]["phase"] == "committed", devices[0]
+            wait_until(lambda: (d := device()) and d["phase"] == "committed", "the variant committed")
             time.sleep(3)
             rss, uss, cpu = _idle(proc.pid)
             bundle = _active_bundle(tmp_path / "rpi4")

@@ -97,10 +97,12 @@ def table(stub: ControlStub, report: control_pb2.BenchmarkReport, seconds: float
 async def measuring_agent(template: Path, tmp_path: Path) -> AsyncIterator[tuple[ControlStub, Agent]]:
     """A control stub and a real agent connected to it, measuring with rpi4's power model."""
     async with control_stub(template, tmp_path) as stub:
-        stub.on_connect[:] = [stub.rpi4_power_model()]
+        power = stub.rpi4_power_model()
+        stub.on_connect[:] = [power]
         async with agent_in_process(agent_config(stub.address, tmp_path / "a", "rpi4", "t")) as agent:
             await wait_for(agent.connected.is_set, what="stream")
-            await wait_for(lambda: agent.telemetry.idle_watts == 2.29, what="the power model")
+            idle = power.config.idle_watts
+            await wait_for(lambda: agent.telemetry.idle_watts == idle, what="the power model")
             yield stub, agent
 
 

@@ -24,7 +24,7 @@ import psutil
 import pytest
 
 from tests.helpers.bare_fleet import BareRun, run_bare
-from tests.helpers.load import PROBE, LoadRun, percentile, run_fleet_load
+from tests.helpers.load import PROBE, LoadRun, percentile, print_table, problems, run_fleet_load
 
 SIZES = tuple(
     int(n) for n in os.environ.get("EDGEFLEET_BENCH_FLEET_SIZES", "500,1000,2000,5000,10000").split(",")
@@ -100,32 +100,46 @@ def test_fleet_scale(tmp_path: Path) -> None:
     print(
         f"\nfleet scale: one `edgefleet serve`, simulated mTLS agents, {psutil.cpu_count()} cores shared by all"
     )
-    print(
-        "| agents | connected | all connected (s, incl. enrolment) | deploy reached all (s) | 2-wave rollout "
-        "reached all (s) | orchestrator RSS idle / connected / peak (MiB) | RSS per agent (KiB) | orchestrator "
-        "CPU s (% of one core) | health p99 during the burst (ms) | health p99 after (ms) | health p99 / max, "
-        "whole run (ms) | failed checks | reconnects | load average |"
+    print_table(
+        [
+            "agents",
+            "connected",
+            "all connected (s, incl. enrolment)",
+            "deploy reached all (s)",
+            "2-wave rollout reached all (s)",
+            "orchestrator RSS idle / connected / peak (MiB)",
+            "RSS per agent (KiB)",
+            "orchestrator CPU s (% of one core)",
+            "health p99 during the burst (ms)",
+            "health p99 after (ms)",
+            "health p99 / max, whole run (ms)",
+            "failed checks",
+            "reconnects",
+            "load average",
+        ],
+        (_row(run) + f" {load:.1f} |" for run, load in zip(runs, loads, strict=True)),
     )
-    print("|" + "---|" * 14)
-    for run, load in zip(runs, loads, strict=True):
-        print(_row(run) + f" {load:.1f} |")
     print(
         "\nfloor: a bare grpc.aio server holding N idle mTLS streams (no edgefleet code), clients in processes"
     )
-    print(
-        "| streams | all connected (s, no enrolment) | orchestrator / floor | RSS per stream (KiB) | orchestrator "
-        "/ floor | CPU s | health p99 / max (ms) |"
+    print_table(
+        [
+            "streams",
+            "all connected (s, no enrolment)",
+            "orchestrator / floor",
+            "RSS per stream (KiB)",
+            "orchestrator / floor",
+            "CPU s",
+            "health p99 / max (ms)",
+        ],
+        (_floor_row(bare, run) for bare, run in zip(floors, runs, strict=True)),
     )
-    print("|" + "---|" * 7)
-    for bare, run in zip(floors, runs, strict=True):
-        print(_floor_row(bare, run))
     for run in runs:
         r = run.report
-        problems = r.failures() + [f"stream: {k} x{v}" for k, v in list(r.stream_errors.items())[:5]]
         print(
             f"{run.agents:,} agents: rollout {', '.join(run.rollout_states)}; telemetry windows sent "
             f"{r.windows_sent:,}, stored {run.windows_stored:,.0f}, back-pressure refusals {run.backpressure:,.0f}; "
-            + ("; ".join(problems) or "ok")
+            + problems(r)
         )
     for run in runs:  # correctness only; the rollout's time to reach all is printed, not asserted
         assert run.report.connected == run.agents, (run.agents, run.report.failures())

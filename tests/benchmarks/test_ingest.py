@@ -31,7 +31,7 @@ from pathlib import Path
 import psutil
 
 from edgefleet.orchestrator.server.ingest import GROUP
-from tests.helpers.load import LoadRun, percentile, run_fleet_load
+from tests.helpers.load import LoadRun, percentile, print_table, problems, run_fleet_load
 
 AGENTS = int(os.environ.get("EDGEFLEET_BENCH_INGEST_AGENTS", "1000"))
 #: Seconds between two windows of one agent: AGENTS / WINDOW_S windows/s offered (twice the goal).
@@ -114,18 +114,25 @@ def test_ingest(tmp_path: Path) -> None:
         f"{psutil.cpu_count()} cores shared by all; load average {load:.1f} before, "
         f"{os.getloadavg()[0]:.1f} after"
     )
-    print(
-        "| stored windows/s (steady mean / best 5 s) | stored per orchestrator CPU-second | bare sqlite3 insert of the same rows (rows/s) | "
-        "orchestrator / bare | windows sent / stored / back-pressure refusals | orchestrator CPU s "
-        "(% of one core) | health p99 / max at saturation (ms) | failed checks |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    print(
-        f"| {rate:,.0f} / {best:,.0f} | {per_cpu:,.0f} | {bare:,.0f} ({rows:,} rows, {GROUP} per transaction, as the orchestrator's largest group) | "
-        f"{rate / bare:.3f} | {r.windows_sent:,} / {run.windows_stored:,.0f} / {run.backpressure:,.0f} | "
-        f"{run.cpu_seconds:,.0f} ({100 * run.cpu_seconds / run.elapsed_s:.0f}%) | "
-        f"{percentile(health, 0.99) * 1e3:,.0f} / {max(health, default=math.nan) * 1e3:,.0f} | "
-        f"{len(run.health_failures)} |"
+    print_table(
+        [
+            "stored windows/s (steady mean / best 5 s)",
+            "stored per orchestrator CPU-second",
+            "bare sqlite3 insert of the same rows (rows/s)",
+            "orchestrator / bare",
+            "windows sent / stored / back-pressure refusals",
+            "orchestrator CPU s (% of one core)",
+            "health p99 / max at saturation (ms)",
+            "failed checks",
+        ],
+        [
+            f"| {rate:,.0f} / {best:,.0f} | {per_cpu:,.0f} | {bare:,.0f} ({rows:,} rows, {GROUP} per transaction, "
+            f"as the orchestrator's largest group) | {rate / bare:.3f} | {r.windows_sent:,} / "
+            f"{run.windows_stored:,.0f} / {run.backpressure:,.0f} | "
+            f"{run.cpu_seconds:,.0f} ({100 * run.cpu_seconds / run.elapsed_s:.0f}%) | "
+            f"{percentile(health, 0.99) * 1e3:,.0f} / {max(health, default=math.nan) * 1e3:,.0f} | "
+            f"{len(run.health_failures)} |"
+        ],
     )
     per_second = [
         (b[1] - a[1]) / (b[0] - a[0])
@@ -137,8 +144,7 @@ def test_ingest(tmp_path: Path) -> None:
             f"stored per second over the steady span: median {statistics.median(per_second):,.0f}; "
             f"each second: {' '.join(f'{v:.0f}' for v in per_second)}"
         )
-    problems = r.failures() + [f"stream: {k} x{v}" for k, v in list(r.stream_errors.items())[:5]]
-    print(f"reconnects {r.reconnects:,}; " + ("; ".join(problems) or "no stream errors"))
+    print(f"reconnects {r.reconnects:,}; {problems(r)}")
     assert run.report.connected == AGENTS, run.report.failures()
     assert rows >= run.windows_stored > 0, (rows, run.windows_stored)  # the counter is read a bit earlier
     assert run.windows_stored <= r.windows_sent  # exactly once: nothing stored that was not sent

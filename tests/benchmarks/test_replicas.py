@@ -24,6 +24,7 @@ import psutil
 import pytest
 
 from tests.helpers.fleet import build_template
+from tests.helpers.load import print_table, problems
 from tests.helpers.postgres import PostgresServer
 from tests.helpers.replica_load import ReplicaRun, run_replica_load
 
@@ -93,22 +94,31 @@ def test_replicas_on_postgresql(tmp_path: Path, pg_server: PostgresServer) -> No
         f"({AGENTS / WINDOW_S:,.0f} windows/s offered), steady phase {STEADY_S:g} s; "
         f"{psutil.cpu_count()} cores shared by everything here (ratios to the first row)"
     )
-    print(
-        "| store, replicas | connected | streams opened per replica | all connected (s, incl. enrolment) "
-        "| deploy reached all (s) | 2-wave rollout reached all (s) | windows stored/s, steady "
-        "| replica CPU ms per window | PostgreSQL CPU ms per window | RSS peak per replica (MiB) "
-        "| CPU s per replica (% of one core) | PostgreSQL CPU s (%) | reconnects | load average |"
+    print_table(
+        [
+            "store, replicas",
+            "connected",
+            "streams opened per replica",
+            "all connected (s, incl. enrolment)",
+            "deploy reached all (s)",
+            "2-wave rollout reached all (s)",
+            "windows stored/s, steady",
+            "replica CPU ms per window",
+            "PostgreSQL CPU ms per window",
+            "RSS peak per replica (MiB)",
+            "CPU s per replica (% of one core)",
+            "PostgreSQL CPU s (%)",
+            "reconnects",
+            "load average",
+        ],
+        (_row(run, runs[0], load) for run, load in zip(runs, loads, strict=True)),
     )
-    print("|" + "---|" * 14)
-    for run, load in zip(runs, loads, strict=True):
-        print(_row(run, runs[0], load))
     for run in runs:
         r = run.report
-        problems = r.failures() + [f"stream: {k} x{v}" for k, v in list(r.stream_errors.items())[:5]]
         print(
             f"{run.label}: rollout {', '.join(run.rollout_states)}; windows sent {r.windows_sent:,}, "
             f"acknowledged {r.windows_acked:,}; back-pressure advice {r.backpressure_advice:,}; "
-            + ("; ".join(problems) or "ok")
+            + problems(r)
         )
     for run in runs:  # correctness only
         assert run.report.connected == AGENTS, (run.label, run.report.failures())

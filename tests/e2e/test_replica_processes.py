@@ -31,7 +31,7 @@ from edgefleet.orchestrator.service.variants import BuildRequest
 from edgefleet.orchestrator.store import open_store
 from tests.helpers.postgres import PostgresServer
 from tests.helpers.processes import BIN, Served, orchestrator, stop, wait_until
-from tests.helpers.replicas import replica_env, seed_shared
+from tests.helpers.replicas import replica_env, shared_database
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("postgres")]
 runner = CliRunner()
@@ -109,9 +109,7 @@ def _process(
 
 @pytest.mark.timeout(900)
 def test_two_replicas_one_control_plane(tmp_path: Path, pg_server: PostgresServer) -> None:
-    url = pg_server.url(pg_server.create_database("e2e"))
-    shared = tmp_path / "shared"
-    seed_shared(_template(tmp_path / "template"), url, shared)
+    url, shared = shared_database(pg_server, "e2e", _template(tmp_path / "template"), tmp_path)
     for name in ("a", "b"):  # each replica's own data directory; the CA is the shared one
         (tmp_path / name).mkdir()
         (tmp_path / name / "tls").symlink_to(shared / "tls")

@@ -131,14 +131,15 @@ class ControlStub(control_pb2_grpc.FleetControlServicer):
         )
 
     def rpi4_power_model(self) -> control_pb2.OrchestratorMessage:
-        """rpi4's power figures (orchestrator/profiles/builtin/rpi4.toml) and 10 s windows: what the
-        benchmarks' agents measure with."""
+        """rpi4's power figures (the built-in profile, as the orchestrator sends them) and 10 s windows:
+        what the benchmarks' agents measure with."""
+        rpi4 = self.catalogue.services.plans.profiles.get("rpi4")
         return control_pb2.OrchestratorMessage(
             config=control_pb2.AgentConfig(
                 telemetry_window_seconds=10.0,
-                idle_watts=2.29,
-                active_watts=6.82,
-                cores=4,
+                idle_watts=rpi4.power.idle_watts,
+                active_watts=rpi4.power.active_watts,
+                cores=rpi4.hardware.cores,
                 signing_keys=self.catalogue.signing_keys(),
             )
         )

@@ -70,7 +70,9 @@ async def round_trips(
     )
     out, err = await proc.communicate(payload)
     assert proc.returncode == 0, err.decode()[-2000:]
-    return [float(v) for v in out.split()]
+    times = [float(v) for v in out.split()]
+    assert len(times) == n, (len(times), n, err.decode()[-2000:])  # every call timed, none lost
+    return times
 
 
 @contextmanager

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +26,8 @@ from edgefleet.orchestrator.client import AdminClient
 from edgefleet.orchestrator.tools.simulate import Endpoints, SimulationReport, simulate
 from tests.helpers.processes import Served, orchestrator
 
+#: What the load benchmarks' orchestrators (and replicas) run with.
+SETTINGS = {"EDGEFLEET_HEARTBEAT_SECONDS": "10", "EDGEFLEET_ROLLOUT_TICK_SECONDS": "1"}
 #: Lax budgets (simulated telemetry is synthetic): the rollout's two waves are what is measured.
 POLICY = {
     "accuracy_floor": 0.9,
@@ -217,8 +219,7 @@ def run_fleet_load(
     """Connect ``agents``; then (``deploy``) deploy the reference model to all and (``rollout``) roll
     another variant per profile out in two waves; each step is awaited until it reached every agent.
     ``count_windows``: count the stored windows every second (LoadRun.stored; SQLite store)."""
-    env = {"EDGEFLEET_HEARTBEAT_SECONDS": "10", "EDGEFLEET_ROLLOUT_TICK_SECONDS": "1"}
-    with orchestrator(tmp_path / "orch", env=env) as (proc, served):
+    with orchestrator(tmp_path / "orch", env=SETTINGS) as (proc, served):
         _build_variants(served)
         ca_pem = served.ca.read_bytes()
         time.sleep(1.0)  # settle after the build before the idle figure
@@ -255,8 +256,7 @@ def run_fleet_load(
             prober.terminate()
             out, _ = prober.communicate(timeout=10)
             states = [r.state for r in api.list_rollouts("digits")]
-        metrics_address = (served.data_dir / "metrics.addr").read_text().strip()
-        text = urllib.request.urlopen(f"http://{metrics_address}/metrics", timeout=30).read().decode()
+        text = scrape((served.data_dir / "metrics.addr").read_text().strip())
     run = LoadRun(
         agents,
         report,
@@ -282,3 +282,23 @@ def run_fleet_load(
     if not math.isnan(connected_at):  # RSS when all were connected: the first sample after
         run.rss_connected = next((rss for at, rss in sampler.samples if at >= connected_at), 0)
     return run
+
+
+def print_table(columns: Sequence[str], rows: Iterable[str]) -> None:
+    """A markdown table as BENCHMARKS.md has them: the header, its rule, then the rows as formatted."""
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for row in rows:
+        print(row)
+
+
+def problems(report: SimulationReport) -> str:
+    """What went wrong in a simulation (its failures, its first stream errors), or "ok"."""
+    found = report.failures() + [f"stream: {k} x{v}" for k, v in list(report.stream_errors.items())[:5]]
+    return "; ".join(found) or "ok"
+
+
+def scrape(address: str) -> str:
+    """The Prometheus text of the metrics endpoint at HOST:PORT."""
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=30) as response:
+        return str(response.read().decode())

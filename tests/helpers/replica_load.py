@@ -11,7 +11,6 @@ import math
 import shutil
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -21,15 +20,13 @@ import psutil
 
 from edgefleet.orchestrator.client import AdminClient
 from edgefleet.orchestrator.tools.simulate import Endpoints, SimulationReport, simulate
-from tests.helpers.load import fleet_steps, metric
+from tests.helpers.load import SETTINGS, fleet_steps, metric, scrape
 from tests.helpers.postgres import PostgresServer
 from tests.helpers.processes import Served, orchestrator
 from tests.helpers.replicas import replica_env, seed_shared
 
 __all__ = ["ReplicaRun", "run_replica_load"]
 
-#: What every replica runs with (as the fleet-scale benchmark's orchestrator).
-SETTINGS = {"EDGEFLEET_HEARTBEAT_SECONDS": "10", "EDGEFLEET_ROLLOUT_TICK_SECONDS": "1"}
 WINDOWS = "edgefleet_telemetry_windows_ingested_total"
 STREAMS = "edgefleet_streams_opened_total"
 
@@ -47,11 +44,8 @@ class Sample:
 class ReplicaRun:
     label: str
     replicas: int
-    agents: int
-    window_s: float
     report: SimulationReport
     samples: list[Sample]
-    started: float
     #: Streams each replica opened (the agents it held, plus reconnects).
     held: list[float] = field(default_factory=list)
     rollout_states: list[str] = field(default_factory=list)
@@ -135,7 +129,7 @@ class _Sampler:
         return _cpu(self.postmaster) + sum(_cpu(p) for p in self._db.values())
 
     def _stored(self) -> float:
-        return sum(metric(_scrape(address), WINDOWS) for address in self.metrics)
+        return sum(metric(scrape(address), WINDOWS) for address in self.metrics)
 
     def take(self) -> None:
         self.samples.append(
@@ -156,11 +150,6 @@ class _Sampler:
         self._stop.set()
         self._thread.join()
         self.take()
-
-
-def _scrape(address: str) -> str:
-    with urllib.request.urlopen(f"http://{address}/metrics", timeout=30) as response:
-        return str(response.read().decode())
 
 
 @contextmanager
@@ -235,8 +224,8 @@ def run_replica_load(
             )
         )
         sampler.stop()
-        run = ReplicaRun(label, len(placed), agents, window_s, report, sampler.samples, t0)
-        run.held = [metric(_scrape(m), STREAMS) for m in metrics]
+        run = ReplicaRun(label, len(placed), report, sampler.samples)
+        run.held = [metric(scrape(m), STREAMS) for m in metrics]
         run.rollout_states = [r.state for r in api.list_rollouts("digits")]
     # the steady phase: from the end of the last step (each step begins 0.3 s after the previous one
     # ended; one that did not reach every agent ended at its timeout) for steady_s, less a second at each end

@@ -15,8 +15,9 @@ from edgefleet.orchestrator.replicas.notifier import Notifier
 from edgefleet.orchestrator.security import init_tls
 from edgefleet.orchestrator.server.app import OrchestratorServer, open_services
 from edgefleet.orchestrator.store import SqliteStore, open_store
+from tests.helpers.postgres import PostgresServer
 
-__all__ = ["replica_env", "replica_in_process", "seed_shared"]
+__all__ = ["replica_env", "replica_in_process", "seed_shared", "shared_database"]
 
 
 def seed_shared(template: Path, store_url: str, shared: Path) -> None:
@@ -36,6 +37,16 @@ def seed_shared(template: Path, store_url: str, shared: Path) -> None:
     finally:
         source.close()
         target.close()
+
+
+def shared_database(pg: PostgresServer, name: str, template: Path, root: Path) -> tuple[str, Path]:
+    """A new database (its name starts with ``name``) on the test PostgreSQL server ``pg`` and
+    ``root/shared``, both seeded from ``template`` (``seed_shared``); returns (the store URL, the shared
+    directory)."""
+    url = pg.url(pg.create_database(name))
+    shared = root / "shared"
+    seed_shared(template, url, shared)
+    return url, shared
 
 
 @asynccontextmanager

@@ -28,7 +28,7 @@ from tests.helpers.fleet import (
 )
 from tests.helpers.postgres import PostgresServer
 from tests.helpers.raw_device import RawDevice
-from tests.helpers.replicas import replica_in_process, seed_shared
+from tests.helpers.replicas import replica_in_process, shared_database
 
 pytestmark = pytest.mark.xdist_group("postgres")
 
@@ -40,9 +40,7 @@ def _views(api: AdminClient) -> dict[str, tuple[str, str]]:
 async def test_replicas_share_devices_deploys_revocations_and_failover(
     template: Path, tmp_path: Path, pg_server: PostgresServer
 ) -> None:
-    url = pg_server.url(pg_server.create_database("replicas"))
-    shared = tmp_path / "shared"
-    seed_shared(template, url, shared)
+    url, shared = shared_database(pg_server, "replicas", template, tmp_path)
     async with contextlib.AsyncExitStack() as outer:
         a = await outer.enter_async_context(replica_in_process(tmp_path, "a", store_url=url, shared=shared))
         b_stack = contextlib.AsyncExitStack()
@@ -87,9 +85,7 @@ async def test_replicas_share_devices_deploys_revocations_and_failover(
 async def test_a_benchmark_job_started_on_one_replica_reaches_a_device_on_the_other(
     template: Path, tmp_path: Path, pg_server: PostgresServer
 ) -> None:
-    url = pg_server.url(pg_server.create_database("replica_jobs"))
-    shared = tmp_path / "shared"
-    seed_shared(template, url, shared)
+    url, shared = shared_database(pg_server, "replica_jobs", template, tmp_path)
     async with contextlib.AsyncExitStack() as stack:
         a = await stack.enter_async_context(
             replica_in_process(tmp_path, "a", store_url=url, shared=shared, insecure=True)
@@ -141,9 +137,7 @@ async def test_simulated_agents_split_between_replicas(
     """`edgefleet simulate` given two replicas: half the agents enrol and stream on each, one fleet."""
     from edgefleet.orchestrator.tools.simulate import Endpoints, simulate
 
-    url = pg_server.url(pg_server.create_database("simsplit"))
-    shared = tmp_path / "shared"
-    seed_shared(template, url, shared)
+    url, shared = shared_database(pg_server, "simsplit", template, tmp_path)
     async with (
         replica_in_process(tmp_path, "a", store_url=url, shared=shared) as a,
         replica_in_process(tmp_path, "b", store_url=url, shared=shared) as b,
