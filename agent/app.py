@@ -71,7 +71,7 @@ class Agent:
         self.downloader = Downloader(config.data_dir, self._identity, self.disk, chunk_bytes=chunk)
         scratch = config.data_dir / "benchmark" / "scratch"  # candidates: never a slot
         self._candidates = Downloader(scratch, self._identity, self.disk, chunk_bytes=chunk)
-        self.inference = InferenceServer(self.engine, config.predict_listen)
+        self.inference = InferenceServer(self.engine, config.predict_listen, config.local_socket)
         #: Set once ``start`` has finished (the parts are open, Predict answers).
         self.started = asyncio.Event()
         self.connected = asyncio.Event()

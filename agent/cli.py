@@ -116,6 +116,10 @@ def run(
     predict_listen: Annotated[
         str | None, typer.Option(help="Inference API: 127.0.0.1:PORT or unix:PATH.")
     ] = None,
+    local_socket: Annotated[
+        Path | None,
+        typer.Option(help="Fast local Predict: framed protobuf on this unix socket (see local_client)."),
+    ] = None,
     replay: Annotated[str | None, typer.Option(help="Replay workload: inferences/s, or 'max'.")] = None,
     threads: Annotated[int | None, typer.Option(help="Interpreter threads.")] = None,
     label: Annotated[
@@ -144,6 +148,7 @@ def run(
             "token": token,
             "name": name,
             "predict_listen": predict_listen,
+            "local_socket": local_socket,
             "replay_rate": rate,
             "threads": threads,
             "labels": label or None,

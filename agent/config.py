@@ -92,6 +92,8 @@ class AgentConfig:
     name: str = ""
     #: Local Inference API: HOST:PORT on loopback (port 0: any free port) or unix:/path.
     predict_listen: str = "127.0.0.1:0"
+    #: The fast local path: Predict and Feedback as framed protobuf on this unix socket (none: off).
+    local_socket: Path | None = None
     #: Replay workload: inferences per second over the variant's bundled samples (0: off).
     replay_rate: float = 0.0
     heartbeat_seconds: float = 10.0
@@ -177,6 +179,7 @@ _ENV = {
     "token": "EDGEFLEET_AGENT_TOKEN",
     "name": "EDGEFLEET_AGENT_NAME",
     "predict_listen": "EDGEFLEET_AGENT_PREDICT_LISTEN",
+    "local_socket": "EDGEFLEET_AGENT_LOCAL_SOCKET",
     "replay_rate": "EDGEFLEET_AGENT_REPLAY_RATE",
     "window_seconds": "EDGEFLEET_AGENT_WINDOW_SECONDS",
     "sysfs_root": "EDGEFLEET_AGENT_SYSFS_ROOT",

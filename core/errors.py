@@ -14,6 +14,7 @@ from typing import ClassVar
 
 __all__ = [
     "EXIT_CODES",
+    "STATUS_NUMBERS",
     "Aborted",
     "AlreadyExists",
     "EdgefleetError",
@@ -29,6 +30,7 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "bug_message",
+    "error_of",
     "one_line",
 ]
 
@@ -62,6 +64,23 @@ EXIT_CODES: dict[ErrorCode, int] = {
     ErrorCode.UNAVAILABLE: 8,
     ErrorCode.ABORTED: 9,
     ErrorCode.INTERNAL: 1,
+}
+
+
+#: gRPC's status number per error kind (the gRPC edge uses ``grpc.StatusCode``; the agent's framed local
+#: socket sends the number itself).
+STATUS_NUMBERS: dict[ErrorCode, int] = {
+    ErrorCode.INVALID_ARGUMENT: 3,
+    ErrorCode.NOT_FOUND: 5,
+    ErrorCode.ALREADY_EXISTS: 6,
+    ErrorCode.PERMISSION_DENIED: 7,
+    ErrorCode.RESOURCE_EXHAUSTED: 8,
+    ErrorCode.FAILED_PRECONDITION: 9,
+    ErrorCode.ABORTED: 10,
+    ErrorCode.OUT_OF_RANGE: 11,
+    ErrorCode.INTERNAL: 13,
+    ErrorCode.UNAVAILABLE: 14,
+    ErrorCode.UNAUTHENTICATED: 16,
 }
 
 
@@ -137,3 +156,25 @@ def one_line(message: str) -> str:
 def bug_message(exc: BaseException) -> str:
     """What a command says of an exception nobody expected (``EDGEFLEET_DEBUG=1`` shows its traceback)."""
     return f"{type(exc).__name__}: {exc} (a bug: EDGEFLEET_DEBUG=1 shows where; please report it)"
+
+
+_CLASSES: dict[ErrorCode, type[EdgefleetError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidArgument,
+        OutOfRange,
+        NotFound,
+        AlreadyExists,
+        FailedPrecondition,
+        PermissionDenied,
+        Unauthenticated,
+        ResourceExhausted,
+        Unavailable,
+        Aborted,
+    )
+}
+
+
+def error_of(code: ErrorCode, message: str) -> EdgefleetError:
+    """The domain error of a kind, as a client raises what a server reported."""
+    return _CLASSES.get(code, EdgefleetError)(message)

@@ -4,36 +4,9 @@ from __future__ import annotations
 
 import grpc
 
-from edgefleet.core.errors import (
-    Aborted,
-    AlreadyExists,
-    EdgefleetError,
-    ErrorCode,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    OutOfRange,
-    PermissionDenied,
-    ResourceExhausted,
-    Unauthenticated,
-    Unavailable,
-)
+from edgefleet.core.errors import EdgefleetError, ErrorCode, Unavailable, error_of
 
 __all__ = ["error_from_rpc", "status_of"]
-
-_CLASSES: dict[ErrorCode, type[EdgefleetError]] = {
-    ErrorCode.INVALID_ARGUMENT: InvalidArgument,
-    ErrorCode.OUT_OF_RANGE: OutOfRange,
-    ErrorCode.NOT_FOUND: NotFound,
-    ErrorCode.ALREADY_EXISTS: AlreadyExists,
-    ErrorCode.FAILED_PRECONDITION: FailedPrecondition,
-    ErrorCode.PERMISSION_DENIED: PermissionDenied,
-    ErrorCode.UNAUTHENTICATED: Unauthenticated,
-    ErrorCode.RESOURCE_EXHAUSTED: ResourceExhausted,
-    ErrorCode.UNAVAILABLE: Unavailable,
-    ErrorCode.ABORTED: Aborted,
-    ErrorCode.INTERNAL: EdgefleetError,
-}
 
 
 def status_of(exc: EdgefleetError) -> grpc.StatusCode:
@@ -51,4 +24,4 @@ def error_from_rpc(exc: grpc.RpcError, *, target: str = "") -> EdgefleetError:
         kind = ErrorCode[code.name]
     except KeyError:
         kind = ErrorCode.INTERNAL
-    return _CLASSES[kind](details)
+    return error_of(kind, details)

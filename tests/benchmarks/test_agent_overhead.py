@@ -21,29 +21,18 @@ import grpc
 import numpy as np
 
 from edgefleet.agent.runtime import load_model
-from edgefleet.agent.slots import VariantInfo
-from edgefleet.agent.workload.engine import Engine
 from edgefleet.agent.workload.predict import InferenceServer
 from edgefleet.agent.workload.replay import replay
-from edgefleet.core.bundle import Manifest, write_bundle
 from edgefleet.core.evalset import EvalSet
 from edgefleet.orchestrator.reference import ReferenceFamily
-from edgefleet.orchestrator.registry.artifacts import sha256_hex
 from edgefleet.v1 import inference_pb2, inference_pb2_grpc
+from tests.helpers.engines import serving_engine
 from tests.helpers.ipc_floor import ECHO_METHOD, echo_server, round_trips, unix_echo
 
 N = 2000
 PREDICT = "/edgefleet.v1.Inference/Predict"
 #: Interleaved rounds of the out-of-process round trips (median of their p50s is reported).
 IPC_ROUNDS = 3
-
-
-def _bundle(tmp_path: Path, model: bytes, samples: EvalSet) -> Path:
-    expected = tuple(int(c) for c in load_model(model).classify(samples.x))
-    manifest = Manifest(sha256_hex(model), "digits", "fp32", "w1.0", samples.labels, expected, 0.9)
-    path = tmp_path / "bundle.tar"
-    path.write_bytes(write_bundle(manifest, model, samples))
-    return path
 
 
 def _pct(samples: list[float]) -> tuple[float, float]:
@@ -54,9 +43,7 @@ def _pct(samples: list[float]) -> tuple[float, float]:
 async def _run(tmp_path: Path, family: ReferenceFamily, evalset: EvalSet) -> dict[str, Any]:
     model_bytes = family.models[1].path.read_bytes()
     samples = evalset.head(64)
-    engine = Engine(threads=1)
-    variant = VariantInfo(sha256_hex(model_bytes), "digits", "fp32", "w1.0")
-    engine.serve(await engine.load("a", _bundle(tmp_path, model_bytes, samples), variant, "litert"))
+    engine = await serving_engine(tmp_path, model_bytes, samples)
     server = InferenceServer(engine, "127.0.0.1:0")
     address = await server.start()
     direct = load_model(model_bytes, threads=1)
@@ -70,7 +57,7 @@ async def _run(tmp_path: Path, family: ReferenceFamily, evalset: EvalSet) -> dic
         direct_times.append(time.perf_counter() - t0)
 
     # the client in another process: Predict and its floors, interleaved, over TCP and a unix socket
-    unix_server = InferenceServer(engine, f"unix:{tmp_path}/predict.sock")
+    unix_server = InferenceServer(engine, f"unix:{tmp_path}/predict.sock", tmp_path / "local.sock")
     unix_address = await unix_server.start()
     payload = inference_pb2.PredictRequest(
         input=inference_pb2.Tensor(shape=list(x.shape), dtype="float32", data=x.tobytes())
@@ -86,6 +73,7 @@ async def _run(tmp_path: Path, family: ReferenceFamily, evalset: EvalSet) -> dic
         targets = {
             "Predict, TCP loopback": ("grpc", address, PREDICT),
             "Predict, unix socket": ("grpc", unix_address, PREDICT),
+            "Predict, local socket (framed protobuf)": ("local", str(tmp_path / "local.sock"), ""),
             "grpc.aio echo, TCP loopback": ("grpc", echo_tcp_address, ECHO_METHOD),
             "grpc.aio echo, unix socket": ("grpc", echo_unix_address, ECHO_METHOD),
             "plain unix-socket echo": ("unix", plain, ""),

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from edgefleet.agent.local_client import LocalInference
 from edgefleet.core.evalset import EvalSet
 from edgefleet.orchestrator.cli.app import app
 from edgefleet.v1 import inference_pb2, inference_pb2_grpc
@@ -33,8 +34,12 @@ def test_serve_and_three_agents_deploy_the_reference_family(tmp_path: Path, eval
     with orchestrator(tmp_path / "orch", env=env) as (server, served), ExitStack() as agents:
         cli(served, "variants", "build", "--reference")
         token = cli(served, "devices", "token", "--uses", "3")["token"]
+        sockets = {p: tmp_path / f"{p}.sock" for p in PROFILES}  # the fast local path, beside gRPC
         procs = {
-            p: agents.enter_context(agent(served, tmp_path / p, p, token, "--replay", "20")) for p in PROFILES
+            p: agents.enter_context(
+                agent(served, tmp_path / p, p, token, "--replay", "20", "--local-socket", str(sockets[p]))
+            )
+            for p in PROFILES
         }
         wait_until(lambda: len(cli(served, "devices", "list")) == 3, "3 devices", timeout=90)
         assignments = cli(served, "deploy", "digits")
@@ -68,6 +73,11 @@ def test_serve_and_three_agents_deploy_the_reference_family(tmp_path: Path, eval
                         timeout=10,
                     )
                     predicted.append(reply.classes[0])
+                    assert reply.variant.variant_id == plan[profile]
+            with LocalInference(sockets[profile]) as local:  # the agent's process answers the same
+                for i in range(30):
+                    reply = local.predict(evalset.x[i : i + 1])
+                    assert reply.classes[0] == predicted[i]
                     assert reply.variant.variant_id == plan[profile]
             accuracy = float(np.mean(np.array(predicted) == evalset.y[:30]))
             assert accuracy >= 0.85, (profile, accuracy)

@@ -2,9 +2,10 @@
 
 The client (``CLIENT``, run with this interpreter) sends the same serialized request N times, one at a
 time, and prints each round trip in seconds. It never parses the replies, so its own cost is the same for
-every server: the agent's Inference API (``grpc`` mode, the real Predict method), a minimal grpc.aio unary
-echo (the gRPC floor: no edgefleet code) and a blocking unix-socket echo (length-prefixed frames; the IPC
-floor of this machine).
+every server: the agent's Inference API (``grpc`` mode, the real Predict method), the agent's local socket
+(``local`` mode: Predict in framed protobuf), a minimal grpc.aio unary echo (the gRPC floor: no edgefleet
+code) and a blocking unix-socket echo (``unix`` mode, length-prefixed frames; the IPC floor of this
+machine).
 """
 
 from __future__ import annotations
@@ -37,16 +38,19 @@ if mode == "grpc":
         t0 = time.perf_counter()
         call(payload, timeout=10)
         times.append(time.perf_counter() - t0)
-else:
+else:  # "unix": the echo's frames; "local": the agent's local socket (a method byte first, Predict)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(address)
-    frame = struct.pack("<I", len(payload)) + payload
+    body = (b"\x01" if mode == "local" else b"") + payload
+    frame = struct.pack("<I", len(body)) + body
     for i in range(warmup + n):
         t0 = time.perf_counter()
         s.sendall(frame)
         size = struct.unpack("<I", s.recv(4, socket.MSG_WAITALL))[0]
-        s.recv(size, socket.MSG_WAITALL)
+        reply = s.recv(size, socket.MSG_WAITALL)
         times.append(time.perf_counter() - t0)
+        if mode == "local" and reply[0] != 0:  # a refusal is not a round trip to time
+            sys.exit("local socket refused: " + reply[1:].decode())
 print(" ".join(f"{t:.9f}" for t in times[warmup:]))
 """
 

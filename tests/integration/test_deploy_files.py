@@ -201,6 +201,7 @@ def test_example_configs_load() -> None:
     agent = load_agent_config(DEPLOY / "examples/agent.toml", env={})
     assert agent.metrics_listen == "127.0.0.1:9465"
     assert agent.predict_listen == "unix:/run/edgefleet-agent/predict.sock"
+    assert agent.local_socket == Path("/run/edgefleet-agent/inference.sock")
     server = load_config(DEPLOY / "examples/edgefleet.toml", env={})
     assert server.metrics_listen == "127.0.0.1:9464"
 

@@ -10,7 +10,8 @@ import pytest
 
 AGENT = Path(__file__).resolve().parents[2] / "agent"
 #: The agent's protobuf edges: the wire converters, the stream, the downloader, enrolment, the send queue
-#: (its message type) and the local Inference servicer. Nothing else sees edgefleet.v1.
+#: (its message type), the local Inference servicer, the local socket and its messages, and the local
+#: socket's client. Nothing else sees edgefleet.v1.
 PROTOBUF_EDGES = {
     "edgefleet.agent.connection.wire",
     "edgefleet.agent.connection.wire_benchmark",
@@ -19,6 +20,9 @@ PROTOBUF_EDGES = {
     "edgefleet.agent.connection.uplink",
     "edgefleet.agent.identity.enrolment",
     "edgefleet.agent.workload.predict",
+    "edgefleet.agent.workload.local_socket",
+    "edgefleet.agent.workload.messages",
+    "edgefleet.agent.local_client",
 }
 MAX_LINES = 300
 
