@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edgefleet.agent.workload.frames import FEEDBACK, PREDICT, FrameError, read_frame, write_frame
-from edgefleet.core.errors import STATUS_NUMBERS, ErrorCode, Unavailable, error_of
+from edgefleet.core.errors import STATUS_NUMBERS, EdgefleetError, ErrorCode, Unavailable, error_of
 from edgefleet.v1 import inference_pb2
 
 __all__ = ["LocalInference"]
@@ -59,7 +59,13 @@ class LocalInference:
         with self._lock:
             try:
                 conn = self._connected()
-                write_frame(conn, method, body)
+                try:
+                    write_frame(conn, method, body)
+                except OSError:  # refused before it read the request: its reply says why, if it sent one
+                    if (refusal := read_frame(conn)) is None:
+                        raise
+                    self._drop()
+                    raise _error(refusal) from None
                 reply = read_frame(conn)
             except (OSError, FrameError) as exc:
                 self._drop()
@@ -67,10 +73,17 @@ class LocalInference:
             if reply is None:
                 self._drop()
                 raise Unavailable(f"the agent's local socket {self._path} closed the connection")
-        status, payload = reply[0], reply[1:]
-        if status != 0:
-            raise error_of(_KINDS.get(status, ErrorCode.INTERNAL), payload.decode("utf-8", "replace"))
-        return payload
+        if reply[0] != 0:
+            raise _error(reply)
+        return reply[1:]
+
+    def connect(self) -> None:
+        """Connect now (a call connects when it needs to): an application can fail fast at its start."""
+        with self._lock:
+            try:
+                self._connected()
+            except OSError as exc:
+                raise Unavailable(f"the agent's local socket {self._path}: {exc}") from exc
 
     def _connected(self) -> socket.socket:
         if self._socket is None:
@@ -100,3 +113,8 @@ class LocalInference:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _error(reply: bytes) -> EdgefleetError:
+    """The domain error of a refusal frame (its status byte, then its message)."""
+    return error_of(_KINDS.get(reply[0], ErrorCode.INTERNAL), reply[1:].decode("utf-8", "replace"))

@@ -58,6 +58,12 @@ class LocalSocketServer:
         self._lock = threading.Lock()
         self._accepting: threading.Thread | None = None
 
+    @property
+    def connections(self) -> int:
+        """Connections being served now."""
+        with self._lock:
+            return len(self._connections)
+
     def start(self) -> None:
         """Bind and listen (blocking: call it from a worker thread). A socket file left by an agent that
         died is replaced; one that answers belongs to a running agent and is refused."""

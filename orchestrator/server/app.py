@@ -124,7 +124,7 @@ class OrchestratorServer:
         self.metrics.telemetry_queue.set_function(lambda: self.ingest.pending)
         slots, timeout = config.artifact_transfer_slots, config.artifact_send_timeout_seconds
         self.transfers = TransferSlots(slots, send_timeout=timeout, metrics=self.metrics)
-        control = FleetControlServicer(
+        self.control = FleetControlServicer(
             identity=services.identity,
             devices=services.devices,
             deployments=services.deployments,
@@ -142,7 +142,7 @@ class OrchestratorServer:
             transfers=self.transfers,
             metrics=self.metrics,
         )
-        control_pb2_grpc.add_FleetControlServicer_to_server(control, self._server)
+        control_pb2_grpc.add_FleetControlServicer_to_server(self.control, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         self._enable_reflection()
         self.address = ""
@@ -266,6 +266,7 @@ class OrchestratorServer:
         await self._server.stop(grace)
         await self.streams.stop()  # leases and presence handed over: another replica takes over now
         await self.ingest.stop()
+        await self.control.stop()
         self._builds.shutdown(wait=False, cancel_futures=True)
         self.services.close()
 

@@ -21,18 +21,20 @@ from edgefleet.core.errors import (
 )
 from edgefleet.orchestrator.benchmark.model import BenchmarkJob
 from edgefleet.orchestrator.benchmark.service import BenchmarkService
+from edgefleet.orchestrator.fleet.model import DeviceRecord
 from edgefleet.orchestrator.metrics import OrchestratorMetrics
 from edgefleet.orchestrator.profiles import ProfileRegistry
 from edgefleet.orchestrator.registry.artifacts import ArtifactStore
 from edgefleet.orchestrator.server.artifact_access import authorise_artifact
 from edgefleet.orchestrator.server.auth import DeviceAuth
 from edgefleet.orchestrator.server.errors import translate_errors, translate_stream_errors
+from edgefleet.orchestrator.server.grouped import GroupedCalls
 from edgefleet.orchestrator.server.ingest import TelemetryIngest
 from edgefleet.orchestrator.server.sessions import Outbound
 from edgefleet.orchestrator.server.streams import Streams
 from edgefleet.orchestrator.server.transfers import TransferSlots
 from edgefleet.orchestrator.service.deployments import DeploymentService
-from edgefleet.orchestrator.service.devices import DeviceService
+from edgefleet.orchestrator.service.devices import DeviceService, StatusReport
 from edgefleet.orchestrator.service.identity import IdentityService
 from edgefleet.orchestrator.service.telemetry import TelemetryService
 from edgefleet.orchestrator.wire.benchmarks import report_from_pb
@@ -87,6 +89,10 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
         self._transfers = transfers
         self._identity = identity
         self._devices = devices
+        #: Deployment statuses of all streams, written in groups (one transaction each).
+        self._statuses: GroupedCalls[tuple[str, StatusReport], DeviceRecord] = GroupedCalls(
+            devices.record_statuses
+        )
         self._deployments = deployments
         self._benchmarks = benchmarks
         self._job_message = job_message
@@ -222,8 +228,8 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
                 if kind == "heartbeat":
                     self._devices.seen(device_id, conditions_from_pb(msg.heartbeat.conditions))
                 elif kind == "deployment_status":
-                    status = status_from_pb(msg.deployment_status)
-                    await asyncio.to_thread(self._devices.record_status, device_id, status)
+                    # grouped with other streams' statuses: one transaction per group
+                    await self._statuses.call((device_id, status_from_pb(msg.deployment_status)))
                 elif kind == "telemetry":
                     dropped = msg.telemetry.dropped_through_sequence
                     # decoded and stored off the loop, or back-pressure
@@ -240,6 +246,10 @@ class FleetControlServicer(control_pb2_grpc.FleetControlServicer):
             raise
         except Exception as exc:  # handed to the writer, which ends the stream with the right status
             queue.put_nowait(exc)
+
+    async def stop(self) -> None:
+        """Stop the status writer (queued statuses are answered UNAVAILABLE: their streams are ending)."""
+        await self._statuses.stop()
 
     @translate_errors
     async def RenewCertificate(

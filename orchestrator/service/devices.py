@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from edgefleet.core.enums import DeploymentPhase, FaultDomain
-from edgefleet.core.errors import InvalidArgument, NotFound, PermissionDenied
+from edgefleet.core.errors import EdgefleetError, InvalidArgument, NotFound, PermissionDenied
 from edgefleet.orchestrator.fleet.model import Condition, DeviceRecord, Report, SlotReport
 from edgefleet.orchestrator.service.names import check_labels
 from edgefleet.orchestrator.store.base import Store
@@ -76,42 +76,23 @@ class DeviceService:
 
     def record_status(self, device_id: str, status: StatusReport) -> DeviceRecord:
         """One deployment step. A status for an older generation only updates what serves."""
-        if status.phase not in DeploymentPhase.__members__.values():
-            raise InvalidArgument(f"unknown deployment phase {status.phase!r}")
+        [stored] = self.record_statuses([(device_id, status)])
+        if isinstance(stored, EdgefleetError):
+            raise stored
+        return stored
+
+    def record_statuses(
+        self, statuses: Sequence[tuple[str, StatusReport]]
+    ) -> list[DeviceRecord | EdgefleetError]:
+        """Deployment steps of many devices in one transaction (the streams' statuses, grouped), in
+        order; per status the device as stored or the error that refused it alone."""
         now = self._clock()
-
-        def step(device: DeviceRecord) -> DeviceRecord:
-            report = device.report
-            now_active = status.active or ("", "")
-            if report is not None and now_active[0] != report.active_variant:
-                report = replace(
-                    report,
-                    previous_variant=report.active_variant,
-                    active_variant=now_active[0],
-                    active_recipe=now_active[1],
-                )
-            if report is not None and status.runtime is not None and status.runtime[0]:
-                report = replace(
-                    report, runtime_name=status.runtime[0][:64], runtime_version=status.runtime[1][:64]
-                )
-            if report is not None and status.slots is not None:
-                report = replace(report, slots=status.slots, slots_reported=now)
-            if report is not None and status.settles and status.generation > report.applied_generation:
-                report = replace(report, applied_generation=status.generation)
-            if device.desired is not None and status.generation != device.desired.generation:
-                return replace(device, report=report)  # an older deployment's report still says what serves
-            return replace(
-                device,
-                report=report,
-                phase=str(status.phase),
-                phase_reason=status.reason[:1000],
-                phase_fault=str(status.fault),
-                bytes_done=status.done,
-                bytes_total=status.total,
-                last_seen=now,
-            )
-
-        return self._fresh(self._store.update_device(device_id, step))
+        updates: list[tuple[str, Callable[[DeviceRecord], DeviceRecord]]] = []
+        for device_id, status in statuses:
+            updates.append((device_id, _status_step(status, now)))
+        return [
+            self._fresh(r) if isinstance(r, DeviceRecord) else r for r in self._store.update_devices(updates)
+        ]
 
     def label(self, device_id: str, set_: Mapping[str, str], remove: Sequence[str]) -> DeviceRecord:
         """Set and remove labels; the result must follow the label rules as a whole."""
@@ -148,5 +129,51 @@ class DeviceService:
             raise NotFound(f"no device {device_id[:80]!r}")
         return self._fresh(device)
 
+    def get_many(self, device_ids: Sequence[str]) -> dict[str, DeviceRecord]:
+        """Those devices by id, read in a few queries (NOT_FOUND names the first unknown one)."""
+        found = self._store.get_devices(device_ids)
+        if missing := [d for d in device_ids if d not in found]:
+            raise NotFound(f"no device {missing[0][:80]!r}")
+        return {device_id: self._fresh(device) for device_id, device in found.items()}
+
     def list_devices(self, profile: str = "") -> list[DeviceRecord]:
         return [self._fresh(d) for d in self._store.list_devices(profile)]
+
+
+def _status_step(status: StatusReport, now: float) -> Callable[[DeviceRecord], DeviceRecord]:
+    """The device record after ``status`` (pure; an unknown phase is refused when it runs)."""
+
+    def step(device: DeviceRecord) -> DeviceRecord:
+        if status.phase not in DeploymentPhase.__members__.values():
+            raise InvalidArgument(f"unknown deployment phase {status.phase!r}")
+        report = device.report
+        now_active = status.active or ("", "")
+        if report is not None and now_active[0] != report.active_variant:
+            report = replace(
+                report,
+                previous_variant=report.active_variant,
+                active_variant=now_active[0],
+                active_recipe=now_active[1],
+            )
+        if report is not None and status.runtime is not None and status.runtime[0]:
+            report = replace(
+                report, runtime_name=status.runtime[0][:64], runtime_version=status.runtime[1][:64]
+            )
+        if report is not None and status.slots is not None:
+            report = replace(report, slots=status.slots, slots_reported=now)
+        if report is not None and status.settles and status.generation > report.applied_generation:
+            report = replace(report, applied_generation=status.generation)
+        if device.desired is not None and status.generation != device.desired.generation:
+            return replace(device, report=report)  # an older deployment's report still says what serves
+        return replace(
+            device,
+            report=report,
+            phase=str(status.phase),
+            phase_reason=status.reason[:1000],
+            phase_fault=str(status.fault),
+            bytes_done=status.done,
+            bytes_total=status.total,
+            last_seen=now,
+        )
+
+    return step

@@ -165,7 +165,7 @@ class RolloutBenchmarks:
                     "candidates": table,
                 },
             )
-        profile_of = {d: self._devices.get(d).profile for d in r.devices}
+        profile_of = {d: device.profile for d, device in self._devices.get_many(list(r.devices)).items()}
         canaries = {d for job in jobs.values() for d in job.devices}
         r, kept = keep_incumbents(r, chosen, profile_of, canaries, self._effects.clock(), names)
         kept |= {p: f"{p}: {why}" for p, why in reasons.items() if p in kept}

@@ -194,13 +194,13 @@ class RolloutService:
         they ran something else before, that incumbent's windows up to the switch (the newest: while a
         device waits for its wave it goes on measuring its incumbent, closer in time to its candidate)."""
         judged = needs_windows(r)
+        devices = self._devices.get_many(list(r.devices))
         out = {}
         for device_id in r.devices:
-            device = self._devices.get(device_id)
             windows: tuple[WindowRecord, ...] = ()
             incumbent: tuple[WindowRecord, ...] = ()
             if device_id in judged:
-                variant = r.variants[device.profile]
+                variant = r.variants[devices[device_id].profile]
                 windows = tuple(
                     self._store.windows(device_id=device_id, variant_id=variant, since=judged[device_id])
                 )
@@ -210,7 +210,7 @@ class RolloutService:
                         device_id=device_id, variant_id=previous, limit=INCUMBENT_WINDOWS
                     )
                     incumbent = tuple(w for w in before if w.end <= judged[device_id])
-            out[device_id] = Observation(device, windows, incumbent)
+            out[device_id] = Observation(devices[device_id], windows, incumbent)
         return out
 
     def _advance(self, r: RolloutRecord) -> tuple[RolloutRecord, list[Assignment]]:

@@ -6,6 +6,7 @@ import abc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from edgefleet.core.errors import EdgefleetError
 from edgefleet.orchestrator.benchmark.model import BenchmarkJob, BenchmarkResult
 from edgefleet.orchestrator.fleet.model import BundleRecord, DeviceRecord, EnrollmentToken, WindowRecord
 from edgefleet.orchestrator.rollout.model import Event, RolloutRecord
@@ -75,7 +76,18 @@ class Store(abc.ABC):
         transaction; returns the record as stored. NOT_FOUND when there is no such device."""
 
     @abc.abstractmethod
+    def update_devices(
+        self, updates: Sequence[tuple[str, Callable[[DeviceRecord], DeviceRecord]]]
+    ) -> list[DeviceRecord | EdgefleetError]:
+        """``update_device`` of many in one transaction, in order (two updates of one device apply in
+        turn); per update the record as stored or its error (NOT_FOUND, or what ``fn`` raised)."""
+
+    @abc.abstractmethod
     def get_device(self, device_id: str) -> DeviceRecord | None: ...
+
+    @abc.abstractmethod
+    def get_devices(self, device_ids: Sequence[str]) -> dict[str, DeviceRecord]:
+        """The stored records of those devices, by id (unknown ids left out), in a few queries."""
 
     @abc.abstractmethod
     def list_devices(self, profile: str = "") -> Sequence[DeviceRecord]: ...

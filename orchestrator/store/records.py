@@ -15,21 +15,35 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from edgefleet.core.errors import Aborted, InvalidArgument, NotFound
+from edgefleet.core.errors import Aborted, EdgefleetError, InvalidArgument, NotFound
 from edgefleet.orchestrator.fleet.codec import device_from_json, device_to_json
 from edgefleet.orchestrator.fleet.model import DeviceRecord
 from edgefleet.orchestrator.rollout.model import RolloutRecord
 from edgefleet.orchestrator.store.engine import Database
 from edgefleet.orchestrator.store.tables import DEVICES, ROLLOUTS
 
-__all__ = ["DEVICE", "ROLLOUT", "Kind", "Lineage", "get", "list_records", "put", "update"]
+__all__ = [
+    "DEVICE",
+    "ROLLOUT",
+    "Kind",
+    "Lineage",
+    "get",
+    "get_many",
+    "list_records",
+    "put",
+    "update",
+    "update_many",
+]
+
+#: Ids per ``IN (...)`` list: well inside every backend's limit on bound parameters.
+_IN_CHUNK = 500
 
 R = TypeVar("R", DeviceRecord, RolloutRecord)
 
@@ -106,6 +120,37 @@ def get(db: Database, kind: Kind[R], ident: str) -> R | None:
     with db.read() as conn:
         row = conn.execute(query, {"ident": ident}).first()
     return _record(kind, row) if row is not None else None
+
+
+def _chunks(idents: Sequence[str]) -> list[list[str]]:
+    unique = sorted(set(idents))  # sorted: rows are locked in one order by every writer (no deadlock)
+    return [unique[i : i + _IN_CHUNK] for i in range(0, len(unique), _IN_CHUNK)]
+
+
+def _many_query(db: Database, kind: Kind[R], locked: bool) -> Any:
+    t = kind.table
+    key = t.c[kind.key]
+
+    def build() -> Any:
+        query = (
+            sa.select(key, t.c.record_json, t.c.version)
+            .where(key.in_(sa.bindparam("idents", expanding=True)))
+            .order_by(key)
+        )
+        return query.with_for_update() if locked else query
+
+    return db.statement(f"{kind.name}.{'locked_many' if locked else 'get_many'}", build)
+
+
+def get_many(db: Database, kind: Kind[R], idents: Sequence[str]) -> dict[str, R]:
+    """The stored records of ``idents`` (absent ones left out), a few hundred per query."""
+    query = _many_query(db, kind, locked=False)
+    with db.read() as conn:
+        return {
+            row[0]: _record(kind, row)
+            for chunk in _chunks(idents)
+            for row in conn.execute(query, {"idents": chunk})
+        }
 
 
 def list_records(db: Database, kind: Kind[R], query: sa.Select[Any]) -> list[R]:
@@ -196,3 +241,35 @@ def update(db: Database, kind: Kind[R], ident: str, fn: Callable[[R], R]) -> R:
         if not _swap(conn, db, kind, changed, current.version):
             raise Aborted(f"{kind.name} {ident} was written by another writer just now; retry")
     return replace(changed, version=current.version + 1)
+
+
+def update_many(
+    db: Database, kind: Kind[R], updates: Sequence[tuple[str, Callable[[R], R]]]
+) -> list[R | EdgefleetError]:
+    """``update`` of several records in one transaction (their rows read and locked with a few ``IN``
+    queries), applied in order: two updates of one record apply in turn. Per update, the record as stored
+    or the domain error it met (NOT_FOUND, or what its function raised): one update's error never stops
+    the others."""
+    query = _many_query(db, kind, locked=True)
+    out: list[R | EdgefleetError] = []
+    with db.write() as conn:
+        current: dict[str, R] = {}
+        for chunk in _chunks([ident for ident, _ in updates]):
+            current.update((row[0], _record(kind, row)) for row in conn.execute(query, {"idents": chunk}))
+        for ident, fn in updates:
+            record = current.get(ident)
+            if record is None:
+                out.append(NotFound(f"no {kind.name} {ident[:80]!r}"))
+                continue
+            try:
+                changed = fn(record)
+                if kind.ident(changed) != ident:
+                    raise InvalidArgument(f"an update of {kind.name} {ident} may not change its id")
+            except EdgefleetError as exc:
+                out.append(exc)
+                continue
+            if not _swap(conn, db, kind, changed, record.version):  # rows locked: a bug if it happens
+                raise Aborted(f"{kind.name} {ident} was written by another writer just now; retry")
+            current[ident] = replace(changed, version=record.version + 1)
+            out.append(current[ident])
+    return out

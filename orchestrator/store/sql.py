@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import sqlalchemy as sa
 
+from edgefleet.core.errors import EdgefleetError
 from edgefleet.orchestrator.benchmark.model import BenchmarkJob, BenchmarkResult
 from edgefleet.orchestrator.fleet.model import BundleRecord, DeviceRecord, EnrollmentToken, WindowRecord
 from edgefleet.orchestrator.rollout.model import Event, RolloutRecord
@@ -94,8 +95,16 @@ class SqlStore(Store):
     def update_device(self, device_id: str, fn: Callable[[DeviceRecord], DeviceRecord]) -> DeviceRecord:
         return records.update(self._db, DEVICE, device_id, fn)
 
+    def update_devices(
+        self, updates: Sequence[tuple[str, Callable[[DeviceRecord], DeviceRecord]]]
+    ) -> list[DeviceRecord | EdgefleetError]:
+        return records.update_many(self._db, DEVICE, updates)
+
     def get_device(self, device_id: str) -> DeviceRecord | None:
         return records.get(self._db, DEVICE, device_id)
+
+    def get_devices(self, device_ids: Sequence[str]) -> dict[str, DeviceRecord]:
+        return records.get_many(self._db, DEVICE, device_ids)
 
     def list_devices(self, profile: str = "") -> list[DeviceRecord]:
         query = sa.select(DEVICES.c.record_json, DEVICES.c.version).order_by(DEVICES.c.device_id)

@@ -3,6 +3,7 @@ gRPC Inference API answers, refusing bad input with the same one-line errors, an
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import struct
 import threading
@@ -16,10 +17,17 @@ from edgefleet.agent.workload.frames import MAX_FRAME_BYTES
 from edgefleet.agent.workload.inference import InferenceService
 from edgefleet.agent.workload.local_socket import LocalSocketServer
 from edgefleet.agent.workload.predict import InferenceServer
-from edgefleet.core.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from edgefleet.core.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
 from edgefleet.core.evalset import EvalSet
 from edgefleet.orchestrator.reference import ReferenceFamily
 from tests.helpers.engines import serving_engine
+from tests.helpers.fleet import wait_for
 
 
 def _raw(path: Path, frame: bytes) -> tuple[int, bytes]:
@@ -135,11 +143,19 @@ async def test_threads_predict_at_once_and_the_interpreter_runs_one_at_a_time(
         assert all(results[k] == expected for k in range(4))
         assert most == 1
         # a fifth connection beyond max_connections while four are open: refused in one line
+        await wait_for(lambda: server.connections == 0, what="the clients' connections to end")
         held = [LocalInference(tmp_path / "s.sock") for _ in range(4)]
         for local in held:
             local.predict(evalset.x[:1])
-        with pytest.raises(Exception, match="serves 4 connections at most"):
+        with pytest.raises(ResourceExhausted, match="serves 4 connections at most"):
             LocalInference(tmp_path / "s.sock").predict(evalset.x[:1])
+        # ... also when the server refused and closed before the request was written (a broken pipe): the
+        # client reads the refusal instead of reporting the pipe
+        late = LocalInference(tmp_path / "s.sock")
+        late.connect()
+        await asyncio.sleep(0.3)
+        with pytest.raises(ResourceExhausted, match="serves 4 connections at most"):
+            late.predict(evalset.x[:1])
         for local in held:
             local.close()
     finally:

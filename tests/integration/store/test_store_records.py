@@ -18,7 +18,7 @@ from edgefleet.core.errors import Aborted, InvalidArgument, NotFound
 from edgefleet.orchestrator.fleet.model import DeviceRecord
 from edgefleet.orchestrator.store import Store
 from tests.helpers.records import device, rollout
-from tests.helpers.store_workers import bump_with_cas, bump_with_update
+from tests.helpers.store_workers import bump_many_with_update, bump_with_cas, bump_with_update
 
 
 def test_devices_are_versioned_and_listed(store: Store) -> None:
@@ -97,6 +97,53 @@ def test_update_device_is_atomic_and_checks_its_input(store: Store) -> None:
     after = store.get_device("rpi4-1")
     assert after is not None
     assert after.version == 2
+
+
+def test_update_devices_applies_a_group_in_order_and_refuses_items_alone(store: Store) -> None:
+    for name in ("rpi4-1", "rpi4-2", "rpi4-3"):
+        store.put_device(device(name))
+
+    def rack(value: str) -> Callable[[DeviceRecord], DeviceRecord]:
+        return lambda d: replace(d, labels={**d.labels, "rack": value}, bytes_done=d.bytes_done + 1)
+
+    def refuse(d: DeviceRecord) -> DeviceRecord:
+        raise InvalidArgument("this update is refused")
+
+    results = store.update_devices(
+        [
+            ("rpi4-2", rack("a")),
+            ("nope", rack("x")),
+            ("rpi4-1", rack("b")),
+            ("rpi4-2", rack("c")),  # after the first update of rpi4-2, in the same transaction
+            ("rpi4-3", refuse),
+            ("rpi4-1", lambda d: replace(d, device_id="other")),
+        ]
+    )
+    first, missing, one, second, refused, renamed = results
+    assert isinstance(first, DeviceRecord)
+    assert (first.labels["rack"], first.version) == ("a", 2)
+    assert isinstance(missing, NotFound)
+    assert "no device 'nope'" in missing.message
+    assert isinstance(second, DeviceRecord)
+    assert (second.labels["rack"], second.bytes_done, second.version) == ("c", 2, 3)
+    assert isinstance(one, DeviceRecord)
+    assert isinstance(refused, InvalidArgument)
+    assert isinstance(renamed, InvalidArgument)
+    assert "may not change its id" in renamed.message
+    assert store.get_device("rpi4-2") == second
+    assert store.get_device("rpi4-1") == one  # the refused rename left it as the group's first update did
+    untouched = store.get_device("rpi4-3")
+    assert untouched is not None
+    assert untouched.version == 1
+    assert store.update_devices([]) == []
+    # read many at once: unknown ids left out, several IN lists when there are many ids
+    assert sorted(store.get_devices(["rpi4-3", "nope", "rpi4-1"])) == ["rpi4-1", "rpi4-3"]
+    many = [f"bulk-{i:04d}" for i in range(1200)]
+    for name in many:
+        store.put_device(device(name))
+    assert sorted(store.get_devices([*many, "nope"])) == many
+    bumped = store.update_devices([(name, rack("z")) for name in many])
+    assert all(isinstance(d, DeviceRecord) and d.version == 2 for d in bumped)
 
 
 def test_update_device_from_racing_threads_loses_nothing(
@@ -197,3 +244,21 @@ def test_states_given_as_str_enum_members(store: Store) -> None:
 
 def _bump(d: DeviceRecord) -> DeviceRecord:
     return replace(d, bytes_done=d.bytes_done + 1)
+
+
+def test_grouped_updates_from_two_processes_in_any_order_neither_deadlock_nor_lose_writes(
+    store: Store, store_url: str
+) -> None:
+    names = [f"rpi4-{i}" for i in range(8)]
+    for name in names:
+        store.put_device(device(name))
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        results = [pool.apply_async(bump_many_with_update, (store_url, names, 20)) for _ in range(2)]
+        for r in results:
+            assert r.get(timeout=240) == 20
+    for name in names:
+        final = store.get_device(name)
+        assert final is not None
+        assert final.bytes_done == 80  # 2 processes x 20 groups x 2 updates each
+        assert final.version == 81
