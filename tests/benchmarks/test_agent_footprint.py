@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from edgefleet.orchestrator.cli.app import app
 from tests.helpers.processes import agent, orchestrator, wait_until
+from tests.helpers.smaps import rss_by_mapping
 
 MiB = 2**20
 #: The floor: the model taken out of the agent's active bundle, loaded by LiteRT and invoked once; it then
@@ -88,6 +89,7 @@ def test_agent_footprint(tmp_path: Path) -> None:
             wait_until(lambda: (d := device()) and d["phase"] == "committed", "the variant committed")
             time.sleep(3)
             rss, uss, cpu = _idle(proc.pid)
+            threads, mappings = psutil.Process(proc.pid).num_threads(), rss_by_mapping(proc.pid)
             bundle = _active_bundle(tmp_path / "rpi4")
             floor = subprocess.Popen(
                 [sys.executable, "-c", FLOOR, str(bundle)], stdout=subprocess.PIPE, text=True
@@ -96,6 +98,7 @@ def test_agent_footprint(tmp_path: Path) -> None:
                 assert floor.stdout is not None
                 assert floor.stdout.readline().strip() == "ready"
                 f_rss, f_uss, _ = _idle(floor.pid, 5)
+                f_threads, f_mappings = psutil.Process(floor.pid).num_threads(), rss_by_mapping(floor.pid)
             finally:
                 floor.kill()
                 floor.wait()
@@ -108,4 +111,12 @@ def test_agent_footprint(tmp_path: Path) -> None:
     print(f"| `edgefleet-agent run` | {rss:.1f} | {uss:.1f} | {cpu:.1f} |")
     print(f"| floor: Python + LiteRT + the same model | {f_rss:.1f} | {f_uss:.1f} | - |")
     print(f"| agent - floor | {rss - f_rss:+.1f} | {uss - f_uss:+.1f} | |")
+    print(f"\nwhere the RSS is, by mapping (/proc/PID/smaps; threads: agent {threads}, floor {f_threads}):")
+    print("| mapping | agent (MiB) | floor (MiB) | agent - floor |")
+    print("|---|---|---|---|")
+    for name, kib in mappings.most_common(14):
+        f_kib = f_mappings.get(name, 0)
+        print(f"| {name} | {kib / 1024:.1f} | {f_kib / 1024:.1f} | {(kib - f_kib) / 1024:+.1f} |")
+    rest = sum(mappings.values()) - sum(k for _, k in mappings.most_common(14))
+    print(f"| everything else | {rest / 1024:.1f} | | |")
     assert rss > 0
