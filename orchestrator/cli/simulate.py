@@ -90,6 +90,7 @@ def simulate(
                 ("reconnects", report.reconnects),
                 ("telemetry windows sent / acknowledged", f"{report.windows_sent} / {report.windows_acked}"),
                 ("telemetry back-pressure advice kept", report.backpressure_advice),
+                ("telemetry windows unanswered at the stop", report.windows_unanswered),
                 ("artifact bytes downloaded", report.artifacts_bytes),
                 ("run", f"{report.elapsed_s:.1f} s" + (" (timed out)" if report.timed_out else "")),
             ]

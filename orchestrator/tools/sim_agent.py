@@ -61,6 +61,9 @@ class SimAgent:
         self.marked_gen = 0
         self.seq = 0
         self.quiet_until = 0.0
+        #: Windows of the current stream not yet acknowledged or refused; ``draining`` stops sending more.
+        self.unanswered = 0
+        self.draining = False
 
     def mark(self) -> None:
         """From now on, count this agent as reached once it commits a newer generation."""
@@ -156,12 +159,17 @@ class SimAgent:
                 yield m
 
         call = self.stub.Connect(requests(), metadata=self.md())
+        self.unanswered = 0  # a window sent on an ended stream is never answered: not counted here
+        opening = True  # the stream's first acknowledgement says what is stored, it answers no window
         sender = asyncio.create_task(self._windows(stop, window_s, out))
         applier: asyncio.Task[None] | None = None
         try:
             async for msg in call:
                 self._up()
                 kind = msg.WhichOneof("body")
+                if kind == "telemetry_ack":
+                    self.unanswered -= 0 if opening else 1
+                    opening = False
                 if kind == "telemetry_ack" and msg.telemetry_ack.retry_after_seconds > 0:
                     # Back-pressure: as a real agent, send no telemetry until the advised time has passed.
                     self.quiet_until = time.monotonic() + msg.telemetry_ack.retry_after_seconds
@@ -189,14 +197,15 @@ class SimAgent:
     async def _windows(
         self, stop: asyncio.Event, window_s: float, out: asyncio.Queue[control_pb2.AgentMessage | None]
     ) -> None:
-        while not stop.is_set():
+        while not stop.is_set() and not self.draining:
             await asyncio.sleep(window_s * self.rng.uniform(0.9, 1.1))
-            if self.active is None or not self.up or time.monotonic() < self.quiet_until:
+            if self.active is None or not self.up or time.monotonic() < self.quiet_until or self.draining:
                 continue
             self.seq += 1
             w = synthetic_window(self.rng, self.profile, self.seq, self.active, window_s)
             out.put_nowait(control_pb2.AgentMessage(telemetry=control_pb2.TelemetryBatch(windows=[w])))
             self.tally.windows_sent += 1
+            self.unanswered += 1
 
     async def _fetch(self, art: control_pb2.ArtifactInfo) -> str:
         h, size = hashlib.sha256(), 0

@@ -101,7 +101,17 @@ class Swarm:
             a.mark()
 
     async def stop(self, grace_s: float = 30.0) -> Tally:
-        """Stop every agent and close every channel (bounded by ``grace_s``); the final tally."""
+        """Stop sending windows and wait (up to half of ``grace_s``) for the answers to those in flight, so
+        the tally says what became of each window; then stop every agent and close every channel (bounded
+        by ``grace_s``); the final tally."""
+        for a in self.agents:
+            a.draining = True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace_s / 2):
+                # polled: thousands of agents' counters, read 20 times a second for a few seconds at most
+                while any(a.up and a.unanswered > 0 for a in self.agents):  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+        self.tally.windows_unanswered = sum(max(0, a.unanswered) for a in self.agents if a.up)
         self.stopping.set()
         tasks = [t for t in (self._starter, *self._tasks) if t is not None]
         for t in tasks:

@@ -40,6 +40,8 @@ class Tally:
     windows_acked: int = 0
     #: Acknowledgements that asked for a pause (telemetry back-pressure), which the agents then keep.
     backpressure_advice: int = 0
+    #: Windows neither acknowledged nor refused when the agents stopped (after their drain; see stop()).
+    windows_unanswered: int = 0
     artifacts_bytes: int = 0
     reconnects: int = 0
     #: Why streams failed or ended ("CODE: details", addresses left out), and why enrolments failed.
@@ -63,6 +65,7 @@ class Tally:
             windows_sent=self.windows_sent + other.windows_sent,
             windows_acked=self.windows_acked + other.windows_acked,
             backpressure_advice=self.backpressure_advice + other.backpressure_advice,
+            windows_unanswered=self.windows_unanswered + other.windows_unanswered,
             artifacts_bytes=self.artifacts_bytes + other.artifacts_bytes,
             reconnects=self.reconnects + other.reconnects,
             stream_errors=self.stream_errors + other.stream_errors,

@@ -60,6 +60,8 @@ class SimulationReport:
     windows_sent: int = 0
     windows_acked: int = 0
     backpressure_advice: int = 0
+    #: Windows in flight when the agents stopped, still unanswered after their drain.
+    windows_unanswered: int = 0
     artifacts_bytes: int = 0
     reconnects: int = 0
     stream_errors: dict[str, int] = field(default_factory=dict)
@@ -266,6 +268,7 @@ def _fill(report: SimulationReport, finals: Sequence[Tally], swarms: Sequence[_S
     report.committed = total.committed
     report.windows_sent, report.windows_acked = total.windows_sent, total.windows_acked
     report.backpressure_advice = total.backpressure_advice
+    report.windows_unanswered = total.windows_unanswered
     report.artifacts_bytes = total.artifacts_bytes
     report.reconnects = total.reconnects
     report.stream_errors = dict(total.stream_errors.most_common())

@@ -24,4 +24,8 @@ def test_three_hundred_agents_and_a_rollout(tmp_path: Path) -> None:
     # advice is not resent, so how many get stored depends on the machine's load, not on correctness)
     r = run.report
     assert run.windows_stored >= r.windows_acked - r.agents  # less each session's opening ack
-    assert r.windows_acked + r.backpressure_advice >= r.windows_sent * 0.9  # the rest in flight at the stop
+    # the agents stop sending, then wait for the answers to what is in flight: every window is accounted for
+    assert r.windows_unanswered == 0
+    answered = r.windows_acked - (r.agents + r.reconnects) + r.backpressure_advice  # less the opening acks
+    if r.reconnects == 0:  # (a window sent on a stream that then failed is never answered)
+        assert answered == r.windows_sent
