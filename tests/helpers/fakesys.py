@@ -8,8 +8,16 @@ from pathlib import Path
 def write(root: Path, relative: str, value: object) -> Path:
     path = root / relative
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"{value}\n")
+    update(path, value)
     return path
+
+
+def update(path: Path, value: object) -> None:
+    """A new value, as the kernel shows one: a reader sees the old value or the new, never an empty or
+    half-written file (``write_text`` truncates first, and a sampler reading then got ``''``)."""
+    partial = path.with_name(f".{path.name}.new")
+    partial.write_text(f"{value}\n")
+    partial.replace(path)
 
 
 def rapl(

@@ -70,10 +70,12 @@ async def test_a_driven_ina219_is_measured_within_2_percent(template: Path, tmp_
     schedule: list[tuple[float, float]] = [(time.time(), 2.0)]
 
     async def drive() -> None:
+        # the first figure at once: a window still at the idle power would have a dynamic energy of zero
+        # give or take the sampling, below the baseline half the time (and rightly flagged so)
         for watts in (5.0, 2.5, 4.0, 6.0, 3.5):
-            await asyncio.sleep(0.7)
-            power_file.write_text(f"{int(watts * 1e6)}\n")
+            fakesys.update(power_file, int(watts * 1e6))
             schedule.append((time.time(), watts))
+            await asyncio.sleep(0.7)
 
     def energy_between(t0: float, t1: float) -> float:
         total = 0.0
@@ -112,7 +114,7 @@ async def test_a_driven_ina219_is_measured_within_2_percent(template: Path, tmp_
         run = [
             w
             for w in windows(server, a.device_id)
-            if w.start >= start and w.end <= schedule[-1][0] + 0.5 and w.inferences
+            if w.start >= start and w.end <= schedule[-1][0] + 0.7 and w.inferences
         ]
         assert len(run) >= 5
         odd = [
@@ -121,7 +123,19 @@ async def test_a_driven_ina219_is_measured_within_2_percent(template: Path, tmp_
             if (w.energy_kind, w.energy_method) != ("measured", "hwmon:ina219:power1_input")
         ]
         assert not odd, odd
-        assert all(w.gross_j is not None and not w.flags for w in run)
+        # On a loaded machine a whole window can pass without an inference: the agent then takes it as idle
+        # and moves its baseline towards the power driven then (a test artefact: here the power does not
+        # follow the work), so a later window at a lower driven power is rightly flagged below the baseline.
+        # Its gross figure stays measured; that flag alone is allowed, and only after such a window.
+        drifted = "energy below the idle baseline: baseline drifted, dynamic figure omitted"
+        idle_seen = [w.seq for w in windows(server, a.device_id) if w.start >= start and not w.inferences]
+        bad = [
+            (w.seq, w.gross_j, w.flags)
+            for w in run
+            if w.gross_j is None
+            or (w.flags and not (idle_seen and min(idle_seen) < w.seq and set(w.flags) == {drifted}))
+        ]
+        assert not bad, (bad, idle_seen)
         measured = sum(w.gross_j * w.inferences for w in run)  # type: ignore[operator]
         expected = sum(energy_between(w.start, w.end) for w in run)
         assert measured == pytest.approx(expected, rel=0.02)
