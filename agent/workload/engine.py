@@ -67,12 +67,11 @@ def check_input_dtype(x: npt.NDArray[Any], model_dtype: str) -> None:
 
 
 class _Serving:
-    """Serving calls handed to the inference thread and started there. ``submitted`` has several writers
-    (the event loop and the local socket's connection threads) and grows under ``lock``; each other counter
-    has one writer (the inference thread starts, the event loop withdraws), so reads need no lock."""
+    """Serving calls handed to the inference thread and started there. Each counter has one writer (the
+    event loop submits, the inference thread starts; a local-socket Predict runs on its own thread and is
+    never submitted), so no lock is needed to compare them."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
         self.submitted = 0
         #: Serving calls cancelled before they started (a Predict whose client gave up): event loop only.
         self.withdrawn = 0
@@ -118,8 +117,8 @@ class Engine:
         """The most benchmark inferences a serving call has waited through (at most 1 by design)."""
         return self._serving.longest_wait
 
-    def _submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
-        """A serving call: it goes ahead of any benchmark chunk not yet queued (any thread may submit)."""
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """A serving call: it goes ahead of any benchmark chunk not yet queued."""
         serving = self._serving
         mark = serving.benchmark_done
 
@@ -132,14 +131,10 @@ class Engine:
             if future.cancelled():
                 serving.withdrawn += 1
 
-        with serving.lock:
-            serving.submitted += 1
-            future = self._executor.submit(call)
+        serving.submitted += 1
+        future = self._executor.submit(call)
         future.add_done_callback(withdrawn)
-        return future
-
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.wrap_future(self._submit(fn, *args))
+        return await asyncio.wrap_future(future)
 
     async def run_benchmark(self, work: Callable[[Gate], T]) -> T:
         """Benchmark work on the inference thread; it asks the gate before each inference and returns when

@@ -30,7 +30,7 @@ class Answer:
     request_id: str
     prediction: Prediction
     #: The class names of the variant that answered (its bundle's labels; empty when it has none).
-    labels: tuple[str, ...]
+    labels: Sequence[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +69,7 @@ class InferenceService:
             while len(self._recent) > _REMEMBERED:
                 self._recent.popitem(last=False)
         current = self.engine.current
-        labels = tuple(current.bundle.manifest.labels) if current else ()
+        labels = current.bundle.manifest.labels if current else ()
         return Answer(request_id, prediction, labels)
 
     def feedback(self, request_id: str, labels: Sequence[int]) -> list[bool]:

@@ -220,27 +220,12 @@ def put(db: Database, lineage: Lineage, kind: Kind[R], record: R) -> R:
 
 
 def update(db: Database, kind: Kind[R], ident: str, fn: Callable[[R], R]) -> R:
-    """Atomic read-modify-write of the current record; NOT_FOUND when there is none."""
-    t = kind.table
-    query = db.statement(
-        f"{kind.name}.locked",
-        lambda: (
-            sa.select(t.c.record_json, t.c.version)
-            .where(t.c[kind.key] == sa.bindparam("ident"))
-            .with_for_update()
-        ),
-    )
-    with db.write() as conn:
-        row = conn.execute(query, {"ident": ident}).first()
-        if row is None:
-            raise NotFound(f"no {kind.name} {ident[:80]!r}")
-        current = _record(kind, row)
-        changed = fn(current)
-        if kind.ident(changed) != ident:
-            raise InvalidArgument(f"an update of {kind.name} {ident} may not change its id")
-        if not _swap(conn, db, kind, changed, current.version):
-            raise Aborted(f"{kind.name} {ident} was written by another writer just now; retry")
-    return replace(changed, version=current.version + 1)
+    """Atomic read-modify-write of the current record; NOT_FOUND when there is none (``update_many`` of
+    one: its error is raised)."""
+    [stored] = update_many(db, kind, [(ident, fn)])
+    if isinstance(stored, EdgefleetError):
+        raise stored
+    return stored
 
 
 def update_many(

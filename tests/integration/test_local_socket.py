@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from edgefleet.agent.local_client import LocalInference
+from edgefleet.agent.workload.engine import Engine
 from edgefleet.agent.workload.frames import MAX_FRAME_BYTES
 from edgefleet.agent.workload.inference import InferenceService
 from edgefleet.agent.workload.local_socket import LocalSocketServer
@@ -164,7 +165,7 @@ async def test_threads_predict_at_once_and_the_interpreter_runs_one_at_a_time(
 
 
 def test_the_socket_file_is_taken_over_only_from_a_dead_agent(tmp_path: Path) -> None:
-    engine_less = InferenceService.__new__(InferenceService)  # never called: no connection predicts
+    engine_less = InferenceService(Engine())  # no model: nothing here predicts
     path = tmp_path / "s.sock"
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stale.bind(str(path))
@@ -183,3 +184,4 @@ def test_the_socket_file_is_taken_over_only_from_a_dead_agent(tmp_path: Path) ->
     long = tmp_path / ("x" * 120)
     with pytest.raises(InvalidArgument, match="longer than a unix socket's 107 bytes"):
         LocalSocketServer(engine_less, long).start()
+    engine_less.engine.close()
